@@ -1,0 +1,139 @@
+// The interfaces of the four component kinds and of the core services they may use.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include <fmt/format.h>
+
+#include "ingestd/event.h"
+#include "ingestd/schema.h"
+
+namespace boost::asio {
+class io_context;
+}
+
+namespace ingestd {
+
+enum class LogLevel : int { kTrace, kDebug, kInfo, kWarn, kError };
+
+// A monotonically increasing count owned by the core; exported in metrics and the final summary.
+class Counter {
+ public:
+  void add(uint64_t n = 1) { value_.fetch_add(n, std::memory_order_relaxed); }
+  uint64_t value() const { return value_.load(std::memory_order_relaxed); }
+
+ private:
+  std::atomic<uint64_t> value_{0};
+};
+
+// Time, injected so that windows, retries and breakers can be tested without sleeping.
+class Clock {
+ public:
+  virtual ~Clock() = default;
+  virtual int64_t now_ns() const = 0;        // wall clock (CLOCK_REALTIME), ns since epoch
+  virtual int64_t monotonic_ns() const = 0;  // CLOCK_MONOTONIC
+};
+
+struct BatchLimits {
+  size_t max_events = 1024;
+  size_t max_bytes = 1 << 20;
+  int64_t linger_ns = 100'000'000;
+};
+
+// What the core offers a running component. One per component; thread-safe.
+class Context {
+ public:
+  virtual ~Context() = default;
+  virtual std::string_view name() const = 0;
+  virtual void log(LogLevel level, std::string_view message) = 0;
+  // A counter named "<component>.<name>" in metrics. The reference stays valid for the
+  // component's lifetime: look it up once, in start(), not per event.
+  virtual Counter& counter(std::string_view name) = 0;
+  virtual const Clock& clock() const = 0;
+  virtual boost::asio::io_context& io() = 0;
+  virtual BatchLimits batch_limits() const = 0;
+  // Writes a record that could not be processed, with the reason, to the dead-letter file of this
+  // component (data_dir/dead_letter/<component>.jsonl). Counted; never throws.
+  virtual void dead_letter(std::string_view raw, std::string_view reason) = 0;
+  // True once the pipeline is shutting down (sources should return from run()).
+  virtual bool stopping() const = 0;
+  // Waits up to timeout_ns or until stopping; returns stopping(). Sources pace themselves with it.
+  virtual bool wait_for_stop(int64_t timeout_ns) = 0;
+
+  template <class... Args>
+  void logf(LogLevel level, fmt::format_string<Args...> f, Args&&... args) {
+    log(level, fmt::format(f, std::forward<Args>(args)...));
+  }
+};
+
+// Where a source or an aggregator hands its batches to the graph.
+class Output {
+ public:
+  virtual ~Output() = default;
+  // Takes the batch. Blocks while a downstream queue is full and its policy is `block` (this is
+  // how backpressure reaches a source). Returns false when the batch was not accepted because the
+  // pipeline is stopping past its deadline; the core has counted it as dropped.
+  virtual bool push(BatchPtr batch) = 0;
+};
+
+// Every component. The factory (the constructor) validates and stores options but does no I/O,
+// so that `ingestd validate` runs it safely; I/O begins in start().
+class Component {
+ public:
+  virtual ~Component() = default;
+  // Called once before data flows. Returns false after logging why, which stops start-up.
+  virtual bool start(Context&) { return true; }
+  // SIGUSR1: reopen files (logrotate). Called from a control thread.
+  virtual void reopen(Context&) {}
+};
+
+// Produces data. run() is called on a thread of its own; it returns when its input is exhausted
+// (a batch job) or soon after ctx.stopping() becomes true. interrupt() is called from another
+// thread when stopping, to wake a run() blocked in I/O.
+class Source : public Component {
+ public:
+  virtual void run(Context& ctx, Output& out) = 0;
+  virtual void interrupt() {}
+};
+
+// Turns raw records into events with fields, in place. The core makes one instance per worker,
+// so an instance is used by one thread at a time. Records that fail are removed from the batch
+// and counted or dead-lettered by the parser (ctx.dead_letter()).
+class Parser : public Component {
+ public:
+  virtual void parse(Context& ctx, Batch& batch) = 0;
+};
+
+// Keeps state across batches and emits results. Always one instance on one thread.
+// The core calls consume() per input batch, advance() after each batch and at least every
+// tick interval with the current wall-clock time, and flush() once when its inputs have ended.
+class Aggregator : public Component {
+ public:
+  virtual void consume(Context& ctx, Batch& batch) = 0;
+  virtual void advance(Context& ctx, Output& out, int64_t now_ns) = 0;
+  virtual void flush(Context& ctx, Output& out) = 0;
+};
+
+enum class SinkStatus { kOk, kRetryable, kPermanent };
+struct SinkResult {
+  SinkStatus status = SinkStatus::kOk;
+  std::string error;
+  static SinkResult ok() { return {}; }
+  static SinkResult retryable(std::string e) { return {SinkStatus::kRetryable, std::move(e)}; }
+  static SinkResult permanent(std::string e) { return {SinkStatus::kPermanent, std::move(e)}; }
+};
+
+// Writes batches out. kOk means the batch is durably taken as far as this sink's policy goes; the
+// core then acknowledges it. Retrying, breaking and spooling are the core's job, not the sink's.
+// The core makes one instance per worker unless the component is declared single-worker.
+class Sink : public Component {
+ public:
+  virtual SinkResult write(Context& ctx, const Batch& batch) = 0;
+  // Called when input has ended (shutdown), after the last write.
+  virtual SinkResult flush(Context&) { return SinkResult::ok(); }
+};
+
+}  // namespace ingestd

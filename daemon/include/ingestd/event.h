@@ -1,0 +1,169 @@
+// Events, batches and acknowledgements: the data that flows between components.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <memory_resource>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace ingestd {
+
+// A field value. Strings and raw JSON are views into the owning batch's arena (or into another
+// buffer that outlives the batch); a Value never owns memory.
+struct Value {
+  enum class Type : uint8_t { kNull, kBool, kInt, kDouble, kString, kRaw };
+
+  Type type = Type::kNull;
+  union {
+    bool b;
+    int64_t i;
+    double d;
+  };
+  std::string_view s;  // kString: the unescaped text; kRaw: a JSON array or object as written
+
+  Value() : i(0) {}
+  static Value null() { return {}; }
+  static Value boolean(bool v) { Value x; x.type = Type::kBool; x.b = v; return x; }
+  static Value integer(int64_t v) { Value x; x.type = Type::kInt; x.i = v; return x; }
+  static Value number(double v) { Value x; x.type = Type::kDouble; x.d = v; return x; }
+  static Value string(std::string_view v) { Value x; x.type = Type::kString; x.s = v; return x; }
+  static Value raw(std::string_view v) { Value x; x.type = Type::kRaw; x.s = v; return x; }
+
+  bool is_number() const { return type == Type::kInt || type == Type::kDouble; }
+  // The value as a double for numeric metrics; false when it is not a number.
+  bool to_double(double& out) const;
+  // Appends a canonical text form used for grouping and equality filters: strings as they are,
+  // integers in decimal, doubles in shortest round-trip form, true/false, null, raw JSON as written.
+  void append_text(std::string& out) const;
+  // True when append_text() would produce exactly `text` (no allocation).
+  bool text_equals(std::string_view text) const;
+};
+
+struct Field {
+  std::string_view key;  // flat key; nested objects are flattened to dotted paths ("a.b.c")
+  Value value;
+};
+
+// One record. `raw` holds the bytes it was read as, so that a sink can write the original
+// unchanged; its fields live in the owning batch (Batch::fields()).
+struct Event {
+  int64_t time_ns = 0;  // event time where a parser found one, else ingest time
+  std::string_view raw;
+  uint32_t first_field = 0;
+  uint32_t field_count = 0;
+};
+
+// Shared acknowledgement state of data that a source handed to the pipeline.
+//
+// A source creates one per unit it wants to hear back about (an HTTP request, a Kafka offset
+// range, a file position) and puts it into the batch. Every copy of the batch (fan-out) and every
+// aggregate state built from it holds a reference. When the last reference goes away the callback
+// runs, once, with ok == true when every sink reached took the data durably, false when any
+// holder called fail(). The callback runs on whichever thread drops the last reference: keep it
+// short and thread-safe. A plugin must not be unloaded while its callbacks may still run; the core
+// unloads plugins only after the whole graph has stopped.
+class AckState {
+ public:
+  explicit AckState(std::function<void(bool ok)> done) : done_(std::move(done)) {}
+  ~AckState() {
+    if (done_) done_(!failed_.load(std::memory_order_acquire));
+  }
+  AckState(const AckState&) = delete;
+  AckState& operator=(const AckState&) = delete;
+
+  void fail() { failed_.store(true, std::memory_order_release); }
+
+ private:
+  std::atomic<bool> failed_{false};
+  std::function<void(bool)> done_;
+};
+using Ack = std::shared_ptr<AckState>;
+
+// Where a batch came from.
+struct Origin {
+  std::string component;
+  std::optional<std::string> topic;
+  std::optional<int32_t> partition;
+  std::optional<int64_t> offset;
+  std::optional<std::string> key;
+};
+
+// A batch of events and the arena that holds their bytes.
+//
+// Contract:
+// - Single owner: a batch travels as std::unique_ptr<Batch> and is touched by one thread at a
+//   time. Fan-out to several consumers hands each a clone() (the last one gets the original).
+// - Memory: bytes live in a monotonic arena released only when the batch is destroyed; events and
+//   fields are in two vectors. Adding an event costs no allocation beyond amortised vector growth
+//   and arena blocks.
+// - Padding: every buffer returned by allocate() or copy() is followed by kPadding readable zero
+//   bytes, so a view into it may be handed to simdjson without copying.
+// - Fields of one event are contiguous: add fields to an event only while it is the last event
+//   whose fields were added (append_field checks this).
+class Batch {
+ public:
+  static constexpr size_t kPadding = 64;
+
+  Batch();
+  explicit Batch(size_t initial_arena_bytes);
+  Batch(const Batch&) = delete;
+  Batch& operator=(const Batch&) = delete;
+
+  // Arena memory of n bytes plus kPadding zero bytes after them.
+  char* allocate(size_t n);
+  // Copies bytes into the arena (padded); returns the view of the copy.
+  std::string_view copy(std::string_view bytes);
+
+  Event& add(std::string_view raw, int64_t time_ns);
+  void append_field(Event& event, std::string_view key, Value value);
+  // Keeps only the events for which keep(event) is true, in order. Fields stay where they are.
+  template <class Pred>
+  size_t retain(Pred keep) {
+    size_t out = 0;
+    for (size_t i = 0; i < events_.size(); ++i)
+      if (keep(events_[i])) events_[out++] = events_[i];
+    size_t removed = events_.size() - out;
+    events_.resize(out);
+    return removed;
+  }
+
+  std::span<Event> events() { return events_; }
+  std::span<const Event> events() const { return events_; }
+  std::span<const Field> fields(const Event& e) const {
+    return {fields_.data() + e.first_field, e.field_count};
+  }
+  const Value* find(const Event& e, std::string_view key) const;
+  size_t size() const { return events_.size(); }
+  bool empty() const { return events_.empty(); }
+  // Memory this batch holds: arena bytes plus event and field storage. Queues bound by this.
+  size_t bytes() const {
+    return arena_bytes_ + events_.capacity() * sizeof(Event) + fields_.capacity() * sizeof(Field);
+  }
+  // Bytes of raw event data (what a source read); used for batch size limits.
+  size_t raw_bytes() const { return raw_bytes_; }
+
+  // A deep copy into a fresh arena, sharing the acks.
+  std::unique_ptr<Batch> clone() const;
+
+  Origin origin;
+  std::vector<Ack> acks;
+  int64_t ingest_time_ns = 0;
+
+ private:
+  std::pmr::monotonic_buffer_resource arena_;
+  size_t arena_bytes_ = 0;
+  size_t raw_bytes_ = 0;
+  std::vector<Event> events_;
+  std::vector<Field> fields_;
+};
+
+using BatchPtr = std::unique_ptr<Batch>;
+
+}  // namespace ingestd

@@ -1,0 +1,108 @@
+// Component configuration: the schema a plugin declares, and the typed values it receives.
+//
+// A plugin declares every option once, as data (OptionSpec). The core validates the YAML against
+// it, applies defaults and reports all errors as `file:line:col: message` before any factory
+// runs; the factory then receives an Options object of typed values, never YAML.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace ingestd {
+
+enum class OptionType : uint32_t {
+  kBool,
+  kInt,
+  kDouble,
+  kString,
+  kDuration,    // "250ms", "1s", "5m", "1h" -> nanoseconds
+  kSize,        // "64KiB", "1MiB", "1GB", 4096 -> bytes
+  kEnum,        // a string out of `choices`
+  kStringList,  // a sequence of strings (a single scalar is taken as a one-element list)
+  kStringMap,   // free keys; each value a string or a list of strings
+  kObject,      // nested options declared by `children`
+};
+
+// One option. Written with designated initializers:
+//   {.name = "path", .type = OptionType::kString, .required = true, .doc = "File to write."}
+struct OptionSpec {
+  const char* name = nullptr;
+  OptionType type = OptionType::kString;
+  const char* default_value = nullptr;  // in YAML syntax, parsed like a configured value
+  bool required = false;
+  const char* min = nullptr;      // inclusive bounds for kInt, kDouble, kDuration, kSize
+  const char* max = nullptr;      //   written in the option's own syntax ("1MiB", "10ms")
+  const char* choices = nullptr;  // kEnum: "a|b|c"
+  const char* doc = "";
+  const OptionSpec* children = nullptr;  // kObject: .children = kWindow, .child_count = std::size(kWindow)
+  uint32_t child_count = 0;
+};
+
+// A validated value. Objects (the options of a component, or a kObject option) and string maps
+// keep their entries in declaration/YAML order.
+struct OptionValue {
+  OptionType type = OptionType::kObject;
+  bool b = false;
+  int64_t i = 0;  // kInt; kDuration in ns; kSize in bytes
+  double d = 0;   // kDouble
+  std::string s;  // kString, kEnum
+  std::vector<std::string> list;                           // kStringList; kStringMap entry values
+  std::vector<std::pair<std::string, OptionValue>> entries;  // kObject, kStringMap
+
+  const OptionValue* find(std::string_view name) const {
+    for (const auto& [k, v] : entries)
+      if (k == name) return &v;
+    return nullptr;
+  }
+  bool has(std::string_view name) const { return find(name) != nullptr; }
+
+  // Getters for the options of an object. A missing option (optional, no default) yields the
+  // fallback; the core has already checked types, so the getters do not.
+  bool get_bool(std::string_view n, bool fallback = false) const {
+    auto* v = find(n);
+    return v ? v->b : fallback;
+  }
+  int64_t get_int(std::string_view n, int64_t fallback = 0) const {
+    auto* v = find(n);
+    return v ? v->i : fallback;
+  }
+  double get_double(std::string_view n, double fallback = 0) const {
+    auto* v = find(n);
+    return v ? v->d : fallback;
+  }
+  std::string get_string(std::string_view n, std::string_view fallback = {}) const {
+    auto* v = find(n);
+    return v ? v->s : std::string(fallback);
+  }
+  int64_t get_duration_ns(std::string_view n, int64_t fallback = 0) const { return get_int(n, fallback); }
+  uint64_t get_size(std::string_view n, uint64_t fallback = 0) const {
+    auto* v = find(n);
+    return v ? static_cast<uint64_t>(v->i) : fallback;
+  }
+  std::vector<std::string> get_list(std::string_view n) const {
+    auto* v = find(n);
+    return v ? v->list : std::vector<std::string>{};
+  }
+  // kObject or kStringMap; an empty object when missing.
+  const OptionValue& get_object(std::string_view n) const {
+    static const OptionValue kEmpty;
+    auto* v = find(n);
+    return v ? *v : kEmpty;
+  }
+};
+using Options = OptionValue;
+
+// Where a factory reports what the schema cannot express ("unknown metric 'avg(x'").
+// `option` is a dotted path below the component ("metrics.sps"); the core turns it into the
+// YAML position of that option, or of the component when the path is empty or unknown.
+class Diagnostics {
+ public:
+  virtual ~Diagnostics() = default;
+  virtual void error(std::string_view option, std::string_view message) = 0;
+};
+
+}  // namespace ingestd

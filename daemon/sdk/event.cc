@@ -1,0 +1,105 @@
+#include "ingestd/event.h"
+
+#include <cassert>
+#include <charconv>
+#include <cstring>
+#include <stdexcept>
+
+namespace ingestd {
+
+namespace {
+constexpr size_t kDefaultArena = 64 * 1024;
+}
+
+bool Value::to_double(double& out) const {
+  switch (type) {
+    case Type::kInt: out = static_cast<double>(i); return true;
+    case Type::kDouble: out = d; return true;
+    default: return false;
+  }
+}
+
+void Value::append_text(std::string& out) const {
+  char buf[32];
+  switch (type) {
+    case Type::kNull: out += "null"; break;
+    case Type::kBool: out += b ? "true" : "false"; break;
+    case Type::kInt: {
+      auto r = std::to_chars(buf, buf + sizeof buf, i);
+      out.append(buf, r.ptr);
+      break;
+    }
+    case Type::kDouble: {
+      auto r = std::to_chars(buf, buf + sizeof buf, d);
+      out.append(buf, r.ptr);
+      break;
+    }
+    case Type::kString:
+    case Type::kRaw: out += s; break;
+  }
+}
+
+bool Value::text_equals(std::string_view text) const {
+  if (type == Type::kString || type == Type::kRaw) return s == text;
+  std::string tmp;
+  append_text(tmp);
+  return tmp == text;
+}
+
+Batch::Batch() : Batch(kDefaultArena) {}
+
+Batch::Batch(size_t initial_arena_bytes) : arena_(initial_arena_bytes) {}
+
+char* Batch::allocate(size_t n) {
+  auto* p = static_cast<char*>(arena_.allocate(n + kPadding, 1));
+  std::memset(p + n, 0, kPadding);
+  arena_bytes_ += n + kPadding;
+  return p;
+}
+
+std::string_view Batch::copy(std::string_view bytes) {
+  char* p = allocate(bytes.size());
+  if (!bytes.empty()) std::memcpy(p, bytes.data(), bytes.size());
+  return {p, bytes.size()};
+}
+
+Event& Batch::add(std::string_view raw, int64_t time_ns) {
+  raw_bytes_ += raw.size();
+  return events_.emplace_back(Event{time_ns, raw, static_cast<uint32_t>(fields_.size()), 0});
+}
+
+void Batch::append_field(Event& event, std::string_view key, Value value) {
+  if (event.field_count == 0) {
+    event.first_field = static_cast<uint32_t>(fields_.size());
+  } else if (event.first_field + event.field_count != fields_.size()) {
+    throw std::logic_error("Batch::append_field: fields of an event must be added contiguously");
+  }
+  fields_.push_back(Field{key, value});
+  ++event.field_count;
+}
+
+const Value* Batch::find(const Event& e, std::string_view key) const {
+  for (const Field& f : fields(e))
+    if (f.key == key) return &f.value;
+  return nullptr;
+}
+
+std::unique_ptr<Batch> Batch::clone() const {
+  auto out = std::make_unique<Batch>(arena_bytes_ + kDefaultArena);
+  out->origin = origin;
+  out->acks = acks;
+  out->ingest_time_ns = ingest_time_ns;
+  out->events_.reserve(events_.size());
+  out->fields_.reserve(fields_.size());
+  for (const Event& e : events_) {
+    Event& c = out->add(out->copy(e.raw), e.time_ns);
+    for (const Field& f : fields(e)) {
+      Value v = f.value;
+      if (v.type == Value::Type::kString || v.type == Value::Type::kRaw) v.s = out->copy(v.s);
+      out->append_field(c, out->copy(f.key), v);
+    }
+  }
+  return out;
+}
+
+}  // namespace ingestd

@@ -1,0 +1,105 @@
+// The config layer: pipeline YAML text -> a validated model (config::Pipeline).
+//
+// load() reports every error it finds, each as `file:line:col: message` (1-based), sorted by
+// position; it never stops at the first. It checks the top-level keys, each component's core keys
+// (type, inputs, workers, queue) and plugin options against the component's schema (unknown keys
+// with "did you mean", wrong types, missing required options, ranges, choices), substitutes
+// ${VAR} and ${VAR:-default} in scalars, and checks the graph (unique names, dangling inputs,
+// inputs of the wrong kind, cycles). It does not run plugin factories: the graph layer does, with
+// the positions kept here.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "ingestd/component.h"
+#include "ingestd/plugin.h"
+#include "ingestd/schema.h"
+
+namespace ingestd::config {
+
+struct Position {
+  std::string file;
+  int line = 0;    // 1-based
+  int column = 0;  // 1-based
+};
+
+struct Error {
+  Position pos;
+  std::string message;
+  std::string to_string() const;  // "file:line:col: message"
+};
+
+enum class WhenFull { kBlock, kDropNewest };
+
+struct QueueConfig {
+  size_t max_batches = 16;
+  size_t max_bytes = 64u << 20;
+  WhenFull when_full = WhenFull::kBlock;
+};
+
+struct ComponentConfig {
+  std::string name;
+  Kind kind = Kind::kSource;
+  std::string type;
+  const ComponentDescriptor* descriptor = nullptr;
+  std::vector<std::string> inputs;
+  int workers = 1;
+  QueueConfig queue;     // the component's input queue (not for sources)
+  Options options;       // plugin options, validated, defaults applied
+  Position pos;          // of the component's name key
+  std::map<std::string, Position> option_positions;  // dotted option path -> position of its value
+  std::string fingerprint;  // canonical text of type, inputs and options: equal iff config equal
+};
+
+struct Pipeline {
+  std::string path;  // as given, used in messages
+  std::string data_dir = "/var/lib/ingestd";
+  std::string log_level = "info";
+  std::vector<std::string> plugin_dirs;
+  int64_t shutdown_timeout_ns = 30'000'000'000;
+  BatchLimits batch;
+  int io_threads = 1;
+  std::vector<ComponentConfig> components;  // sources, parsers, aggregates, sinks; in file order
+
+  const ComponentConfig* find(std::string_view name) const;
+};
+
+// Which component types exist (the plugin catalog).
+class Catalog {
+ public:
+  virtual ~Catalog() = default;
+  virtual const ComponentDescriptor* find(Kind kind, std::string_view type) const = 0;
+  virtual std::vector<std::string> types(Kind kind) const = 0;  // sorted
+};
+
+// Looks up an environment variable; std::nullopt when unset.
+using Environment = std::function<std::optional<std::string>(std::string_view)>;
+Environment process_environment();
+
+// `path` names the file in messages; `text` is its content.
+std::optional<Pipeline> load(const std::string& path, std::string_view text, const Catalog& catalog,
+                             const Environment& env, std::vector<Error>& errors);
+
+// The `plugin_dirs:` list of a config, read leniently before plugins are loaded (errors are left
+// to load()). Environment references are substituted.
+std::vector<std::string> read_plugin_dirs(std::string_view text, const Environment& env);
+
+// Validates a YAML mapping of one component's plugin options against its schema alone and applies
+// defaults (no core keys, no graph). For tests and tools; `path` names the text in messages.
+std::optional<Options> options_from_yaml(const ComponentDescriptor& descriptor, std::string_view yaml,
+                                         std::vector<Error>& errors, const std::string& path = "<options>");
+
+// Parsers for the value syntaxes; false on bad input. Shared with the schema defaults.
+bool parse_duration(std::string_view text, int64_t& ns);  // "250ms", "1.5s", "5m", "1h", "0"
+bool parse_size(std::string_view text, uint64_t& bytes);  // "4096", "64KiB", "1MiB", "1GB"
+
+const char* kind_name(Kind kind);     // "source", "parser", "aggregate", "sink"
+const char* section_name(Kind kind);  // "sources", "parsers", "aggregates", "sinks"
+
+}  // namespace ingestd::config

@@ -1,0 +1,105 @@
+// Test doubles for the services the core gives components: a settable clock, a context that
+// records counters, logs and dead letters, and an output that collects batches.
+#pragma once
+
+#include <deque>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "ingestd/component.h"
+#include "ingestd/schema.h"
+
+namespace ingestd::testing {
+
+class FakeClock : public Clock {
+ public:
+  explicit FakeClock(int64_t now_ns = 0) : now_(now_ns) {}
+  int64_t now_ns() const override { return now_; }
+  int64_t monotonic_ns() const override { return now_; }
+  void set(int64_t ns) { now_ = ns; }
+  void advance(int64_t ns) { now_ += ns; }
+
+ private:
+  int64_t now_;
+};
+
+class FakeContext : public Context {
+ public:
+  explicit FakeContext(std::string name = "test") : name_(std::move(name)) {}
+
+  std::string_view name() const override { return name_; }
+  void log(LogLevel level, std::string_view message) override {
+    std::lock_guard lock(mu_);
+    logs.emplace_back(level, std::string(message));
+  }
+  Counter& counter(std::string_view name) override {
+    std::lock_guard lock(mu_);
+    auto it = counters_.find(std::string(name));
+    if (it == counters_.end()) it = counters_.emplace(std::string(name), std::make_unique<Counter>()).first;
+    return *it->second;
+  }
+  uint64_t count(const std::string& name) {
+    std::lock_guard lock(mu_);
+    auto it = counters_.find(name);
+    return it == counters_.end() ? 0 : it->second->value();
+  }
+  const Clock& clock() const override { return clock_; }
+  boost::asio::io_context& io() override { throw std::logic_error("FakeContext has no io_context"); }
+  BatchLimits batch_limits() const override { return limits; }
+  void dead_letter(std::string_view raw, std::string_view reason) override {
+    std::lock_guard lock(mu_);
+    dead_letters.emplace_back(std::string(raw), std::string(reason));
+  }
+  bool stopping() const override { return stopping_; }
+  bool wait_for_stop(int64_t timeout_ns) override {
+    if (!stopping_) clock_.advance(timeout_ns);
+    return stopping_;
+  }
+
+  FakeClock& fake_clock() { return clock_; }
+  void request_stop() { stopping_ = true; }
+
+  BatchLimits limits;
+  std::vector<std::pair<LogLevel, std::string>> logs;
+  std::vector<std::pair<std::string, std::string>> dead_letters;
+
+ private:
+  std::string name_;
+  std::mutex mu_;
+  std::map<std::string, std::unique_ptr<Counter>> counters_;
+  FakeClock clock_{1'700'000'000'000'000'000};
+  bool stopping_ = false;
+};
+
+class CollectingOutput : public Output {
+ public:
+  bool push(BatchPtr batch) override {
+    std::lock_guard lock(mu_);
+    batches.push_back(std::move(batch));
+    return true;
+  }
+  size_t event_count() const {
+    size_t n = 0;
+    for (const auto& b : batches) n += b->size();
+    return n;
+  }
+  std::vector<BatchPtr> batches;
+
+ private:
+  std::mutex mu_;
+};
+
+// Records errors reported by a factory.
+class CollectingDiagnostics : public Diagnostics {
+ public:
+  void error(std::string_view option, std::string_view message) override {
+    errors.emplace_back(std::string(option), std::string(message));
+  }
+  std::vector<std::pair<std::string, std::string>> errors;
+};
+
+}  // namespace ingestd::testing
