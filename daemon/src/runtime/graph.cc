@@ -1,0 +1,103 @@
+#include "runtime/graph.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <map>
+#include <string>
+
+namespace ingestd::runtime {
+
+namespace {
+
+// Turns a factory's reports into `file:line:col` errors for one component.
+class ComponentDiagnostics final : public Diagnostics {
+ public:
+  ComponentDiagnostics(const config::ComponentConfig& c, std::vector<config::Error>& errors)
+      : c_(c), errors_(errors) {}
+
+  void error(std::string_view option, std::string_view message) override {
+    std::string prefix =
+        fmt::format("{}.{} ({})", config::section_name(c_.kind), c_.name, c_.type);
+    std::string text = option.empty() ? fmt::format("{}: {}", prefix, message)
+                                      : fmt::format("{}: {}: {}", prefix, option, message);
+    errors_.push_back(config::Error{position_of(option), std::move(text)});
+    ++count;
+  }
+
+  int count = 0;
+
+ private:
+  // The option's own position, else that of its nearest enclosing option, else the component's.
+  config::Position position_of(std::string_view option) const {
+    std::string path(option);
+    while (!path.empty()) {
+      if (auto it = c_.option_positions.find(path); it != c_.option_positions.end())
+        return it->second;
+      auto dot = path.rfind('.');
+      path.resize(dot == std::string::npos ? 0 : dot);
+    }
+    return c_.pos;
+  }
+
+  const config::ComponentConfig& c_;
+  std::vector<config::Error>& errors_;
+};
+
+BatchQueue::WhenFull when_full(config::WhenFull w) {
+  return w == config::WhenFull::kDropNewest ? BatchQueue::WhenFull::kDropNewest
+                                            : BatchQueue::WhenFull::kBlock;
+}
+
+}  // namespace
+
+std::unique_ptr<Graph> Graph::build(const config::Pipeline& pipeline, Metrics& metrics,
+                                    std::vector<config::Error>& errors) {
+  auto graph = std::unique_ptr<Graph>(new Graph);
+  std::map<std::string, Node*, std::less<>> by_name;
+  bool ok = true;
+
+  // Topological order (config::load has already rejected cycles and dangling inputs).
+  std::vector<const config::ComponentConfig*> pending;
+  for (const auto& c : pipeline.components) pending.push_back(&c);
+  while (!pending.empty()) {
+    size_t before = pending.size();
+    for (auto it = pending.begin(); it != pending.end();) {
+      const config::ComponentConfig& c = **it;
+      bool ready = std::all_of(c.inputs.begin(), c.inputs.end(),
+                               [&](const std::string& in) { return by_name.count(in) > 0; });
+      if (!ready) {
+        ++it;
+        continue;
+      }
+      auto node = std::make_unique<Node>();
+      node->config = &c;
+      ComponentDiagnostics diag(c, errors);
+      int instances = (c.kind == Kind::kParser || c.kind == Kind::kSink) ? c.workers : 1;
+      for (int i = 0; i < instances && diag.count == 0; ++i) {
+        Component* made = c.descriptor->create(c.options, diag);
+        if (made) node->instances.emplace_back(made);
+        else if (diag.count == 0) diag.error("", "the factory failed without saying why");
+      }
+      ok = ok && diag.count == 0;
+      if (c.kind != Kind::kSource) {
+        node->input = std::make_unique<BatchQueue>(
+            c.queue.max_batches, c.queue.max_bytes, when_full(c.queue.when_full),
+            metrics.counter(c.name + ".queue_dropped"), metrics.counter(c.name + ".shutdown_dropped"));
+      }
+      for (const auto& in : c.inputs) by_name.at(in)->outputs.push_back(node.get());
+      by_name.emplace(c.name, node.get());
+      graph->nodes_.push_back(std::move(node));
+      it = pending.erase(it);
+    }
+    if (pending.size() == before) {
+      errors.push_back(config::Error{pending.front()->pos,
+                                     fmt::format("{}: unresolvable inputs", pending.front()->name)});
+      return nullptr;
+    }
+  }
+  if (!ok) return nullptr;
+  return graph;
+}
+
+}  // namespace ingestd::runtime

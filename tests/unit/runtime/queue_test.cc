@@ -1,0 +1,124 @@
+#include "runtime/queue.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <thread>
+#include <vector>
+
+namespace ingestd::runtime {
+namespace {
+
+BatchPtr make_batch(int64_t first, int n) {
+  auto b = std::make_unique<Batch>(1024);
+  for (int i = 0; i < n; ++i) b->add({}, first + i);
+  return b;
+}
+
+struct QueueTest : ::testing::Test {
+  Counter dropped;
+  Counter abandoned;
+};
+
+TEST_F(QueueTest, EndsWhenTheLastProducerIsDoneAndItIsEmpty) {
+  BatchQueue q(4, 1 << 20, BatchQueue::WhenFull::kBlock, dropped, abandoned);
+  q.add_producer();
+  q.add_producer();
+  ASSERT_EQ(q.push(make_batch(0, 1)), BatchQueue::PushResult::kOk);
+  q.producer_done();
+  EXPECT_FALSE(q.ended());
+  q.producer_done();
+  EXPECT_FALSE(q.ended());  // still holds a batch
+  ASSERT_NE(q.pop(), nullptr);
+  EXPECT_TRUE(q.ended());
+  EXPECT_EQ(q.pop(), nullptr);
+}
+
+TEST_F(QueueTest, DropNewestCountsEventsAndFailsAcks) {
+  BatchQueue q(1, 1 << 20, BatchQueue::WhenFull::kDropNewest, dropped, abandoned);
+  q.add_producer();
+  ASSERT_EQ(q.push(make_batch(0, 3)), BatchQueue::PushResult::kOk);
+  bool ok = true;
+  auto b = make_batch(3, 5);
+  b->acks.push_back(std::make_shared<AckState>([&](bool r) { ok = r; }));
+  EXPECT_EQ(q.push(std::move(b)), BatchQueue::PushResult::kDropped);
+  EXPECT_EQ(dropped.value(), 5u);
+  EXPECT_FALSE(ok);
+  EXPECT_EQ(q.size(), 1u);
+}
+
+TEST_F(QueueTest, ByteBoundAdmitsAnOversizedBatchOnlyIntoAnEmptyQueue) {
+  auto big = make_batch(0, 1000);
+  size_t big_bytes = big->bytes();
+  BatchQueue q(8, big_bytes / 2, BatchQueue::WhenFull::kDropNewest, dropped, abandoned);
+  q.add_producer();
+  EXPECT_EQ(q.push(std::move(big)), BatchQueue::PushResult::kOk);
+  EXPECT_EQ(q.push(make_batch(0, 1000)), BatchQueue::PushResult::kDropped);
+  EXPECT_EQ(q.bytes(), big_bytes);
+}
+
+TEST_F(QueueTest, BlockingPushWaitsForRoom) {
+  BatchQueue q(1, 1 << 20, BatchQueue::WhenFull::kBlock, dropped, abandoned);
+  q.add_producer();
+  ASSERT_EQ(q.push(make_batch(0, 1)), BatchQueue::PushResult::kOk);
+  std::atomic<bool> pushed{false};
+  std::thread producer([&] {
+    q.push(make_batch(1, 1));
+    pushed = true;
+  });
+  // The producer cannot finish before a pop makes room; after the pop it must.
+  auto first = q.pop();
+  ASSERT_NE(first, nullptr);
+  EXPECT_EQ(first->events()[0].time_ns, 0);
+  auto second = q.pop();
+  ASSERT_NE(second, nullptr);
+  EXPECT_EQ(second->events()[0].time_ns, 1);
+  producer.join();
+  EXPECT_TRUE(pushed);
+}
+
+TEST_F(QueueTest, AbandonWakesBlockedProducersAndCountsWhatWasQueued) {
+  BatchQueue q(1, 1 << 20, BatchQueue::WhenFull::kBlock, dropped, abandoned);
+  q.add_producer();
+  ASSERT_EQ(q.push(make_batch(0, 4)), BatchQueue::PushResult::kOk);
+  BatchQueue::PushResult blocked_result{};
+  std::thread producer([&] { blocked_result = q.push(make_batch(4, 6)); });
+  q.abandon();
+  producer.join();
+  EXPECT_EQ(blocked_result, BatchQueue::PushResult::kAbandoned);
+  EXPECT_EQ(abandoned.value(), 10u);
+  EXPECT_EQ(q.pop(), nullptr);
+}
+
+TEST_F(QueueTest, PopForTimesOutWithoutEnding) {
+  BatchQueue q(1, 1 << 20, BatchQueue::WhenFull::kBlock, dropped, abandoned);
+  q.add_producer();
+  EXPECT_EQ(q.pop_for(1'000'000), nullptr);
+  EXPECT_FALSE(q.ended());
+}
+
+// Many producers and consumers: every event pushed is popped exactly once.
+TEST_F(QueueTest, ManyProducersAndConsumersLoseAndDuplicateNothing) {
+  constexpr int kProducers = 4, kConsumers = 3, kBatches = 2000, kPerBatch = 7;
+  BatchQueue q(8, 1 << 20, BatchQueue::WhenFull::kBlock, dropped, abandoned);
+  for (int p = 0; p < kProducers; ++p) q.add_producer();
+  std::vector<std::atomic<int>> seen(kProducers * kBatches * kPerBatch);
+  std::vector<std::thread> threads;
+  for (int p = 0; p < kProducers; ++p)
+    threads.emplace_back([&, p] {
+      for (int i = 0; i < kBatches; ++i) q.push(make_batch((p * kBatches + i) * kPerBatch, kPerBatch));
+      q.producer_done();
+    });
+  for (int c = 0; c < kConsumers; ++c)
+    threads.emplace_back([&] {
+      while (auto b = q.pop())
+        for (const Event& e : b->events()) seen[e.time_ns].fetch_add(1);
+    });
+  for (auto& t : threads) t.join();
+  for (size_t i = 0; i < seen.size(); ++i) ASSERT_EQ(seen[i].load(), 1) << "event " << i;
+  EXPECT_EQ(dropped.value(), 0u);
+  EXPECT_EQ(q.size(), 0u);
+}
+
+}  // namespace
+}  // namespace ingestd::runtime
