@@ -1,1 +1,3 @@
-int main() { return 0; }
+#include "control/cli.h"
+
+int main(int argc, char** argv) { return ingestd::control::main(argc, argv); }
