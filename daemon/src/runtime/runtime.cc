@@ -139,9 +139,16 @@ struct Runtime::Stage final : public Output {
   Stage(Runtime& rt, Node& n)
       : node(n),
         context(rt, *n.config),
-        events_in(rt.metrics_.counter(n.config->name + ".events_in")),
-        events_out(rt.metrics_.counter(n.config->name + ".events_out")),
-        unconsumed(rt.metrics_.counter(n.config->name + ".unconsumed")) {}
+        events_in(counter_if(rt, n.config->kind != Kind::kSource, "events_in")),
+        events_out(counter_if(rt, true, "events_out")),
+        unconsumed(counter_if(rt, n.config->kind != Kind::kSink, "unconsumed")),
+        failed(counter_if(rt, n.config->kind == Kind::kParser || n.config->kind == Kind::kSink, "failed")),
+        retries(counter_if(rt, n.config->kind == Kind::kSink, "retries")) {}
+
+  // A registered counter where it means something for this kind, else a private unused one.
+  Counter& counter_if(Runtime& rt, bool wanted, std::string_view name) {
+    return wanted ? rt.metrics_.counter(fmt::format("{}.{}", node.config->name, name)) : unused;
+  }
 
   // Fan-out: every consumer but the last gets a clone; the last gets the batch itself.
   bool push(BatchPtr batch) override {
@@ -162,9 +169,12 @@ struct Runtime::Stage final : public Output {
 
   Node& node;
   ComponentContext context;
+  Counter unused;
   Counter& events_in;
   Counter& events_out;
   Counter& unconsumed;
+  Counter& failed;   // parsers and sinks: events lost to an error the component reported
+  Counter& retries;  // sinks
   std::atomic<int> workers_left{0};
 };
 
@@ -241,13 +251,12 @@ void Runtime::run_source(Stage& s) {
 
 void Runtime::run_parser(Stage& s, Component& instance) {
   auto& parser = static_cast<Parser&>(instance);
-  Counter& failed = metrics_.counter(s.node.config->name + ".failed");
   while (BatchPtr batch = s.node.input->pop()) {
     s.events_in.add(batch->size());
     try {
       parser.parse(s.context, *batch);
     } catch (const std::exception& e) {
-      failed.add(batch->size());
+      s.failed.add(batch->size());
       for (auto& ack : batch->acks) ack->fail();
       s.context.warn_limited(fmt::format("batch of {} events failed: {}", batch->size(), e.what()));
       continue;
@@ -304,7 +313,7 @@ void Runtime::write_to_sink(Stage& s, Sink& sink, BatchPtr batch) {
       return;
     }
     if (r.status == SinkStatus::kPermanent) {
-      metrics_.counter(name + ".failed").add(batch->size());
+      s.failed.add(batch->size());
       std::string line;
       for (const Event& e : batch->events()) {
         line.clear();
@@ -316,7 +325,7 @@ void Runtime::write_to_sink(Stage& s, Sink& sink, BatchPtr batch) {
       s.context.warn_limited(fmt::format("batch of {} events failed permanently: {}", batch->size(), r.error));
       return;
     }
-    metrics_.counter(name + ".retries").add();
+    s.retries.add();
     s.context.warn_limited(fmt::format("write failed, retrying: {}", r.error));
     if (wait_abandon_for(backoff)) {
       metrics_.counter(name + ".shutdown_dropped").add(batch->size());
