@@ -1,0 +1,321 @@
+#include "file_source.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <system_error>
+#include <utility>
+
+namespace ingestd::plugins {
+
+namespace {
+
+constexpr size_t kMaxReadSize = 64 * 1024;
+constexpr size_t kArenaSlack = 256;  // room for the arena's own bookkeeping in its first block
+
+std::string error_text(int err) {
+  return std::error_code(err, std::system_category()).message();
+}
+
+}  // namespace
+
+FileSource::FileSource(const Options& options, Diagnostics& diag)
+    : path_(options.get_string("path")),
+      follow_(options.get_string("mode", "read") == "follow"),
+      start_at_end_(options.get_string("start_at", "beginning") == "end"),
+      poll_interval_ns_(options.get_duration_ns("poll_interval", 200'000'000)),
+      max_line_(options.get_size("max_line", 1 << 20)) {
+  if (path_.empty()) diag.error("path", "must not be empty");
+  if (start_at_end_ && !follow_) diag.error("start_at", "`end` needs `mode: follow`");
+}
+
+FileSource::~FileSource() {
+  close_file();
+}
+
+bool FileSource::start(Context& ctx) {
+  events_ = &ctx.counter("events");
+  bytes_ = &ctx.counter("bytes");
+  empty_ = &ctx.counter("empty");
+  oversized_ = &ctx.counter("oversized");
+  reopened_ = &ctx.counter("reopened");
+
+  limits_ = ctx.batch_limits();
+  limits_.max_events = std::max<size_t>(limits_.max_events, 1);
+  limits_.max_bytes = std::max<size_t>(limits_.max_bytes, 1);
+  read_size_ = std::min(limits_.max_bytes, kMaxReadSize);
+  // Bounds a batch's arena when its chunks hold few events (long runs of empty lines).
+  memory_cap_ = std::max<size_t>(4 * (limits_.max_bytes + max_line_ + read_size_), 16 << 20);
+
+  int err = open_file(start_at_end_);
+  if (err == 0) return true;
+  last_error_ = err;
+  if (!follow_) {
+    ctx.logf(LogLevel::kError, "cannot open {}: {}", path_, error_text(err));
+    return false;
+  }
+  ctx.logf(LogLevel::kWarn, "cannot open {}: {}; waiting for it to appear", path_, error_text(err));
+  return true;
+}
+
+int FileSource::open_file(bool at_end) {
+  int fd = ::open(path_.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return errno;
+  struct stat st;
+  int err = ::fstat(fd, &st) != 0 ? errno : S_ISDIR(st.st_mode) ? EISDIR : 0;
+  off_t start = 0;
+  if (err == 0 && at_end && (start = ::lseek(fd, 0, SEEK_END)) < 0) err = errno;
+  if (err != 0) {
+    ::close(fd);
+    return err;
+  }
+  fd_ = fd;
+  dev_ = st.st_dev;
+  ino_ = st.st_ino;
+  read_offset_ = consumed_offset_ = static_cast<uint64_t>(start);
+  return 0;
+}
+
+void FileSource::close_file() {
+  if (fd_ >= 0) ::close(fd_);
+  fd_ = -1;
+}
+
+void FileSource::run(Context& ctx, Output& out) {
+  batch_ = std::make_unique<Batch>(read_size_ + Batch::kPadding + kArenaSlack);
+  batch_offset_ = consumed_offset_;
+  if (follow_)
+    run_follow(ctx, out);
+  else
+    run_read(ctx, out);
+  close_file();
+}
+
+void FileSource::run_read(Context& ctx, Output& out) {
+  if (read_available(ctx, out) == Step::kEndOfFile) take_tail();
+  push(ctx, out);
+}
+
+void FileSource::run_follow(Context& ctx, Output& out) {
+  while (!ctx.stopping()) {
+    if (fd_ < 0) {
+      if (int err = open_file(false); err != 0) {
+        if (err != last_error_)
+          ctx.logf(LogLevel::kWarn, "cannot open {}: {}; retrying", path_, error_text(err));
+        last_error_ = err;
+        if (ctx.wait_for_stop(poll_interval_ns_)) break;
+        continue;
+      }
+      if (last_error_ != 0) ctx.logf(LogLevel::kInfo, "opened {}", path_);
+      last_error_ = 0;
+    }
+    Step step = read_available(ctx, out);
+    if (step == Step::kStop || !push(ctx, out)) break;
+    if (step == Step::kError) {
+      drop_unconsumed();
+      close_file();
+    } else {
+      bool stop = false;
+      if (reopen_if_changed(ctx, out, stop)) continue;
+      if (stop) break;
+    }
+    if (ctx.wait_for_stop(poll_interval_ns_)) break;
+  }
+  push(ctx, out);
+}
+
+bool FileSource::reopen_if_changed(Context& ctx, Output& out, bool& stop) {
+  struct stat st;
+  if (::stat(path_.c_str(), &st) != 0) return false;  // keep the old file until a new one appears
+  const char* what = "truncated";
+  if (st.st_dev != dev_ || st.st_ino != ino_) {
+    // The old file is complete: read what was appended after the end we saw, and its last line
+    // even without a newline.
+    if (read_available(ctx, out) == Step::kStop) {
+      stop = true;
+      return false;
+    }
+    take_tail();
+    if (!push(ctx, out)) {
+      stop = true;
+      return false;
+    }
+    what = "replaced";
+  } else {
+    struct stat cur;
+    if (::fstat(fd_, &cur) != 0 || static_cast<uint64_t>(cur.st_size) >= read_offset_) return false;
+    drop_unconsumed();
+  }
+  close_file();
+  reopened_->add();
+  if (int err = open_file(false); err != 0) {
+    last_error_ = err;
+    ctx.logf(LogLevel::kWarn, "{} was {}; cannot reopen it: {}", path_, what, error_text(err));
+  } else {
+    ctx.logf(LogLevel::kInfo, "{} was {}; reopened it", path_, what);
+  }
+  return true;
+}
+
+FileSource::Step FileSource::read_available(Context& ctx, Output& out) {
+  while (!ctx.stopping()) {
+    ssize_t n = fill(ctx);
+    if (n == 0) return Step::kEndOfFile;
+    if (n < 0) {
+      int err = static_cast<int>(-n);
+      if (err != last_error_)
+        ctx.logf(LogLevel::kError, "cannot read {}: {}", path_, error_text(err));
+      last_error_ = err;
+      return Step::kError;
+    }
+    while (scan())
+      if (!push(ctx, out)) return Step::kStop;
+  }
+  return Step::kStop;
+}
+
+ssize_t FileSource::fill(Context& ctx) {
+  if (cap_ - len_ < std::max<size_t>(read_size_ / 8, 1)) make_room();
+  ssize_t n;
+  do {
+    n = ::read(fd_, chunk_ + len_, cap_ - len_);
+  } while (n < 0 && errno == EINTR);
+  if (n < 0) return -errno;
+  if (n > 0) {
+    read_time_ns_ = ctx.clock().now_ns();
+    if (batch_->empty()) batch_->ingest_time_ns = read_time_ns_;
+    len_ += static_cast<size_t>(n);
+    read_offset_ += static_cast<uint64_t>(n);
+  }
+  return n;
+}
+
+// Frees room after the unconsumed bytes: in place when no event points into the chunk, else in
+// a new chunk of the batch's arena that starts with a copy of them (at most one partial line).
+void FileSource::make_room() {
+  const size_t carry = len_ - pos_;
+  if (chunk_ != nullptr && !chunk_referenced_ && carry <= cap_ / 2) {
+    std::memmove(chunk_, chunk_ + pos_, carry);
+  } else {
+    const size_t cap = carry + std::max(read_size_, carry);
+    char* chunk = batch_->allocate(cap);
+    if (carry != 0) std::memcpy(chunk, chunk_ + pos_, carry);
+    chunk_ = chunk;
+    cap_ = cap;
+    chunk_referenced_ = false;
+  }
+  len_ = carry;
+  pos_ = 0;
+}
+
+bool FileSource::scan() {
+  while (pos_ < len_) {
+    char* begin = chunk_ + pos_;
+    const size_t avail = len_ - pos_;
+    auto* newline = static_cast<char*>(std::memchr(begin, '\n', avail));
+    if (newline == nullptr) {
+      if (skipping_ || avail > max_line_ + 1) {  // + 1: a '\r' that "\r\n" will drop
+        skipping_ = true;
+        skipped_ += avail;
+        pos_ = len_;
+      }
+      return false;
+    }
+    const size_t consumed = static_cast<size_t>(newline - begin) + 1;
+    pos_ += consumed;
+    if (skipping_) {
+      skipping_ = false;
+      skip_line(std::exchange(skipped_, 0) + consumed);
+      continue;
+    }
+    take_line({begin, consumed - 1}, consumed);
+    if (full()) return true;
+  }
+  return false;
+}
+
+// Accounts for one '\n'-terminated line of `consumed` file bytes (or the last line of a file);
+// `line` is its text without the '\n'.
+void FileSource::take_line(std::string_view line, size_t consumed) {
+  pending_bytes_ += consumed;
+  consumed_offset_ += consumed;
+  if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+  if (line.size() > max_line_) {
+    ++pending_oversized_;
+  } else if (line.empty()) {
+    ++pending_empty_;
+  } else {
+    batch_->add(line, read_time_ns_);
+    chunk_referenced_ = true;
+  }
+}
+
+void FileSource::skip_line(uint64_t consumed) {
+  pending_bytes_ += consumed;
+  consumed_offset_ += consumed;
+  ++pending_oversized_;
+}
+
+void FileSource::take_tail() {
+  const size_t rest = len_ - pos_;
+  if (skipping_) {
+    skipping_ = false;
+    skip_line(std::exchange(skipped_, 0) + rest);
+  } else if (rest != 0) {
+    take_line({chunk_ + pos_, rest}, rest);
+  }
+  pos_ = len_;
+}
+
+void FileSource::drop_unconsumed() {
+  pos_ = len_;
+  skipping_ = false;
+  skipped_ = 0;
+}
+
+bool FileSource::full() const {
+  return batch_->size() >= limits_.max_events || batch_->raw_bytes() >= limits_.max_bytes ||
+         batch_->bytes() >= memory_cap_;
+}
+
+// Hands the batch to the graph when it has events, carrying the unconsumed bytes into a fresh
+// one, and counts what it consumed. False when the graph refused it (the pipeline is stopping).
+bool FileSource::push(Context& ctx, Output& out) {
+  bool accepted = true;
+  size_t events = 0;
+  if (!batch_->empty()) {
+    const size_t carry = len_ - pos_;
+    const size_t cap = carry + std::max(read_size_, carry);
+    auto next = std::make_unique<Batch>(cap + Batch::kPadding + kArenaSlack);
+    char* chunk = nullptr;
+    if (carry != 0) {
+      chunk = next->allocate(cap);
+      std::memcpy(chunk, chunk_ + pos_, carry);
+    }
+    BatchPtr done = std::exchange(batch_, std::move(next));
+    chunk_ = chunk;
+    cap_ = carry != 0 ? cap : 0;
+    len_ = carry;
+    pos_ = 0;
+    chunk_referenced_ = false;
+
+    done->origin.component = std::string(ctx.name());
+    done->origin.offset = static_cast<int64_t>(batch_offset_);
+    batch_offset_ = consumed_offset_;
+    events = done->size();
+    accepted = out.push(std::move(done));
+  } else {
+    batch_offset_ = consumed_offset_;
+  }
+  events_->add(events);
+  bytes_->add(std::exchange(pending_bytes_, 0));
+  empty_->add(std::exchange(pending_empty_, 0));
+  oversized_->add(std::exchange(pending_oversized_, 0));
+  return accepted;
+}
+
+}  // namespace ingestd::plugins

@@ -1,0 +1,139 @@
+// source/file: newline-delimited records from one file, read once or followed like `tail -F`.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "ingestd/component.h"
+#include "ingestd/schema.h"
+
+namespace ingestd::plugins {
+
+inline constexpr const char* kFileSourceDoc =
+    "Reads a file line by line, one event per line (raw bytes, ingest time). `mode: read` reads "
+    "it once and ends; `mode: follow` keeps reading what is appended, like `tail -F`.";
+
+inline constexpr OptionSpec kFileSourceOptions[] = {
+    {.name = "path", .type = OptionType::kString, .required = true, .doc = "File to read."},
+    {.name = "mode",
+     .type = OptionType::kEnum,
+     .default_value = "read",
+     .choices = "read|follow",
+     .doc = "`read`: read from the start to the end of the file, then finish (a batch job). "
+            "`follow`: keep reading appended lines until shutdown; reopen the path when the file "
+            "is replaced (rotation) or truncated; wait for it when it does not exist yet."},
+    {.name = "poll_interval",
+     .type = OptionType::kDuration,
+     .default_value = "200ms",
+     .min = "1ms",
+     .doc = "Follow mode: how often to look for new data and for rotation at the end of the "
+            "file."},
+    {.name = "start_at",
+     .type = OptionType::kEnum,
+     .default_value = "beginning",
+     .choices = "beginning|end",
+     .doc = "Follow mode: where to start in the file that exists at start-up. A file that "
+            "appears or replaces it later is always read from its beginning."},
+    {.name = "max_line",
+     .type = OptionType::kSize,
+     .default_value = "1MiB",
+     .min = "16",
+     .doc = "Longest line kept, without its line ending. Longer lines are skipped and counted "
+            "as `oversized`."},
+};
+
+// Reads newline-delimited records from one file.
+//
+// Every '\n'-terminated line becomes one event whose raw bytes are the line without "\n" or
+// "\r\n" and whose time is the ingest time. Lines are read in chunks straight into the batch's
+// arena and events point into them; only a line cut by the end of a chunk that starts a new
+// batch is copied. Empty lines and lines longer than max_line are skipped and counted (`empty`,
+// `oversized`). A batch is pushed when it reaches the batch limits and whenever the end of the
+// file is reached, so a slow file still flows. Batches carry the file offset of their first
+// line in origin.offset.
+//
+// Read mode ends run() at the end of the file; a last line without '\n' is a record too. Follow
+// mode polls at the end of the file every poll_interval (with ctx.wait_for_stop()), reopens the
+// path when it names another file (its old file is read to its end first, and its unterminated
+// last line is a record) or when the file shrank below the read position, and returns once
+// ctx.stopping(); an unterminated last line waits for its newline.
+//
+// Counters: events, bytes (of all consumed lines with their line endings: after run() returns
+// it is the offset just past the last consumed line, in read mode), empty, oversized, reopened.
+// Failure modes: read mode fails start() when the file cannot be opened; follow mode then
+// warns and retries every poll_interval. Read errors end read mode and make follow mode reopen.
+//
+// Threading: start() and run() run on the source's thread; nothing else is called concurrently.
+class FileSource final : public Source {
+ public:
+  FileSource(const Options& options, Diagnostics& diag);
+  ~FileSource() override;
+  FileSource(const FileSource&) = delete;
+  FileSource& operator=(const FileSource&) = delete;
+
+  bool start(Context& ctx) override;
+  void run(Context& ctx, Output& out) override;
+
+ private:
+  enum class Step { kEndOfFile, kError, kStop };
+
+  int open_file(bool at_end);  // 0 or an errno value
+  void close_file();
+  Step read_available(Context& ctx, Output& out);
+  ssize_t fill(Context& ctx);
+  void make_room();
+  bool scan();  // true when the batch is full
+  void take_line(std::string_view line, size_t consumed);
+  void skip_line(uint64_t consumed);
+  void take_tail();
+  bool full() const;
+  bool push(Context& ctx, Output& out);
+  void drop_unconsumed();
+  bool reopen_if_changed(Context& ctx, Output& out, bool& stop);
+  void run_read(Context& ctx, Output& out);
+  void run_follow(Context& ctx, Output& out);
+
+  std::string path_;
+  bool follow_;
+  bool start_at_end_;
+  int64_t poll_interval_ns_;
+  size_t max_line_;
+
+  BatchLimits limits_;
+  size_t read_size_ = 0;
+  size_t memory_cap_ = 0;
+
+  int fd_ = -1;
+  dev_t dev_ = 0;
+  ino_t ino_ = 0;
+  uint64_t read_offset_ = 0;      // file offset of the next byte read()
+  uint64_t consumed_offset_ = 0;  // file offset just past the last consumed line
+  int last_error_ = 0;            // last open/read errno reported, to log each failure once
+
+  BatchPtr batch_;
+  uint64_t batch_offset_ = 0;
+  char* chunk_ = nullptr;  // in batch_'s arena: bytes [pos_, len_) are read but not consumed
+  size_t cap_ = 0;
+  size_t len_ = 0;
+  size_t pos_ = 0;
+  bool chunk_referenced_ = false;  // an event of batch_ points into chunk_
+  bool skipping_ = false;          // inside an oversized line, up to its '\n'
+  uint64_t skipped_ = 0;
+  int64_t read_time_ns_ = 0;
+
+  uint64_t pending_bytes_ = 0;  // consumed since the last push, counted when it is pushed
+  uint64_t pending_empty_ = 0;
+  uint64_t pending_oversized_ = 0;
+
+  Counter* events_ = nullptr;
+  Counter* bytes_ = nullptr;
+  Counter* empty_ = nullptr;
+  Counter* oversized_ = nullptr;
+  Counter* reopened_ = nullptr;
+};
+
+}  // namespace ingestd::plugins
