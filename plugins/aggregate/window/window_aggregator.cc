@@ -1,0 +1,374 @@
+#include "window_aggregator.h"
+
+#include <algorithm>
+#include <chrono>
+#include <limits>
+
+#include <absl/strings/string_view.h>
+#include <fmt/format.h>
+
+namespace ingestd::plugins {
+
+namespace {
+
+constexpr int64_t kMinTime = std::numeric_limits<int64_t>::min();
+constexpr int64_t kMaxTime = std::numeric_limits<int64_t>::max();
+constexpr char kKeySeparator = '\x1f';
+constexpr std::string_view kWindowStart = "window_start";
+constexpr std::string_view kWindowEnd = "window_end";
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && s.front() == ' ') s.remove_prefix(1);
+  while (!s.empty() && s.back() == ' ') s.remove_suffix(1);
+  return s;
+}
+
+// "count", or "<function>(<field>)" with function sum, min, max, avg or distinct.
+template <class Kind>
+bool parse_metric(std::string_view spec, Kind& kind, std::string& field) {
+  spec = trim(spec);
+  if (spec == "count") {
+    kind = Kind::kCount;
+    return true;
+  }
+  size_t open = spec.find('(');
+  if (open == std::string_view::npos || spec.back() != ')') return false;
+  std::string_view function = trim(spec.substr(0, open));
+  std::string_view argument = trim(spec.substr(open + 1, spec.size() - open - 2));
+  if (argument.empty() || argument.find_first_of("() ") != std::string_view::npos) return false;
+  if (function == "sum") {
+    kind = Kind::kSum;
+  } else if (function == "min") {
+    kind = Kind::kMin;
+  } else if (function == "max") {
+    kind = Kind::kMax;
+  } else if (function == "avg") {
+    kind = Kind::kAvg;
+  } else if (function == "distinct") {
+    kind = Kind::kDistinct;
+  } else {
+    return false;
+  }
+  field = argument;
+  return true;
+}
+
+// "2018-01-08T21:02:34.000Z" for a time in ns since the epoch (rounded down to the millisecond).
+std::string_view format_time(int64_t ns, char (&buf)[48]) {
+  using namespace std::chrono;
+  auto ms = floor<milliseconds>(sys_time<nanoseconds>(nanoseconds(ns)));
+  auto day = floor<days>(ms);
+  year_month_day date{day};
+  hh_mm_ss<milliseconds> time{ms - day};
+  auto r = fmt::format_to_n(
+      buf, sizeof buf, "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z", static_cast<int>(date.year()),
+      static_cast<unsigned>(date.month()), static_cast<unsigned>(date.day()), time.hours().count(),
+      time.minutes().count(), time.seconds().count(), time.subseconds().count());
+  return {buf, std::min(r.size, sizeof buf)};
+}
+
+}  // namespace
+
+WindowAggregator::WindowAggregator(const Options& options, Diagnostics& diag)
+    : watermark_(kMinTime), closed_until_(kMinTime) {
+  const OptionValue& window = options.get_object("window");
+  size_ns_ = window.get_duration_ns("size", 0);
+  if (size_ns_ < 1'000'000) {
+    diag.error("window.size", "must be at least 1ms");
+    size_ns_ = 1'000'000'000;
+  }
+  std::string time = window.get_string("time", "processing");
+  if (time == "event") {
+    event_time_ = true;
+  } else if (time != "processing") {
+    diag.error("window.time", fmt::format("unknown time '{}': expected processing or event", time));
+  }
+  lateness_ns_ = window.get_duration_ns("allowed_lateness", 0);
+  if (lateness_ns_ < 0) {
+    diag.error("window.allowed_lateness", "must not be negative");
+    lateness_ns_ = 0;
+  }
+
+  for (const auto& [field, value] : options.get_object("where").entries)
+    where_.push_back({field, value.list});
+
+  group_by_ = options.get_list("group_by");
+  for (const std::string& field : group_by_)
+    if (field == kWindowStart || field == kWindowEnd)
+      diag.error("group_by", fmt::format("'{}' is the name of an output field", field));
+
+  const OptionValue* metrics = options.find("metrics");
+  if (!metrics) {
+    metrics_.push_back({"count", MetricKind::kCount, {}});
+    return;
+  }
+  for (const auto& [name, value] : metrics->entries) {
+    std::string option = "metrics." + name;
+    Metric metric{name, MetricKind::kCount, {}};
+    if (value.list.size() != 1) {
+      diag.error(option, "expected one metric, not a list");
+      continue;
+    }
+    if (!parse_metric(value.list.front(), metric.kind, metric.field)) {
+      diag.error(option, fmt::format("unknown metric '{}': expected count, sum(f), min(f), "
+                                     "max(f), avg(f) or distinct(f)",
+                                     value.list.front()));
+      continue;
+    }
+    if (name == kWindowStart || name == kWindowEnd ||
+        std::find(group_by_.begin(), group_by_.end(), name) != group_by_.end()) {
+      diag.error(option, fmt::format("the name '{}' is already an output field", name));
+      continue;
+    }
+    metrics_.push_back(std::move(metric));
+  }
+}
+
+bool WindowAggregator::start(Context& ctx) {
+  bind_counters(ctx);
+  return true;
+}
+
+void WindowAggregator::bind_counters(Context& ctx) {
+  filtered_ = &ctx.counter("filtered");
+  late_ = &ctx.counter("late");
+  non_numeric_ = &ctx.counter("non_numeric");
+  windows_emitted_ = &ctx.counter("windows");
+}
+
+int64_t WindowAggregator::window_start(int64_t t) const {
+  int64_t q = t / size_ns_;
+  if (t % size_ns_ < 0) --q;
+  return q * size_ns_;
+}
+
+int64_t WindowAggregator::window_end(int64_t start) const {
+  return start > kMaxTime - size_ns_ ? kMaxTime : start + size_ns_;
+}
+
+void WindowAggregator::consume(Context& ctx, Batch& batch) {
+  if (!filtered_) bind_counters(ctx);
+  uint64_t filtered = 0, late = 0;
+  const int64_t now = event_time_ ? 0 : std::max(ctx.clock().now_ns(), closed_until_);
+  Window* current = nullptr;
+  int64_t current_start = 0;
+  Window* latest = nullptr;
+  int64_t latest_start = 0;
+  for (const Event& event : batch.events()) {
+    if (!passes(batch, event)) {
+      ++filtered;
+      continue;
+    }
+    int64_t t = event_time_ ? event.time_ns : now;
+    int64_t start = window_start(t);
+    if (event_time_) {
+      if (window_end(start) <= watermark_) {
+        ++late;
+        continue;
+      }
+      int64_t mark = t < kMinTime + lateness_ns_ ? kMinTime : t - lateness_ns_;
+      watermark_ = std::max(watermark_, mark);
+    }
+    if (!current || start != current_start) {
+      current = &windows_[start];
+      current_start = start;
+    }
+    if (!latest || start > latest_start) {
+      latest = current;
+      latest_start = start;
+    }
+    Group& group = group_for(*current, batch, event);
+    ++group.count;
+    for (size_t m = 0; m < metrics_.size(); ++m)
+      if (metrics_[m].kind != MetricKind::kCount)
+        accumulate(group.metrics[m], metrics_[m], batch.find(event, metrics_[m].field));
+  }
+  if (latest) std::move(batch.acks.begin(), batch.acks.end(), std::back_inserter(latest->acks));
+  batch.acks.clear();
+
+  if (filtered) filtered_->add(filtered);
+  if (late) late_->add(late);
+  if (pending_non_numeric_) non_numeric_->add(std::exchange(pending_non_numeric_, 0));
+}
+
+bool WindowAggregator::passes(const Batch& batch, const Event& event) const {
+  for (const Filter& filter : where_) {
+    const Value* v = batch.find(event, filter.field);
+    if (!v) return false;
+    if (std::none_of(filter.values.begin(), filter.values.end(),
+                     [v](const std::string& want) { return v->text_equals(want); }))
+      return false;
+  }
+  return true;
+}
+
+WindowAggregator::Group& WindowAggregator::group_for(Window& window, const Batch& batch,
+                                                     const Event& event) {
+  key_.clear();
+  parts_.resize(group_by_.size());
+  for (size_t i = 0; i < group_by_.size(); ++i) {
+    if (i) key_ += kKeySeparator;
+    const Value* v = batch.find(event, group_by_[i]);
+    size_t offset = key_.size();
+    if (v) v->append_text(key_);
+    parts_[i] = {v ? *v : Value::null(), static_cast<uint32_t>(offset),
+                 static_cast<uint32_t>(key_.size() - offset)};
+  }
+  auto it = window.groups.find(key_);
+  if (it != window.groups.end()) return it->second;
+  Group& group = window.groups[key_];
+  group.parts = parts_;
+  for (KeyPart& part : group.parts) part.value.s = {};  // the text lives in the key
+  group.metrics.resize(metrics_.size());
+  return group;
+}
+
+void WindowAggregator::accumulate(Accumulator& acc, const Metric& metric, const Value* v) {
+  if (metric.kind == MetricKind::kDistinct) {
+    if (!v) return;
+    std::string_view text;
+    if (v->type == Value::Type::kString || v->type == Value::Type::kRaw) {
+      text = v->s;
+    } else {
+      text_.clear();
+      v->append_text(text_);
+      text = text_;
+    }
+    // Debian's abseil has its own string_view type; its hash is transparent only for that.
+    absl::string_view lookup(text.data(), text.size());
+    if (!acc.distinct.contains(lookup)) acc.distinct.emplace(text);
+    return;
+  }
+  if (!v || !v->is_number()) {
+    ++pending_non_numeric_;
+    return;
+  }
+  double x = 0;
+  v->to_double(x);
+  acc.sum += x;
+  acc.min = acc.n == 0 ? x : std::min(acc.min, x);
+  acc.max = acc.n == 0 ? x : std::max(acc.max, x);
+  if (v->type == Value::Type::kInt && acc.all_int) {
+    int64_t i = v->i;
+    acc.int_min = acc.n == 0 ? i : std::min(acc.int_min, i);
+    acc.int_max = acc.n == 0 ? i : std::max(acc.int_max, i);
+    if (acc.int_sum_ok && __builtin_add_overflow(acc.int_sum, i, &acc.int_sum))
+      acc.int_sum_ok = false;
+  } else {
+    acc.all_int = false;
+  }
+  ++acc.n;
+}
+
+Value WindowAggregator::metric_value(const Metric& metric, const Group& group,
+                                     const Accumulator& acc) const {
+  bool exact = acc.all_int && acc.int_sum_ok;
+  switch (metric.kind) {
+    case MetricKind::kCount:
+      return Value::integer(group.count);
+    case MetricKind::kDistinct:
+      return Value::integer(static_cast<int64_t>(acc.distinct.size()));
+    case MetricKind::kSum:
+      return exact ? Value::integer(acc.int_sum) : Value::number(acc.sum);
+    case MetricKind::kMin:
+      if (acc.n == 0) return Value::null();
+      return acc.all_int ? Value::integer(acc.int_min) : Value::number(acc.min);
+    case MetricKind::kMax:
+      if (acc.n == 0) return Value::null();
+      return acc.all_int ? Value::integer(acc.int_max) : Value::number(acc.max);
+    case MetricKind::kAvg:
+      if (acc.n == 0) return Value::null();
+      return Value::number((exact ? static_cast<double>(acc.int_sum) : acc.sum) /
+                           static_cast<double>(acc.n));
+  }
+  return Value::null();
+}
+
+void WindowAggregator::advance(Context& ctx, Output& out, int64_t now_ns) {
+  if (event_time_) {
+    emit(ctx, out, watermark_);
+  } else {
+    closed_until_ = std::max(closed_until_, now_ns);
+    emit(ctx, out, closed_until_);
+  }
+}
+
+void WindowAggregator::flush(Context& ctx, Output& out) {
+  emit(ctx, out, kMaxTime);
+}
+
+void WindowAggregator::emit(Context& ctx, Output& out, int64_t limit) {
+  if (!windows_emitted_) bind_counters(ctx);
+  const size_t max_events = std::max<size_t>(1, ctx.batch_limits().max_events);
+  BatchPtr batch;
+  std::vector<std::string_view> names;    // output field names, in the current batch's arena
+  std::string_view start_text, end_text;  // of the current window, in the current batch's arena
+  std::vector<const std::pair<const std::string, Group>*> sorted;
+  uint64_t emitted = 0;
+  char buf[48];
+
+  auto open_batch = [&] {
+    batch = std::make_unique<Batch>();
+    batch->origin.component = std::string(ctx.name());
+    batch->ingest_time_ns = ctx.clock().now_ns();
+    names.clear();
+    names.push_back(batch->copy(kWindowStart));
+    names.push_back(batch->copy(kWindowEnd));
+    for (const std::string& field : group_by_) names.push_back(batch->copy(field));
+    for (const Metric& metric : metrics_) names.push_back(batch->copy(metric.name));
+    start_text = {};
+  };
+
+  while (!windows_.empty()) {
+    auto it = windows_.begin();
+    const int64_t start = it->first;
+    const int64_t end = window_end(start);
+    if (limit != kMaxTime && end > limit) break;
+    Window& window = it->second;
+    sorted.clear();
+    for (const auto& entry : window.groups) sorted.push_back(&entry);
+    std::sort(sorted.begin(), sorted.end(),
+              [](const auto* a, const auto* b) { return a->first < b->first; });
+
+    bool window_in_batch = false;
+    for (const auto* entry : sorted) {
+      if (batch && batch->size() >= max_events) {
+        // The full batch holds part of this window: it must be written before the acks fire.
+        if (window_in_batch)
+          batch->acks.insert(batch->acks.end(), window.acks.begin(), window.acks.end());
+        out.push(std::move(batch));
+        window_in_batch = false;
+      }
+      if (!batch) open_batch();
+      if (start_text.empty()) {
+        start_text = batch->copy(format_time(start, buf));
+        end_text = batch->copy(format_time(end, buf));
+      }
+      const std::string& key = entry->first;
+      const Group& group = entry->second;
+      Event& event = batch->add({}, start);
+      size_t name = 0;
+      batch->append_field(event, names[name++], Value::string(start_text));
+      batch->append_field(event, names[name++], Value::string(end_text));
+      for (const KeyPart& part : group.parts) {
+        Value v = part.value;
+        if (v.type == Value::Type::kString || v.type == Value::Type::kRaw)
+          v.s = batch->copy(std::string_view(key).substr(part.offset, part.size));
+        batch->append_field(event, names[name++], v);
+      }
+      for (size_t m = 0; m < metrics_.size(); ++m)
+        batch->append_field(event, names[name++],
+                            metric_value(metrics_[m], group, group.metrics[m]));
+      window_in_batch = true;
+      ++emitted;
+    }
+    if (batch && window_in_batch)
+      std::move(window.acks.begin(), window.acks.end(), std::back_inserter(batch->acks));
+    windows_.erase(it);  // releases acks of a window without groups (none are created so)
+    start_text = {};
+  }
+  if (batch && !batch->empty()) out.push(std::move(batch));
+  if (emitted) windows_emitted_->add(emitted);
+}
+
+}  // namespace ingestd::plugins

@@ -1,0 +1,178 @@
+// aggregate/window: tumbling-window counts, sums, extremes, averages and distinct counts.
+#pragma once
+
+#include <cstdint>
+#include <iterator>
+#include <map>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <absl/container/flat_hash_map.h>
+#include <absl/container/flat_hash_set.h>
+
+#include "ingestd/component.h"
+#include "ingestd/plugin.h"
+#include "ingestd/schema.h"
+
+namespace ingestd::plugins {
+
+inline constexpr char kWindowAggregatorDoc[] =
+    "Groups events into tumbling time windows (processing or event time) and emits one event "
+    "per group and window with count, sum, min, max, avg or distinct metrics.";
+
+inline constexpr OptionSpec kWindowSpecOptions[] = {
+    {.name = "size",
+     .type = OptionType::kDuration,
+     .required = true,
+     .min = "1ms",
+     .doc = "Length of each window. Windows are aligned to multiples of the size since the Unix "
+            "epoch: with 1m, a window runs from hh:mm:00.000 to hh:mm+1:00.000 UTC."},
+    {.name = "time",
+     .type = OptionType::kEnum,
+     .default_value = "processing",
+     .choices = "processing|event",
+     .doc = "`processing`: an event belongs to the window of the wall-clock time it arrives at, "
+            "and a window is emitted once the clock passes its end. `event`: an event belongs to "
+            "the window of its own time (set by the parser's time_field), and a window is emitted "
+            "once the watermark (the largest event time seen minus allowed_lateness) reaches its "
+            "end."},
+    {.name = "allowed_lateness",
+     .type = OptionType::kDuration,
+     .default_value = "0s",
+     .min = "0s",
+     .doc = "Event time only: how far behind the newest event time an event may be and still be "
+            "counted. Events for windows that were already closed are counted as `late` and "
+            "dropped."},
+};
+
+inline constexpr OptionSpec kWindowAggregatorOptions[] = {
+    {.name = "window",
+     .type = OptionType::kObject,
+     .required = true,
+     .doc = "The windows: size, time and allowed_lateness.",
+     .children = kWindowSpecOptions,
+     .child_count = std::size(kWindowSpecOptions)},
+    {.name = "where",
+     .type = OptionType::kStringMap,
+     .doc =
+         "Only events whose fields all have the given text pass, e.g. {sev: success} or "
+         "{code: [\"500\", \"503\"]} (one of a list). A missing field does not match. Others are "
+         "counted as `filtered`."},
+    {.name = "group_by",
+     .type = OptionType::kStringList,
+     .default_value = "[]",
+     .doc = "Fields (dotted paths) whose values form the group key; one output event per group "
+            "and window, carrying these fields with the group's values (null when missing). "
+            "Empty: one group per window."},
+    {.name = "metrics",
+     .type = OptionType::kStringMap,
+     .default_value = "{count: count}",
+     .doc = "Output field name -> metric: `count` (events), `sum(f)`, `min(f)`, `max(f)`, "
+            "`avg(f)` over the numeric values of field f (others are counted as `non_numeric`), "
+            "`distinct(f)` (exact number of distinct values of f). sum, min and max are integers "
+            "when every input was an integer."},
+};
+
+// Tumbling-window aggregation.
+//
+// consume() assigns each event that passes `where` to the window [start, start + size) holding
+// its time (start = floor(t / size) * size) and to the group of its group_by values, and updates
+// the group's metrics. advance() emits the windows that have closed; flush() emits all of them.
+// Closed windows are emitted in order of start, the groups of a window sorted by key, each as one
+// event with the fields window_start and window_end (RFC 3339 UTC with milliseconds), the group_by
+// fields and the metrics; its raw is empty and its time is the window start. Output batches hold
+// at most batch_limits().max_events events.
+//
+// Time: with processing time an event's time is the clock at consume() (never earlier than the
+// last advance(), so no event is late); a window closes at advance(now) once now >= end. With event
+// time the watermark is the largest event time seen minus allowed_lateness, updated event by
+// event; an event whose window end <= watermark on arrival is late (counted, dropped); a window
+// closes at advance() once watermark >= end.
+//
+// Acknowledgement: a consumed batch's acks move into the latest window its events reached and
+// from there into every output batch holding that window's groups, so a source hears back only
+// once the aggregate is written. A batch none of whose events reached a window releases its acks
+// at once.
+//
+// Counters: filtered, late, non_numeric (per metric and event), windows (groups emitted).
+// Threading: one instance, driven by one thread (the Aggregator contract). No allocation per
+// event once its window and group exist, except for new distinct values.
+class WindowAggregator final : public Aggregator {
+ public:
+  WindowAggregator(const Options& options, Diagnostics& diag);
+
+  bool start(Context& ctx) override;
+  void consume(Context& ctx, Batch& batch) override;
+  void advance(Context& ctx, Output& out, int64_t now_ns) override;
+  void flush(Context& ctx, Output& out) override;
+
+ private:
+  enum class MetricKind { kCount, kSum, kMin, kMax, kAvg, kDistinct };
+  struct Metric {
+    std::string name;
+    MetricKind kind = MetricKind::kCount;
+    std::string field;
+  };
+  struct Filter {
+    std::string field;
+    std::vector<std::string> values;
+  };
+  // The state of one metric in one group.
+  struct Accumulator {
+    int64_t n = 0;           // numeric inputs
+    bool all_int = true;     // every input was kInt
+    bool int_sum_ok = true;  // int_sum has not overflowed
+    int64_t int_sum = 0, int_min = 0, int_max = 0;
+    double sum = 0, min = 0, max = 0;
+    absl::flat_hash_set<std::string> distinct;
+  };
+  // One group_by value of a group: its type and numbers as first seen, its text at
+  // [offset, offset + size) of the group key.
+  struct KeyPart {
+    Value value;
+    uint32_t offset = 0;
+    uint32_t size = 0;
+  };
+  struct Group {
+    int64_t count = 0;
+    std::vector<KeyPart> parts;
+    std::vector<Accumulator> metrics;
+  };
+  struct Window {
+    absl::flat_hash_map<std::string, Group> groups;
+    std::vector<Ack> acks;
+  };
+
+  void bind_counters(Context& ctx);
+  bool passes(const Batch& batch, const Event& event) const;
+  Group& group_for(Window& window, const Batch& batch, const Event& event);
+  void accumulate(Accumulator& acc, const Metric& metric, const Value* value);
+  int64_t window_start(int64_t t) const;
+  int64_t window_end(int64_t start) const;
+  // Emits the windows whose end is <= limit (all of them for INT64_MAX), oldest first.
+  void emit(Context& ctx, Output& out, int64_t limit);
+  Value metric_value(const Metric& metric, const Group& group, const Accumulator& acc) const;
+
+  int64_t size_ns_ = 1'000'000'000;
+  bool event_time_ = false;
+  int64_t lateness_ns_ = 0;
+  std::vector<Filter> where_;
+  std::vector<std::string> group_by_;
+  std::vector<Metric> metrics_;
+
+  std::map<int64_t, Window> windows_;  // by start; node-based, so Window pointers stay valid
+  int64_t watermark_;                  // event time: max event time - allowed_lateness
+  int64_t closed_until_;               // processing time: the latest advance() time
+  std::string key_;                    // reused group key
+  std::vector<KeyPart> parts_;         // reused: the parts of key_
+  std::string text_;                   // reused value text for distinct
+
+  Counter* filtered_ = nullptr;
+  Counter* late_ = nullptr;
+  Counter* non_numeric_ = nullptr;
+  Counter* windows_emitted_ = nullptr;
+  uint64_t pending_non_numeric_ = 0;
+};
+
+}  // namespace ingestd::plugins

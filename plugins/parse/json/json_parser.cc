@@ -1,0 +1,538 @@
+#include "json_parser.h"
+
+#include <simdjson.h>
+
+#include <charconv>
+#include <chrono>
+#include <cmath>
+#include <cstring>
+#include <limits>
+
+namespace ingestd::plugins {
+
+namespace ondemand = simdjson::ondemand;
+using simdjson::error_code;
+
+// Records are parsed in place: the padded_string_view below promises simdjson SIMDJSON_PADDING
+// readable bytes after each record, which the batch arena guarantees.
+static_assert(Batch::kPadding >= simdjson::SIMDJSON_PADDING);
+
+namespace {
+
+constexpr int64_t kReportIntervalNs = 10'000'000'000;
+// Arrays and objects kept as raw JSON are still validated by a recursive walk; this bounds it.
+constexpr int kMaxNesting = 1024;
+
+bool is_space(char c) {
+  return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
+std::string_view trim_right(std::string_view s) {
+  while (!s.empty() && is_space(s.back())) s.remove_suffix(1);
+  return s;
+}
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && is_space(s.front())) s.remove_prefix(1);
+  return trim_right(s);
+}
+
+bool is_digit(char c) {
+  return c >= '0' && c <= '9';
+}
+
+// The JSON number grammar: -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?
+bool is_json_number(std::string_view s) {
+  size_t i = 0;
+  auto digits = [&] {
+    size_t first = i;
+    while (i < s.size() && is_digit(s[i])) ++i;
+    return i > first;
+  };
+  if (i < s.size() && s[i] == '-') ++i;
+  if (i < s.size() && s[i] == '0') {
+    ++i;
+  } else if (!digits()) {
+    return false;
+  }
+  if (i < s.size() && s[i] == '.') {
+    ++i;
+    if (!digits()) return false;
+  }
+  if (i < s.size() && (s[i] == 'e' || s[i] == 'E')) {
+    ++i;
+    if (i < s.size() && (s[i] == '+' || s[i] == '-')) ++i;
+    if (!digits()) return false;
+  }
+  return i == s.size();
+}
+
+// YYYY-MM-DDTHH:MM:SS[.fraction](Z|+HH:MM|-HH:MM). Also accepted: 't' or ' ' as the separator,
+// 'z', and offsets without the colon. Digits of the fraction beyond nanoseconds are ignored.
+bool parse_rfc3339(std::string_view s, int64_t& ns) {
+  size_t pos = 0;
+  auto number = [&](size_t width, int& out) {
+    if (s.size() - pos < width) return false;
+    out = 0;
+    for (size_t end = pos + width; pos < end; ++pos) {
+      if (!is_digit(s[pos])) return false;
+      out = out * 10 + (s[pos] - '0');
+    }
+    return true;
+  };
+  auto literal = [&](char c) {
+    if (pos >= s.size() || s[pos] != c) return false;
+    ++pos;
+    return true;
+  };
+  int year, month, day, hour, minute, second;
+  if (!number(4, year) || !literal('-') || !number(2, month) || !literal('-') || !number(2, day))
+    return false;
+  if (!literal('T') && !literal('t') && !literal(' ')) return false;
+  if (!number(2, hour) || !literal(':') || !number(2, minute) || !literal(':') ||
+      !number(2, second))
+    return false;
+  int64_t fraction_ns = 0;
+  if (literal('.')) {
+    size_t first = pos;
+    for (int64_t scale = 100'000'000; pos < s.size() && is_digit(s[pos]); ++pos, scale /= 10)
+      fraction_ns += (s[pos] - '0') * scale;
+    if (pos == first) return false;
+  }
+  int64_t offset_s = 0;
+  if (!literal('Z') && !literal('z')) {
+    if (pos >= s.size() || (s[pos] != '+' && s[pos] != '-')) return false;
+    int64_t sign = s[pos++] == '-' ? -1 : 1;
+    int offset_hours, offset_minutes;
+    if (!number(2, offset_hours)) return false;
+    literal(':');
+    if (!number(2, offset_minutes) || offset_hours > 23 || offset_minutes > 59) return false;
+    offset_s = sign * (offset_hours * 3600 + offset_minutes * 60);
+  }
+  if (pos != s.size() || hour > 23 || minute > 59 || second > 60) return false;
+
+  using namespace std::chrono;
+  year_month_day date{std::chrono::year{year}, std::chrono::month{static_cast<unsigned>(month)},
+                      std::chrono::day{static_cast<unsigned>(day)}};
+  if (!date.ok()) return false;
+  int64_t seconds = int64_t{sys_days{date}.time_since_epoch().count()} * 86'400 + hour * 3'600 +
+                    minute * 60 + second - offset_s;
+  return !__builtin_mul_overflow(seconds, int64_t{1'000'000'000}, &ns) &&
+         !__builtin_add_overflow(ns, fraction_ns, &ns);
+}
+
+bool scale_to_ns(int64_t value, int64_t scale, int64_t& ns) {
+  return !__builtin_mul_overflow(value, scale, &ns);
+}
+
+// The whole and the fractional part are scaled separately, so that e.g. 1515445354624.25 ms is
+// exact to the nanosecond instead of to the 256 ns a double holds at that magnitude.
+bool scale_to_ns(double value, int64_t scale, int64_t& ns) {
+  double whole = std::trunc(value);
+  // 2^63 is exactly representable; the range check also rejects NaN and infinities.
+  if (!(whole >= -9223372036854775808.0 && whole < 9223372036854775808.0)) return false;
+  int64_t fraction = std::llround((value - whole) * static_cast<double>(scale));
+  return scale_to_ns(static_cast<int64_t>(whole), scale, ns) &&
+         !__builtin_add_overflow(ns, fraction, &ns);
+}
+
+}  // namespace
+
+// Walks one JSON document with simdjson's on-demand API and appends its fields to an event.
+// Every value is visited, so malformed JSON anywhere in the record is detected.
+class JsonParser::Document {
+ public:
+  explicit Document(int max_depth) : max_depth_(max_depth) {}
+
+  // Adds the fields of the JSON object `json` (which lies in the batch's arena) to `event`.
+  // Returns false with `reason` set when `json` is not a valid JSON object; fields added before
+  // the error stay on the event, which the caller drops.
+  bool parse(Batch& batch, Event& event, std::string_view json, std::string& reason) {
+    batch_ = &batch;
+    event_ = &event;
+    end_ = json.data() + json.size();
+    error_at_ = nullptr;
+    // Safe without a copy: `json` lies in a batch arena buffer, which is followed by
+    // Batch::kPadding >= SIMDJSON_PADDING readable bytes (more when `json` is a slice of a longer
+    // buffer). simdjson reads them, never writes them.
+    ondemand::document doc;
+    error_code error = parser_
+                           .iterate(simdjson::padded_string_view(
+                               json.data(), json.size(), json.size() + simdjson::SIMDJSON_PADDING))
+                           .get(doc);
+    ondemand::json_type type{};
+    if (!error) error = doc.type().get(type);
+    if (!error && type != ondemand::json_type::object) {
+      reason = fmt::format("not a JSON object (top-level {})", type_name(type));
+      return false;
+    }
+    ondemand::object object;
+    if (!error) error = doc.get_object().get(object);
+    size_t seen = 0;
+    if (!error) error = add_object(object, {}, 1, seen);
+    if (!error && doc.current_location().error() != simdjson::OUT_OF_BOUNDS)
+      error = simdjson::TRAILING_CONTENT;
+    if (error) {
+      if (error_at_ >= json.data() && error_at_ < end_)
+        reason = fmt::format("invalid JSON at byte {}: {}", error_at_ - json.data(),
+                             simdjson::error_message(error));
+      else
+        reason = fmt::format("invalid JSON: {}", simdjson::error_message(error));
+      return false;
+    }
+    return true;
+  }
+
+ private:
+  static const char* type_name(ondemand::json_type type) {
+    switch (type) {
+      case ondemand::json_type::array:
+        return "array";
+      case ondemand::json_type::object:
+        return "object";
+      case ondemand::json_type::number:
+        return "number";
+      case ondemand::json_type::string:
+        return "string";
+      case ondemand::json_type::boolean:
+        return "boolean";
+      case ondemand::json_type::null:
+        return "null";
+    }
+    return "value";
+  }
+
+  // Adds the members of an object at `depth` (1 for the top level), their keys below `prefix`.
+  error_code add_object(ondemand::object object, std::string_view prefix, int depth, size_t& seen) {
+    for (auto member : object) {
+      ondemand::field field;
+      if (error_code e = std::move(member).get(field)) return e;
+      ++seen;
+      std::string_view key;
+      if (error_code e = read_key(field, true, key)) return e;
+      if (depth > 1) key = dotted(prefix, key);
+      if (error_code e = add_value(key, field.value(), depth)) return e;
+    }
+    return simdjson::SUCCESS;
+  }
+
+  error_code add_value(std::string_view key, ondemand::value value, int depth) {
+    ondemand::json_type type;
+    if (error_code e = value.type().get(type)) return e;
+    if (type == ondemand::json_type::object && depth < max_depth_) {
+      ondemand::object object;
+      if (error_code e = value.get_object().get(object)) return e;
+      size_t seen = 0;
+      if (error_code e = add_object(object, key, depth + 1, seen)) return e;
+      // An empty object leaves no dotted key behind; keep it visible as the raw value {}.
+      if (seen == 0 && !batch_->find(*event_, key))
+        batch_->append_field(*event_, key, Value::raw(batch_->copy("{}")));
+      return simdjson::SUCCESS;
+    }
+    bool duplicate = batch_->find(*event_, key) != nullptr;
+    Value v;
+    if (error_code e = read_value(value, type, !duplicate, 0, v)) return e;
+    if (!duplicate) batch_->append_field(*event_, key, v);
+    return simdjson::SUCCESS;
+  }
+
+  // Reads (and so validates) one value; arrays and objects become their raw JSON text. With
+  // keep == false nothing is written to the arena and `out` is left unset.
+  error_code read_value(ondemand::value& value, ondemand::json_type type, bool keep, int nesting,
+                        Value& out) {
+    error_code e = read_value_unchecked(value, type, keep, nesting, out);
+    if (e && !error_at_) error_at_ = value.raw_json_token().data();  // the innermost failing value
+    return e;
+  }
+
+  error_code read_value_unchecked(ondemand::value& value, ondemand::json_type type, bool keep,
+                                  int nesting, Value& out) {
+    switch (type) {
+      case ondemand::json_type::array:
+      case ondemand::json_type::object: {
+        if (!keep) return validate_container(value, type, nesting);
+        const char* start = value.raw_json_token().data();
+        if (error_code e = validate_container(value, type, nesting)) return e;
+        const char* end;
+        if (error_code e = value.current_location().get(end)) return e;
+        out = Value::raw(trim_right({start, static_cast<size_t>(end - start)}));
+        return simdjson::SUCCESS;
+      }
+      case ondemand::json_type::string: {
+        std::string_view s;
+        if (error_code e = read_string(value, keep, s)) return e;
+        out = Value::string(s);
+        return simdjson::SUCCESS;
+      }
+      case ondemand::json_type::number:
+        return read_number(value, out);
+      case ondemand::json_type::boolean: {
+        bool b;
+        if (value.get_bool().get(b))
+          return value.raw_json_token().starts_with('t') ? simdjson::T_ATOM_ERROR
+                                                         : simdjson::F_ATOM_ERROR;
+        out = Value::boolean(b);
+        return simdjson::SUCCESS;
+      }
+      case ondemand::json_type::null: {
+        bool is_null = false;
+        if (value.is_null().get(is_null) || !is_null) return simdjson::N_ATOM_ERROR;
+        out = Value::null();
+        return simdjson::SUCCESS;
+      }
+    }
+    return simdjson::INCORRECT_TYPE;
+  }
+
+  error_code validate_container(ondemand::value& value, ondemand::json_type type, int nesting) {
+    if (nesting >= kMaxNesting) return simdjson::DEPTH_ERROR;
+    Value unused;
+    if (type == ondemand::json_type::array) {
+      ondemand::array array;
+      if (error_code e = value.get_array().get(array)) return e;
+      for (auto element : array) {
+        ondemand::value child;
+        ondemand::json_type child_type;
+        if (error_code e = std::move(element).get(child)) return e;
+        if (error_code e = child.type().get(child_type)) return e;
+        if (error_code e = read_value(child, child_type, false, nesting + 1, unused)) return e;
+      }
+      return simdjson::SUCCESS;
+    }
+    ondemand::object object;
+    if (error_code e = value.get_object().get(object)) return e;
+    for (auto member : object) {
+      ondemand::field field;
+      std::string_view key;
+      ondemand::json_type child_type;
+      if (error_code e = std::move(member).get(field)) return e;
+      if (error_code e = read_key(field, false, key)) return e;
+      if (error_code e = field.value().type().get(child_type)) return e;
+      if (error_code e = read_value(field.value(), child_type, false, nesting + 1, unused))
+        return e;
+    }
+    return simdjson::SUCCESS;
+  }
+
+  // A key without escapes is a view into the record; one with escapes is unescaped (and, with
+  // keep, copied into the arena).
+  error_code read_key(ondemand::field& field, bool keep, std::string_view& key) {
+    const char* p = field.key().raw();
+    const void* quote = std::memchr(p, '"', static_cast<size_t>(end_ - p));
+    if (!quote) return simdjson::STRING_ERROR;
+    size_t n = static_cast<size_t>(static_cast<const char*>(quote) - p);
+    if (!std::memchr(p, '\\', n)) {
+      key = {p, n};
+      return simdjson::SUCCESS;
+    }
+    std::string_view unescaped;
+    if (error_code e = field.unescaped_key().get(unescaped)) return e;
+    key = keep ? batch_->copy(unescaped) : unescaped;
+    return simdjson::SUCCESS;
+  }
+
+  // Like read_key, for a string value.
+  error_code read_string(ondemand::value& value, bool keep, std::string_view& out) {
+    std::string_view token = trim_right(value.raw_json_token());
+    if (token.size() < 2) return simdjson::STRING_ERROR;
+    std::string_view inner = token.substr(1, token.size() - 2);
+    if (!std::memchr(inner.data(), '\\', inner.size())) {
+      out = inner;
+      return simdjson::SUCCESS;
+    }
+    std::string_view unescaped;
+    if (error_code e = value.get_string().get(unescaped)) return e;
+    out = keep ? batch_->copy(unescaped) : unescaped;
+    return simdjson::SUCCESS;
+  }
+
+  error_code read_number(ondemand::value& value, Value& out) {
+    ondemand::number number;
+    if (!value.get_number().get(number)) {
+      switch (number.get_number_type()) {
+        case ondemand::number_type::signed_integer:
+          out = Value::integer(number.get_int64());
+          break;
+        case ondemand::number_type::unsigned_integer:
+          out = Value::number(static_cast<double>(number.get_uint64()));
+          break;
+        case ondemand::number_type::floating_point_number:
+          out = Value::number(number.get_double());
+          break;
+      }
+      return simdjson::SUCCESS;
+    }
+    // Valid JSON that simdjson's number parser refuses: integers beyond 64 bits (read as a
+    // double) and numbers beyond the range of a double (kept as their text).
+    std::string_view token = trim_right(value.raw_json_token());
+    if (!is_json_number(token)) return simdjson::NUMBER_ERROR;
+    double d;
+    out = value.get_double().get(d) ? Value::raw(token) : Value::number(d);
+    return simdjson::SUCCESS;
+  }
+
+  std::string_view dotted(std::string_view prefix, std::string_view key) {
+    char* p = batch_->allocate(prefix.size() + 1 + key.size());
+    std::memcpy(p, prefix.data(), prefix.size());
+    p[prefix.size()] = '.';
+    if (!key.empty()) std::memcpy(p + prefix.size() + 1, key.data(), key.size());
+    return {p, prefix.size() + 1 + key.size()};
+  }
+
+  int max_depth_;
+  ondemand::parser parser_;
+  Batch* batch_ = nullptr;
+  Event* event_ = nullptr;
+  const char* end_ = nullptr;       // end of the current record
+  const char* error_at_ = nullptr;  // where reading a value failed, for the dead-letter reason
+};
+
+JsonParser::JsonParser(const Options& options, Diagnostics& diag)
+    : strip_prefix_(options.get_string("strip_prefix")),
+      dead_letter_(options.get_string("on_error", "drop") == "dead_letter"),
+      time_field_(options.get_string("time_field")),
+      max_depth_(static_cast<int>(options.get_int("max_depth", 8))) {
+  std::string format = options.get_string("time_format", "ms");
+  if (format == "s") {
+    time_format_ = TimeFormat::kSeconds;
+  } else if (format == "ms") {
+    time_format_ = TimeFormat::kMillis;
+  } else if (format == "us") {
+    time_format_ = TimeFormat::kMicros;
+  } else if (format == "ns") {
+    time_format_ = TimeFormat::kNanos;
+  } else if (format == "rfc3339") {
+    time_format_ = TimeFormat::kRfc3339;
+  } else {
+    diag.error("time_format", fmt::format("unknown time format '{}'", format));
+  }
+  if (max_depth_ < 1 || max_depth_ > 64) diag.error("max_depth", "must be between 1 and 64");
+  document_ = std::make_unique<Document>(max_depth_);
+}
+
+JsonParser::~JsonParser() = default;
+
+bool JsonParser::start(Context& ctx) {
+  bind_counters(ctx);
+  return true;
+}
+
+void JsonParser::bind_counters(Context& ctx) {
+  parsed_ = &ctx.counter("parsed");
+  errors_ = &ctx.counter("errors");
+  skipped_ = &ctx.counter("skipped");
+  time_missing_ = &ctx.counter("time_missing");
+}
+
+void JsonParser::parse(Context& ctx, Batch& batch) {
+  if (!parsed_) bind_counters(ctx);
+  std::span<Event> events = batch.events();
+  keep_.assign(events.size(), 0);
+  uint64_t parsed = 0, errors = 0, skipped = 0, time_missing = 0;
+  std::string reason, last_reason;
+  for (size_t i = 0; i < events.size(); ++i) {
+    Event& event = events[i];
+    std::string_view text = event.raw;
+    if (!strip_prefix_.empty()) {
+      if (!text.starts_with(strip_prefix_)) {
+        ++skipped;
+        continue;
+      }
+      text.remove_prefix(strip_prefix_.size());
+    }
+    text = trim(text);
+    if (text.empty()) {
+      ++skipped;
+      continue;
+    }
+    if (event.field_count > 0) {
+      // Fields a source attached: move them behind the current end so that the parsed ones
+      // can follow them contiguously.
+      Event before = event;
+      event.field_count = 0;
+      for (uint32_t k = 0; k < before.field_count; ++k) {
+        Field f = batch.fields(before)[k];
+        batch.append_field(event, f.key, f.value);
+      }
+    }
+    if (!document_->parse(batch, event, text, reason)) {
+      ++errors;
+      if (dead_letter_) ctx.dead_letter(event.raw, reason);
+      last_reason.swap(reason);
+      continue;
+    }
+    event.raw = text;
+    if (!time_field_.empty()) {
+      int64_t ns;
+      if (event_time(batch, event, ns)) {
+        event.time_ns = ns;
+      } else {
+        event.time_ns = batch.ingest_time_ns;
+        ++time_missing;
+      }
+    }
+    keep_[i] = 1;
+    ++parsed;
+  }
+  size_t index = 0;
+  batch.retain([&](const Event&) { return keep_[index++] != 0; });
+
+  if (parsed) parsed_->add(parsed);
+  if (errors) errors_->add(errors);
+  if (skipped) skipped_->add(skipped);
+  if (time_missing) time_missing_->add(time_missing);
+  if (errors) report_errors(ctx, errors, last_reason);
+}
+
+bool JsonParser::event_time(const Batch& batch, const Event& event, int64_t& ns) const {
+  const Value* v = batch.find(event, time_field_);
+  if (!v) return false;
+  int64_t scale = 1;
+  switch (time_format_) {
+    case TimeFormat::kRfc3339:
+      return v->type == Value::Type::kString && parse_rfc3339(v->s, ns);
+    case TimeFormat::kSeconds:
+      scale = 1'000'000'000;
+      break;
+    case TimeFormat::kMillis:
+      scale = 1'000'000;
+      break;
+    case TimeFormat::kMicros:
+      scale = 1'000;
+      break;
+    case TimeFormat::kNanos:
+      break;
+  }
+  switch (v->type) {
+    case Value::Type::kInt:
+      return scale_to_ns(v->i, scale, ns);
+    case Value::Type::kDouble:
+      return scale_to_ns(v->d, scale, ns);
+    case Value::Type::kString: {
+      const char* first = v->s.data();
+      const char* last = first + v->s.size();
+      int64_t i;
+      if (auto r = std::from_chars(first, last, i); r.ec == std::errc() && r.ptr == last)
+        return scale_to_ns(i, scale, ns);
+      double d;
+      if (auto r = std::from_chars(first, last, d); r.ec == std::errc() && r.ptr == last)
+        return scale_to_ns(d, scale, ns);
+      return false;
+    }
+    default:
+      return false;
+  }
+}
+
+void JsonParser::report_errors(Context& ctx, uint64_t errors, const std::string& last_reason) {
+  unreported_errors_ += errors;
+  int64_t now = ctx.clock().monotonic_ns();
+  if (reported_ && now - last_report_ns_ < kReportIntervalNs) return;
+  ctx.logf(LogLevel::kWarn, "{} record(s) could not be parsed since the last report; last: {}",
+           unreported_errors_, last_reason);
+  unreported_errors_ = 0;
+  last_report_ns_ = now;
+  reported_ = true;
+}
+
+}  // namespace ingestd::plugins

@@ -1,0 +1,109 @@
+// parse/json: newline-delimited JSON records -> events with flat fields.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "ingestd/component.h"
+#include "ingestd/plugin.h"
+#include "ingestd/schema.h"
+
+namespace ingestd::plugins {
+
+inline constexpr char kJsonParserDoc[] =
+    "Parses each record as one JSON object (NDJSON, or server-sent-events lines with "
+    "strip_prefix) into fields; nested objects become dotted keys. Records that are not JSON "
+    "objects are dropped or dead-lettered.";
+
+inline constexpr OptionSpec kJsonParserOptions[] = {
+    {.name = "strip_prefix",
+     .type = OptionType::kString,
+     .doc = "A prefix every record must start with, removed before parsing (e.g. \"data: \" for "
+            "server-sent events). Records without it are skipped and counted as `skipped`."},
+    {.name = "on_error",
+     .type = OptionType::kEnum,
+     .default_value = "drop",
+     .choices = "drop|dead_letter",
+     .doc = "What happens to a record that is not valid JSON or not a JSON object: `drop` counts "
+            "it as `errors`; `dead_letter` also writes it, with the reason, to the component's "
+            "dead-letter file."},
+    {.name = "time_field",
+     .type = OptionType::kString,
+     .doc = "Dotted path of the field holding the event time (e.g. `time` or `meta.ts`). When "
+            "unset, or when the field is missing or unparseable, the event time is the ingest "
+            "time (counted as `time_missing` when the field was configured)."},
+    {.name = "time_format",
+     .type = OptionType::kEnum,
+     .default_value = "ms",
+     .choices = "s|ms|us|ns|rfc3339",
+     .doc = "How time_field is written: epoch seconds, milliseconds, microseconds or nanoseconds "
+            "(integer, fractional, or a string holding such a number), or an RFC 3339 timestamp "
+            "such as 2018-01-08T21:02:34.624Z or 2018-01-08T22:02:34+01:00."},
+    {.name = "max_depth",
+     .type = OptionType::kInt,
+     .default_value = "8",
+     .min = "1",
+     .max = "64",
+     .doc = "How many levels of nested objects are flattened into dotted keys: with 2, "
+            "{\"a\":{\"b\":{\"c\":1}}} gives the field a.b = {\"c\":1}. Deeper objects and all "
+            "arrays are kept as raw JSON values."},
+};
+
+// Turns each event's raw bytes (one JSON object per record) into fields, in place.
+//
+// Per input event, exactly one of the counters parsed / errors / skipped grows:
+// - skipped: a blank record, or one without strip_prefix when that is set;
+// - errors: malformed JSON, or a top-level value that is not an object (dead-lettered with the
+//   reason when on_error is dead_letter);
+// - parsed: the event keeps its fields, and its raw becomes the JSON text (prefix and surrounding
+//   whitespace removed), so that a sink writing raw bytes writes clean JSON.
+// Only parsed events stay in the batch. Values: integers that fit int64 are kInt; other numbers
+// kDouble (a number too large for a double is kept as its raw text); true/false kBool; null
+// kNull; strings kString; arrays and objects below max_depth kRaw (their JSON text). Of repeated
+// keys the first wins, including keys an input event already had.
+//
+// Memory: strings and keys without escapes are views into the event's raw bytes; unescaped
+// strings and dotted keys are written to the batch arena. Input raw bytes must live in the
+// batch's arena (Batch::copy/allocate), whose padding lets simdjson read them in place.
+//
+// Threading: one instance per worker, used by one thread at a time (it owns a simdjson parser).
+// parse() never throws for bad input.
+class JsonParser final : public Parser {
+ public:
+  JsonParser(const Options& options, Diagnostics& diag);
+  ~JsonParser() override;
+
+  bool start(Context& ctx) override;
+  void parse(Context& ctx, Batch& batch) override;
+
+ private:
+  enum class TimeFormat { kSeconds, kMillis, kMicros, kNanos, kRfc3339 };
+  class Document;  // the simdjson walk, kept out of this header
+
+  void bind_counters(Context& ctx);
+  bool event_time(const Batch& batch, const Event& event, int64_t& ns) const;
+  void report_errors(Context& ctx, uint64_t errors, const std::string& last_reason);
+
+  std::string strip_prefix_;
+  bool dead_letter_ = false;
+  std::string time_field_;
+  TimeFormat time_format_ = TimeFormat::kMillis;
+  int max_depth_ = 8;
+
+  std::unique_ptr<Document> document_;
+  std::vector<char> keep_;  // per event of the current batch: parsed or not
+
+  Counter* parsed_ = nullptr;
+  Counter* errors_ = nullptr;
+  Counter* skipped_ = nullptr;
+  Counter* time_missing_ = nullptr;
+
+  uint64_t unreported_errors_ = 0;  // errors are logged at most every 10 s
+  int64_t last_report_ns_ = 0;
+  bool reported_ = false;
+};
+
+}  // namespace ingestd::plugins

@@ -1,0 +1,507 @@
+#include "parse/json/json_parser.h"
+
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "config/config.h"
+#include "fake_context.h"
+
+namespace ingestd::plugins {
+namespace {
+
+using ingestd::testing::CollectingDiagnostics;
+using ingestd::testing::FakeContext;
+
+constexpr ComponentDescriptor kDescriptor =
+    describe<JsonParser>(Kind::kParser, "json", kJsonParserDoc, kJsonParserOptions);
+constexpr int64_t kIngest = 1'600'000'000'123'000'000;
+
+// 2018-01-08T21:02:34Z, computed with Python's datetime.
+constexpr int64_t kSpsSeconds = 1'515'445'354;
+
+class JsonParserTest : public ::testing::Test {
+ protected:
+  void make(std::string_view yaml) {
+    std::vector<config::Error> errors;
+    auto options = config::options_from_yaml(kDescriptor, yaml, errors);
+    ASSERT_TRUE(options) << (errors.empty() ? "" : errors.front().to_string());
+    parser_ = std::make_unique<JsonParser>(*options, diag_);
+    ASSERT_TRUE(diag_.errors.empty());
+    ASSERT_TRUE(parser_->start(ctx_));
+  }
+
+  BatchPtr batch(const std::vector<std::string>& lines) {
+    auto b = std::make_unique<Batch>();
+    b->ingest_time_ns = kIngest;
+    for (const std::string& line : lines) b->add(b->copy(line), 0);
+    return b;
+  }
+
+  // Parses the lines and checks that every line is counted exactly once.
+  BatchPtr parse(const std::vector<std::string>& lines) {
+    BatchPtr b = batch(lines);
+    uint64_t before = total();
+    parser_->parse(ctx_, *b);
+    EXPECT_EQ(total() - before, lines.size());
+    EXPECT_EQ(b->size(), ctx_.count("parsed") - parsed_before_);
+    parsed_before_ = ctx_.count("parsed");
+    return b;
+  }
+
+  uint64_t total() { return ctx_.count("parsed") + ctx_.count("errors") + ctx_.count("skipped"); }
+
+  // The one parsed event of a one-line input.
+  BatchPtr parse_one(const std::string& line) {
+    BatchPtr b = parse({line});
+    EXPECT_EQ(b->size(), 1u) << line;
+    return b;
+  }
+
+  FakeContext ctx_;
+  CollectingDiagnostics diag_;
+  std::unique_ptr<JsonParser> parser_;
+  uint64_t parsed_before_ = 0;
+};
+
+std::vector<std::string> keys(const Batch& b, size_t i) {
+  std::vector<std::string> out;
+  for (const Field& f : b.fields(b.events()[i])) out.emplace_back(f.key);
+  return out;
+}
+
+const Value& get(const Batch& b, std::string_view key, size_t i = 0) {
+  static const Value kMissing = Value::string("<missing>");
+  const Value* v = b.find(b.events()[i], key);
+  return v ? *v : kMissing;
+}
+
+bool inside(std::string_view part, std::string_view whole) {
+  return part.data() >= whole.data() && part.data() + part.size() <= whole.data() + whole.size();
+}
+
+void expect_string(const Value& v, std::string_view s) {
+  EXPECT_EQ(v.type, Value::Type::kString);
+  EXPECT_EQ(v.s, s);
+}
+void expect_int(const Value& v, int64_t i) {
+  ASSERT_EQ(v.type, Value::Type::kInt);
+  EXPECT_EQ(v.i, i);
+}
+void expect_double(const Value& v, double d) {
+  ASSERT_EQ(v.type, Value::Type::kDouble);
+  EXPECT_EQ(v.d, d);
+}
+void expect_raw(const Value& v, std::string_view s) {
+  EXPECT_EQ(v.type, Value::Type::kRaw);
+  EXPECT_EQ(v.s, s);
+}
+
+TEST_F(JsonParserTest, ParsesARecordIntoTypedFieldsInOrder) {
+  make("time_field: time");
+  const std::string line =
+      R"({"device":"xbox_one","sev":"success","n":-12,"ok":true,"bad":false,"none":null,)"
+      R"("ratio":0.25,"time":1515445354624})";
+  BatchPtr b = parse_one(line);
+  const Event& e = b->events()[0];
+  EXPECT_EQ(keys(*b, 0),
+            (std::vector<std::string>{"device", "sev", "n", "ok", "bad", "none", "ratio", "time"}));
+  expect_string(get(*b, "device"), "xbox_one");
+  expect_string(get(*b, "sev"), "success");
+  expect_int(get(*b, "n"), -12);
+  EXPECT_EQ(get(*b, "ok").type, Value::Type::kBool);
+  EXPECT_TRUE(get(*b, "ok").b);
+  EXPECT_FALSE(get(*b, "bad").b);
+  EXPECT_EQ(get(*b, "none").type, Value::Type::kNull);
+  expect_double(get(*b, "ratio"), 0.25);
+  EXPECT_EQ(e.time_ns, kSpsSeconds * 1'000'000'000 + 624'000'000);
+  EXPECT_EQ(e.raw, line);
+  EXPECT_EQ(ctx_.count("parsed"), 1u);
+  EXPECT_EQ(ctx_.count("time_missing"), 0u);
+}
+
+TEST_F(JsonParserTest, StringsAndKeysWithoutEscapesAreViewsIntoTheRecord) {
+  make("{}");
+  BatchPtr b = parse_one(R"({"plain":"abc","esc":"a\"b"})");
+  std::string_view raw = b->events()[0].raw;
+  for (const Field& f : b->fields(b->events()[0])) EXPECT_TRUE(inside(f.key, raw)) << f.key;
+  EXPECT_TRUE(inside(get(*b, "plain").s, raw));
+  EXPECT_FALSE(inside(get(*b, "esc").s, raw));
+}
+
+TEST_F(JsonParserTest, UnescapesKeysAndValues) {
+  make("{}");
+  BatchPtr b = parse_one(
+      R"({"k\"ey":"line\nnext\ttab \u00e9 \ud83d\ude00 \\ \/","n\u0041me":{"x\\y":"q"}})");
+  EXPECT_EQ(keys(*b, 0), (std::vector<std::string>{"k\"ey", "nAme.x\\y"}));
+  expect_string(get(*b, "k\"ey"), "line\nnext\ttab \xc3\xa9 \xf0\x9f\x98\x80 \\ /");
+  expect_string(get(*b, "nAme.x\\y"), "q");
+}
+
+TEST_F(JsonParserTest, FlattensNestedObjectsToDottedKeys) {
+  make("{}");
+  BatchPtr b = parse_one(R"({"a":{"b":{"c":1},"d":"x"},"e":{},"f":{"g":{}}, "h" : 2 })");
+  EXPECT_EQ(keys(*b, 0), (std::vector<std::string>{"a.b.c", "a.d", "e", "f.g", "h"}));
+  expect_int(get(*b, "a.b.c"), 1);
+  expect_string(get(*b, "a.d"), "x");
+  expect_raw(get(*b, "e"), "{}");
+  expect_raw(get(*b, "f.g"), "{}");
+  expect_int(get(*b, "h"), 2);
+}
+
+TEST_F(JsonParserTest, MaxDepthKeepsDeeperObjectsAsRawJson) {
+  make("max_depth: 2");
+  BatchPtr b = parse_one(R"({"a":{"b":{ "c" : [1, 2] },"d":3},"x":{"y":2}})");
+  EXPECT_EQ(keys(*b, 0), (std::vector<std::string>{"a.b", "a.d", "x.y"}));
+  expect_raw(get(*b, "a.b"), R"({ "c" : [1, 2] })");
+  expect_int(get(*b, "a.d"), 3);
+  expect_int(get(*b, "x.y"), 2);
+}
+
+TEST_F(JsonParserTest, MaxDepthOneKeepsEveryObjectRaw) {
+  make("max_depth: 1");
+  BatchPtr b = parse_one(R"({"a":{"b":{"c":1}} ,"z":1})");
+  EXPECT_EQ(keys(*b, 0), (std::vector<std::string>{"a", "z"}));
+  expect_raw(get(*b, "a"), R"({"b":{"c":1}})");
+}
+
+TEST_F(JsonParserTest, DefaultDepthFlattensEightLevels) {
+  make("{}");
+  BatchPtr b = parse_one(R"({"1":{"2":{"3":{"4":{"5":{"6":{"7":{"8":{"9":0}}}}}}}}})");
+  EXPECT_EQ(keys(*b, 0), (std::vector<std::string>{"1.2.3.4.5.6.7.8"}));
+  expect_raw(get(*b, "1.2.3.4.5.6.7.8"), R"({"9":0})");
+}
+
+TEST_F(JsonParserTest, ArraysAreRawJson) {
+  make("{}");
+  BatchPtr b = parse_one(R"({"a":[1, {"b":[true,null]}, "x\"y"] , "e":[],"n":{"l":[[]]}})");
+  expect_raw(get(*b, "a"), R"([1, {"b":[true,null]}, "x\"y"])");
+  expect_raw(get(*b, "e"), "[]");
+  expect_raw(get(*b, "n.l"), "[[]]");
+}
+
+TEST_F(JsonParserTest, Numbers) {
+  make("{}");
+  BatchPtr b = parse_one(
+      R"({"max":9223372036854775807,"min":-9223372036854775808,"over":9223372036854775808,)"
+      R"("u64max":18446744073709551615,"under":-9223372036854775809,)"
+      R"("big":123456789012345678901234567890,"f":1.5,"e":1E2,"negzero":-0.0,"zero":0,)"
+      R"("tiny":1e-400,"huge":1e400,"neg_huge":-2.5e999})");
+  expect_int(get(*b, "max"), INT64_MAX);
+  expect_int(get(*b, "min"), INT64_MIN);
+  expect_double(get(*b, "over"), 9223372036854775808.0);
+  expect_double(get(*b, "u64max"), 18446744073709551615.0);
+  expect_double(get(*b, "under"), -9223372036854775809.0);
+  expect_double(get(*b, "big"), 1.2345678901234568e29);
+  expect_double(get(*b, "f"), 1.5);
+  expect_double(get(*b, "e"), 100.0);
+  expect_double(get(*b, "negzero"), 0.0);
+  EXPECT_TRUE(std::signbit(get(*b, "negzero").d));
+  expect_int(get(*b, "zero"), 0);
+  expect_double(get(*b, "tiny"), 0.0);
+  expect_raw(get(*b, "huge"), "1e400");
+  expect_raw(get(*b, "neg_huge"), "-2.5e999");
+}
+
+TEST_F(JsonParserTest, FirstOfRepeatedKeysWins) {
+  make("{}");
+  BatchPtr b = parse_one(R"({"a":1,"a":2,"b.c":"flat","b":{"c":"nested","d":[1]},"b":{"d":0}})");
+  EXPECT_EQ(keys(*b, 0), (std::vector<std::string>{"a", "b.c", "b.d"}));
+  expect_int(get(*b, "a"), 1);
+  expect_string(get(*b, "b.c"), "flat");
+  expect_raw(get(*b, "b.d"), "[1]");
+}
+
+TEST_F(JsonParserTest, StripPrefixSkipsOtherLines) {
+  make(R"(strip_prefix: "data: ")");
+  const std::string json = R"({"device":"roku","sev":"success"})";
+  BatchPtr b = parse({"data: " + json, ": keep-alive", "", "event: message",
+                      "data: ", "data:" + json, "data: " + json + "  "});
+  ASSERT_EQ(b->size(), 2u);
+  EXPECT_EQ(b->events()[0].raw, json);
+  EXPECT_EQ(b->events()[1].raw, json);
+  expect_string(get(*b, "device", 1), "roku");
+  EXPECT_EQ(ctx_.count("parsed"), 2u);
+  EXPECT_EQ(ctx_.count("skipped"), 5u);
+  EXPECT_EQ(ctx_.count("errors"), 0u);
+}
+
+TEST_F(JsonParserTest, BlankLinesAreSkipped) {
+  make("{}");
+  BatchPtr b = parse({"", "   ", "\t\r", R"(  {"a":1} )", "\r"});
+  ASSERT_EQ(b->size(), 1u);
+  EXPECT_EQ(b->events()[0].raw, R"({"a":1})");
+  EXPECT_EQ(ctx_.count("skipped"), 4u);
+}
+
+const std::vector<std::string> kMalformed = {
+    R"({"a":1)",
+    R"({"a":tru})",
+    R"({"a":nul})",
+    R"({"a":[tru]})",
+    R"({"a":{"b":[1,2 3]}})",
+    R"({"a":{"b":{"c":{"d":[1,]}}}})",
+    R"({"a":1} x)",
+    R"({"a":1}})",
+    R"({"a":1}{"b":2})",
+    R"({"a" 1})",
+    R"({"a":1,})",
+    R"({a:1})",
+    R"({"a":01})",
+    R"({"a":1.})",
+    R"({"a":"\x"})",
+    R"({"a":"\ud800"})",
+    "{\"a\":\"x\ty\"}",
+    "{\"a\":\"\xff\xfe\"}",
+    R"({"a":"busted data...)",
+    "busted data...",
+};
+
+TEST_F(JsonParserTest, MalformedLinesAreDeadLettered) {
+  make("on_error: dead_letter");
+  std::vector<std::string> lines = kMalformed;
+  lines.insert(lines.begin() + 3, R"({"good":1})");
+  lines.push_back(R"({"good":2})");
+  BatchPtr b = parse(lines);
+  ASSERT_EQ(b->size(), 2u);
+  expect_int(get(*b, "good", 0), 1);
+  expect_int(get(*b, "good", 1), 2);
+  EXPECT_EQ(ctx_.count("errors"), kMalformed.size());
+  ASSERT_EQ(ctx_.dead_letters.size(), kMalformed.size());
+  for (size_t i = 0; i < kMalformed.size(); ++i) {
+    EXPECT_EQ(ctx_.dead_letters[i].first, kMalformed[i]);
+    EXPECT_TRUE(ctx_.dead_letters[i].second.starts_with("invalid JSON"))
+        << kMalformed[i] << " -> " << ctx_.dead_letters[i].second;
+  }
+  // Where a value fails, the reason says where: {"a":tru} fails at byte 5.
+  EXPECT_TRUE(ctx_.dead_letters[1].second.starts_with("invalid JSON at byte 5: "))
+      << ctx_.dead_letters[1].second;
+}
+
+TEST_F(JsonParserTest, MalformedLinesAreDroppedByDefault) {
+  make("{}");
+  BatchPtr b = parse(kMalformed);
+  EXPECT_TRUE(b->empty());
+  EXPECT_EQ(ctx_.count("errors"), kMalformed.size());
+  EXPECT_TRUE(ctx_.dead_letters.empty());
+  // Logged once, not per record.
+  EXPECT_EQ(ctx_.logs.size(), 1u);
+}
+
+TEST_F(JsonParserTest, DeadLetterKeepsThePrefix) {
+  make("strip_prefix: \"data: \"\non_error: dead_letter");
+  BatchPtr b = parse({"data: {oops"});
+  EXPECT_TRUE(b->empty());
+  ASSERT_EQ(ctx_.dead_letters.size(), 1u);
+  EXPECT_EQ(ctx_.dead_letters[0].first, "data: {oops");
+}
+
+TEST_F(JsonParserTest, TopLevelMustBeAnObject) {
+  make("on_error: dead_letter");
+  const std::vector<std::string> lines = {"[1,2]", R"("str")", "42", "null", "true"};
+  BatchPtr b = parse(lines);
+  EXPECT_TRUE(b->empty());
+  EXPECT_EQ(ctx_.count("errors"), lines.size());
+  ASSERT_EQ(ctx_.dead_letters.size(), lines.size());
+  EXPECT_EQ(ctx_.dead_letters[0].second, "not a JSON object (top-level array)");
+  EXPECT_EQ(ctx_.dead_letters[2].second, "not a JSON object (top-level number)");
+  for (const auto& [raw, reason] : ctx_.dead_letters)
+    EXPECT_TRUE(reason.starts_with("not a JSON object")) << raw;
+}
+
+TEST_F(JsonParserTest, DeepNestingIsBoundedNotACrash) {
+  make("{}");
+  std::string deep = R"({"a":)" + std::string(100'000, '[') + std::string(100'000, ']') + "}";
+  std::string ok = R"({"a":)" + std::string(100, '[') + std::string(100, ']') + "}";
+  BatchPtr b = parse({deep, ok});
+  ASSERT_EQ(b->size(), 1u);
+  expect_raw(get(*b, "a"), ok.substr(5, 200));
+  EXPECT_EQ(ctx_.count("errors"), 1u);
+}
+
+TEST_F(JsonParserTest, RecordsSlicedFromOneBufferAreParsedInPlace) {
+  make("{}");
+  // A source that copies a read chunk once and slices lines from it: a record is followed by
+  // the next one's bytes, not by padding. A truncated record must not borrow from its neighbour.
+  auto b = std::make_unique<Batch>();
+  std::string_view chunk = b->copy("{\"a\":12\n3}\n{\"b\":\"x\"}\n{\"c\":4}");
+  b->add(chunk.substr(0, 7), 0);
+  b->add(chunk.substr(8, 2), 0);
+  b->add(chunk.substr(11, 9), 0);
+  b->add(chunk.substr(21), 0);
+  parser_->parse(ctx_, *b);
+  ASSERT_EQ(b->size(), 2u);
+  expect_string(get(*b, "b", 0), "x");
+  expect_int(get(*b, "c", 1), 4);
+  EXPECT_EQ(ctx_.count("errors"), 2u);
+}
+
+TEST_F(JsonParserTest, FieldsASourceAttachedAreKept) {
+  make("{}");
+  auto b = std::make_unique<Batch>();
+  Event& first = b->add(b->copy(R"({"a":1,"topic":"mine"})"), 0);
+  b->append_field(first, "topic", Value::string("t1"));
+  Event& second = b->add(b->copy(R"({"a":2})"), 0);
+  b->append_field(second, "topic", Value::string("t2"));
+  parser_->parse(ctx_, *b);
+  ASSERT_EQ(b->size(), 2u);
+  EXPECT_EQ(keys(*b, 0), (std::vector<std::string>{"topic", "a"}));
+  expect_string(get(*b, "topic", 0), "t1");
+  expect_int(get(*b, "a", 0), 1);
+  expect_string(get(*b, "topic", 1), "t2");
+  expect_int(get(*b, "a", 1), 2);
+}
+
+TEST_F(JsonParserTest, CountersAddUpOverMixedBatches) {
+  make(R"(strip_prefix: "data: ")");
+  std::vector<std::string> lines;
+  size_t parsed = 0, errors = 0, skipped = 0;
+  for (int i = 0; i < 500; ++i) {
+    switch (i % 5) {
+      case 0:
+        lines.push_back(R"(data: {"i":)" + std::to_string(i) + "}");
+        ++parsed;
+        break;
+      case 1:
+        lines.push_back("data: {\"i\":");
+        ++errors;
+        break;
+      case 2:
+        lines.push_back("");
+        ++skipped;
+        break;
+      case 3:
+        lines.push_back("id: 7");
+        ++skipped;
+        break;
+      case 4:
+        lines.push_back("data: [1]");
+        ++errors;
+        break;
+    }
+  }
+  BatchPtr b = parse(lines);
+  EXPECT_EQ(b->size(), parsed);
+  EXPECT_EQ(ctx_.count("parsed"), parsed);
+  EXPECT_EQ(ctx_.count("errors"), errors);
+  EXPECT_EQ(ctx_.count("skipped"), skipped);
+  for (size_t k = 0; k < b->size(); ++k) expect_int(get(*b, "i", k), static_cast<int64_t>(k * 5));
+}
+
+struct TimeCase {
+  const char* format;
+  const char* value;  // JSON text of the time field
+  int64_t expected_ns;
+};
+
+class JsonParserTimeTest : public JsonParserTest, public ::testing::WithParamInterface<TimeCase> {};
+
+TEST_P(JsonParserTimeTest, ReadsEventTime) {
+  const TimeCase& c = GetParam();
+  make(std::string("time_field: ts\ntime_format: ") + c.format);
+  BatchPtr b = parse_one(std::string(R"({"x":1,"ts":)") + c.value + "}");
+  EXPECT_EQ(b->events()[0].time_ns, c.expected_ns) << c.format << " " << c.value;
+  EXPECT_EQ(ctx_.count("time_missing"), 0u);
+}
+
+constexpr int64_t kSps = kSpsSeconds * 1'000'000'000;
+
+INSTANTIATE_TEST_SUITE_P(
+    Formats, JsonParserTimeTest,
+    ::testing::Values(TimeCase{"s", "1515445354", kSps},
+                      TimeCase{"s", "1515445354.5", kSps + 500'000'000},
+                      TimeCase{"s", "-1", -1'000'000'000}, TimeCase{"s", "\"1515445354\"", kSps},
+                      TimeCase{"ms", "1515445354624", kSps + 624'000'000},
+                      TimeCase{"ms", "1515445354624.25", kSps + 624'250'000},
+                      TimeCase{"ms", "\"1515445354624\"", kSps + 624'000'000},
+                      TimeCase{"us", "1515445354624123", kSps + 624'123'000},
+                      TimeCase{"ns", "1515445354624123456", kSps + 624'123'456},
+                      TimeCase{"ns", "9223372036854775807", INT64_MAX},
+                      TimeCase{"rfc3339", "\"2018-01-08T21:02:34.624Z\"", kSps + 624'000'000},
+                      TimeCase{"rfc3339", "\"2018-01-08T21:02:34Z\"", kSps},
+                      TimeCase{"rfc3339", "\"2018-01-08T22:02:34.624+01:00\"", kSps + 624'000'000},
+                      TimeCase{"rfc3339", "\"2018-01-08T16:32:34.624-04:30\"", kSps + 624'000'000},
+                      TimeCase{"rfc3339", "\"2018-01-09T02:02:34+0500\"", kSps},
+                      TimeCase{"rfc3339", "\"2018-01-08t21:02:34.123456789z\"", kSps + 123'456'789},
+                      TimeCase{"rfc3339", "\"2018-01-08 21:02:34.1234567891Z\"",
+                               kSps + 123'456'789},
+                      TimeCase{"rfc3339", "\"1969-12-31T23:59:59Z\"", -1'000'000'000},
+                      TimeCase{"rfc3339", "\"2000-02-29T12:00:00Z\"", 951'825'600'000'000'000}));
+
+TEST_F(JsonParserTest, MissingOrBadTimeFallsBackToIngestTime) {
+  make("time_field: ts\ntime_format: rfc3339");
+  const std::vector<std::string> lines = {
+      R"({"x":1})",
+      R"({"ts":"yesterday"})",
+      R"({"ts":"2018-13-08T21:02:34Z"})",
+      R"({"ts":"2018-02-30T21:02:34Z"})",
+      R"({"ts":"2018-01-08T24:00:00Z"})",
+      R"({"ts":"2018-01-08T21:02:34"})",
+      R"({"ts":"2018-01-08T21:02:34.Z"})",
+      R"({"ts":"2018-01-08T21:02:34Zjunk"})",
+      R"({"ts":"2300-01-01T00:00:00Z"})",
+      R"({"ts":1515445354})",
+      R"({"ts":{"nested":1}})",
+  };
+  BatchPtr b = parse(lines);
+  ASSERT_EQ(b->size(), lines.size());
+  for (const Event& e : b->events()) EXPECT_EQ(e.time_ns, kIngest) << e.raw;
+  EXPECT_EQ(ctx_.count("time_missing"), lines.size());
+}
+
+TEST_F(JsonParserTest, NumericTimeRejectsNonNumbersAndOverflow) {
+  make("time_field: ts\ntime_format: s");
+  const std::vector<std::string> lines = {
+      R"({"ts":true})",       R"({"ts":"12x"})", R"({"ts":null})", R"({"ts":[1]})",
+      R"({"ts":9223372037})",  // * 1e9 overflows int64
+      R"({"ts":1e300})",
+  };
+  BatchPtr b = parse(lines);
+  ASSERT_EQ(b->size(), lines.size());
+  for (const Event& e : b->events()) EXPECT_EQ(e.time_ns, kIngest) << e.raw;
+  EXPECT_EQ(ctx_.count("time_missing"), lines.size());
+}
+
+TEST_F(JsonParserTest, TimeFieldMayBeNested) {
+  make("time_field: meta.ts\ntime_format: s");
+  BatchPtr b = parse_one(R"({"meta":{"ts":1515445354}})");
+  EXPECT_EQ(b->events()[0].time_ns, kSps);
+}
+
+TEST_F(JsonParserTest, WithoutTimeFieldTheEventTimeIsKept) {
+  make("{}");
+  auto b = batch({R"({"time":5})"});
+  b->events()[0].time_ns = 42;
+  parser_->parse(ctx_, *b);
+  EXPECT_EQ(b->events()[0].time_ns, 42);
+  EXPECT_EQ(ctx_.count("time_missing"), 0u);
+}
+
+TEST_F(JsonParserTest, OneParserHandlesManyBatchesOfVaryingSizes) {
+  make("{}");
+  for (int round = 0; round < 20; ++round) {
+    std::string big = R"({"s":")" + std::string(static_cast<size_t>(round) * 5000, 'x') + R"("})";
+    BatchPtr b = parse({big, R"({"n":)" + std::to_string(round) + "}"});
+    ASSERT_EQ(b->size(), 2u);
+    EXPECT_EQ(get(*b, "s", 0).s.size(), static_cast<size_t>(round) * 5000);
+    expect_int(get(*b, "n", 1), round);
+  }
+}
+
+TEST(JsonParserOptionsTest, SchemaRejectsBadOptions) {
+  std::vector<config::Error> errors;
+  EXPECT_FALSE(config::options_from_yaml(kDescriptor, "max_depth: 0", errors));
+  EXPECT_FALSE(config::options_from_yaml(kDescriptor, "on_error: ignore", errors));
+  EXPECT_FALSE(config::options_from_yaml(kDescriptor, "time_format: minutes", errors));
+  EXPECT_EQ(errors.size(), 3u);
+}
+
+TEST(JsonParserOptionsTest, EveryOptionHasADoc) {
+  for (const OptionSpec& spec : kJsonParserOptions)
+    EXPECT_GT(std::strlen(spec.doc), 20u) << spec.name;
+}
+
+}  // namespace
+}  // namespace ingestd::plugins

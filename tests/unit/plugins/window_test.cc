@@ -1,0 +1,591 @@
+#include "aggregate/window/window_aggregator.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cstring>
+#include <ctime>
+#include <deque>
+#include <map>
+#include <random>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "config/config.h"
+#include "fake_context.h"
+#include "ingestd/json.h"
+
+namespace ingestd::plugins {
+namespace {
+
+using ingestd::testing::CollectingDiagnostics;
+using ingestd::testing::CollectingOutput;
+using ingestd::testing::FakeContext;
+
+constexpr ComponentDescriptor kDescriptor = describe<WindowAggregator>(
+    Kind::kAggregator, "window", kWindowAggregatorDoc, kWindowAggregatorOptions);
+
+constexpr int64_t kMs = 1'000'000;
+constexpr int64_t kSec = 1'000'000'000;
+// 2018-01-08T21:02:30Z: a multiple of 10 s.
+constexpr int64_t kBase = 1'515'445'350 * kSec;
+
+// RFC 3339 text of a time, through the C library rather than the plugin's formatter.
+std::string rfc3339(int64_t ns) {
+  time_t seconds = static_cast<time_t>(ns / kSec - (ns % kSec < 0 ? 1 : 0));
+  int64_t ms = ((ns % kSec + kSec) % kSec) / kMs;
+  std::tm tm{};
+  gmtime_r(&seconds, &tm);
+  char buf[64];
+  size_t n = std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
+  return std::string(buf, n) + fmt::format(".{:03}Z", ms);
+}
+
+struct In {
+  int64_t time_ns;
+  std::vector<std::pair<std::string, Value>> fields;
+};
+
+Value S(std::string_view s) {
+  return Value::string(s);
+}
+Value I(int64_t i) {
+  return Value::integer(i);
+}
+Value D(double d) {
+  return Value::number(d);
+}
+
+void expect_double(const Value& v, double d) {
+  ASSERT_EQ(v.type, Value::Type::kDouble);
+  EXPECT_EQ(v.d, d);
+}
+
+class WindowTest : public ::testing::Test {
+ protected:
+  void make(std::string_view yaml) {
+    std::vector<config::Error> errors;
+    auto options = config::options_from_yaml(kDescriptor, yaml, errors);
+    ASSERT_TRUE(options) << (errors.empty() ? "" : errors.front().to_string());
+    agg_ = std::make_unique<WindowAggregator>(*options, diag_);
+    ASSERT_TRUE(diag_.errors.empty())
+        << diag_.errors.front().first << ": " << diag_.errors.front().second;
+    ASSERT_TRUE(agg_->start(ctx_));
+  }
+
+  // Builds a batch, consumes it, then scribbles over and frees its bytes: the aggregator must
+  // not keep views into its input.
+  void consume(const std::vector<In>& events, Ack ack = nullptr) {
+    auto b = std::make_unique<Batch>();
+    std::vector<std::string_view> copies;
+    for (const In& in : events) {
+      Event& e = b->add(b->copy("{}"), in.time_ns);
+      for (const auto& [key, value] : in.fields) {
+        Value v = value;
+        if (v.type == Value::Type::kString || v.type == Value::Type::kRaw) {
+          v.s = b->copy(v.s);
+          copies.push_back(v.s);
+        }
+        std::string_view k = b->copy(key);
+        copies.push_back(k);
+        b->append_field(e, k, v);
+      }
+    }
+    if (ack) b->acks.push_back(std::move(ack));
+    agg_->consume(ctx_, *b);
+    for (std::string_view s : copies) std::memset(const_cast<char*>(s.data()), '#', s.size());
+  }
+
+  void advance(int64_t now) { agg_->advance(ctx_, out_, now); }
+  void flush() { agg_->flush(ctx_, out_); }
+
+  // The emitted events, each as a flat JSON object (the SDK's serializer), in output order.
+  std::vector<std::string> rows() const {
+    std::vector<std::string> out;
+    for (const BatchPtr& b : out_.batches)
+      for (const Event& e : b->events()) {
+        std::string line;
+        json::append_fields(line, *b, e);
+        out.push_back(line);
+      }
+    return out;
+  }
+
+  const Value& cell(size_t row, std::string_view key) const {
+    static const Value kMissing = Value::string("<missing>");
+    for (const BatchPtr& b : out_.batches) {
+      if (row < b->size()) {
+        const Value* v = b->find(b->events()[row], key);
+        return v ? *v : kMissing;
+      }
+      row -= b->size();
+    }
+    ADD_FAILURE() << "no row " << row;
+    return kMissing;
+  }
+
+  FakeContext ctx_;
+  CollectingDiagnostics diag_;
+  CollectingOutput out_;
+  std::unique_ptr<WindowAggregator> agg_;
+};
+
+std::string window_fields(int64_t start, int64_t size) {
+  return fmt::format(R"("window_start":"{}","window_end":"{}")", rfc3339(start),
+                     rfc3339(start + size));
+}
+
+TEST_F(WindowTest, ProcessingTimeWindowClosesWhenTheClockPassesItsEnd) {
+  make("window: {size: 1s}\ngroup_by: [device]");
+  auto& clock = ctx_.fake_clock();
+  clock.set(kBase + 200 * kMs);
+  consume({{0, {{"device", S("tv")}}}, {0, {{"device", S("box")}}}, {0, {{"device", S("tv")}}}});
+  advance(kBase + 500 * kMs);
+  clock.set(kBase + 999 * kMs);
+  consume({{0, {{"device", S("tv")}}}});
+  advance(kBase + kSec - 1);
+  EXPECT_TRUE(out_.batches.empty());
+
+  advance(kBase + kSec);  // exactly the end
+  std::string w = window_fields(kBase, kSec);
+  EXPECT_EQ(rows(), (std::vector<std::string>{"{" + w + R"(,"device":"box","count":1})",
+                                              "{" + w + R"(,"device":"tv","count":3})"}));
+  for (const Event& e : out_.batches[0]->events()) {
+    EXPECT_EQ(e.time_ns, kBase);
+    EXPECT_TRUE(e.raw.empty());
+  }
+  EXPECT_EQ(ctx_.count("windows"), 2u);
+
+  clock.set(kBase + kSec + 1);
+  consume({{0, {{"device", S("tv")}}}});
+  advance(kBase + 2 * kSec - 1);
+  EXPECT_EQ(rows().size(), 2u);
+  flush();
+  EXPECT_EQ(rows().back(),
+            "{" + window_fields(kBase + kSec, kSec) + R"(,"device":"tv","count":1})");
+}
+
+TEST_F(WindowTest, ProcessingTimeUsesTheClockNotTheEventTime) {
+  make("window: {size: 10s}");
+  ctx_.fake_clock().set(kBase + 3 * kSec);
+  consume({{kBase - 100 * kSec, {}}, {kBase + 100 * kSec, {}}});
+  flush();
+  EXPECT_EQ(rows(),
+            (std::vector<std::string>{"{" + window_fields(kBase, 10 * kSec) + R"(,"count":2})"}));
+}
+
+TEST_F(WindowTest, ProcessingTimeEventsBehindTheLastAdvanceJoinTheOpenWindow) {
+  make("window: {size: 1s}");
+  ctx_.fake_clock().set(kBase);
+  consume({{0, {}}});
+  advance(kBase + 5 * kSec + 1);            // closes [base, base+1s)
+  ctx_.fake_clock().set(kBase + 2 * kSec);  // the wall clock stepped back
+  consume({{0, {}}, {0, {}}});
+  flush();
+  EXPECT_EQ(rows(), (std::vector<std::string>{
+                        "{" + window_fields(kBase, kSec) + R"(,"count":1})",
+                        "{" + window_fields(kBase + 5 * kSec, kSec) + R"(,"count":2})"}));
+  EXPECT_EQ(ctx_.count("late"), 0u);
+}
+
+TEST_F(WindowTest, EventTimeWatermarkWithLateness) {
+  make("window: {size: 10s, time: event, allowed_lateness: 5s}");
+  consume({{kBase + 1 * kSec, {}}, {kBase + 12 * kSec, {}}});  // watermark base+7s
+  advance(kBase + 1000 * kSec);  // the wall clock does not matter in event time
+  EXPECT_TRUE(out_.batches.empty());
+  consume({{kBase + 3 * kSec, {}}});   // window end base+10s > watermark: still counted
+  consume({{kBase + 15 * kSec, {}}});  // watermark base+10s: exactly the end of the first window
+  consume({{kBase + 10 * kSec - 1, {}}});  // its window has closed: late
+  advance(0);
+  EXPECT_EQ(rows(),
+            (std::vector<std::string>{"{" + window_fields(kBase, 10 * kSec) + R"(,"count":2})"}));
+  consume({{kBase + 10 * kSec, {}}});  // first instant of the open window
+  flush();
+  EXPECT_EQ(rows().back(), "{" + window_fields(kBase + 10 * kSec, 10 * kSec) + R"(,"count":3})");
+  EXPECT_EQ(ctx_.count("late"), 1u);
+}
+
+TEST_F(WindowTest, EventTimeWithoutLatenessClosesAtTheFirstEventOfTheNextWindow) {
+  make("window: {size: 1s, time: event}");
+  consume({{kBase + 999 * kMs, {}}});
+  advance(0);
+  EXPECT_TRUE(out_.batches.empty());
+  consume({{kBase + kSec, {}}, {kBase + 999 * kMs, {}}, {kBase, {}}});
+  advance(0);
+  EXPECT_EQ(rows(),
+            (std::vector<std::string>{"{" + window_fields(kBase, kSec) + R"(,"count":1})"}));
+  EXPECT_EQ(ctx_.count("late"), 2u);
+}
+
+TEST_F(WindowTest, EventTimeOrderWithinABatchDecidesLateness) {
+  make("window: {size: 1s, time: event, allowed_lateness: 500ms}");
+  // watermark after each: -, base+1.5s-0.5s=base+1s (closes [base,base+1s)), ...
+  consume({{kBase + 100 * kMs, {}},
+           {kBase + 1500 * kMs, {}},
+           {kBase + 900 * kMs, {}},
+           {kBase + 1000 * kMs, {}}});
+  flush();
+  EXPECT_EQ(rows(),
+            (std::vector<std::string>{"{" + window_fields(kBase, kSec) + R"(,"count":1})",
+                                      "{" + window_fields(kBase + kSec, kSec) + R"(,"count":2})"}));
+  EXPECT_EQ(ctx_.count("late"), 1u);
+}
+
+TEST_F(WindowTest, WindowsAlignToEpochMultiplesIncludingBeforeTheEpoch) {
+  make("window: {size: 7s, time: event}");
+  consume({{-1, {}}, {0, {}}, {7 * kSec - 1, {}}});
+  flush();
+  EXPECT_EQ(rows(),
+            (std::vector<std::string>{"{" + window_fields(-7 * kSec, 7 * kSec) + R"(,"count":1})",
+                                      "{" + window_fields(0, 7 * kSec) + R"(,"count":2})"}));
+  EXPECT_EQ(rfc3339(-7 * kSec), "1969-12-31T23:59:53.000Z");
+}
+
+TEST_F(WindowTest, WhereMatchesScalarsAndListsAndNeedsTheField) {
+  make(R"(window: {size: 1s, time: event}
+where: {sev: success, code: ["200", "201"]})");
+  consume({
+      {kBase, {{"sev", S("success")}, {"code", I(200)}}},
+      {kBase, {{"sev", S("success")}, {"code", S("201")}}},
+      {kBase, {{"code", I(201)}, {"sev", S("success")}}},
+      {kBase, {{"sev", S("success")}, {"code", I(500)}}},
+      {kBase, {{"sev", S("fail")}, {"code", I(200)}}},
+      {kBase, {{"sev", S("success")}}},
+      {kBase, {{"code", I(200)}}},
+      {kBase, {{"sev", S("successful")}, {"code", I(200)}}},
+  });
+  flush();
+  EXPECT_EQ(rows(),
+            (std::vector<std::string>{"{" + window_fields(kBase, kSec) + R"(,"count":3})"}));
+  EXPECT_EQ(ctx_.count("filtered"), 5u);
+}
+
+TEST_F(WindowTest, GroupsBySeveralKeysSortedWithTheirOriginalTypes) {
+  make("window: {size: 1s, time: event}\ngroup_by: [device, code, country]");
+  consume({
+      {kBase, {{"device", S("tv")}, {"code", I(2)}, {"country", S("UK")}}},
+      {kBase, {{"device", S("box")}, {"code", I(10)}, {"country", S("US")}}},
+      {kBase, {{"device", S("tv")}, {"code", I(2)}, {"country", S("UK")}}},
+      {kBase, {{"device", S("tv")}, {"country", S("UK")}}},
+      {kBase, {{"device", S("box")}, {"code", I(10)}, {"country", S("DE")}}},
+      {kBase, {{"code", D(2.5)}, {"device", S("tv")}, {"country", S("UK")}}},
+  });
+  flush();
+  std::string w = window_fields(kBase, kSec);
+  // Sorted by the key text: box<US<... and "tv\x1f\x1fUK" < "tv\x1f2\x1fUK" < "tv\x1f2.5\x1fUK".
+  EXPECT_EQ(rows(), (std::vector<std::string>{
+                        "{" + w + R"(,"device":"box","code":10,"country":"DE","count":1})",
+                        "{" + w + R"(,"device":"box","code":10,"country":"US","count":1})",
+                        "{" + w + R"(,"device":"tv","code":null,"country":"UK","count":1})",
+                        "{" + w + R"(,"device":"tv","code":2,"country":"UK","count":2})",
+                        "{" + w + R"(,"device":"tv","code":2.5,"country":"UK","count":1})"}));
+  EXPECT_EQ(cell(0, "code").type, Value::Type::kInt);
+  EXPECT_EQ(cell(2, "code").type, Value::Type::kNull);
+  EXPECT_EQ(cell(4, "code").type, Value::Type::kDouble);
+  EXPECT_EQ(cell(0, "device").type, Value::Type::kString);
+}
+
+TEST_F(WindowTest, EveryMetricKind) {
+  make(R"(window: {size: 1s, time: event}
+group_by: [g]
+metrics: {n: count, total: sum(v), lo: min(v), hi: max(v), mean: avg(v), users: distinct(u.id)})");
+  consume({
+      // a: ints only
+      {kBase, {{"g", S("a")}, {"v", I(5)}, {"u.id", S("x")}}},
+      {kBase, {{"g", S("a")}, {"v", I(-3)}, {"u.id", S("y")}}},
+      {kBase, {{"g", S("a")}, {"v", I(10)}, {"u.id", S("x")}}},
+      {kBase, {{"g", S("a")}, {"v", S("12")}, {"u.id", I(7)}}},  // a string is not numeric
+      {kBase, {{"g", S("a")}, {"u.id", S("7")}}},                // same text as 7
+      // b: a double makes sum, min and max doubles
+      {kBase, {{"g", S("b")}, {"v", I(1)}}},
+      {kBase, {{"g", S("b")}, {"v", D(0.5)}}},
+      // c: no numeric value at all
+      {kBase, {{"g", S("c")}, {"v", Value::null()}}},
+  });
+  flush();
+  std::string w = window_fields(kBase, kSec);
+  EXPECT_EQ(
+      rows(),
+      (std::vector<std::string>{
+          "{" + w + R"(,"g":"a","n":5,"total":12,"lo":-3,"hi":10,"mean":4,"users":3})",
+          "{" + w + R"(,"g":"b","n":2,"total":1.5,"lo":0.5,"hi":1,"mean":0.75,"users":0})",
+          "{" + w + R"(,"g":"c","n":1,"total":0,"lo":null,"hi":null,"mean":null,"users":0})"}));
+  for (const char* key : {"n", "total", "lo", "hi", "users"})
+    EXPECT_EQ(cell(0, key).type, Value::Type::kInt) << key;
+  EXPECT_EQ(cell(0, "mean").type, Value::Type::kDouble);
+  for (const char* key : {"total", "lo", "hi", "mean"})
+    EXPECT_EQ(cell(1, key).type, Value::Type::kDouble) << key;
+  EXPECT_EQ(cell(2, "total").type, Value::Type::kInt);
+  // Per metric that reads v: a's string and missing value (2 events x 4 metrics) and c's null.
+  EXPECT_EQ(ctx_.count("non_numeric"), 2u * 4 + 1u * 4);
+}
+
+TEST_F(WindowTest, IntegerSumOverflowFallsBackToDouble) {
+  make("window: {size: 1s, time: event}\nmetrics: {s: sum(v), hi: max(v)}");
+  consume({{kBase, {{"v", I(INT64_MAX)}}}, {kBase, {{"v", I(INT64_MAX)}}}});
+  flush();
+  expect_double(cell(0, "s"), 2.0 * static_cast<double>(INT64_MAX));
+  EXPECT_EQ(cell(0, "hi").type, Value::Type::kInt);
+  EXPECT_EQ(cell(0, "hi").i, INT64_MAX);
+}
+
+TEST_F(WindowTest, DistinctCountsTextsExactly) {
+  make("window: {size: 1s, time: event}\nmetrics: {uniq: distinct(uid)}");
+  std::vector<In> events;
+  std::set<std::string> expected;
+  std::deque<std::string> texts;
+  std::mt19937 rng(7);
+  for (int i = 0; i < 5000; ++i) {
+    int id = static_cast<int>(rng() % 1500);
+    expected.insert(std::to_string(id));
+    // Odd ids arrive as strings, even ones as integers; both count by their text.
+    if (id % 2) {
+      texts.push_back(std::to_string(id));
+      events.push_back({kBase, {{"uid", S(texts.back())}}});
+    } else {
+      events.push_back({kBase, {{"uid", I(id)}}});
+    }
+    if (events.size() == 100) {
+      consume(events);
+      events.clear();
+    }
+  }
+  flush();
+  ASSERT_EQ(rows().size(), 1u);
+  EXPECT_EQ(cell(0, "uniq").i, static_cast<int64_t>(expected.size()));
+}
+
+TEST_F(WindowTest, OutputBatchesRespectMaxEventsAndKeepOrder) {
+  ctx_.limits.max_events = 2;
+  make("window: {size: 1s, time: event}\ngroup_by: [k]");
+  consume({{kBase, {{"k", S("e")}}},
+           {kBase, {{"k", S("c")}}},
+           {kBase, {{"k", S("a")}}},
+           {kBase, {{"k", S("b")}}},
+           {kBase + kSec, {{"k", S("d")}}}});
+  flush();
+  ASSERT_EQ(out_.batches.size(), 3u);
+  EXPECT_EQ(out_.batches[0]->size(), 2u);
+  EXPECT_EQ(out_.batches[1]->size(), 2u);
+  EXPECT_EQ(out_.batches[2]->size(), 1u);
+  std::vector<std::string> order;
+  for (size_t i = 0; i < 5; ++i) order.emplace_back(cell(i, "k").s);
+  EXPECT_EQ(order, (std::vector<std::string>{"a", "b", "c", "e", "d"}));
+  EXPECT_EQ(cell(4, "window_start").s, rfc3339(kBase + kSec));
+}
+
+struct AckProbe {
+  bool fired = false;
+  bool ok = false;
+  Ack make() {
+    return std::make_shared<AckState>([this](bool success) {
+      fired = true;
+      ok = success;
+    });
+  }
+};
+
+TEST_F(WindowTest, AcksFireOnlyOnceTheOutputHoldingTheirLatestWindowIsDropped) {
+  make("window: {size: 10s, time: event, allowed_lateness: 5s}\nwhere: {keep: \"yes\"}");
+  AckProbe spans, filtered, early;
+  consume({{kBase + 1 * kSec, {{"keep", S("yes")}}}, {kBase + 11 * kSec, {{"keep", S("yes")}}}},
+          spans.make());
+  consume({{kBase + 2 * kSec, {{"keep", S("no")}}}}, filtered.make());
+  EXPECT_TRUE(filtered.fired);  // nothing of it reached a window
+  consume({{kBase + 3 * kSec, {{"keep", S("yes")}}}}, early.make());
+  EXPECT_FALSE(early.fired);
+
+  consume({{kBase + 19 * kSec, {{"keep", S("yes")}}}});  // closes [base, base+10s) only
+  advance(0);
+  ASSERT_EQ(out_.batches.size(), 1u);
+  EXPECT_FALSE(early.fired);
+  out_.batches.clear();
+  EXPECT_TRUE(early.fired);
+  EXPECT_TRUE(early.ok);
+  EXPECT_FALSE(spans.fired);  // its latest window, [base+10s, base+20s), is still open
+
+  flush();
+  EXPECT_FALSE(spans.fired);
+  out_.batches.clear();
+  EXPECT_TRUE(spans.fired);
+  EXPECT_TRUE(spans.ok);
+}
+
+TEST_F(WindowTest, AcksOfAWindowSplitOverBatchesWaitForAllOfThem) {
+  ctx_.limits.max_events = 1;
+  make("window: {size: 10s, time: event}\ngroup_by: [k]");
+  AckProbe probe;
+  consume({{kBase, {{"k", I(1)}}}, {kBase, {{"k", I(2)}}}, {kBase, {{"k", I(3)}}}}, probe.make());
+  flush();
+  ASSERT_EQ(out_.batches.size(), 3u);
+  out_.batches.erase(out_.batches.begin() + 2);
+  out_.batches.erase(out_.batches.begin());
+  EXPECT_FALSE(probe.fired);
+  out_.batches[0]->acks.front()->fail();
+  out_.batches.clear();
+  EXPECT_TRUE(probe.fired);
+  EXPECT_FALSE(probe.ok);
+}
+
+TEST_F(WindowTest, LateEventsDoNotHoldAcks) {
+  make("window: {size: 1s, time: event}");
+  consume({{kBase + 5 * kSec, {}}});
+  AckProbe probe;
+  consume({{kBase, {}}}, probe.make());
+  EXPECT_TRUE(probe.fired);
+  EXPECT_EQ(ctx_.count("late"), 1u);
+}
+
+TEST_F(WindowTest, FlushEmitsEveryOpenWindowOnce) {
+  make("window: {size: 1s, time: event, allowed_lateness: 1h}");
+  consume({{kBase + 3 * kSec, {}}, {kBase, {}}, {kBase + 1 * kSec, {}}, {kBase, {}}});
+  advance(0);
+  EXPECT_TRUE(out_.batches.empty());
+  flush();
+  EXPECT_EQ(rows(), (std::vector<std::string>{
+                        "{" + window_fields(kBase, kSec) + R"(,"count":2})",
+                        "{" + window_fields(kBase + kSec, kSec) + R"(,"count":1})",
+                        "{" + window_fields(kBase + 3 * kSec, kSec) + R"(,"count":1})"}));
+  out_.batches.clear();
+  flush();
+  EXPECT_TRUE(out_.batches.empty());
+  EXPECT_EQ(ctx_.count("windows"), 3u);
+}
+
+TEST_F(WindowTest, MillisecondWindowsFormatMilliseconds) {
+  make("window: {size: 250ms, time: event}");
+  consume({{kBase + 1600 * kMs, {}}});
+  flush();
+  EXPECT_EQ(cell(0, "window_start").s, "2018-01-08T21:02:31.500Z");
+  EXPECT_EQ(cell(0, "window_end").s, "2018-01-08T21:02:31.750Z");
+}
+
+// A reference model of event-time windows: counts, integer sums and distinct values per
+// (window, group), with the watermark rule applied event by event.
+TEST_F(WindowTest, MatchesAReferenceModelOnRandomInput) {
+  make(R"(window: {size: 2s, time: event, allowed_lateness: 3s}
+where: {sev: success}
+group_by: [device]
+metrics: {n: count, total: sum(v), users: distinct(uid)})");
+  struct Cell {
+    int64_t n = 0, total = 0;
+    std::set<int64_t> users;
+  };
+  std::map<int64_t, std::map<std::string, Cell>> model;
+  std::vector<std::string> expected;
+  int64_t watermark = INT64_MIN;
+  uint64_t late = 0, filtered = 0;
+  auto close = [&](int64_t limit) {
+    while (!model.empty() && model.begin()->first + 2 * kSec <= limit) {
+      for (const auto& [device, c] : model.begin()->second)
+        expected.push_back(fmt::format(R"({{{},"device":"{}","n":{},"total":{},"users":{}}})",
+                                       window_fields(model.begin()->first, 2 * kSec), device, c.n,
+                                       c.total, c.users.size()));
+      model.erase(model.begin());
+    }
+  };
+
+  const std::vector<std::string> devices = {"roku", "xbox_one", "ps4", "tv"};
+  std::mt19937_64 rng(42);
+  int64_t clock = kBase;
+  for (int round = 0; round < 200; ++round) {
+    std::vector<In> batch;
+    size_t n = rng() % 20;
+    for (size_t i = 0; i < n; ++i) {
+      clock += static_cast<int64_t>(rng() % 400) * kMs;
+      int64_t t = clock - static_cast<int64_t>(rng() % 6000) * kMs;  // up to 6 s out of order
+      const std::string& device = devices[rng() % devices.size()];
+      bool success = rng() % 4 != 0;
+      int64_t v = static_cast<int64_t>(rng() % 100) - 20;
+      int64_t uid = static_cast<int64_t>(rng() % 10);
+      batch.push_back({t,
+                       {{"device", S(device)},
+                        {"sev", S(success ? "success" : "fail")},
+                        {"v", I(v)},
+                        {"uid", I(uid)}}});
+      if (!success) {
+        ++filtered;
+        continue;
+      }
+      int64_t start = t / (2 * kSec) * (2 * kSec);
+      if (start + 2 * kSec <= watermark) {
+        ++late;
+        continue;
+      }
+      watermark = std::max(watermark, t - 3 * kSec);
+      Cell& c = model[start][device];
+      ++c.n;
+      c.total += v;
+      c.users.insert(uid);
+    }
+    consume(batch);
+    if (rng() % 3 == 0) {
+      advance(0);
+      close(watermark);
+    }
+  }
+  flush();
+  close(INT64_MAX);
+  EXPECT_GT(late, 0u);
+  EXPECT_EQ(ctx_.count("late"), late);
+  EXPECT_EQ(ctx_.count("filtered"), filtered);
+  EXPECT_EQ(rows(), expected);
+}
+
+TEST(WindowOptionsTest, BadMetricsAndNamesAreReportedPerOption) {
+  std::vector<config::Error> errors;
+  auto options = config::options_from_yaml(kDescriptor, R"yaml(window: {size: 1s}
+group_by: [device]
+metrics: {a: median(x), b: "sum()", c: "sum(x", d: count, device: count, window_end: max(v),
+          e: [count, count], f: " avg( latency.ms ) "})yaml",
+                                           errors);
+  ASSERT_TRUE(options) << (errors.empty() ? "" : errors.front().to_string());
+  CollectingDiagnostics diag;
+  WindowAggregator agg(*options, diag);
+  std::vector<std::string> bad;
+  for (const auto& [option, message] : diag.errors) bad.push_back(option);
+  EXPECT_EQ(bad, (std::vector<std::string>{"metrics.a", "metrics.b", "metrics.c", "metrics.device",
+                                           "metrics.window_end", "metrics.e"}));
+  EXPECT_NE(diag.errors[0].second.find("median(x)"), std::string::npos);
+}
+
+TEST(WindowOptionsTest, SchemaRequiresAndBoundsTheWindow) {
+  std::vector<config::Error> errors;
+  EXPECT_FALSE(config::options_from_yaml(kDescriptor, "group_by: [a]", errors));
+  EXPECT_FALSE(config::options_from_yaml(kDescriptor, "window: {time: event}", errors));
+  EXPECT_FALSE(config::options_from_yaml(kDescriptor, "window: {size: 500us}", errors));
+  EXPECT_FALSE(config::options_from_yaml(kDescriptor, "window: {size: 1s, time: wall}", errors));
+  EXPECT_EQ(errors.size(), 4u);
+}
+
+TEST(WindowOptionsTest, DefaultsCountInOneGroupPerProcessingTimeWindow) {
+  std::vector<config::Error> errors;
+  auto options = config::options_from_yaml(kDescriptor, "window: {size: 1s}", errors);
+  ASSERT_TRUE(options);
+  CollectingDiagnostics diag;
+  WindowAggregator agg(*options, diag);
+  EXPECT_TRUE(diag.errors.empty());
+  FakeContext ctx;
+  CollectingOutput out;
+  agg.start(ctx);
+  auto b = std::make_unique<Batch>();
+  b->add({}, 0);
+  b->add({}, 0);
+  agg.consume(ctx, *b);
+  agg.flush(ctx, out);
+  ASSERT_EQ(out.event_count(), 1u);
+  const Value* count = out.batches[0]->find(out.batches[0]->events()[0], "count");
+  ASSERT_NE(count, nullptr);
+  EXPECT_EQ(count->i, 2);
+}
+
+TEST(WindowOptionsTest, EveryOptionHasADoc) {
+  for (const OptionSpec& spec : kWindowAggregatorOptions)
+    EXPECT_GT(std::strlen(spec.doc), 20u) << spec.name;
+  for (const OptionSpec& spec : kWindowSpecOptions)
+    EXPECT_GT(std::strlen(spec.doc), 20u) << spec.name;
+}
+
+}  // namespace
+}  // namespace ingestd::plugins
