@@ -1,0 +1,175 @@
+#!/usr/bin/env python3
+"""End-to-end pipeline benchmark for ingestd (see bench/README.md).
+
+1. Generates N events (default 2,000,000) into an NDJSON file with `ingestd run` on a
+   generator(count N, seed 1) -> file(encoding raw, fsync never) pipeline.
+2. Runs bench_raw_parse on that file: simdjson On Demand alone, best of 3 passes.
+3. Runs `ingestd run` on file(read) -> json -> window(sev: success; count by device, title,
+   country; processing time, 1s) -> file, timing wall clock and measuring the daemon's peak RSS.
+4. Prints the raw rate, the pipeline rate, their ratio and the peak RSS against the targets
+   (ratio >= 40 %, peak RSS < 64 MiB) as PASS/MISS, and checks that the window counts add up to
+   N minus the window's `filtered` counter.
+
+Exit status: 0 when everything ran (whether targets were met or missed), 1 when a step failed.
+"""
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+
+TARGET_RATIO = 0.40
+TARGET_RSS_MIB = 64
+
+
+def fail(message):
+    print(f"bench: FAILED: {message}", file=sys.stderr)
+    sys.exit(1)
+
+
+def tail(path, n=3000):
+    try:
+        with open(path, "rb") as f:
+            return f.read()[-n:].decode("utf-8", "replace")
+    except OSError:
+        return ""
+
+
+def run_ingestd(args, workdir, name, config_text):
+    """Runs `ingestd run` on config_text; returns (wall seconds, peak RSS KiB, counters)."""
+    config = os.path.join(workdir, f"{name}.yaml")
+    stats = os.path.join(workdir, f"{name}.stats.json")
+    stderr_path = os.path.join(workdir, f"{name}.stderr")
+    with open(config, "w") as f:
+        f.write(config_text)
+    cmd = [args.ingestd, "run", "-c", config, "--plugin-dir", args.plugin_dir,
+           "--stats-file", stats]
+    with open(stderr_path, "wb") as err:
+        start = time.monotonic()
+        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                stderr=err)
+        # wait4 reports this child's own rusage; RUSAGE_CHILDREN would be the maximum over every
+        # child waited for so far (the generator run, bench_raw_parse with the whole file).
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.monotonic() - start
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        fail(f"{name}: ingestd exited {proc.returncode}; stderr:\n{tail(stderr_path)}")
+    try:
+        with open(stats) as f:
+            counters = json.load(f)["counters"]
+    except (OSError, ValueError, KeyError) as e:
+        fail(f"{name}: no usable stats file {stats}: {e}")
+    return wall, usage.ru_maxrss, counters
+
+
+def generate(args, events_path):
+    if os.path.exists(events_path):
+        os.remove(events_path)
+    config = f"""
+data_dir: {json.dumps(args.workdir)}
+sources:
+  gen: {{ type: generator, count: {args.events}, seed: 1 }}
+sinks:
+  out: {{ type: file, inputs: [gen], path: {json.dumps(events_path)}, encoding: raw, fsync: never }}
+"""
+    wall, _, counters = run_ingestd(args, args.workdir, "generate", config)
+    with open(events_path, "rb") as f:
+        lines = sum(chunk.count(b"\n") for chunk in iter(lambda: f.read(1 << 20), b""))
+    if lines != args.events:
+        fail(f"generator wrote {lines} lines, expected {args.events}")
+    print(f"generated {lines} events ({os.path.getsize(events_path) / 2**20:.1f} MiB) "
+          f"in {wall:.2f} s; gen.events_out={counters.get('gen.events_out')}")
+
+
+def raw_parse(args, events_path):
+    p = subprocess.run([args.raw_parse, events_path, "3"], capture_output=True, text=True)
+    if p.returncode != 0:
+        fail(f"bench_raw_parse exited {p.returncode}: {p.stderr}")
+    result = json.loads(p.stdout.strip().splitlines()[-1])
+    if result["events"] != args.events or result["errors"] != 0:
+        fail(f"bench_raw_parse parsed {result['events']} events with {result['errors']} errors")
+    return result
+
+
+def pipeline(args, events_path):
+    counts_path = os.path.join(args.workdir, "counts.jsonl")
+    if os.path.exists(counts_path):
+        os.remove(counts_path)
+    config = f"""
+data_dir: {json.dumps(args.workdir)}
+sources:
+  in: {{ type: file, path: {json.dumps(events_path)}, mode: read }}
+parsers:
+  ev: {{ type: json, inputs: [in] }}
+aggregates:
+  sps:
+    type: window
+    inputs: [ev]
+    where: {{ sev: success }}
+    group_by: [device, title, country]
+    window: {{ size: 1s, time: processing }}
+    metrics: {{ sps: count }}
+sinks:
+  out: {{ type: file, inputs: [sps], path: {json.dumps(counts_path)}, fsync: never }}
+"""
+    wall, rss_kib, counters = run_ingestd(args, args.workdir, "pipeline", config)
+    total = 0
+    with open(counts_path) as f:
+        for line in f:
+            total += json.loads(line)["sps"]
+    filtered = counters.get("sps.filtered")
+    if filtered is None:
+        fail("the stats lack sps.filtered")
+    if total != args.events - filtered:
+        fail(f"window counts add up to {total}, expected {args.events} - {filtered} filtered "
+             f"= {args.events - filtered}")
+    print(f"sanity: window counts {total} + filtered {filtered} = {args.events}")
+    return wall, rss_kib
+
+
+def verdict(ok):
+    return "PASS" if ok else "MISS"
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    build = os.environ.get("INGESTD_BUILD_DIR", "/work/build-it")
+    parser.add_argument("--ingestd", default=os.path.join(build, "ingestd"))
+    parser.add_argument("--plugin-dir", default=os.path.join(build, "plugins"))
+    parser.add_argument("--raw-parse",
+                        default=os.path.join(build, "bench", "pipeline", "bench_raw_parse"))
+    parser.add_argument("--workdir", default=os.path.join(build, "bench", "pipeline", "work"))
+    parser.add_argument("--events", type=int, default=2_000_000)
+    parser.add_argument("--reuse", action="store_true",
+                        help="reuse the generated events file when it has the right line count")
+    args = parser.parse_args()
+    for tool in (args.ingestd, args.raw_parse):
+        if not os.access(tool, os.X_OK):
+            fail(f"{tool} is not an executable (build it first: ninja ingestd bench_raw_parse)")
+    os.makedirs(args.workdir, exist_ok=True)
+    events_path = os.path.join(args.workdir, "events.jsonl")
+
+    if not (args.reuse and os.path.exists(events_path)):
+        generate(args, events_path)
+    raw = raw_parse(args, events_path)
+    raw_rate = raw["events_per_sec"]
+    print(f"raw parse: {raw['events']} events, best pass {raw['seconds']:.3f} s, "
+          f"{raw_rate:,.0f} events/s (simdjson kernel {raw.get('kernel', '?')})")
+
+    wall, rss_kib = pipeline(args, events_path)
+    rate = args.events / wall
+    ratio = rate / raw_rate
+    rss_mib = rss_kib / 1024
+    print(f"pipeline:  {args.events} events in {wall:.3f} s, {rate:,.0f} events/s")
+    print(f"ratio:     {ratio:.1%} of raw parse  (target >= {TARGET_RATIO:.0%})  "
+          f"{verdict(ratio >= TARGET_RATIO)}")
+    print(f"peak RSS:  {rss_mib:.1f} MiB  (target < {TARGET_RSS_MIB} MiB)  "
+          f"{verdict(rss_mib < TARGET_RSS_MIB)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,270 @@
+"""Shared helpers for the integration tests: run the real `ingestd` binary on a temporary data
+directory and config, wait on conditions with a deadline, stop it with a signal, and collect its
+exit code, stderr and final counters (--stats-file).
+
+Paths come from the environment that ctest sets (INGESTD_BIN, INGESTD_PLUGIN_DIR,
+INGESTD_SOURCE_DIR, INGESTD_BUILD_DIR); run by hand, they default to the /work/build-it tree.
+Set INGESTD_KEEP_TMP=1 to keep each test's temporary directory for inspection.
+
+Synchronisation is always a condition polled every POLL_INTERVAL seconds until a deadline, never a
+fixed sleep. Every daemon a test starts is killed in tearDown, whatever happened.
+"""
+
+import datetime
+import json
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+import unittest
+
+BUILD_DIR = os.environ.get("INGESTD_BUILD_DIR", "/work/build-it")
+BIN = os.environ.get("INGESTD_BIN", os.path.join(BUILD_DIR, "ingestd"))
+PLUGIN_DIR = os.environ.get("INGESTD_PLUGIN_DIR", os.path.join(BUILD_DIR, "plugins"))
+SOURCE_DIR = os.environ.get(
+    "INGESTD_SOURCE_DIR",
+    os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..")))
+
+EX_CONFIG = 78
+POLL_INTERVAL = 0.03
+
+# The plugins the integration tests use, as built: <kind>_<type>.so in the plugin directory.
+CORE_PLUGIN_FILES = [
+    "source_file.so", "source_generator.so", "parse_json.so", "aggregate_window.so",
+    "sink_file.so", "sink_stdout.so",
+]
+
+
+class Timeout(AssertionError):
+    pass
+
+
+def wait_until(condition, timeout, what="condition", interval=POLL_INTERVAL):
+    """Polls condition() until it returns a truthy value (returned) or the deadline passes."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            raise Timeout(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(interval)
+
+
+def count_lines(path):
+    """Complete lines in a file (0 when it does not exist yet)."""
+    try:
+        with open(path, "rb") as f:
+            return f.read().count(b"\n")
+    except FileNotFoundError:
+        return 0
+
+
+def read_lines(path):
+    """The file's complete lines as str, without newlines; a trailing partial line is an error."""
+    with open(path, "rb") as f:
+        data = f.read()
+    if data and not data.endswith(b"\n"):
+        raise AssertionError(f"{path} ends with an unterminated line: {data[-80:]!r}")
+    return [line.decode("utf-8") for line in data.split(b"\n")[:-1]] if data else []
+
+
+def read_jsonl(path, ordered_keys=False):
+    """Parses every line of a JSON-lines file. With ordered_keys each record is a list of
+    (key, value) pairs in the order written."""
+    hook = (lambda pairs: pairs) if ordered_keys else None
+    return [json.loads(line, object_pairs_hook=hook) for line in read_lines(path)]
+
+
+def rfc3339_ms(ms):
+    """Epoch milliseconds -> "2018-01-08T21:02:34.000Z" (UTC, milliseconds)."""
+    dt = datetime.datetime.fromtimestamp(ms // 1000, tz=datetime.timezone.utc)
+    return dt.strftime("%Y-%m-%dT%H:%M:%S") + f".{ms % 1000:03d}Z"
+
+
+def q(text):
+    """A YAML double-quoted scalar (JSON strings are valid YAML double-quoted scalars)."""
+    return json.dumps(str(text))
+
+
+def run_cli(args, timeout=60, cwd=None, env=None, binary=None):
+    """Runs `ingestd ARGS...` to completion; returns the CompletedProcess (text mode)."""
+    return subprocess.run([binary or BIN] + list(args), cwd=cwd, env=env, capture_output=True,
+                          text=True, timeout=timeout)
+
+
+def private_install(parent):
+    """A copy of the daemon with exactly the core plugins beside it, as (binary, plugin_dir).
+
+    The daemon always also scans the `plugins` folder next to its executable (and the install
+    directory), so a test that depends on which types exist (lists of known types, an empty
+    catalog) runs a copy whose neighbourhood it controls. Copies, not links: the loader refuses
+    files it does not trust."""
+    bindir = os.path.join(parent, "install")
+    plugin_dir = os.path.join(bindir, "plugins")
+    os.makedirs(plugin_dir, mode=0o755)
+    binary = os.path.join(bindir, "ingestd")
+    shutil.copyfile(BIN, binary)
+    os.chmod(binary, 0o755)
+    for name in CORE_PLUGIN_FILES:
+        dst = os.path.join(plugin_dir, name)
+        shutil.copyfile(os.path.join(PLUGIN_DIR, name), dst)
+        os.chmod(dst, 0o755)
+    return binary, plugin_dir
+
+
+class Daemon:
+    """One `ingestd run` process with its config, stderr file and stats file."""
+
+    def __init__(self, workdir, config_path, name="ingestd", plugin_dir=None, extra_args=(),
+                 env=None, stats=True, stdout_path=None, binary=None):
+        self.workdir = workdir
+        self.config_path = config_path
+        self.stderr_path = os.path.join(workdir, f"{name}.stderr")
+        self.stdout_path = stdout_path or os.path.join(workdir, f"{name}.stdout")
+        self.stats_path = os.path.join(workdir, f"{name}.stats.json") if stats else None
+        self.args = [binary or BIN, "run", "-c", config_path,
+                     "--plugin-dir", plugin_dir or PLUGIN_DIR]
+        if self.stats_path:
+            self.args += ["--stats-file", self.stats_path]
+        self.args += list(extra_args)
+        self.env = env
+        self.proc = None
+        self.returncode = None
+        self.started_at = None
+        self.exited_at = None
+
+    def start(self):
+        with open(self.stderr_path, "wb") as err, open(self.stdout_path, "wb") as out:
+            self.proc = subprocess.Popen(self.args, stdin=subprocess.DEVNULL, stdout=out,
+                                         stderr=err, env=self.env, cwd=self.workdir)
+        self.started_at = time.monotonic()
+        return self
+
+    def running(self):
+        return self.proc is not None and self.poll() is None
+
+    def poll(self):
+        if self.returncode is None and self.proc is not None:
+            rc = self.proc.poll()
+            if rc is not None:
+                self.returncode = rc
+                self.exited_at = time.monotonic()
+        return self.returncode
+
+    def send(self, sig):
+        if self.running():
+            self.proc.send_signal(sig)
+
+    def wait(self, timeout):
+        """Waits for exit; returns the exit code. Raises Timeout (the daemon keeps running)."""
+        wait_until(lambda: self.poll() is not None, timeout,
+                   what=f"ingestd to exit (stderr tail: {self.stderr_tail()!r})")
+        return self.returncode
+
+    def stop(self, sig=signal.SIGTERM, timeout=30):
+        """Sends sig and waits for exit; returns (exit code, seconds from signal to exit)."""
+        sent = time.monotonic()
+        self.send(sig)
+        rc = self.wait(timeout)
+        return rc, self.exited_at - sent
+
+    def kill(self):
+        if self.running():
+            self.proc.kill()
+            self.proc.wait()
+            self.poll()
+
+    def stderr(self):
+        try:
+            with open(self.stderr_path, "rb") as f:
+                return f.read().decode("utf-8", "replace")
+        except FileNotFoundError:
+            return ""
+
+    def stderr_tail(self, n=2000):
+        return self.stderr()[-n:]
+
+    def stats(self):
+        """The counters written at exit: {"<component>.<counter>": N}."""
+        if not self.stats_path or not os.path.exists(self.stats_path):
+            raise AssertionError(
+                f"no stats file at {self.stats_path}; stderr: {self.stderr_tail()}")
+        with open(self.stats_path) as f:
+            doc = json.load(f)
+        if not isinstance(doc, dict) or not isinstance(doc.get("counters"), dict):
+            raise AssertionError(f"stats file lacks a 'counters' object: {doc!r}"[:2000])
+        return doc["counters"]
+
+
+class Counters:
+    """Read access to a stats dict that fails with the whole dict when a counter is missing."""
+
+    def __init__(self, counters):
+        self.counters = counters
+
+    def __getitem__(self, name):
+        if name not in self.counters:
+            raise AssertionError(f"counter {name!r} missing; have: {sorted(self.counters)}")
+        return self.counters[name]
+
+    def get(self, name, default=0):
+        return self.counters.get(name, default)
+
+
+class IntegrationTestCase(unittest.TestCase):
+    """Gives each test a temporary directory and kills every daemon it started in tearDown."""
+
+    @classmethod
+    def setUpClass(cls):
+        if not os.access(BIN, os.X_OK):
+            raise AssertionError(f"ingestd binary not found at {BIN} (set INGESTD_BIN)")
+
+    def setUp(self):
+        self.dir = tempfile.mkdtemp(prefix=f"ingestd-it-{self._testMethodName}-")
+        os.chmod(self.dir, 0o755)
+        self.daemons = []
+
+    def tearDown(self):
+        for d in self.daemons:
+            d.kill()
+        if os.environ.get("INGESTD_KEEP_TMP"):
+            print(f"\nkept {self.dir}")
+        else:
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+    def path(self, *parts):
+        return os.path.join(self.dir, *parts)
+
+    def write_file(self, name, text):
+        p = self.path(name)
+        with open(p, "w") as f:
+            f.write(text)
+        return p
+
+    def start_daemon(self, config_text, name="ingestd", **kwargs):
+        config_path = self.write_file(f"{name}.yaml", config_text)
+        d = Daemon(self.dir, config_path, name=name, **kwargs)
+        self.daemons.append(d)
+        return d.start()
+
+    def run_daemon(self, config_text, timeout=120, name="ingestd", **kwargs):
+        """Runs a batch pipeline to its end; asserts exit 0; returns the Daemon."""
+        d = self.start_daemon(config_text, name=name, **kwargs)
+        try:
+            rc = d.wait(timeout)
+        except Timeout:
+            d.kill()
+            self.fail(f"{name} did not finish within {timeout}s; stderr:\n{d.stderr_tail()}")
+        self.assertEqual(rc, 0, f"{name} exited {rc}; stderr:\n{d.stderr_tail()}")
+        return d
+
+    def assert_no_loss(self, c, edges):
+        """For each (upstream, downstream) edge: what upstream passed on reached downstream, and
+        downstream either passed each event on or counted it as dropped."""
+        for up, down in edges:
+            self.assertEqual(c[f"{up}.events_out"], c[f"{down}.events_in"], f"edge {up} -> {down}")
+            self.assertEqual(c.get(f"{down}.queue_dropped"), 0, f"{down}.queue_dropped")
+            self.assertEqual(c.get(f"{down}.shutdown_dropped"), 0, f"{down}.shutdown_dropped")
