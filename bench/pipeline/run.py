@@ -103,7 +103,7 @@ data_dir: {json.dumps(args.workdir)}
 sources:
   in: {{ type: file, path: {json.dumps(events_path)}, mode: read }}
 parsers:
-  ev: {{ type: json, inputs: [in] }}
+  ev: {{ type: json, inputs: [in], workers: {args.parse_workers} }}
 aggregates:
   sps:
     type: window
@@ -143,6 +143,8 @@ def main():
                         default=os.path.join(build, "bench", "pipeline", "bench_raw_parse"))
     parser.add_argument("--workdir", default=os.path.join(build, "bench", "pipeline", "work"))
     parser.add_argument("--events", type=int, default=2_000_000)
+    parser.add_argument("--parse-workers", type=int, default=2,
+                        help="json parser workers (the target machine has 2 cores)")
     parser.add_argument("--reuse", action="store_true",
                         help="reuse the generated events file when it has the right line count")
     args = parser.parse_args()

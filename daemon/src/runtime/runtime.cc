@@ -344,11 +344,13 @@ void Runtime::worker_done(Stage& s) {
 }
 
 void Runtime::thread_done() {
+  bool last;
   {
     std::lock_guard lock(mu_);
-    --running_;
+    last = --running_ == 0;
   }
   cv_.notify_all();
+  if (last && on_finished_) on_finished_();
 }
 
 void Runtime::request_stop() {

@@ -2,6 +2,7 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <thread>
@@ -42,6 +43,8 @@ class Runtime {
   Runtime& operator=(const Runtime&) = delete;
   ~Runtime();
 
+  // Called once, from the thread that ends last, when every thread has ended. Set before start().
+  void on_finished(std::function<void()> callback) { on_finished_ = std::move(callback); }
   bool start();
   void request_stop();
   void abandon();
@@ -79,6 +82,7 @@ class Runtime {
   bool abandoned_ = false;
   int running_ = 0;
   std::vector<std::thread> threads_;
+  std::function<void()> on_finished_;
 };
 
 }  // namespace ingestd::runtime

@@ -225,14 +225,14 @@ class JsonParser::Document {
       size_t seen = 0;
       if (error_code e = add_object(object, key, depth + 1, seen)) return e;
       // An empty object leaves no dotted key behind; keep it visible as the raw value {}.
-      if (seen == 0 && !batch_->find(*event_, key))
-        batch_->append_field(*event_, key, Value::raw(batch_->copy("{}")));
+      if (seen == 0) batch_->append_field(*event_, key, Value::raw(batch_->copy("{}")));
       return simdjson::SUCCESS;
     }
-    bool duplicate = batch_->find(*event_, key) != nullptr;
+    // A repeated key is kept as it came: lookups (Batch::find) see the first occurrence, and
+    // checking for repeats here would cost a scan per field.
     Value v;
-    if (error_code e = read_value(value, type, !duplicate, 0, v)) return e;
-    if (!duplicate) batch_->append_field(*event_, key, v);
+    if (error_code e = read_value(value, type, true, 0, v)) return e;
+    batch_->append_field(*event_, key, v);
     return simdjson::SUCCESS;
   }
 

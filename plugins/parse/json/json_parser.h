@@ -62,8 +62,8 @@ inline constexpr OptionSpec kJsonParserOptions[] = {
 //   whitespace removed), so that a sink writing raw bytes writes clean JSON.
 // Only parsed events stay in the batch. Values: integers that fit int64 are kInt; other numbers
 // kDouble (a number too large for a double is kept as its raw text); true/false kBool; null
-// kNull; strings kString; arrays and objects below max_depth kRaw (their JSON text). Of repeated
-// keys the first wins, including keys an input event already had.
+// kNull; strings kString; arrays and objects below max_depth kRaw (their JSON text). Repeated keys
+// are all kept, in order; lookups (Batch::find) see the first.
 //
 // Memory: strings and keys without escapes are views into the event's raw bytes; unescaped
 // strings and dotted keys are written to the batch arena. Input raw bytes must live in the
