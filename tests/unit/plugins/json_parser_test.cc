@@ -348,7 +348,7 @@ TEST_F(JsonParserTest, FieldsASourceAttachedAreKept) {
   b->append_field(second, "topic", Value::string("t2"));
   parser_->parse(ctx_, *b);
   ASSERT_EQ(b->size(), 2u);
-  EXPECT_EQ(keys(*b, 0), (std::vector<std::string>{"topic", "a"}));
+  EXPECT_EQ(keys(*b, 0), (std::vector<std::string>{"topic", "a", "topic"}));  // the first wins
   expect_string(get(*b, "topic", 0), "t1");
   expect_int(get(*b, "a", 0), 1);
   expect_string(get(*b, "topic", 1), "t2");
