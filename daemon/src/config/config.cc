@@ -1,1 +1,519 @@
 #include "config/config.h"
+
+#include <algorithm>
+#include <cctype>
+#include <cstdlib>
+#include <set>
+#include <span>
+
+#include <fmt/format.h>
+#include <yaml-cpp/yaml.h>
+
+#include "config/options.h"
+#include "config/syntax.h"
+
+namespace ingestd::config {
+namespace detail {
+namespace {
+
+// The core's own keys, validated by the same code as plugin options. No defaults here: the
+// model's structs (Pipeline, QueueConfig, BatchLimits) hold them, and only given keys override.
+constexpr OptionSpec kLogSpec[] = {
+    {.name = "level", .type = OptionType::kEnum, .choices = "trace|debug|info|warn|error"}};
+constexpr OptionSpec kBatchSpec[] = {{.name = "max_events", .type = OptionType::kInt, .min = "1"},
+                                     {.name = "max_bytes", .type = OptionType::kSize, .min = "1"},
+                                     {.name = "linger", .type = OptionType::kDuration}};
+constexpr OptionSpec kTopSpec[] = {
+    {.name = "data_dir", .type = OptionType::kString},
+    {.name = "log", .type = OptionType::kObject, .children = kLogSpec, .child_count = 1},
+    {.name = "plugin_dirs", .type = OptionType::kStringList},
+    {.name = "shutdown_timeout", .type = OptionType::kDuration},
+    {.name = "io_threads", .type = OptionType::kInt, .min = "1", .max = "1024"},
+    {.name = "batch", .type = OptionType::kObject, .children = kBatchSpec, .child_count = 3}};
+constexpr OptionSpec kQueueChildren[] = {
+    {.name = "max_batches", .type = OptionType::kInt, .min = "1"},
+    {.name = "max_bytes", .type = OptionType::kSize, .min = "1"},
+    {.name = "when_full", .type = OptionType::kEnum, .choices = "block|drop_newest"}};
+constexpr OptionSpec kQueueSpec = {
+    .name = "queue", .type = OptionType::kObject, .children = kQueueChildren, .child_count = 3};
+constexpr OptionSpec kWorkersSpec = {
+    .name = "workers", .type = OptionType::kInt, .min = "1", .max = "64"};
+
+constexpr Kind kKinds[] = {Kind::kSource, Kind::kParser, Kind::kAggregator, Kind::kSink};
+
+// A component while the file is being checked: its model plus what messages need.
+struct Loaded {
+  ComponentConfig config;
+  YAML::Mark key_mark;
+  std::string prefix;  // "sinks.out (file): "
+  std::vector<std::pair<std::string, YAML::Mark>> inputs;
+};
+
+bool valid_name(std::string_view name) {
+  return !name.empty() && std::all_of(name.begin(), name.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-';
+  });
+}
+
+std::string canonical(const OptionValue& value) {
+  switch (value.type) {
+    case OptionType::kBool:
+      return value.b ? "true" : "false";
+    case OptionType::kInt:
+    case OptionType::kDuration:
+    case OptionType::kSize:
+      return std::to_string(value.i);
+    case OptionType::kDouble:
+      return fmt::format("{}", value.d);
+    case OptionType::kString:
+    case OptionType::kEnum:
+      return quoted(value.s);
+    case OptionType::kStringList: {
+      std::vector<std::string> items;
+      for (const auto& s : value.list) items.push_back(quoted(s));
+      return fmt::format("[{}]", fmt::join(items, ","));
+    }
+    case OptionType::kStringMap:
+    case OptionType::kObject: {
+      // Object keys are sorted; a string map keeps the order written, which may matter to the
+      // plugin (the order of metrics in its output, say).
+      std::vector<std::string> items;
+      for (const auto& [key, entry] : value.entries)
+        items.push_back(fmt::format("{}:{}", quoted(key), canonical(entry)));
+      if (value.type == OptionType::kObject) std::sort(items.begin(), items.end());
+      return fmt::format("{{{}}}", fmt::join(items, ","));
+    }
+  }
+  return {};
+}
+
+std::string fingerprint(const ComponentConfig& c) {
+  std::vector<std::string> inputs;
+  for (const auto& input : c.inputs) inputs.push_back(quoted(input));
+  return fmt::format(
+      "{} {};inputs=[{}];workers={};queue={{max_batches={},max_bytes={},when_full={}}};"
+      "options={}",
+      kind_name(c.kind), quoted(c.type), fmt::join(inputs, ","), c.workers, c.queue.max_batches,
+      c.queue.max_bytes, c.queue.when_full == WhenFull::kBlock ? "block" : "drop_newest",
+      canonical(c.options));
+}
+
+// load() for one document, reporting into `reporter`.
+class Loader {
+ public:
+  Loader(Reporter& reporter, const Catalog& catalog, const Environment& env, Pipeline& pipeline)
+      : reporter_(reporter), catalog_(catalog), env_(env), pipeline_(pipeline) {}
+
+  void load(const YAML::Node& root) {
+    if (!root.IsMap()) {
+      reporter_.error(root.Mark(), fmt::format("expected a mapping with sources and sinks, got {}",
+                                               describe(root)));
+      return;
+    }
+    std::vector<std::string> sections;
+    for (Kind kind : kKinds) sections.emplace_back(section_name(kind));
+    std::vector<MapEntry> entries = map_entries(root, reporter_, "");
+    ValueReader reader(reporter_, &env_, "", nullptr, "key");
+    apply_settings(reader.object(entries, kTopSpec, "", root.Mark(), sections, sections));
+    for (const MapEntry& entry : entries) {
+      for (Kind kind : kKinds)
+        if (entry.key == section_name(kind)) load_section(entry, kind);
+    }
+    check_graph();
+    for (Loaded& c : loaded_) {
+      c.config.fingerprint = fingerprint(c.config);
+      pipeline_.components.push_back(std::move(c.config));
+    }
+  }
+
+ private:
+  void apply_settings(const OptionValue& settings) {
+    if (auto* v = settings.find("data_dir")) pipeline_.data_dir = v->s;
+    if (auto* v = settings.get_object("log").find("level")) pipeline_.log_level = v->s;
+    if (auto* v = settings.find("plugin_dirs")) pipeline_.plugin_dirs = v->list;
+    if (auto* v = settings.find("shutdown_timeout")) pipeline_.shutdown_timeout_ns = v->i;
+    if (auto* v = settings.find("io_threads")) pipeline_.io_threads = static_cast<int>(v->i);
+    const OptionValue& batch = settings.get_object("batch");
+    if (auto* v = batch.find("max_events")) pipeline_.batch.max_events = static_cast<size_t>(v->i);
+    if (auto* v = batch.find("max_bytes")) pipeline_.batch.max_bytes = static_cast<size_t>(v->i);
+    if (auto* v = batch.find("linger")) pipeline_.batch.linger_ns = v->i;
+  }
+
+  void load_section(const MapEntry& section, Kind kind) {
+    if (section.value.IsNull()) return;
+    if (!section.value.IsMap()) {
+      reporter_.error(section.value_mark(),
+                      fmt::format("{}: expected a mapping of names to components, got {}",
+                                  section.key, describe(section.value)));
+      return;
+    }
+    for (const MapEntry& entry :
+         map_entries(section.value, reporter_, fmt::format("{}: ", section.key)))
+      load_component(entry, kind);
+  }
+
+  void load_component(const MapEntry& entry, Kind kind) {
+    Loaded c;
+    c.config.name = entry.key;
+    c.config.kind = kind;
+    c.config.pos = reporter_.position(entry.key_mark());
+    c.key_mark = entry.key_mark();
+    std::string where = fmt::format("{}.{}", section_name(kind), entry.key);
+    c.prefix = where + ": ";
+    if (!valid_name(entry.key)) {
+      reporter_.error(
+          entry.key_mark(),
+          fmt::format("{}: invalid name '{}': use letters, digits, '_' and '-'", where, entry.key));
+    }
+    if (!entry.value.IsMap()) {
+      reporter_.error(entry.value_mark(),
+                      fmt::format("{}: expected a mapping with a 'type', got {}", where,
+                                  describe(entry.value)));
+      loaded_.push_back(std::move(c));
+      return;
+    }
+    std::vector<MapEntry> fields = map_entries(entry.value, reporter_, c.prefix);
+    auto field = [&](std::string_view name) -> const MapEntry* {
+      for (const MapEntry& f : fields)
+        if (f.key == name) return &f;
+      return nullptr;
+    };
+
+    const ComponentDescriptor* descriptor = nullptr;
+    if (const MapEntry* type = field("type")) {
+      descriptor = resolve_type(*type, kind, c);
+    } else {
+      reporter_.error(entry.key_mark(), c.prefix + "missing required key 'type'");
+    }
+    c.config.descriptor = descriptor;
+    if (descriptor) c.prefix = fmt::format("{} ({}): ", where, c.config.type);
+
+    std::span<const OptionSpec> specs;
+    if (descriptor && descriptor->options) specs = {descriptor->options, descriptor->option_count};
+    auto declared = [&](std::string_view name) {
+      return std::any_of(specs.begin(), specs.end(),
+                         [&](const OptionSpec& s) { return s.name && name == s.name; });
+    };
+    // Core keys a kind does not take are errors, unless the plugin declares an option of that
+    // name.
+    bool takes_inputs = kind != Kind::kSource;
+    bool takes_workers = kind == Kind::kParser || kind == Kind::kSink;
+    bool takes_queue = kind != Kind::kSource;
+    std::vector<std::string> skip = {"type"};
+    std::vector<std::string> suggest = {"type"};
+    for (auto [name, allowed] :
+         {std::pair{"inputs", takes_inputs}, std::pair{"workers", takes_workers},
+          std::pair{"queue", takes_queue}}) {
+      if (allowed) suggest.emplace_back(name);
+      if (allowed || !declared(name)) skip.emplace_back(name);
+    }
+
+    ValueReader core(reporter_, &env_, c.prefix, nullptr, "key");
+    const MapEntry* inputs = field("inputs");
+    if (takes_inputs) {
+      read_inputs(inputs, core, c);
+    } else if (inputs && !declared("inputs")) {
+      reporter_.error(inputs->key_mark(), c.prefix + "sources take no inputs");
+    }
+
+    if (const MapEntry* workers = field("workers")) {
+      if (takes_workers) {
+        OptionValue value;
+        if (core.value(workers->value, workers->value_mark(), workers->key_mark(), kWorkersSpec,
+                       "workers", value)) {
+          c.config.workers = static_cast<int>(value.i);
+          if (c.config.workers > 1 && descriptor && (descriptor->flags & kSingleWorker)) {
+            core.error(workers->value_mark(),
+                       fmt::format("workers must be 1: a {} {} runs a single instance",
+                                   c.config.type, kind_name(kind)));
+          }
+        }
+      } else if (!declared("workers")) {
+        core.error(workers->key_mark(), "'workers' is only for parsers and sinks");
+      }
+    }
+
+    if (const MapEntry* queue = field("queue")) {
+      if (takes_queue) {
+        OptionValue value;
+        if (core.value(queue->value, queue->value_mark(), queue->key_mark(), kQueueSpec, "queue",
+                       value)) {
+          if (auto* v = value.find("max_batches")) c.config.queue.max_batches = v->i;
+          if (auto* v = value.find("max_bytes")) c.config.queue.max_bytes = v->i;
+          if (auto* v = value.find("when_full"))
+            c.config.queue.when_full = v->s == "block" ? WhenFull::kBlock : WhenFull::kDropNewest;
+        }
+      } else if (!declared("queue")) {
+        core.error(queue->key_mark(), "sources have no input queue");
+      }
+    }
+
+    if (descriptor) {
+      ValueReader options(reporter_, &env_, c.prefix, &c.config.option_positions);
+      c.config.options = options.object(fields, specs, "", entry.key_mark(), skip, suggest);
+    }
+    loaded_.push_back(std::move(c));
+  }
+
+  const ComponentDescriptor* resolve_type(const MapEntry& type, Kind kind, Loaded& c) {
+    ValueReader reader(reporter_, &env_, c.prefix, nullptr, "key");
+    if (!type.value.IsScalar()) {
+      reader.error(type.value_mark(), fmt::format("type: expected a {} type name, got {}",
+                                                  kind_name(kind), describe(type.value)));
+      return nullptr;
+    }
+    auto name = reader.scalar(type.value, type.value_mark(), "type");
+    if (!name) return nullptr;
+    c.config.type = *name;
+    if (const ComponentDescriptor* d = catalog_.find(kind, *name)) return d;
+    std::vector<std::string> known = catalog_.types(kind);
+    std::string list =
+        known.empty() ? std::string("none") : fmt::format("{}", fmt::join(known, ", "));
+    reader.error(type.value_mark(),
+                 fmt::format("unknown {} type '{}'{}; known: {}", kind_name(kind), *name,
+                             did_you_mean(*name, known), list));
+    return nullptr;
+  }
+
+  void read_inputs(const MapEntry* inputs, ValueReader& core, Loaded& c) {
+    if (!inputs) {
+      reporter_.error(c.key_mark, c.prefix + "missing required key 'inputs'");
+      return;
+    }
+    auto add = [&](const YAML::Node& node, const YAML::Mark& mark, const std::string& path) {
+      if (!node.IsScalar()) {
+        core.error(mark,
+                   fmt::format("{}: expected a component name, got {}", path, describe(node)));
+        return;
+      }
+      if (auto name = core.scalar(node, mark, path)) {
+        c.inputs.emplace_back(*name, mark);
+        c.config.inputs.push_back(*name);
+      }
+    };
+    const YAML::Node& value = inputs->value;
+    if (value.IsScalar()) {
+      add(value, inputs->value_mark(), "inputs");
+    } else if (value.IsSequence()) {
+      if (value.size() == 0) core.error(inputs->value_mark(), "inputs must not be empty");
+      size_t index = 0;
+      for (YAML::Node item : value) {
+        YAML::Mark mark = item.IsNull() ? inputs->value_mark() : item.Mark();
+        add(item, mark, fmt::format("inputs[{}]", index++));
+      }
+    } else {
+      core.error(
+          inputs->value_mark(),
+          fmt::format("inputs: expected a list of component names, got {}", describe(value)));
+    }
+  }
+
+  void check_graph() {
+    std::map<std::string, size_t> index;
+    for (size_t i = 0; i < loaded_.size(); ++i) {
+      const Loaded& c = loaded_[i];
+      auto [it, inserted] = index.emplace(c.config.name, i);
+      if (!inserted) {
+        const Loaded& first = loaded_[it->second];
+        reporter_.error(c.key_mark,
+                        fmt::format("{}name '{}' is already used by {}.{}", c.prefix, c.config.name,
+                                    section_name(first.config.kind), first.config.name));
+      }
+    }
+    std::vector<std::string> candidates;
+    for (const Loaded& c : loaded_)
+      if (c.config.kind != Kind::kSink) candidates.push_back(c.config.name);
+
+    // edges[i]: the components feeding i, with the mark of the `inputs` entry naming them.
+    std::vector<std::vector<std::pair<size_t, YAML::Mark>>> edges(loaded_.size());
+    for (size_t i = 0; i < loaded_.size(); ++i) {
+      const Loaded& c = loaded_[i];
+      std::set<std::string> seen;
+      for (const auto& [name, mark] : c.inputs) {
+        if (!seen.insert(name).second) {
+          reporter_.error(mark, fmt::format("{}input '{}' is listed twice", c.prefix, name));
+          continue;
+        }
+        auto it = index.find(name);
+        if (it == index.end()) {
+          std::vector<std::string> others;
+          for (const auto& n : candidates)
+            if (n != c.config.name) others.push_back(n);
+          reporter_.error(mark, fmt::format("{}input '{}' does not exist{}", c.prefix, name,
+                                            did_you_mean(name, others)));
+        } else if (loaded_[it->second].config.kind == Kind::kSink) {
+          reporter_.error(mark, fmt::format("{}input '{}' is a sink; a sink cannot be an input",
+                                            c.prefix, name));
+        } else {
+          edges[i].emplace_back(it->second, mark);
+        }
+      }
+    }
+    find_cycles(edges);
+  }
+
+  // Depth-first search along inputs; every edge back onto the search stack closes a cycle,
+  // reported at that edge's `inputs` entry and named in the direction data flows.
+  void find_cycles(const std::vector<std::vector<std::pair<size_t, YAML::Mark>>>& edges) {
+    enum class State { kNew, kOnStack, kDone };
+    std::vector<State> state(loaded_.size(), State::kNew);
+    std::vector<size_t> stack;
+    auto visit = [&](auto& self, size_t u) -> void {
+      state[u] = State::kOnStack;
+      stack.push_back(u);
+      for (const auto& [v, mark] : edges[u]) {
+        if (state[v] == State::kNew) {
+          self(self, v);
+        } else if (state[v] == State::kOnStack) {
+          size_t start =
+              static_cast<size_t>(std::find(stack.begin(), stack.end(), v) - stack.begin());
+          std::vector<std::string> names = {loaded_[v].config.name};
+          for (size_t k = stack.size() - 1; k > start; --k)
+            names.push_back(loaded_[stack[k]].config.name);
+          names.push_back(loaded_[v].config.name);
+          reporter_.error(mark,
+                          fmt::format("{}cycle: {}", loaded_[u].prefix, fmt::join(names, " -> ")));
+        }
+      }
+      stack.pop_back();
+      state[u] = State::kDone;
+    };
+    for (size_t i = 0; i < loaded_.size(); ++i)
+      if (state[i] == State::kNew) visit(visit, i);
+  }
+
+  Reporter& reporter_;
+  const Catalog& catalog_;
+  const Environment& env_;
+  Pipeline& pipeline_;
+  std::vector<Loaded> loaded_;
+};
+
+}  // namespace
+}  // namespace detail
+
+std::string Error::to_string() const {
+  return fmt::format("{}:{}:{}: {}", pos.file, pos.line, pos.column, message);
+}
+
+const ComponentConfig* Pipeline::find(std::string_view name) const {
+  for (const auto& c : components)
+    if (c.name == name) return &c;
+  return nullptr;
+}
+
+Environment process_environment() {
+  return [](std::string_view name) -> std::optional<std::string> {
+    const char* value = std::getenv(std::string(name).c_str());
+    if (!value) return std::nullopt;
+    return std::string(value);
+  };
+}
+
+std::optional<Pipeline> load(const std::string& path, std::string_view text, const Catalog& catalog,
+                             const Environment& env, std::vector<Error>& errors) {
+  detail::Reporter reporter(path);
+  Pipeline pipeline;
+  pipeline.path = path;
+  try {
+    std::optional<YAML::Node> root = detail::parse_document(text, reporter);
+    if (root && root->IsNull()) {
+      reporter.error(YAML::Mark(), "the file is empty: expected a mapping with sources and sinks");
+    } else if (root) {
+      detail::Loader(reporter, catalog, env, pipeline).load(*root);
+    }
+  } catch (const YAML::Exception& e) {
+    reporter.error(e.mark, "YAML error: " + e.msg);
+  }
+  if (reporter.count() > 0) {
+    std::vector<Error> found = reporter.sorted();
+    errors.insert(errors.end(), found.begin(), found.end());
+    return std::nullopt;
+  }
+  return pipeline;
+}
+
+std::vector<std::string> read_plugin_dirs(std::string_view text, const Environment& env) {
+  std::vector<std::string> dirs;
+  try {
+    const YAML::Node root = YAML::Load(std::string(text));
+    if (!root.IsMap()) return {};
+    const YAML::Node node = root["plugin_dirs"];
+    if (!node.IsDefined() || node.IsNull()) return {};
+    std::vector<YAML::Node> items;
+    if (node.IsScalar()) {
+      items.push_back(node);
+    } else if (node.IsSequence()) {
+      for (YAML::Node item : node) items.push_back(item);
+    } else {
+      return {};
+    }
+    for (const YAML::Node& item : items) {
+      std::string dir;
+      std::string error;
+      if (!item.IsScalar() || !detail::substitute_env(item.Scalar(), env, dir, error)) return {};
+      dirs.push_back(std::move(dir));
+    }
+  } catch (const YAML::Exception&) {
+    return {};
+  }
+  return dirs;
+}
+
+std::optional<Options> options_from_yaml(const ComponentDescriptor& descriptor,
+                                         std::string_view yaml, std::vector<Error>& errors,
+                                         const std::string& path) {
+  detail::Reporter reporter(path);
+  Options options;
+  try {
+    std::optional<YAML::Node> root = detail::parse_document(yaml, reporter);
+    if (root && !root->IsNull() && !root->IsMap()) {
+      reporter.error(root->Mark(),
+                     fmt::format("expected a mapping of options, got {}", detail::describe(*root)));
+    } else if (root) {
+      detail::ValueReader reader(reporter, nullptr, "");
+      std::span<const OptionSpec> specs;
+      if (descriptor.options) specs = {descriptor.options, descriptor.option_count};
+      YAML::Mark owner = root->IsMap() ? root->Mark() : YAML::Mark();
+      options = reader.object(detail::map_entries(*root, reporter, ""), specs, "", owner);
+    }
+  } catch (const YAML::Exception& e) {
+    reporter.error(e.mark, "YAML error: " + e.msg);
+  }
+  if (reporter.count() > 0) {
+    std::vector<Error> found = reporter.sorted();
+    errors.insert(errors.end(), found.begin(), found.end());
+    return std::nullopt;
+  }
+  return options;
+}
+
+const char* kind_name(Kind kind) {
+  switch (kind) {
+    case Kind::kSource:
+      return "source";
+    case Kind::kParser:
+      return "parser";
+    case Kind::kAggregator:
+      return "aggregate";
+    case Kind::kSink:
+      return "sink";
+  }
+  return "unknown";
+}
+
+const char* section_name(Kind kind) {
+  switch (kind) {
+    case Kind::kSource:
+      return "sources";
+    case Kind::kParser:
+      return "parsers";
+    case Kind::kAggregator:
+      return "aggregates";
+    case Kind::kSink:
+      return "sinks";
+  }
+  return "unknown";
+}
+
+}  // namespace ingestd::config

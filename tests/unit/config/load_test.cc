@@ -1,0 +1,586 @@
+// load(): whole pipeline files -> the model, and every class of error with its exact position.
+#include <cstdlib>
+
+#include <gtest/gtest.h>
+
+#include "test_catalog.h"
+
+namespace ingestd::config {
+namespace {
+
+using testing::fake_env;
+using testing::kFileSink;
+using testing::kGenerator;
+using testing::kJson;
+using testing::kStdout;
+using testing::kWindow;
+using testing::load_text;
+using testing::yaml;
+using Strings = std::vector<std::string>;
+
+constexpr int64_t kMs = 1'000'000;
+constexpr int64_t kSec = 1'000'000'000;
+
+Pipeline load_ok(const std::string& text, const Environment& env = fake_env()) {
+  auto result = load_text(text, env);
+  EXPECT_TRUE(result.errors.empty()) << ::testing::PrintToString(result.errors);
+  EXPECT_TRUE(result.pipeline.has_value());
+  return result.pipeline.value_or(Pipeline{});
+}
+
+Strings load_errors(const std::string& text, const Environment& env = fake_env()) {
+  auto result = load_text(text, env);
+  EXPECT_FALSE(result.pipeline.has_value());
+  return result.errors;
+}
+
+void expect_position(const Position& pos, int line, int column) {
+  EXPECT_EQ(pos.file, "pipeline.yaml");
+  EXPECT_EQ(pos.line, line);
+  EXPECT_EQ(pos.column, column);
+}
+
+const char* kFullPipeline = R"(
+data_dir: /srv/ingestd
+log: {level: debug}
+plugin_dirs: [/opt/plugins]
+shutdown_timeout: 5s
+io_threads: 2
+batch: {max_events: 256, max_bytes: 64KiB, linger: 20ms}
+sources:
+  plays: {type: generator, rate: 50}
+parsers:
+  events:
+    type: json
+    inputs: [plays]
+    workers: 4
+    strip_prefix: "data: "
+aggregates:
+  sps:
+    type: window
+    inputs: events
+    where: {sev: success}
+    group_by: [device, title]
+    window: {size: 1s}
+    metrics: {sps: count}
+sinks:
+  out:
+    type: file
+    inputs: [sps]
+    path: ${STATE}/sps.jsonl
+    queue: {max_batches: 4, when_full: drop_newest}
+  console: {type: stdout, inputs: [sps, events]}
+)";
+
+TEST(Load, FullPipelineYieldsTheExpectedModel) {
+  Pipeline p = load_ok(yaml(kFullPipeline), fake_env({{"STATE", "/run/x"}}));
+  EXPECT_EQ(p.path, "pipeline.yaml");
+  EXPECT_EQ(p.data_dir, "/srv/ingestd");
+  EXPECT_EQ(p.log_level, "debug");
+  EXPECT_EQ(p.plugin_dirs, Strings{"/opt/plugins"});
+  EXPECT_EQ(p.shutdown_timeout_ns, 5 * kSec);
+  EXPECT_EQ(p.io_threads, 2);
+  EXPECT_EQ(p.batch.max_events, 256u);
+  EXPECT_EQ(p.batch.max_bytes, 64u * 1024);
+  EXPECT_EQ(p.batch.linger_ns, 20 * kMs);
+
+  ASSERT_EQ(p.components.size(), 5u);
+  Strings names;
+  for (const auto& c : p.components) names.push_back(c.name);
+  EXPECT_EQ(names, (Strings{"plays", "events", "sps", "out", "console"}));
+
+  const ComponentConfig& plays = p.components[0];
+  EXPECT_EQ(plays.kind, Kind::kSource);
+  EXPECT_EQ(plays.type, "generator");
+  EXPECT_EQ(plays.descriptor, &kGenerator);
+  EXPECT_TRUE(plays.inputs.empty());
+  EXPECT_EQ(plays.options.get_int("rate"), 50);
+  EXPECT_EQ(plays.options.get_duration_ns("interval"), kSec);
+  expect_position(plays.pos, 8, 3);
+
+  const ComponentConfig& events = *p.find("events");
+  EXPECT_EQ(events.kind, Kind::kParser);
+  EXPECT_EQ(events.descriptor, &kJson);
+  EXPECT_EQ(events.inputs, Strings{"plays"});
+  EXPECT_EQ(events.workers, 4);
+  EXPECT_EQ(events.options.get_string("strip_prefix"), "data: ");
+  EXPECT_EQ(events.options.get_string("on_error"), "drop");
+  expect_position(events.pos, 10, 3);
+
+  const ComponentConfig& sps = *p.find("sps");
+  EXPECT_EQ(sps.kind, Kind::kAggregator);
+  EXPECT_EQ(sps.descriptor, &kWindow);
+  EXPECT_EQ(sps.inputs, Strings{"events"});
+  EXPECT_EQ(sps.options.get_object("where").find("sev")->s, "success");
+  EXPECT_EQ(sps.options.get_list("group_by"), (Strings{"device", "title"}));
+  EXPECT_EQ(sps.options.get_object("window").get_duration_ns("size"), kSec);
+  EXPECT_EQ(sps.options.get_object("window").get_string("time"), "processing");
+  EXPECT_EQ(sps.options.get_object("metrics").find("sps")->s, "count");
+  Strings paths;
+  for (const auto& [path, pos] : sps.option_positions) paths.push_back(path);
+  EXPECT_EQ(paths, (Strings{"group_by", "metrics", "metrics.sps", "where", "where.sev", "window",
+                            "window.size"}));
+  expect_position(sps.option_positions.at("window"), 21, 13);
+  expect_position(sps.option_positions.at("window.size"), 21, 20);
+  expect_position(sps.option_positions.at("metrics.sps"), 22, 20);
+  expect_position(sps.option_positions.at("group_by"), 20, 15);
+  expect_position(sps.option_positions.at("where.sev"), 19, 18);
+
+  const ComponentConfig& out = *p.find("out");
+  EXPECT_EQ(out.kind, Kind::kSink);
+  EXPECT_EQ(out.descriptor, &kFileSink);
+  EXPECT_EQ(out.options.get_string("path"), "/run/x/sps.jsonl");
+  EXPECT_EQ(out.options.get_size("rotate_size"), 64u << 20);
+  EXPECT_EQ(out.queue.max_batches, 4u);
+  EXPECT_EQ(out.queue.max_bytes, 64u << 20);
+  EXPECT_EQ(out.queue.when_full, WhenFull::kDropNewest);
+  EXPECT_EQ(out.workers, 1);
+  expect_position(out.option_positions.at("path"), 27, 11);
+
+  const ComponentConfig& console = *p.find("console");
+  EXPECT_EQ(console.descriptor, &kStdout);
+  EXPECT_EQ(console.inputs, (Strings{"sps", "events"}));
+  EXPECT_EQ(console.queue.when_full, WhenFull::kBlock);
+  EXPECT_EQ(console.options.get_object("retry").get_duration_ns("initial"), 100 * kMs);
+  EXPECT_EQ(p.find("nope"), nullptr);
+}
+
+TEST(Load, PipelineDefaultsWhenKeysAreLeftOut) {
+  Pipeline p = load_ok("sources:\n  gen: {type: generator}\n");
+  EXPECT_EQ(p.data_dir, "/var/lib/ingestd");
+  EXPECT_EQ(p.log_level, "info");
+  EXPECT_TRUE(p.plugin_dirs.empty());
+  EXPECT_EQ(p.shutdown_timeout_ns, 30 * kSec);
+  EXPECT_EQ(p.io_threads, 1);
+  EXPECT_EQ(p.batch.max_events, 1024u);
+  EXPECT_EQ(p.batch.max_bytes, 1u << 20);
+  EXPECT_EQ(p.batch.linger_ns, 100 * kMs);
+  ASSERT_EQ(p.components.size(), 1u);
+  EXPECT_EQ(p.components[0].workers, 1);
+  EXPECT_EQ(p.components[0].queue.max_batches, 16u);
+  EXPECT_EQ(p.components[0].queue.max_bytes, 64u << 20);
+}
+
+TEST(Load, ComponentsNothingConsumesAreFine) {
+  Pipeline p = load_ok(yaml(R"(
+sources:
+  gen: {type: generator}
+  idle: {type: generator}
+parsers:
+  p: {type: json, inputs: [gen]}
+)"));
+  EXPECT_EQ(p.components.size(), 3u);
+}
+
+TEST(Load, UnknownTopLevelKeySuggestsTheClosest) {
+  EXPECT_EQ(load_errors("sourcs:\n  gen: {type: generator}\nadmin: {listen: x}\n"),
+            (Strings{"pipeline.yaml:1:1: unknown key 'sourcs' (did you mean 'sources'?)",
+                     "pipeline.yaml:3:1: unknown key 'admin'"}));
+}
+
+TEST(Load, BadTopLevelValues) {
+  EXPECT_EQ(
+      load_errors(yaml(R"(
+log: {level: verbose}
+io_threads: 0
+batch:
+  max_bytes: lots
+  linger: 5
+shutdown_timeout: forever
+sources: [a]
+)")),
+      (Strings{
+          "pipeline.yaml:1:14: log.level: expected one of trace, debug, info, warn, error, "
+          "got 'verbose'",
+          "pipeline.yaml:2:13: io_threads must be >= 1",
+          "pipeline.yaml:4:14: batch.max_bytes: expected a size such as 4096, 64KiB or 1MiB, "
+          "got 'lots'",
+          "pipeline.yaml:5:11: batch.linger: expected a duration such as 1s or 250ms, got '5' "
+          "(a unit is required)",
+          "pipeline.yaml:6:19: shutdown_timeout: expected a duration such as 1s or 250ms, got "
+          "'forever'",
+          "pipeline.yaml:7:10: sources: expected a mapping of names to components, got a list",
+      }));
+}
+
+TEST(Load, UnknownTypeListsTheKnownTypesOfThatKind) {
+  EXPECT_EQ(
+      load_errors("sources:\n  gen:\n    type: generatr\n"),
+      (Strings{"pipeline.yaml:3:11: sources.gen: unknown source type 'generatr' (did you mean "
+               "'generator'?); known: file, generator"}));
+  EXPECT_EQ(load_errors("sources:\n  gen: {type: json}\n"),
+            (Strings{"pipeline.yaml:2:15: sources.gen: unknown source type 'json'; known: file, "
+                     "generator"}));
+}
+
+TEST(Load, MissingTypeAndNonMappingComponents) {
+  EXPECT_EQ(
+      load_errors(yaml(R"(
+sources:
+  gen: {type: generator}
+  other: generator
+sinks:
+  out: {inputs: [gen], path: a}
+)")),
+      (Strings{
+          "pipeline.yaml:3:10: sources.other: expected a mapping with a 'type', got 'generator'",
+          "pipeline.yaml:5:3: sinks.out: missing required key 'type'",
+      }));
+}
+
+TEST(Load, InvalidComponentName) {
+  EXPECT_EQ(load_errors("sources:\n  my gen: {type: generator}\n"),
+            (Strings{"pipeline.yaml:2:3: sources.my gen: invalid name 'my gen': use letters, "
+                     "digits, '_' and '-'"}));
+}
+
+TEST(Load, InputsAreRequiredAndNonEmptyBeyondSources) {
+  EXPECT_EQ(load_errors(yaml(R"(
+sources:
+  gen: {type: generator}
+sinks:
+  out: {type: stdout}
+  all: {type: stdout, inputs: []}
+)")),
+            (Strings{"pipeline.yaml:4:3: sinks.out (stdout): missing required key 'inputs'",
+                     "pipeline.yaml:5:31: sinks.all (stdout): inputs must not be empty"}));
+}
+
+TEST(Load, SourcesTakeNoInputsWorkersOrQueue) {
+  EXPECT_EQ(
+      load_errors(yaml(R"(
+sources:
+  a: {type: generator}
+  b:
+    type: generator
+    inputs: [a]
+    workers: 2
+    queue: {max_batches: 2}
+)")),
+      (Strings{"pipeline.yaml:5:5: sources.b (generator): sources take no inputs",
+               "pipeline.yaml:6:5: sources.b (generator): 'workers' is only for parsers and sinks",
+               "pipeline.yaml:7:5: sources.b (generator): sources have no input queue"}));
+}
+
+TEST(Load, WorkersBoundsKindsAndSingleWorkerPlugins) {
+  EXPECT_EQ(load_errors(yaml(R"(
+sources:
+  gen: {type: generator}
+parsers:
+  p: {type: json, inputs: [gen], workers: 65}
+aggregates:
+  w:
+    type: window
+    inputs: [p]
+    workers: 2
+    window: {size: 1s}
+    metrics: {n: count}
+sinks:
+  f: {type: file, inputs: [w], path: x, workers: 3}
+  s: {type: stdout, inputs: [w], workers: 0}
+)")),
+            (Strings{
+                "pipeline.yaml:4:43: parsers.p (json): workers must be <= 64",
+                "pipeline.yaml:9:5: aggregates.w (window): 'workers' is only for parsers and sinks",
+                "pipeline.yaml:13:50: sinks.f (file): workers must be 1: a file sink runs a single "
+                "instance",
+                "pipeline.yaml:14:43: sinks.s (stdout): workers must be >= 1",
+            }));
+  Pipeline ok = load_ok(
+      "sources:\n  gen: {type: generator}\nsinks:\n  s: {type: stdout, inputs: gen, workers: "
+      "64}\n");
+  EXPECT_EQ(ok.find("s")->workers, 64);
+}
+
+TEST(Load, QueueKeysAreChecked) {
+  EXPECT_EQ(
+      load_errors(yaml(R"(
+sources:
+  gen: {type: generator}
+sinks:
+  out:
+    type: stdout
+    inputs: [gen]
+    queue: {max_batches: 0, max_bytes: 1MiB, when_full: drop}
+  two:
+    type: stdout
+    inputs: [gen]
+    queue: {max_batch: 2}
+)")),
+      (Strings{
+          "pipeline.yaml:7:26: sinks.out (stdout): queue.max_batches must be >= 1",
+          "pipeline.yaml:7:57: sinks.out (stdout): queue.when_full: expected one of block, "
+          "drop_newest, got 'drop'",
+          "pipeline.yaml:11:13: sinks.two (stdout): unknown key 'queue.max_batch' (did you mean "
+          "'queue.max_batches'?)",
+      }));
+  Pipeline p = load_ok(
+      "sources:\n  gen: {type: generator}\nsinks:\n"
+      "  out: {type: stdout, inputs: [gen], queue: {max_bytes: 2MiB}}\n");
+  EXPECT_EQ(p.find("out")->queue.max_bytes, 2u << 20);
+  EXPECT_EQ(p.find("out")->queue.max_batches, 16u);
+}
+
+TEST(Load, UnknownAndMissingPluginOptions) {
+  EXPECT_EQ(
+      load_errors(yaml(R"(
+sources:
+  gen: {type: generator}
+sinks:
+  out:
+    type: file
+    input: [gen]
+    pathh: /tmp/x
+)")),
+      (Strings{
+          "pipeline.yaml:4:3: sinks.out (file): missing required key 'inputs'",
+          "pipeline.yaml:4:3: sinks.out (file): missing required option 'path'",
+          "pipeline.yaml:6:5: sinks.out (file): unknown option 'input' (did you mean 'inputs'?)",
+          "pipeline.yaml:7:5: sinks.out (file): unknown option 'pathh' (did you mean 'path'?)",
+      }));
+}
+
+TEST(Load, DuplicateKeysAreReported) {
+  EXPECT_EQ(load_errors(yaml(R"(
+sources:
+  gen: {type: generator}
+  gen: {type: file, path: x}
+sinks:
+  out: {type: stdout, inputs: [gen], format: json, format: text}
+)")),
+            (Strings{"pipeline.yaml:3:3: sources: duplicate key 'gen'",
+                     "pipeline.yaml:5:52: sinks.out: duplicate key 'format'"}));
+}
+
+TEST(Load, EnvironmentIsSubstitutedInEveryScalar) {
+  auto env = fake_env({{"RATE", "25"}, {"DIR", "/data"}, {"SRC", "gen"}});
+  Pipeline p = load_ok(yaml(R"(
+data_dir: ${DIR}/state
+sources:
+  gen: {type: "${SOURCE_TYPE:-generator}", rate: "${RATE}", format: "${FMT:-text}"}
+sinks:
+  out: {type: file, inputs: ["${SRC}"], path: "${DIR}/out-$$1.jsonl"}
+)"),
+                       env);
+  EXPECT_EQ(p.data_dir, "/data/state");
+  EXPECT_EQ(p.find("gen")->type, "generator");
+  EXPECT_EQ(p.find("gen")->options.get_int("rate"), 25);
+  EXPECT_EQ(p.find("gen")->options.get_string("format"), "text");
+  EXPECT_EQ(p.find("out")->inputs, Strings{"gen"});
+  EXPECT_EQ(p.find("out")->options.get_string("path"), "/data/out-$1.jsonl");
+}
+
+TEST(Load, UnsetVariableIsAnErrorAtItsScalar) {
+  EXPECT_EQ(load_errors(yaml(R"(
+sources:
+  gen: {type: generator}
+sinks:
+  out: {type: file, inputs: [gen], path: "${DIR}/out.jsonl"}
+)")),
+            (Strings{"pipeline.yaml:4:42: sinks.out (file): path: environment variable 'DIR' is "
+                     "not set (write ${DIR:-default} to give a default)"}));
+}
+
+TEST(Load, SubstitutionHappensBeforeTypeChecks) {
+  EXPECT_EQ(load_errors("sources:\n  gen: {type: generator, rate: \"${RATE}\"}\n",
+                        fake_env({{"RATE", "fast"}})),
+            (Strings{"pipeline.yaml:2:32: sources.gen (generator): rate: expected an integer, got "
+                     "'fast'"}));
+}
+
+TEST(Load, DanglingInputSuggestsAnExistingName) {
+  EXPECT_EQ(
+      load_errors(yaml(R"(
+sources:
+  gen: {type: generator}
+parsers:
+  events: {type: json, inputs: [gen]}
+sinks:
+  out: {type: stdout, inputs: [evnts]}
+  other: {type: stdout, inputs: [events, nothing_like_it, events]}
+)")),
+      (Strings{
+          "pipeline.yaml:6:32: sinks.out (stdout): input 'evnts' does not exist (did you mean "
+          "'events'?)",
+          "pipeline.yaml:7:42: sinks.other (stdout): input 'nothing_like_it' does not exist",
+          "pipeline.yaml:7:59: sinks.other (stdout): input 'events' is listed twice",
+      }));
+}
+
+TEST(Load, SinkCannotBeAnInput) {
+  EXPECT_EQ(load_errors(yaml(R"(
+sources:
+  gen: {type: generator}
+sinks:
+  a: {type: stdout, inputs: [gen]}
+  b: {type: stdout, inputs: [a]}
+)")),
+            (Strings{"pipeline.yaml:5:30: sinks.b (stdout): input 'a' is a sink; a sink cannot be "
+                     "an input"}));
+}
+
+TEST(Load, NamesAreUniqueAcrossSections) {
+  EXPECT_EQ(load_errors(yaml(R"(
+sources:
+  events: {type: generator}
+parsers:
+  events: {type: json, inputs: [events]}
+)")),
+            (Strings{"pipeline.yaml:4:3: parsers.events (json): name 'events' is already used by "
+                     "sources.events"}));
+}
+
+TEST(Load, CyclesAreNamedInTheDirectionDataFlows) {
+  EXPECT_EQ(load_errors(yaml(R"(
+sources:
+  gen: {type: generator}
+parsers:
+  a: {type: json, inputs: [gen, b]}
+  b: {type: json, inputs: [a]}
+)")),
+            (Strings{"pipeline.yaml:5:28: parsers.b (json): cycle: a -> b -> a"}));
+
+  EXPECT_EQ(load_errors(yaml(R"(
+sources:
+  gen: {type: generator}
+parsers:
+  p1: {type: json, inputs: [gen, w]}
+  p2: {type: json, inputs: [p1]}
+aggregates:
+  w: {type: window, inputs: [p2], window: {size: 1s}, metrics: {n: count}}
+)")),
+            (Strings{"pipeline.yaml:5:29: parsers.p2 (json): cycle: p1 -> p2 -> w -> p1"}));
+
+  EXPECT_EQ(load_errors("parsers:\n  a: {type: json, inputs: [a]}\n"),
+            (Strings{"pipeline.yaml:2:28: parsers.a (json): cycle: a -> a"}));
+}
+
+TEST(Load, ManyErrorsAreAllReportedInFileOrder) {
+  EXPECT_EQ(
+      load_errors(yaml(R"(
+sources:
+  gen:
+    type: generatr
+parsers:
+  events: {type: json, inputs: [gen]}
+aggregates:
+  sps:
+    type: window
+    inputs: [events]
+    window: {size: fast}
+    metrics: {sps: count}
+sinks:
+  out:
+    type: file
+    inputs: [evnts]
+    pathh: /tmp/x
+    rotate_size: 1KiB
+)")),
+      (Strings{
+          "pipeline.yaml:3:11: sources.gen: unknown source type 'generatr' (did you mean "
+          "'generator'?); known: file, generator",
+          "pipeline.yaml:10:20: aggregates.sps (window): window.size: expected a duration such "
+          "as 1s or 250ms, got 'fast'",
+          "pipeline.yaml:13:3: sinks.out (file): missing required option 'path'",
+          "pipeline.yaml:15:14: sinks.out (file): input 'evnts' does not exist (did you mean "
+          "'events'?)",
+          "pipeline.yaml:16:5: sinks.out (file): unknown option 'pathh' (did you mean 'path'?)",
+          "pipeline.yaml:17:18: sinks.out (file): rotate_size must be >= 1MiB",
+      }));
+}
+
+TEST(Load, SyntaxErrorsAndEmptyFiles) {
+  EXPECT_EQ(load_errors("sources:\n  gen: {type: generator\n"),
+            (Strings{"pipeline.yaml:3:1: YAML syntax error: end of map flow not found"}));
+  EXPECT_EQ(load_errors(""),
+            (Strings{"pipeline.yaml:1:1: the file is empty: expected a mapping with sources and "
+                     "sinks"}));
+  EXPECT_EQ(load_errors("- a\n"),
+            (Strings{"pipeline.yaml:1:1: expected a mapping with sources and sinks, got a list"}));
+  EXPECT_EQ(load_errors("# nothing but a comment\n"),
+            (Strings{"pipeline.yaml:1:1: the file is empty: expected a mapping with sources and "
+                     "sinks"}));
+  EXPECT_EQ(load_errors("# c\n,sources: {}\n"),
+            (Strings{"pipeline.yaml:2:1: YAML syntax error: unexpected ','"}));
+}
+
+TEST(Load, OneDocumentOnly) {
+  EXPECT_EQ(load_errors("sources: {}\n---\nsinks: {}\n"),
+            (Strings{"pipeline.yaml:2:1: expected one YAML document, found a second one"}));
+  EXPECT_EQ(load_errors("sources: {}\n...\n# end\nsinks: {}\n"),
+            (Strings{"pipeline.yaml:4:1: expected one YAML document, found a second one"}));
+  load_ok("%YAML 1.2\n---\n# pipeline\nsources:\n  gen: {type: generator}\n...\n");
+  load_ok("--- # the only document\nsources:\n  gen: {type: generator}\n");
+}
+
+TEST(Load, ErrorsAreAppendedToTheCallersList) {
+  testing::TestCatalog catalog;
+  std::vector<Error> errors = {Error{{"earlier.yaml", 1, 1}, "kept"}};
+  EXPECT_FALSE(load("p.yaml", "io_threads: 0\n", catalog, fake_env(), errors).has_value());
+  ASSERT_EQ(errors.size(), 2u);
+  EXPECT_EQ(errors[0].message, "kept");
+  EXPECT_EQ(errors[1].to_string(), "p.yaml:1:13: io_threads must be >= 1");
+}
+
+const char* kCompact = R"(
+sources:
+  gen: {type: generator, rate: 10, format: json}
+sinks:
+  out: {type: file, inputs: [gen], path: /x, rotate_size: 64MiB}
+)";
+
+const char* kVerbose = R"(
+sinks:
+  out:
+    path: /x
+    rotate_size: 67108864
+    inputs: gen
+    type: file
+sources:
+  gen:
+    type: generator
+)";
+
+TEST(Fingerprint, EqualForEquivalentConfigsAndDifferentOtherwise) {
+  Pipeline a = load_ok(yaml(kCompact));
+  Pipeline b = load_ok(yaml(kVerbose));
+  EXPECT_EQ(a.find("gen")->fingerprint, b.find("gen")->fingerprint);
+  EXPECT_EQ(a.find("out")->fingerprint, b.find("out")->fingerprint);
+  EXPECT_NE(a.find("gen")->fingerprint, a.find("out")->fingerprint);
+
+  auto variant = [](const std::string& out_line) {
+    return load_ok("sources:\n  gen: {type: generator}\nsinks:\n  out: " + out_line + "\n")
+        .find("out")
+        ->fingerprint;
+  };
+  const std::string base = variant("{type: file, inputs: [gen], path: /x}");
+  EXPECT_EQ(base, a.find("out")->fingerprint);
+  EXPECT_NE(base, variant("{type: file, inputs: [gen], path: /y}"));
+  EXPECT_NE(base, variant("{type: file, inputs: [gen], path: /x, compress: true}"));
+  EXPECT_NE(base, variant("{type: file, inputs: [gen], path: /x, queue: {max_batches: 8}}"));
+  EXPECT_NE(base, variant("{type: stdout, inputs: [gen]}"));
+  EXPECT_NE(a.find("gen")->fingerprint,
+            load_ok("sources:\n  gen: {type: generator, rate: 11}\n").find("gen")->fingerprint);
+}
+
+TEST(ReadPluginDirs, IsLenient) {
+  auto env = fake_env({{"P", "/opt"}});
+  EXPECT_EQ(read_plugin_dirs("plugin_dirs: [/a, \"${P}/b\"]\nsources: {}\n", env),
+            (Strings{"/a", "/opt/b"}));
+  EXPECT_EQ(read_plugin_dirs("plugin_dirs: /a\n", env), Strings{"/a"});
+  EXPECT_EQ(read_plugin_dirs("plugin_dirs: [/a]\nsources: {gen: [\n", env), Strings{});
+  EXPECT_EQ(read_plugin_dirs("sources: {}\n", env), Strings{});
+  EXPECT_EQ(read_plugin_dirs("plugin_dirs: [\"${UNSET}\"]\n", env), Strings{});
+  EXPECT_EQ(read_plugin_dirs("plugin_dirs: {a: b}\n", env), Strings{});
+  EXPECT_EQ(read_plugin_dirs("- a\n", env), Strings{});
+}
+
+TEST(ProcessEnvironment, ReadsTheRealEnvironment) {
+  Environment env = process_environment();
+  EXPECT_EQ(env("INGESTD_CONFIG_TEST_SURELY_UNSET_VARIABLE"), std::nullopt);
+  ASSERT_NE(std::getenv("PATH"), nullptr);
+  EXPECT_EQ(env("PATH"), std::string(std::getenv("PATH")));
+}
+
+}  // namespace
+}  // namespace ingestd::config
