@@ -82,6 +82,7 @@ bool FileSink::start(Context& ctx) {
     return false;
   }
   last_sync_ns_ = ctx.clock().monotonic_ns();
+  ctx.logf(LogLevel::kInfo, "writing to {}", path_);
   return true;
 }
 
