@@ -85,7 +85,7 @@ const Value* Batch::find(const Event& e, std::string_view key) const {
 }
 
 std::unique_ptr<Batch> Batch::clone() const {
-  auto out = std::make_unique<Batch>(arena_bytes_ + kDefaultArena);
+  auto out = std::make_unique<Batch>(raw_bytes_ + fields_.size() * 16 + kDefaultArena);
   out->origin = origin;
   out->acks = acks;
   out->ingest_time_ns = ingest_time_ns;

@@ -105,6 +105,9 @@ struct Origin {
 //   and arena blocks.
 // - Padding: every buffer returned by allocate() or copy() is followed by kPadding readable zero
 //   bytes, so a view into it may be handed to simdjson without copying.
+// - Shared buffers: views may also point into a buffer the batch keeps alive (keep_alive()), such
+//   as a source's read buffer shared by consecutive batches. Such a buffer must end with kPadding
+//   readable bytes too. Its size counts in bytes().
 // - Fields of one event are contiguous: add fields to an event only while it is the last event
 //   whose fields were added (append_field checks this).
 class Batch {
@@ -120,6 +123,17 @@ class Batch {
   char* allocate(size_t n);
   // Copies bytes into the arena (padded); returns the view of the copy.
   std::string_view copy(std::string_view bytes);
+
+  // Keeps `buffer` (of `size` bytes) alive as long as this batch. clone() copies the bytes instead.
+  void keep_alive(std::shared_ptr<const void> buffer, size_t size) {
+    buffers_.push_back(std::move(buffer));
+    shared_bytes_ += size;
+  }
+  // Capacity for events and fields, so that filling a batch does not reallocate.
+  void reserve(size_t events, size_t fields) {
+    events_.reserve(events);
+    fields_.reserve(fields);
+  }
 
   Event& add(std::string_view raw, int64_t time_ns);
   void append_field(Event& event, std::string_view key, Value value);
@@ -144,7 +158,8 @@ class Batch {
   bool empty() const { return events_.empty(); }
   // Memory this batch holds: arena bytes plus event and field storage. Queues bound by this.
   size_t bytes() const {
-    return arena_bytes_ + events_.capacity() * sizeof(Event) + fields_.capacity() * sizeof(Field);
+    return arena_bytes_ + shared_bytes_ + events_.capacity() * sizeof(Event) +
+           fields_.capacity() * sizeof(Field);
   }
   // Bytes of raw event data (what a source read); used for batch size limits.
   size_t raw_bytes() const { return raw_bytes_; }
@@ -160,6 +175,8 @@ class Batch {
   std::pmr::monotonic_buffer_resource arena_;
   size_t arena_bytes_ = 0;
   size_t raw_bytes_ = 0;
+  size_t shared_bytes_ = 0;
+  std::vector<std::shared_ptr<const void>> buffers_;
   std::vector<Event> events_;
   std::vector<Field> fields_;
 };

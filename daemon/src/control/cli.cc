@@ -1,5 +1,6 @@
 #include "control/cli.h"
 
+#include <malloc.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -11,7 +12,21 @@
 
 namespace ingestd::control {
 
+namespace {
+
+// Batches are allocated on one thread and freed on another, at a steady rate. With glibc's
+// defaults their larger blocks are mmap()ed and munmap()ed, or trimmed off the heap, each time,
+// and every batch pays page faults for memory it just gave back. Keep such memory in the heap;
+// the bounded queues bound how much there is.
+void tune_allocator() {
+  mallopt(M_MMAP_THRESHOLD, 32 << 20);
+  mallopt(M_TRIM_THRESHOLD, 64 << 20);
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
+  tune_allocator();
   init_logging();
   CLI::App app{"ingestd: runs the data pipelines declared in one YAML file"};
   app.set_version_flag("--version", std::string("ingestd ") + INGESTD_VERSION);

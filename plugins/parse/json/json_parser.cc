@@ -426,7 +426,9 @@ void JsonParser::bind_counters(Context& ctx) {
 
 void JsonParser::parse(Context& ctx, Batch& batch) {
   if (!parsed_) bind_counters(ctx);
+  batch.reserve(batch.size(), batch.size() * fields_per_event_);
   std::span<Event> events = batch.events();
+  size_t fields = 0;
   keep_.assign(events.size(), 0);
   uint64_t parsed = 0, errors = 0, skipped = 0, time_missing = 0;
   std::string reason, last_reason;
@@ -473,7 +475,9 @@ void JsonParser::parse(Context& ctx, Batch& batch) {
     }
     keep_[i] = 1;
     ++parsed;
+    fields += event.field_count;
   }
+  if (parsed) fields_per_event_ = fields / parsed + 1;
   size_t index = 0;
   batch.retain([&](const Event&) { return keep_[index++] != 0; });
 

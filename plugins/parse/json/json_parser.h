@@ -95,6 +95,7 @@ class JsonParser final : public Parser {
 
   std::unique_ptr<Document> document_;
   std::vector<char> keep_;  // per event of the current batch: parsed or not
+  size_t fields_per_event_ = 8;  // from the last batch, to size the next one's field storage
 
   Counter* parsed_ = nullptr;
   Counter* errors_ = nullptr;

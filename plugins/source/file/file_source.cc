@@ -14,8 +14,8 @@ namespace ingestd::plugins {
 
 namespace {
 
-constexpr size_t kMaxReadSize = 64 * 1024;
-constexpr size_t kArenaSlack = 256;  // room for the arena's own bookkeeping in its first block
+constexpr size_t kMaxReadSize = 256 * 1024;
+constexpr size_t kArenaBytes = 4 * 1024;  // a batch's own arena: the file's bytes live in chunks
 
 std::string error_text(int err) {
   return std::error_code(err, std::system_category()).message();
@@ -86,7 +86,7 @@ void FileSource::close_file() {
 }
 
 void FileSource::run(Context& ctx, Output& out) {
-  batch_ = std::make_unique<Batch>(read_size_ + Batch::kPadding + kArenaSlack);
+  batch_ = new_batch();
   batch_offset_ = consumed_offset_;
   if (follow_)
     run_follow(ctx, out);
@@ -194,19 +194,29 @@ ssize_t FileSource::fill(Context& ctx) {
   return n;
 }
 
+BatchPtr FileSource::new_batch() const {
+  auto batch = std::make_unique<Batch>(kArenaBytes);
+  batch->reserve(limits_.max_events, 0);
+  return batch;
+}
+
 // Frees room after the unconsumed bytes: in place when no event points into the chunk, else in
-// a new chunk of the batch's arena that starts with a copy of them (at most one partial line).
+// a new chunk that starts with a copy of them (at most one partial line). A chunk ends with
+// Batch::kPadding zero bytes, as views handed to parsers must.
 void FileSource::make_room() {
   const size_t carry = len_ - pos_;
   if (chunk_ != nullptr && !chunk_referenced_ && carry <= cap_ / 2) {
     std::memmove(chunk_, chunk_ + pos_, carry);
   } else {
     const size_t cap = carry + std::max(read_size_, carry);
-    char* chunk = batch_->allocate(cap);
-    if (carry != 0) std::memcpy(chunk, chunk_ + pos_, carry);
-    chunk_ = chunk;
+    std::shared_ptr<char[]> owner(new char[cap + Batch::kPadding]);
+    std::memset(owner.get() + cap, 0, Batch::kPadding);
+    if (carry != 0) std::memcpy(owner.get(), chunk_ + pos_, carry);
+    chunk_owner_ = std::move(owner);
+    chunk_ = chunk_owner_.get();
     cap_ = cap;
     chunk_referenced_ = false;
+    chunk_attached_ = false;
   }
   len_ = carry;
   pos_ = 0;
@@ -249,8 +259,11 @@ void FileSource::take_line(std::string_view line, size_t consumed) {
   } else if (line.empty()) {
     ++pending_empty_;
   } else {
+    if (!chunk_attached_) {
+      batch_->keep_alive(chunk_owner_, cap_ + Batch::kPadding);
+      chunk_attached_ = chunk_referenced_ = true;
+    }
     batch_->add(line, read_time_ns_);
-    chunk_referenced_ = true;
   }
 }
 
@@ -282,26 +295,14 @@ bool FileSource::full() const {
          batch_->bytes() >= memory_cap_;
 }
 
-// Hands the batch to the graph when it has events, carrying the unconsumed bytes into a fresh
-// one, and counts what it consumed. False when the graph refused it (the pipeline is stopping).
+// Hands the batch to the graph when it has events (the next batch goes on reading the same
+// chunk), and counts what it consumed. False when the graph refused it (the pipeline is stopping).
 bool FileSource::push(Context& ctx, Output& out) {
   bool accepted = true;
   size_t events = 0;
   if (!batch_->empty()) {
-    const size_t carry = len_ - pos_;
-    const size_t cap = carry + std::max(read_size_, carry);
-    auto next = std::make_unique<Batch>(cap + Batch::kPadding + kArenaSlack);
-    char* chunk = nullptr;
-    if (carry != 0) {
-      chunk = next->allocate(cap);
-      std::memcpy(chunk, chunk_ + pos_, carry);
-    }
-    BatchPtr done = std::exchange(batch_, std::move(next));
-    chunk_ = chunk;
-    cap_ = carry != 0 ? cap : 0;
-    len_ = carry;
-    pos_ = 0;
-    chunk_referenced_ = false;
+    BatchPtr done = std::exchange(batch_, new_batch());
+    chunk_attached_ = false;
 
     done->origin.component = std::string(ctx.name());
     done->origin.offset = static_cast<int64_t>(batch_offset_);

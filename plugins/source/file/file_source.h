@@ -49,9 +49,9 @@ inline constexpr OptionSpec kFileSourceOptions[] = {
 // Reads newline-delimited records from one file.
 //
 // Every '\n'-terminated line becomes one event whose raw bytes are the line without "\n" or
-// "\r\n" and whose time is the ingest time. Lines are read in chunks straight into the batch's
-// arena and events point into them; only a line cut by the end of a chunk that starts a new
-// batch is copied. Empty lines and lines longer than max_line are skipped and counted (`empty`,
+// "\r\n" and whose time is the ingest time. Lines are read in chunks into buffers that the
+// batches whose events point into them keep alive (Batch::keep_alive), so consecutive batches
+// share a chunk and no line is copied but one cut by the end of a chunk. Empty lines and lines longer than max_line are skipped and counted (`empty`,
 // `oversized`). A batch is pushed when it reaches the batch limits and whenever the end of the
 // file is reached, so a slow file still flows. Batches carry the file offset of their first
 // line in origin.offset.
@@ -85,6 +85,7 @@ class FileSource final : public Source {
   void close_file();
   Step read_available(Context& ctx, Output& out);
   ssize_t fill(Context& ctx);
+  BatchPtr new_batch() const;
   void make_room();
   bool scan();  // true when the batch is full
   void take_line(std::string_view line, size_t consumed);
@@ -116,11 +117,13 @@ class FileSource final : public Source {
 
   BatchPtr batch_;
   uint64_t batch_offset_ = 0;
-  char* chunk_ = nullptr;  // in batch_'s arena: bytes [pos_, len_) are read but not consumed
+  std::shared_ptr<char[]> chunk_owner_;
+  char* chunk_ = nullptr;  // chunk_owner_'s bytes [pos_, len_) are read but not consumed
   size_t cap_ = 0;
   size_t len_ = 0;
   size_t pos_ = 0;
-  bool chunk_referenced_ = false;  // an event of batch_ points into chunk_
+  bool chunk_referenced_ = false;  // an event of some batch points into chunk_
+  bool chunk_attached_ = false;    // batch_ keeps chunk_ alive
   bool skipping_ = false;          // inside an oversized line, up to its '\n'
   uint64_t skipped_ = 0;
   int64_t read_time_ns_ = 0;
