@@ -136,7 +136,8 @@ def verdict(ok):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    build = os.environ.get("INGESTD_BUILD_DIR", "/work/build-it")
+    build = os.environ.get("INGESTD_BUILD_DIR", os.path.join(
+        os.path.dirname(os.path.abspath(__file__)), "..", "..", "build"))
     parser.add_argument("--ingestd", default=os.path.join(build, "ingestd"))
     parser.add_argument("--plugin-dir", default=os.path.join(build, "plugins"))
     parser.add_argument("--raw-parse",

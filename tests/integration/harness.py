@@ -3,7 +3,7 @@ directory and config, wait on conditions with a deadline, stop it with a signal,
 exit code, stderr and final counters (--stats-file).
 
 Paths come from the environment that ctest sets (INGESTD_BIN, INGESTD_PLUGIN_DIR,
-INGESTD_SOURCE_DIR, INGESTD_BUILD_DIR); run by hand, they default to the /work/build-it tree.
+INGESTD_SOURCE_DIR, INGESTD_BUILD_DIR); run by hand, they default to the build/ tree of this checkout.
 Set INGESTD_KEEP_TMP=1 to keep each test's temporary directory for inspection.
 
 Synchronisation is always a condition polled every POLL_INTERVAL seconds until a deadline, never a
@@ -20,12 +20,12 @@ import tempfile
 import time
 import unittest
 
-BUILD_DIR = os.environ.get("INGESTD_BUILD_DIR", "/work/build-it")
-BIN = os.environ.get("INGESTD_BIN", os.path.join(BUILD_DIR, "ingestd"))
-PLUGIN_DIR = os.environ.get("INGESTD_PLUGIN_DIR", os.path.join(BUILD_DIR, "plugins"))
 SOURCE_DIR = os.environ.get(
     "INGESTD_SOURCE_DIR",
     os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..")))
+BUILD_DIR = os.environ.get("INGESTD_BUILD_DIR", os.path.join(SOURCE_DIR, "build"))
+BIN = os.environ.get("INGESTD_BIN", os.path.join(BUILD_DIR, "ingestd"))
+PLUGIN_DIR = os.environ.get("INGESTD_PLUGIN_DIR", os.path.join(BUILD_DIR, "plugins"))
 
 EX_CONFIG = 78
 POLL_INTERVAL = 0.03

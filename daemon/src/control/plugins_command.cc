@@ -38,13 +38,23 @@ std::string facts(const OptionSpec& o) {
   return s;
 }
 
+// Table cells cannot hold a bare '|'.
+std::string cell(std::string_view text) {
+  std::string out;
+  for (char c : text) {
+    if (c == '|') out += '\\';
+    out += c;
+  }
+  return out;
+}
+
 void print_options(std::string& out, const OptionSpec* options, uint32_t count, int depth,
                    bool markdown, const std::string& prefix) {
   for (uint32_t i = 0; i < count; ++i) {
     const OptionSpec& o = options[i];
     std::string name = prefix + o.name;
     if (markdown)
-      out += fmt::format("| `{}` | {} | {} |\n", name, facts(o), o.doc);
+      out += fmt::format("| `{}` | {} | {} |\n", name, cell(facts(o)), cell(o.doc));
     else
       out += fmt::format("{:{}}{} ({}): {}\n", "", 4 + 2 * depth, name, facts(o), o.doc);
     if (o.type == OptionType::kObject)

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Installs what is needed, builds, and runs every test:
+#   1. the release build: unit and integration tests (ctest);
+#   2. the unit tests again under AddressSanitizer + UndefinedBehaviorSanitizer;
+#   3. the runtime unit tests (queue, threads) under ThreadSanitizer.
+# QUICK=1 runs only step 1.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+"$root/scripts/install-deps.sh"
+
+step() { printf '\n=== %s\n' "$*"; }
+
+step "release build"
+BUILD_DIR="$root/build" "$root/scripts/build.sh"
+step "unit and integration tests"
+ctest --test-dir "$root/build" --output-on-failure -j 2
+
+if [ "${QUICK:-0}" = 1 ]; then
+  exit 0
+fi
+
+step "unit tests under AddressSanitizer + UndefinedBehaviorSanitizer"
+BUILD_DIR="$root/build-asan" BUILD_TARGETS="unit_config unit_runtime unit_plugins" \
+  "$root/scripts/build.sh" -DINGESTD_SANITIZE=address,undefined -DINGESTD_BUILD_BENCH=OFF \
+  -DCMAKE_BUILD_TYPE=Debug
+ctest --test-dir "$root/build-asan" --output-on-failure -j 2 -L unit
+
+step "runtime unit tests under ThreadSanitizer"
+BUILD_DIR="$root/build-tsan" BUILD_TARGETS="unit_runtime" \
+  "$root/scripts/build.sh" -DINGESTD_SANITIZE=thread -DINGESTD_BUILD_BENCH=OFF \
+  -DCMAKE_BUILD_TYPE=Debug
+ctest --test-dir "$root/build-tsan" --output-on-failure -j 2 -L unit -R '^runtime\.'
