@@ -22,11 +22,11 @@ fi
 step "unit tests under AddressSanitizer + UndefinedBehaviorSanitizer"
 BUILD_DIR="$root/build-asan" BUILD_TARGETS="unit_config unit_runtime unit_plugins" \
   "$root/scripts/build.sh" -DINGESTD_SANITIZE=address,undefined -DINGESTD_BUILD_BENCH=OFF \
-  -DCMAKE_BUILD_TYPE=Debug
+  -DCMAKE_BUILD_TYPE=RelWithDebInfo
 ctest --test-dir "$root/build-asan" --output-on-failure -j 2 -L unit
 
 step "runtime unit tests under ThreadSanitizer"
 BUILD_DIR="$root/build-tsan" BUILD_TARGETS="unit_runtime" \
   "$root/scripts/build.sh" -DINGESTD_SANITIZE=thread -DINGESTD_BUILD_BENCH=OFF \
-  -DCMAKE_BUILD_TYPE=Debug
+  -DCMAKE_BUILD_TYPE=RelWithDebInfo
 ctest --test-dir "$root/build-tsan" --output-on-failure -j 2 -L unit -R '^runtime\.'
