@@ -66,4 +66,10 @@ void append_line(std::string& out, const Batch& batch, const Event& event, Encod
   out += '\n';
 }
 
+Encoding encoding_from(std::string_view name) {
+  if (name == "json") return Encoding::kJson;
+  if (name == "raw") return Encoding::kRaw;
+  return Encoding::kAuto;
+}
+
 }  // namespace ingestd::json

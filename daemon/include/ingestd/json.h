@@ -5,6 +5,7 @@
 #include <string_view>
 
 #include "ingestd/event.h"
+#include "ingestd/schema.h"
 
 namespace ingestd::json {
 
@@ -23,5 +24,15 @@ enum class Encoding {
 };
 // Appends one line (with '\n') for the event in the given encoding.
 void append_line(std::string& out, const Batch& batch, const Event& event, Encoding encoding);
+
+// The `encoding` option of every sink that writes lines, and the value it names.
+inline constexpr OptionSpec kEncodingOption{
+    .name = "encoding",
+    .type = OptionType::kEnum,
+    .default_value = "auto",
+    .choices = "auto|json|raw",
+    .doc = "`raw`: the event's original bytes; `json`: its fields as one JSON object; `auto`: "
+           "the raw bytes when the event has them (as read by a source), else the fields."};
+Encoding encoding_from(std::string_view name);  // "auto" for anything else
 
 }  // namespace ingestd::json

@@ -20,12 +20,6 @@ std::string error_text(int err) {
   return std::error_code(err, std::system_category()).message();
 }
 
-json::Encoding encoding_from(const std::string& name) {
-  if (name == "json") return json::Encoding::kJson;
-  if (name == "raw") return json::Encoding::kRaw;
-  return json::Encoding::kAuto;
-}
-
 // Writes all of `data`, looping on short writes. Returns 0 or an errno value; `written` says how
 // much went out either way.
 int write_all(int fd, std::string_view data, size_t& written) {
@@ -51,7 +45,7 @@ FileSink::Fsync FileSink::fsync_from(const std::string& name) {
 
 FileSink::FileSink(const Options& options, Diagnostics& diag)
     : path_(options.get_string("path")),
-      encoding_(encoding_from(options.get_string("encoding", "auto"))),
+      encoding_(json::encoding_from(options.get_string("encoding"))),
       rotate_size_(options.get_size("rotate_size", 0)),
       rotate_keep_(options.get_int("rotate_keep", 5)),
       fsync_(fsync_from(options.get_string("fsync", "batch"))),

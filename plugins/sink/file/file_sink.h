@@ -20,12 +20,7 @@ inline constexpr OptionSpec kFileSinkOptions[] = {
      .type = OptionType::kString,
      .required = true,
      .doc = "File to append to; missing parent directories are created (mode 0640 for the file)."},
-    {.name = "encoding",
-     .type = OptionType::kEnum,
-     .default_value = "auto",
-     .choices = "auto|json|raw",
-     .doc = "`raw`: the event's original bytes; `json`: its fields as one JSON object; `auto`: "
-            "the raw bytes when the event has them (as read by a source), else the fields."},
+    json::kEncodingOption,
     {.name = "rotate_size",
      .type = OptionType::kSize,
      .default_value = "0",

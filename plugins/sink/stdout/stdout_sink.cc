@@ -10,12 +10,8 @@
 
 namespace ingestd::plugins {
 
-StdoutSink::StdoutSink(const Options& options, Diagnostics&) {
-  const std::string encoding = options.get_string("encoding", "auto");
-  encoding_ = encoding == "json"  ? json::Encoding::kJson
-              : encoding == "raw" ? json::Encoding::kRaw
-                                  : json::Encoding::kAuto;
-}
+StdoutSink::StdoutSink(const Options& options, Diagnostics&)
+    : encoding_(json::encoding_from(options.get_string("encoding"))) {}
 
 bool StdoutSink::start(Context& ctx) {
   bytes_ = &ctx.counter("bytes");

@@ -13,12 +13,7 @@ inline constexpr const char* kStdoutSinkDoc =
     "Writes one line per event to standard output, for demos and debugging.";
 
 inline constexpr OptionSpec kStdoutSinkOptions[] = {
-    {.name = "encoding",
-     .type = OptionType::kEnum,
-     .default_value = "auto",
-     .choices = "auto|json|raw",
-     .doc = "`raw`: the event's original bytes; `json`: its fields as one JSON object; `auto`: "
-            "the raw bytes when the event has them (as read by a source), else the fields."},
+    json::kEncodingOption,
 };
 
 // Writes each batch, encoded as lines, to file descriptor 1 with one write() (looping on short

@@ -21,6 +21,7 @@
 
 #include "config/config.h"
 #include "fake_context.h"
+#include "plugin_test_support.h"
 #include "ingestd/plugin.h"
 
 namespace ingestd::plugins {
@@ -34,27 +35,10 @@ constexpr ComponentDescriptor kDescriptor =
     describe<FileSource>(Kind::kSource, "file", kFileSourceDoc, kFileSourceOptions);
 
 Options parse_options(const std::string& yaml) {
-  std::vector<config::Error> errors;
-  std::optional<Options> options = config::options_from_yaml(kDescriptor, yaml, errors);
-  std::string text;
-  for (const auto& e : errors) text += e.to_string() + "\n";
-  EXPECT_TRUE(options.has_value()) << text;
-  return options.value_or(Options{});
+  return ingestd::testing::options_or_fail(kDescriptor, yaml);
 }
 
-class TempDir {
- public:
-  TempDir() {
-    std::string pattern = (std::filesystem::temp_directory_path() / "file_source_XXXXXX").string();
-    if (::mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
-    path_ = pattern;
-  }
-  ~TempDir() { std::filesystem::remove_all(path_); }
-  std::string file(const std::string& name) const { return (path_ / name).string(); }
-
- private:
-  std::filesystem::path path_;
-};
+using ingestd::testing::TempDir;
 
 void write_file(const std::string& path, const std::string& content) {
   std::ofstream(path, std::ios::binary | std::ios::trunc) << content;

@@ -10,6 +10,7 @@
 
 #include "config/config.h"
 #include "fake_context.h"
+#include "plugin_test_support.h"
 #include "ingestd/plugin.h"
 #include "source/generator/generator_source.h"
 
@@ -24,12 +25,7 @@ constexpr ComponentDescriptor kDescriptor = describe<GeneratorSource>(
     Kind::kSource, "generator", kGeneratorSourceDoc, kGeneratorSourceOptions);
 
 Options parse_options(const std::string& yaml) {
-  std::vector<config::Error> errors;
-  std::optional<Options> options = config::options_from_yaml(kDescriptor, yaml, errors);
-  std::string text;
-  for (const auto& e : errors) text += e.to_string() + "\n";
-  EXPECT_TRUE(options.has_value()) << text;
-  return options.value_or(Options{});
+  return ingestd::testing::options_or_fail(kDescriptor, yaml);
 }
 
 std::vector<std::string> texts(const std::vector<BatchPtr>& batches) {
