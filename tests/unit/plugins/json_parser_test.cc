@@ -315,11 +315,12 @@ TEST_F(JsonParserTest, TopLevelMustBeAnObject) {
 TEST_F(JsonParserTest, DeepNestingIsBoundedNotACrash) {
   make("{}");
   std::string deep = R"({"a":)" + std::string(100'000, '[') + std::string(100'000, ']') + "}";
+  std::string too_deep = R"({"a":)" + std::string(200, '[') + std::string(200, ']') + "}";
   std::string ok = R"({"a":)" + std::string(100, '[') + std::string(100, ']') + "}";
-  BatchPtr b = parse({deep, ok});
+  BatchPtr b = parse({deep, too_deep, ok});
   ASSERT_EQ(b->size(), 1u);
   expect_raw(get(*b, "a"), ok.substr(5, 200));
-  EXPECT_EQ(ctx_.count("errors"), 1u);
+  EXPECT_EQ(ctx_.count("errors"), 2u);
 }
 
 TEST_F(JsonParserTest, RecordsSlicedFromOneBufferAreParsedInPlace) {
