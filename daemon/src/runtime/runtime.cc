@@ -10,9 +10,9 @@
 #include <filesystem>
 #include <optional>
 
+#include <spdlog/spdlog.h>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
-#include <spdlog/spdlog.h>
 
 #include "ingestd/json.h"
 
@@ -20,18 +20,23 @@ namespace ingestd::runtime {
 
 namespace {
 
-constexpr int64_t kTickNs = 100'000'000;            // aggregators advance at least this often
-constexpr int64_t kRetryInitialNs = 100'000'000;    // sink retry backoff, until the reliability
-constexpr int64_t kRetryMaxNs = 5'000'000'000;      // layer takes this over
-constexpr int64_t kRateLimitNs = 10'000'000'000;    // repeated warnings at most this often
+constexpr int64_t kTickNs = 100'000'000;          // aggregators advance at least this often
+constexpr int64_t kRetryInitialNs = 100'000'000;  // sink retry backoff, until the reliability
+constexpr int64_t kRetryMaxNs = 5'000'000'000;    // layer takes this over
+constexpr int64_t kRateLimitNs = 10'000'000'000;  // repeated warnings at most this often
 
 spdlog::level::level_enum to_spdlog(LogLevel level) {
   switch (level) {
-    case LogLevel::kTrace: return spdlog::level::trace;
-    case LogLevel::kDebug: return spdlog::level::debug;
-    case LogLevel::kInfo: return spdlog::level::info;
-    case LogLevel::kWarn: return spdlog::level::warn;
-    case LogLevel::kError: return spdlog::level::err;
+    case LogLevel::kTrace:
+      return spdlog::level::trace;
+    case LogLevel::kDebug:
+      return spdlog::level::debug;
+    case LogLevel::kInfo:
+      return spdlog::level::info;
+    case LogLevel::kWarn:
+      return spdlog::level::warn;
+    case LogLevel::kError:
+      return spdlog::level::err;
   }
   return spdlog::level::info;
 }
@@ -103,7 +108,8 @@ class ComponentContext final : public Context {
       return;
     }
     if (suppressed_ > 0)
-      log(LogLevel::kWarn, fmt::format("{} ({} similar messages suppressed)", message, suppressed_));
+      log(LogLevel::kWarn,
+          fmt::format("{} ({} similar messages suppressed)", message, suppressed_));
     else
       log(LogLevel::kWarn, message);
     last_warn_ns_ = now;
@@ -118,8 +124,8 @@ class ComponentContext final : public Context {
     auto path = dir / (config_.name + ".jsonl");
     dead_letter_fd_ = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
     if (dead_letter_fd_ < 0)
-      warn_limited(fmt::format("cannot open dead-letter file {}: {}", path.string(),
-                               std::strerror(errno)));
+      warn_limited(
+          fmt::format("cannot open dead-letter file {}: {}", path.string(), std::strerror(errno)));
     return dead_letter_fd_ >= 0;
   }
 
@@ -142,7 +148,8 @@ struct Runtime::Stage final : public Output {
         events_in(counter_if(rt, n.config->kind != Kind::kSource, "events_in")),
         events_out(counter_if(rt, true, "events_out")),
         unconsumed(counter_if(rt, n.config->kind != Kind::kSink, "unconsumed")),
-        failed(counter_if(rt, n.config->kind == Kind::kParser || n.config->kind == Kind::kSink, "failed")),
+        failed(counter_if(rt, n.config->kind == Kind::kParser || n.config->kind == Kind::kSink,
+                          "failed")),
         retries(counter_if(rt, n.config->kind == Kind::kSink, "retries")) {}
 
   // A registered counter where it means something for this kind, else a private unused one.
@@ -181,6 +188,9 @@ struct Runtime::Stage final : public Output {
 Runtime::Runtime(const config::Pipeline& pipeline, Graph& graph, Metrics& metrics,
                  const Clock& clock)
     : pipeline_(pipeline), graph_(graph), metrics_(metrics), clock_(clock), io_(new Io) {
+  // The logging registry is created on first use; make that happen here, before any of our
+  // threads can log at once.
+  spdlog::default_logger_raw();
   for (const auto& node : graph_.nodes()) stages_.push_back(std::make_unique<Stage>(*this, *node));
 }
 
@@ -228,10 +238,18 @@ bool Runtime::start() {
       Component* c = instance.get();
       ++running_;
       switch (s.node.config->kind) {
-        case Kind::kSource: threads_.emplace_back([this, &s] { run_source(s); }); break;
-        case Kind::kParser: threads_.emplace_back([this, &s, c] { run_parser(s, *c); }); break;
-        case Kind::kAggregator: threads_.emplace_back([this, &s] { run_aggregator(s); }); break;
-        case Kind::kSink: threads_.emplace_back([this, &s, c] { run_sink(s, *c); }); break;
+        case Kind::kSource:
+          threads_.emplace_back([this, &s] { run_source(s); });
+          break;
+        case Kind::kParser:
+          threads_.emplace_back([this, &s, c] { run_parser(s, *c); });
+          break;
+        case Kind::kAggregator:
+          threads_.emplace_back([this, &s] { run_aggregator(s); });
+          break;
+        case Kind::kSink:
+          threads_.emplace_back([this, &s, c] { run_sink(s, *c); });
+          break;
       }
     }
   }
@@ -322,7 +340,8 @@ void Runtime::write_to_sink(Stage& s, Sink& sink, BatchPtr batch) {
         s.context.dead_letter(line, r.error);
       }
       for (auto& ack : batch->acks) ack->fail();
-      s.context.warn_limited(fmt::format("batch of {} events failed permanently: {}", batch->size(), r.error));
+      s.context.warn_limited(
+          fmt::format("batch of {} events failed permanently: {}", batch->size(), r.error));
       return;
     }
     s.retries.add();
