@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs what is needed, builds, and runs every test:
+# Installs what is needed, checks formatting, builds, and runs every test:
 #   1. the release build: unit and integration tests (ctest);
 #   2. the unit tests again under AddressSanitizer + UndefinedBehaviorSanitizer;
 #   3. the runtime unit tests (queue, threads) under ThreadSanitizer.
@@ -9,6 +9,9 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 "$root/scripts/install-deps.sh"
 
 step() { printf '\n=== %s\n' "$*"; }
+
+step "format"
+"$root/scripts/check-format.sh"
 
 step "release build"
 BUILD_DIR="$root/build" "$root/scripts/build.sh"

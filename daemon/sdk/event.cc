@@ -13,17 +13,26 @@ constexpr size_t kDefaultArena = 64 * 1024;
 
 bool Value::to_double(double& out) const {
   switch (type) {
-    case Type::kInt: out = static_cast<double>(i); return true;
-    case Type::kDouble: out = d; return true;
-    default: return false;
+    case Type::kInt:
+      out = static_cast<double>(i);
+      return true;
+    case Type::kDouble:
+      out = d;
+      return true;
+    default:
+      return false;
   }
 }
 
 void Value::append_text(std::string& out) const {
   char buf[32];
   switch (type) {
-    case Type::kNull: out += "null"; break;
-    case Type::kBool: out += b ? "true" : "false"; break;
+    case Type::kNull:
+      out += "null";
+      break;
+    case Type::kBool:
+      out += b ? "true" : "false";
+      break;
     case Type::kInt: {
       auto r = std::to_chars(buf, buf + sizeof buf, i);
       out.append(buf, r.ptr);
@@ -35,7 +44,9 @@ void Value::append_text(std::string& out) const {
       break;
     }
     case Type::kString:
-    case Type::kRaw: out += s; break;
+    case Type::kRaw:
+      out += s;
+      break;
   }
 }
 

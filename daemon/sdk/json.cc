@@ -15,11 +15,21 @@ void append_string(std::string& out, std::string_view s) {
     out.append(s.data() + run, i - run);
     run = i + 1;
     switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
       default:
         out += "\\u00";
         out += kHex[c >> 4];
@@ -32,14 +42,17 @@ void append_string(std::string& out, std::string_view s) {
 
 void append_value(std::string& out, const Value& v) {
   switch (v.type) {
-    case Value::Type::kString: append_string(out, v.s); break;
+    case Value::Type::kString:
+      append_string(out, v.s);
+      break;
     case Value::Type::kDouble:
       if (!std::isfinite(v.d)) {
         out += "null";  // JSON has no NaN or infinity
         break;
       }
       [[fallthrough]];
-    default: v.append_text(out);
+    default:
+      v.append_text(out);
   }
 }
 
@@ -57,8 +70,7 @@ void append_fields(std::string& out, const Batch& batch, const Event& event) {
 }
 
 void append_line(std::string& out, const Batch& batch, const Event& event, Encoding encoding) {
-  bool raw = encoding == Encoding::kRaw ||
-             (encoding == Encoding::kAuto && !event.raw.empty());
+  bool raw = encoding == Encoding::kRaw || (encoding == Encoding::kAuto && !event.raw.empty());
   if (raw)
     out += event.raw;
   else

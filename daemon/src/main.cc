@@ -1,3 +1,5 @@
 #include "control/cli.h"
 
-int main(int argc, char** argv) { return ingestd::control::main(argc, argv); }
+int main(int argc, char** argv) {
+  return ingestd::control::main(argc, argv);
+}

@@ -39,7 +39,8 @@ class FakeContext : public Context {
   Counter& counter(std::string_view name) override {
     std::lock_guard lock(mu_);
     auto it = counters_.find(std::string(name));
-    if (it == counters_.end()) it = counters_.emplace(std::string(name), std::make_unique<Counter>()).first;
+    if (it == counters_.end())
+      it = counters_.emplace(std::string(name), std::make_unique<Counter>()).first;
     return *it->second;
   }
   uint64_t count(const std::string& name) {
@@ -48,7 +49,9 @@ class FakeContext : public Context {
     return it == counters_.end() ? 0 : it->second->value();
   }
   const Clock& clock() const override { return clock_; }
-  boost::asio::io_context& io() override { throw std::logic_error("FakeContext has no io_context"); }
+  boost::asio::io_context& io() override {
+    throw std::logic_error("FakeContext has no io_context");
+  }
   BatchLimits batch_limits() const override { return limits; }
   void dead_letter(std::string_view raw, std::string_view reason) override {
     std::lock_guard lock(mu_);

@@ -30,17 +30,43 @@ struct Value {
 
   Value() : i(0) {}
   static Value null() { return {}; }
-  static Value boolean(bool v) { Value x; x.type = Type::kBool; x.b = v; return x; }
-  static Value integer(int64_t v) { Value x; x.type = Type::kInt; x.i = v; return x; }
-  static Value number(double v) { Value x; x.type = Type::kDouble; x.d = v; return x; }
-  static Value string(std::string_view v) { Value x; x.type = Type::kString; x.s = v; return x; }
-  static Value raw(std::string_view v) { Value x; x.type = Type::kRaw; x.s = v; return x; }
+  static Value boolean(bool v) {
+    Value x;
+    x.type = Type::kBool;
+    x.b = v;
+    return x;
+  }
+  static Value integer(int64_t v) {
+    Value x;
+    x.type = Type::kInt;
+    x.i = v;
+    return x;
+  }
+  static Value number(double v) {
+    Value x;
+    x.type = Type::kDouble;
+    x.d = v;
+    return x;
+  }
+  static Value string(std::string_view v) {
+    Value x;
+    x.type = Type::kString;
+    x.s = v;
+    return x;
+  }
+  static Value raw(std::string_view v) {
+    Value x;
+    x.type = Type::kRaw;
+    x.s = v;
+    return x;
+  }
 
   bool is_number() const { return type == Type::kInt || type == Type::kDouble; }
   // The value as a double for numeric metrics; false when it is not a number.
   bool to_double(double& out) const;
   // Appends a canonical text form used for grouping and equality filters: strings as they are,
-  // integers in decimal, doubles in shortest round-trip form, true/false, null, raw JSON as written.
+  // integers in decimal, doubles in shortest round-trip form, true/false, null, raw JSON as
+  // written.
   void append_text(std::string& out) const;
   // True when append_text() would produce exactly `text` (no allocation).
   bool text_equals(std::string_view text) const;

@@ -31,8 +31,9 @@ inline constexpr OptionSpec kEncodingOption{
     .type = OptionType::kEnum,
     .default_value = "auto",
     .choices = "auto|json|raw",
-    .doc = "`raw`: the event's original bytes; `json`: its fields as one JSON object; `auto`: "
-           "the raw bytes when the event has them (as read by a source), else the fields."};
+    .doc =
+        "`raw`: the event's original bytes; `json`: its fields as one JSON object; `auto`: "
+        "the raw bytes when the event has them (as read by a source), else the fields."};
 Encoding encoding_from(std::string_view name);  // "auto" for anything else
 
 }  // namespace ingestd::json

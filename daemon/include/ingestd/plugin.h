@@ -8,7 +8,8 @@
 //
 //   static constexpr ingestd::OptionSpec kOptions[] = {...};
 //   INGESTD_PLUGIN("file", "0.1.0",
-//                  ingestd::describe<FileSink>(ingestd::Kind::kSink, "file", "Writes ...", kOptions));
+//                  ingestd::describe<FileSink>(ingestd::Kind::kSink, "file", "Writes ...",
+//                  kOptions));
 #pragma once
 
 #include <cstdint>
@@ -96,8 +97,9 @@ Component* create(const Options& options, Diagnostics& diag) noexcept {
 template <class T, size_t N>
 constexpr ComponentDescriptor describe(Kind kind, const char* type, const char* doc,
                                        const OptionSpec (&options)[N], uint32_t flags = 0) {
-  return ComponentDescriptor{sizeof(ComponentDescriptor), kind, type, doc, options,
-                             static_cast<uint32_t>(N), flags, &detail::create<T>};
+  return ComponentDescriptor{
+      sizeof(ComponentDescriptor), kind, type, doc, options, static_cast<uint32_t>(N), flags,
+      &detail::create<T>};
 }
 
 }  // namespace ingestd
@@ -108,12 +110,17 @@ using ingestd_plugin_entry_fn = const ingestd::PluginDescriptor* (*)();
 
 #define INGESTD_PLUGIN_ENTRY_SYMBOL "ingestd_plugin_v1"
 
-#define INGESTD_PLUGIN(NAME, VERSION, ...)                                                      \
-  extern "C" __attribute__((visibility("default"))) const ::ingestd::PluginDescriptor*         \
-  ingestd_plugin_v1() {                                                                         \
-    static const ::ingestd::ComponentDescriptor components[] = {__VA_ARGS__};                   \
-    static const ::ingestd::PluginDescriptor descriptor{                                        \
-        sizeof(::ingestd::PluginDescriptor), ::ingestd::kAbiVersion, ::ingestd::this_build(),    \
-        NAME, VERSION, components, static_cast<uint32_t>(sizeof(components) / sizeof(components[0]))}; \
-    return &descriptor;                                                                         \
+#define INGESTD_PLUGIN(NAME, VERSION, ...)                                             \
+  extern "C" __attribute__((visibility("default"))) const ::ingestd::PluginDescriptor* \
+  ingestd_plugin_v1() {                                                                \
+    static const ::ingestd::ComponentDescriptor components[] = {__VA_ARGS__};          \
+    static const ::ingestd::PluginDescriptor descriptor{                               \
+        sizeof(::ingestd::PluginDescriptor),                                           \
+        ::ingestd::kAbiVersion,                                                        \
+        ::ingestd::this_build(),                                                       \
+        NAME,                                                                          \
+        VERSION,                                                                       \
+        components,                                                                    \
+        static_cast<uint32_t>(sizeof(components) / sizeof(components[0]))};            \
+    return &descriptor;                                                                \
   }

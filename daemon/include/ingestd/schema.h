@@ -38,7 +38,8 @@ struct OptionSpec {
   const char* max = nullptr;      //   written in the option's own syntax ("1MiB", "10ms")
   const char* choices = nullptr;  // kEnum: "a|b|c"
   const char* doc = "";
-  const OptionSpec* children = nullptr;  // kObject: .children = kWindow, .child_count = std::size(kWindow)
+  const OptionSpec* children =
+      nullptr;  // kObject: .children = kWindow, .child_count = std::size(kWindow)
   uint32_t child_count = 0;
 };
 
@@ -47,10 +48,10 @@ struct OptionSpec {
 struct OptionValue {
   OptionType type = OptionType::kObject;
   bool b = false;
-  int64_t i = 0;  // kInt; kDuration in ns; kSize in bytes
-  double d = 0;   // kDouble
-  std::string s;  // kString, kEnum
-  std::vector<std::string> list;                           // kStringList; kStringMap entry values
+  int64_t i = 0;                  // kInt; kDuration in ns; kSize in bytes
+  double d = 0;                   // kDouble
+  std::string s;                  // kString, kEnum
+  std::vector<std::string> list;  // kStringList; kStringMap entry values
   std::vector<std::pair<std::string, OptionValue>> entries;  // kObject, kStringMap
 
   const OptionValue* find(std::string_view name) const {
@@ -78,7 +79,9 @@ struct OptionValue {
     auto* v = find(n);
     return v ? v->s : std::string(fallback);
   }
-  int64_t get_duration_ns(std::string_view n, int64_t fallback = 0) const { return get_int(n, fallback); }
+  int64_t get_duration_ns(std::string_view n, int64_t fallback = 0) const {
+    return get_int(n, fallback);
+  }
   uint64_t get_size(std::string_view n, uint64_t fallback = 0) const {
     auto* v = find(n);
     return v ? static_cast<uint64_t>(v->i) : fallback;

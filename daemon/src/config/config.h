@@ -50,9 +50,9 @@ struct ComponentConfig {
   const ComponentDescriptor* descriptor = nullptr;
   std::vector<std::string> inputs;
   int workers = 1;
-  QueueConfig queue;     // the component's input queue (not for sources)
-  Options options;       // plugin options, validated, defaults applied
-  Position pos;          // of the component's name key
+  QueueConfig queue;  // the component's input queue (not for sources)
+  Options options;    // plugin options, validated, defaults applied
+  Position pos;       // of the component's name key
   std::map<std::string, Position> option_positions;  // dotted option path -> position of its value
   std::string fingerprint;  // canonical text of type, inputs and options: equal iff config equal
 };
@@ -92,8 +92,9 @@ std::vector<std::string> read_plugin_dirs(std::string_view text, const Environme
 
 // Validates a YAML mapping of one component's plugin options against its schema alone and applies
 // defaults (no core keys, no graph). For tests and tools; `path` names the text in messages.
-std::optional<Options> options_from_yaml(const ComponentDescriptor& descriptor, std::string_view yaml,
-                                         std::vector<Error>& errors, const std::string& path = "<options>");
+std::optional<Options> options_from_yaml(const ComponentDescriptor& descriptor,
+                                         std::string_view yaml, std::vector<Error>& errors,
+                                         const std::string& path = "<options>");
 
 // Parsers for the value syntaxes; false on bad input. Shared with the schema defaults.
 bool parse_duration(std::string_view text, int64_t& ns);  // "250ms", "1.5s", "5m", "1h", "0"

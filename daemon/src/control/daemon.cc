@@ -116,9 +116,10 @@ int validate(const Settings& settings) {
   Loaded loaded;
   int rc = load(settings, loaded);
   if (rc == kExitOk)
-    std::fprintf(stderr, "%s: ok (%zu components)\n",
-                 settings.config_path.empty() ? "demo.yaml (embedded)" : settings.config_path.c_str(),
-                 loaded.pipeline.components.size());
+    std::fprintf(
+        stderr, "%s: ok (%zu components)\n",
+        settings.config_path.empty() ? "demo.yaml (embedded)" : settings.config_path.c_str(),
+        loaded.pipeline.components.size());
   return rc;
 }
 
@@ -169,7 +170,8 @@ int run(const Settings& settings) {
           deadline = now;
         }
       } else if (sig == SIGHUP) {
-        spdlog::warn("SIGHUP received: reload is not supported by this version; the pipeline keeps running");
+        spdlog::warn(
+            "SIGHUP received: reload is not supported by this version; the pipeline keeps running");
       } else if (sig == SIGUSR1) {
         spdlog::info("SIGUSR1 received: reopening files");
         rt.reopen();

@@ -17,8 +17,7 @@ class ComponentDiagnostics final : public Diagnostics {
       : c_(c), errors_(errors) {}
 
   void error(std::string_view option, std::string_view message) override {
-    std::string prefix =
-        fmt::format("{}.{} ({})", config::section_name(c_.kind), c_.name, c_.type);
+    std::string prefix = fmt::format("{}.{} ({})", config::section_name(c_.kind), c_.name, c_.type);
     std::string text = option.empty() ? fmt::format("{}: {}", prefix, message)
                                       : fmt::format("{}: {}: {}", prefix, option, message);
     errors_.push_back(config::Error{position_of(option), std::move(text)});
@@ -76,14 +75,17 @@ std::unique_ptr<Graph> Graph::build(const config::Pipeline& pipeline, Metrics& m
       int instances = (c.kind == Kind::kParser || c.kind == Kind::kSink) ? c.workers : 1;
       for (int i = 0; i < instances && diag.count == 0; ++i) {
         Component* made = c.descriptor->create(c.options, diag);
-        if (made) node->instances.emplace_back(made);
-        else if (diag.count == 0) diag.error("", "the factory failed without saying why");
+        if (made)
+          node->instances.emplace_back(made);
+        else if (diag.count == 0)
+          diag.error("", "the factory failed without saying why");
       }
       ok = ok && diag.count == 0;
       if (c.kind != Kind::kSource) {
-        node->input = std::make_unique<BatchQueue>(
-            c.queue.max_batches, c.queue.max_bytes, when_full(c.queue.when_full),
-            metrics.counter(c.name + ".queue_dropped"), metrics.counter(c.name + ".shutdown_dropped"));
+        node->input = std::make_unique<BatchQueue>(c.queue.max_batches, c.queue.max_bytes,
+                                                   when_full(c.queue.when_full),
+                                                   metrics.counter(c.name + ".queue_dropped"),
+                                                   metrics.counter(c.name + ".shutdown_dropped"));
       }
       for (const auto& in : c.inputs) by_name.at(in)->outputs.push_back(node.get());
       by_name.emplace(c.name, node.get());
@@ -91,8 +93,8 @@ std::unique_ptr<Graph> Graph::build(const config::Pipeline& pipeline, Metrics& m
       it = pending.erase(it);
     }
     if (pending.size() == before) {
-      errors.push_back(config::Error{pending.front()->pos,
-                                     fmt::format("{}: unresolvable inputs", pending.front()->name)});
+      errors.push_back(config::Error{
+          pending.front()->pos, fmt::format("{}: unresolvable inputs", pending.front()->name)});
       return nullptr;
     }
   }

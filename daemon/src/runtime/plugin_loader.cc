@@ -6,8 +6,8 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <cstring>
 #include <cstddef>
+#include <cstring>
 #include <filesystem>
 #include <system_error>
 
@@ -27,9 +27,10 @@ bool trusted(const std::string& path, std::string& problem) {
     return false;
   }
   if (st.st_mode & (S_IWGRP | S_IWOTH)) {
-    problem = fmt::format("{}: refused: {}-writable (mode {:04o}); plugins must be writable only "
-                          "by their owner",
-                          path, (st.st_mode & S_IWOTH) ? "world" : "group", st.st_mode & 07777);
+    problem = fmt::format(
+        "{}: refused: {}-writable (mode {:04o}); plugins must be writable only "
+        "by their owner",
+        path, (st.st_mode & S_IWOTH) ? "world" : "group", st.st_mode & 07777);
     return false;
   }
   if (st.st_uid != 0 && st.st_uid != geteuid()) {
@@ -67,8 +68,9 @@ std::string signature_mismatch(const BuildSignature& plugin, const BuildSignatur
                          plugin.*check.field, daemon.*check.field);
   }
   if (plugin.sdk_minor > daemon.sdk_minor)
-    return fmt::format("build signature differs in sdk_minor: plugin needs SDK {}.{}, daemon has {}.{}",
-                       plugin.sdk_major, plugin.sdk_minor, daemon.sdk_major, daemon.sdk_minor);
+    return fmt::format(
+        "build signature differs in sdk_minor: plugin needs SDK {}.{}, daemon has {}.{}",
+        plugin.sdk_major, plugin.sdk_minor, daemon.sdk_major, daemon.sdk_minor);
   return {};
 }
 
@@ -118,15 +120,18 @@ bool PluginCatalog::load(const std::string& path, std::string& problem) {
     dlclose(handle);
     return false;
   };
-  auto entry = reinterpret_cast<ingestd_plugin_entry_fn>(dlsym(handle, INGESTD_PLUGIN_ENTRY_SYMBOL));
+  auto entry =
+      reinterpret_cast<ingestd_plugin_entry_fn>(dlsym(handle, INGESTD_PLUGIN_ENTRY_SYMBOL));
   if (!entry) return fail("not an ingestd plugin (no " INGESTD_PLUGIN_ENTRY_SYMBOL " symbol)");
   const PluginDescriptor* d = entry();
   if (!d) return fail("entry point returned no descriptor");
   // Read only the two leading fields until they say the rest has the layout we know.
   if (d->size < offsetof(PluginDescriptor, build) || d->abi_version != kAbiVersion)
-    return fail(fmt::format("plugin ABI version {}, daemon expects {}", d->abi_version, kAbiVersion));
+    return fail(
+        fmt::format("plugin ABI version {}, daemon expects {}", d->abi_version, kAbiVersion));
   if (d->size != sizeof(PluginDescriptor))
-    return fail(fmt::format("descriptor size {}, daemon expects {}", d->size, sizeof(PluginDescriptor)));
+    return fail(
+        fmt::format("descriptor size {}, daemon expects {}", d->size, sizeof(PluginDescriptor)));
   if (auto why = signature_mismatch(d->build, this_build()); !why.empty()) return fail(why);
   if (!d->name || !d->version || (!d->components && d->component_count))
     return fail("descriptor lacks a name, version or component table");
@@ -136,8 +141,8 @@ bool PluginCatalog::load(const std::string& path, std::string& problem) {
         (!c.options && c.option_count))
       return fail(fmt::format("component #{} has a malformed descriptor", i));
     if (const ComponentDescriptor* other = find(c.kind, c.type))
-      return fail(fmt::format("duplicate {} type '{}', already provided by {}", config::kind_name(c.kind),
-                              c.type, provider(other)->path));
+      return fail(fmt::format("duplicate {} type '{}', already provided by {}",
+                              config::kind_name(c.kind), c.type, provider(other)->path));
   }
   plugins_.push_back(LoadedPlugin{path, handle, d});
   return true;
@@ -156,7 +161,8 @@ std::vector<std::string> PluginCatalog::types(Kind kind) const {
   std::vector<std::string> out;
   for (const auto& p : plugins_)
     for (uint32_t i = 0; i < p.descriptor->component_count; ++i)
-      if (p.descriptor->components[i].kind == kind) out.emplace_back(p.descriptor->components[i].type);
+      if (p.descriptor->components[i].kind == kind)
+        out.emplace_back(p.descriptor->components[i].type);
   std::sort(out.begin(), out.end());
   return out;
 }

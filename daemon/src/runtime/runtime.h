@@ -64,7 +64,7 @@ class Runtime {
   void write_to_sink(Stage& stage, Sink& sink, BatchPtr batch);
   void worker_done(Stage& stage);
   void thread_done();
-  bool wait_stop_for(int64_t timeout_ns);    // true once stopping
+  bool wait_stop_for(int64_t timeout_ns);     // true once stopping
   bool wait_abandon_for(int64_t timeout_ns);  // true once abandoned
 
   const config::Pipeline& pipeline_;

@@ -94,7 +94,7 @@ class JsonParser final : public Parser {
   int max_depth_ = 8;
 
   std::unique_ptr<Document> document_;
-  std::vector<char> keep_;  // per event of the current batch: parsed or not
+  std::vector<char> keep_;       // per event of the current batch: parsed or not
   size_t fields_per_event_ = 8;  // from the last batch, to size the next one's field storage
 
   Counter* parsed_ = nullptr;

@@ -51,10 +51,10 @@ inline constexpr OptionSpec kFileSourceOptions[] = {
 // Every '\n'-terminated line becomes one event whose raw bytes are the line without "\n" or
 // "\r\n" and whose time is the ingest time. Lines are read in chunks into buffers that the
 // batches whose events point into them keep alive (Batch::keep_alive), so consecutive batches
-// share a chunk and no line is copied but one cut by the end of a chunk. Empty lines and lines longer than max_line are skipped and counted (`empty`,
-// `oversized`). A batch is pushed when it reaches the batch limits and whenever the end of the
-// file is reached, so a slow file still flows. Batches carry the file offset of their first
-// line in origin.offset.
+// share a chunk and no line is copied but one cut by the end of a chunk. Empty lines and lines
+// longer than max_line are skipped and counted (`empty`, `oversized`). A batch is pushed when it
+// reaches the batch limits and whenever the end of the file is reached, so a slow file still flows.
+// Batches carry the file offset of their first line in origin.offset.
 //
 // Read mode ends run() at the end of the file; a last line without '\n' is a record too. Follow
 // mode polls at the end of the file every poll_interval (with ctx.wait_for_stop()), reopens the

@@ -4,7 +4,8 @@
 namespace {
 constexpr ingestd::ComponentDescriptor kComponents[] = {
     ingestd::describe<ingestd::test_plugins::TestSource>(
-        ingestd::Kind::kSource, "test_compiler", "Never loaded.", ingestd::test_plugins::kTestSourceOptions)};
+        ingestd::Kind::kSource, "test_compiler", "Never loaded.",
+        ingestd::test_plugins::kTestSourceOptions)};
 
 constexpr ingestd::BuildSignature other_compiler() {
   ingestd::BuildSignature b = ingestd::this_build();
@@ -13,8 +14,14 @@ constexpr ingestd::BuildSignature other_compiler() {
 }
 }  // namespace
 
-extern "C" __attribute__((visibility("default"))) const ingestd::PluginDescriptor* ingestd_plugin_v1() {
-  static const ingestd::PluginDescriptor d{sizeof(ingestd::PluginDescriptor), ingestd::kAbiVersion,
-                                           other_compiler(), "test-compiler", "1.0.0", kComponents, 1};
+extern "C" __attribute__((visibility("default"))) const ingestd::PluginDescriptor*
+ingestd_plugin_v1() {
+  static const ingestd::PluginDescriptor d{sizeof(ingestd::PluginDescriptor),
+                                           ingestd::kAbiVersion,
+                                           other_compiler(),
+                                           "test-compiler",
+                                           "1.0.0",
+                                           kComponents,
+                                           1};
   return &d;
 }

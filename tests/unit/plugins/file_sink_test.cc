@@ -16,8 +16,8 @@
 
 #include "config/config.h"
 #include "fake_context.h"
-#include "plugin_test_support.h"
 #include "ingestd/plugin.h"
+#include "plugin_test_support.h"
 
 namespace ingestd::plugins {
 namespace {

@@ -10,8 +10,8 @@
 
 #include "config/config.h"
 #include "fake_context.h"
-#include "plugin_test_support.h"
 #include "ingestd/plugin.h"
+#include "plugin_test_support.h"
 #include "source/generator/generator_source.h"
 
 namespace ingestd::plugins {

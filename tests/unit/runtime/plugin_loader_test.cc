@@ -12,7 +12,9 @@ namespace {
 namespace fs = std::filesystem;
 using ::testing::HasSubstr;
 
-std::string case_dir(const std::string& name) { return std::string(INGESTD_TEST_PLUGIN_DIR) + "/" + name; }
+std::string case_dir(const std::string& name) {
+  return std::string(INGESTD_TEST_PLUGIN_DIR) + "/" + name;
+}
 
 // A private copy of some test plugins in a fresh directory, so that modes can be changed.
 struct TempPluginDir {
@@ -20,7 +22,8 @@ struct TempPluginDir {
     char tmpl[] = "/tmp/ingestd-plugins-XXXXXX";
     path = mkdtemp(tmpl);
     chmod(path.c_str(), 0755);
-    for (const auto& c : cases) fs::copy_file(case_dir(c) + "/" + c + ".so", path + "/" + c + ".so");
+    for (const auto& c : cases)
+      fs::copy_file(case_dir(c) + "/" + c + ".so", path + "/" + c + ".so");
   }
   ~TempPluginDir() { fs::remove_all(path); }
   std::string path;
@@ -45,7 +48,10 @@ TEST(PluginLoader, RefusesABuildSignatureMismatchNamingTheField) {
   std::vector<std::string> problems;
   catalog.scan({case_dir("compiler")}, problems);
   ASSERT_EQ(problems.size(), 1u);
-  EXPECT_THAT(problems[0], HasSubstr("compiler.so: refused: build signature differs in compiler_major: plugin 3, daemon "));
+  EXPECT_THAT(
+      problems[0],
+      HasSubstr(
+          "compiler.so: refused: build signature differs in compiler_major: plugin 3, daemon "));
   EXPECT_TRUE(catalog.plugins().empty());
   EXPECT_EQ(catalog.find(Kind::kSource, "test_compiler"), nullptr);
 }
@@ -71,7 +77,10 @@ TEST(PluginLoader, RefusesADuplicateTypeAndKeepsTheFirst) {
   std::vector<std::string> problems;
   catalog.scan({case_dir("good"), case_dir("duplicate")}, problems);
   ASSERT_EQ(problems.size(), 1u);
-  EXPECT_THAT(problems[0], HasSubstr("duplicate.so: refused: duplicate source type 'test_source', already provided by "));
+  EXPECT_THAT(
+      problems[0],
+      HasSubstr(
+          "duplicate.so: refused: duplicate source type 'test_source', already provided by "));
   EXPECT_THAT(problems[0], HasSubstr("good.so"));
   ASSERT_EQ(catalog.plugins().size(), 1u);
   EXPECT_STREQ(catalog.plugins()[0].descriptor->name, "test-good");

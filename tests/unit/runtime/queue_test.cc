@@ -106,7 +106,8 @@ TEST_F(QueueTest, ManyProducersAndConsumersLoseAndDuplicateNothing) {
   std::vector<std::thread> threads;
   for (int p = 0; p < kProducers; ++p)
     threads.emplace_back([&, p] {
-      for (int i = 0; i < kBatches; ++i) q.push(make_batch((p * kBatches + i) * kPerBatch, kPerBatch));
+      for (int i = 0; i < kBatches; ++i)
+        q.push(make_batch((p * kBatches + i) * kPerBatch, kPerBatch));
       q.producer_done();
     });
   for (int c = 0; c < kConsumers; ++c)

@@ -30,15 +30,15 @@ Shared* g_shared = nullptr;
 
 class CountingSource : public Source {
  public:
-  CountingSource(const Options& o, Diagnostics&) : count_(o.get_int("count")), batch_(o.get_int("batch")) {}
+  CountingSource(const Options& o, Diagnostics&)
+      : count_(o.get_int("count")), batch_(o.get_int("batch")) {}
   void run(Context& ctx, Output& out) override {
     int64_t next = 0;
     while (!ctx.stopping() && (count_ == 0 || next < count_)) {
       auto b = std::make_unique<Batch>();
       for (int64_t i = 0; i < batch_ && (count_ == 0 || next < count_); ++i) b->add({}, next++);
-      b->acks.push_back(std::make_shared<AckState>([](bool ok) {
-        (ok ? g_shared->acks_ok : g_shared->acks_failed).fetch_add(1);
-      }));
+      b->acks.push_back(std::make_shared<AckState>(
+          [](bool ok) { (ok ? g_shared->acks_ok : g_shared->acks_failed).fetch_add(1); }));
       if (!out.push(std::move(b))) break;
     }
   }
@@ -90,10 +90,14 @@ class SumAggregator : public Aggregator {
 };
 
 constexpr OptionSpec kNoOptions[] = {{.name = "unused", .type = OptionType::kInt}};
-constexpr ComponentDescriptor kSource = describe<CountingSource>(Kind::kSource, "counting", "", kNoOptions);
-constexpr ComponentDescriptor kParser = describe<KeepEvenParser>(Kind::kParser, "even", "", kNoOptions);
-constexpr ComponentDescriptor kSink = describe<RecordingSink>(Kind::kSink, "recording", "", kNoOptions);
-constexpr ComponentDescriptor kAgg = describe<SumAggregator>(Kind::kAggregator, "sum", "", kNoOptions);
+constexpr ComponentDescriptor kSource =
+    describe<CountingSource>(Kind::kSource, "counting", "", kNoOptions);
+constexpr ComponentDescriptor kParser =
+    describe<KeepEvenParser>(Kind::kParser, "even", "", kNoOptions);
+constexpr ComponentDescriptor kSink =
+    describe<RecordingSink>(Kind::kSink, "recording", "", kNoOptions);
+constexpr ComponentDescriptor kAgg =
+    describe<SumAggregator>(Kind::kAggregator, "sum", "", kNoOptions);
 
 Options ints(std::initializer_list<std::pair<const char*, int64_t>> values) {
   Options o;
@@ -142,7 +146,8 @@ struct RuntimeTest : ::testing::Test {
 };
 
 TEST_F(RuntimeTest, BatchJobDrainsEverythingAndFinishesByItself) {
-  pipeline.components.push_back(component("src", kSource, {}, ints({{"count", 10000}, {"batch", 100}})));
+  pipeline.components.push_back(
+      component("src", kSource, {}, ints({{"count", 10000}, {"batch", 100}})));
   pipeline.components.push_back(component("even", kParser, {"src"}));
   pipeline.components.back().workers = 3;
   pipeline.components.push_back(component("out", kSink, {"even"}, ints({{"slot", 0}})));
@@ -161,7 +166,8 @@ TEST_F(RuntimeTest, BatchJobDrainsEverythingAndFinishesByItself) {
 }
 
 TEST_F(RuntimeTest, FanOutGivesEverySinkEveryEventAndAcksAfterBoth) {
-  pipeline.components.push_back(component("src", kSource, {}, ints({{"count", 3000}, {"batch", 64}})));
+  pipeline.components.push_back(
+      component("src", kSource, {}, ints({{"count", 3000}, {"batch", 64}})));
   pipeline.components.push_back(component("a", kSink, {"src"}, ints({{"slot", 0}})));
   pipeline.components.push_back(component("b", kSink, {"src"}, ints({{"slot", 1}})));
   start();
@@ -219,7 +225,8 @@ TEST_F(RuntimeTest, FactoryErrorsBecomeConfigErrorsAtTheOptionPosition) {
     Failing(const Options&, Diagnostics& d) { d.error("window.size", "too small"); }
     void run(Context&, Output&) override {}
   };
-  static constexpr ComponentDescriptor kFailing = describe<Failing>(Kind::kSource, "failing", "", kNoOptions);
+  static constexpr ComponentDescriptor kFailing =
+      describe<Failing>(Kind::kSource, "failing", "", kNoOptions);
   auto c = component("bad", kFailing, {});
   c.pos = {"p.yaml", 3, 3};
   c.option_positions["window"] = {"p.yaml", 4, 5};
