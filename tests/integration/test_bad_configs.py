@@ -97,6 +97,17 @@ def cases():
                            "1s or 250ms, got 'fast'"),
     ]))
 
+    # A schema error in one component does not hide what another's factory reports.
+    text = config(SOURCE.replace("type: file", "type: file\n    mode: folow"), PARSER,
+                  WINDOW.replace("metrics: { sps: count }", "metrics: { sps: count, top: p99(x) }"),
+                  SINK)
+    out.append(Case("schema_and_factory_errors_together", text, [
+        (at(text, "folow"), "sources.in (file): mode: expected one of read, follow, got "
+                            "'folow' (did you mean 'follow'?)"),
+        (at(text, "p99(x)"), "aggregates.sps (window): metrics.top: unknown metric 'p99(x)': "
+                             "expected count, sum(f), min(f), max(f), avg(f) or distinct(f)"),
+    ]))
+
     text = config(SOURCE, PARSER, SINK.replace("inputs: [sps]", "inputs: [evnts]"))
     out.append(Case("dangling_input", text, [
         (at(text, "evnts"), "sinks.out (file): input 'evnts' does not exist "

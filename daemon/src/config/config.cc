@@ -153,7 +153,9 @@ class Loader {
   }
 
   void load_component(const MapEntry& entry, Kind kind) {
+    const size_t errors_before = reporter_.count();
     Loaded c;
+    c.config.valid = false;
     c.config.name = entry.key;
     c.config.kind = kind;
     c.config.pos = reporter_.position(entry.key_mark());
@@ -252,6 +254,7 @@ class Loader {
       ValueReader options(reporter_, &env_, c.prefix, &c.config.option_positions);
       c.config.options = options.object(fields, specs, "", entry.key_mark(), skip, suggest);
     }
+    c.config.valid = descriptor != nullptr && reporter_.count() == errors_before;
     loaded_.push_back(std::move(c));
   }
 
@@ -411,7 +414,8 @@ Environment process_environment() {
 }
 
 std::optional<Pipeline> load(const std::string& path, std::string_view text, const Catalog& catalog,
-                             const Environment& env, std::vector<Error>& errors) {
+                             const Environment& env, std::vector<Error>& errors,
+                             Pipeline* partial) {
   detail::Reporter reporter(path);
   Pipeline pipeline;
   pipeline.path = path;
@@ -428,6 +432,7 @@ std::optional<Pipeline> load(const std::string& path, std::string_view text, con
   if (reporter.count() > 0) {
     std::vector<Error> found = reporter.sorted();
     errors.insert(errors.end(), found.begin(), found.end());
+    if (partial) *partial = std::move(pipeline);
     return std::nullopt;
   }
   return pipeline;

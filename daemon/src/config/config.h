@@ -55,6 +55,9 @@ struct ComponentConfig {
   Position pos;       // of the component's name key
   std::map<std::string, Position> option_positions;  // dotted option path -> position of its value
   std::string fingerprint;  // canonical text of type, inputs and options: equal iff config equal
+  // Its own keys and options passed validation. Always true in a loaded Pipeline; in the partial
+  // result of a failed load it tells which components can still be checked by their factories.
+  bool valid = true;
 };
 
 struct Pipeline {
@@ -82,9 +85,12 @@ class Catalog {
 using Environment = std::function<std::optional<std::string>(std::string_view)>;
 Environment process_environment();
 
-// `path` names the file in messages; `text` is its content.
+// `path` names the file in messages; `text` is its content. On failure, `partial` (when given)
+// receives what could be read, so that the valid components' factories can report in the same
+// run ("all errors at once").
 std::optional<Pipeline> load(const std::string& path, std::string_view text, const Catalog& catalog,
-                             const Environment& env, std::vector<Error>& errors);
+                             const Environment& env, std::vector<Error>& errors,
+                             Pipeline* partial = nullptr);
 
 // The `plugin_dirs:` list of a config, read leniently before plugins are loaded (errors are left
 // to load()). Environment references are substituted.

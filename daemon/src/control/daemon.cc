@@ -3,12 +3,14 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <iostream>
 #include <sstream>
+#include <tuple>
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
@@ -98,8 +100,13 @@ int load(const Settings& settings, Loaded& loaded) {
   for (const auto& p : problems) spdlog::warn("plugin {}", p);
 
   std::vector<config::Error> errors;
-  auto pipeline = config::load(path, text, loaded.catalog, env, errors);
+  config::Pipeline partial;
+  auto pipeline = config::load(path, text, loaded.catalog, env, errors, &partial);
   if (!pipeline) {
+    runtime::Graph::check_factories(partial, errors);
+    std::stable_sort(errors.begin(), errors.end(), [](const auto& a, const auto& b) {
+      return std::tie(a.pos.line, a.pos.column) < std::tie(b.pos.line, b.pos.column);
+    });
     print_errors(errors);
     return kExitConfig;
   }

@@ -50,6 +50,14 @@ BatchQueue::WhenFull when_full(config::WhenFull w) {
 
 }  // namespace
 
+void Graph::check_factories(const config::Pipeline& partial, std::vector<config::Error>& errors) {
+  for (const auto& c : partial.components) {
+    if (!c.valid || !c.descriptor) continue;
+    ComponentDiagnostics diag(c, errors);
+    std::unique_ptr<Component> made(c.descriptor->create(c.options, diag));
+  }
+}
+
 std::unique_ptr<Graph> Graph::build(const config::Pipeline& pipeline, Metrics& metrics,
                                     std::vector<config::Error>& errors) {
   auto graph = std::unique_ptr<Graph>(new Graph);

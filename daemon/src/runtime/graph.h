@@ -30,6 +30,10 @@ class Graph {
   static std::unique_ptr<Graph> build(const config::Pipeline& pipeline, Metrics& metrics,
                                       std::vector<config::Error>& errors);
 
+  // For a config that failed to load: runs the factory of every component whose own options are
+  // valid and adds what they report, so that one pass shows every error.
+  static void check_factories(const config::Pipeline& partial, std::vector<config::Error>& errors);
+
   const std::vector<std::unique_ptr<Node>>& nodes() const { return nodes_; }
 
  private:

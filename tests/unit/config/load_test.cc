@@ -1,5 +1,6 @@
 // load(): whole pipeline files -> the model, and every class of error with its exact position.
 #include <cstdlib>
+#include <map>
 
 #include <gtest/gtest.h>
 
@@ -580,6 +581,43 @@ TEST(ProcessEnvironment, ReadsTheRealEnvironment) {
   EXPECT_EQ(env("INGESTD_CONFIG_TEST_SURELY_UNSET_VARIABLE"), std::nullopt);
   ASSERT_NE(std::getenv("PATH"), nullptr);
   EXPECT_EQ(env("PATH"), std::string(std::getenv("PATH")));
+}
+
+}  // namespace
+}  // namespace ingestd::config
+
+namespace ingestd::config {
+namespace {
+
+// A failed load still hands back what it read, marking which components' own keys and options
+// are valid, so that their factories can report in the same pass.
+TEST(Load, AFailedLoadMarksTheComponentsThatAreStillCheckable) {
+  testing::TestCatalog catalog;
+  std::vector<Error> errors;
+  Pipeline partial;
+  auto pipeline = load("pipeline.yaml", testing::yaml(R"(
+sources:
+  plays: {type: generator, rate: fast}
+parsers:
+  events: {type: json, inputs: [plays]}
+sinks:
+  out: {type: file, inputs: [nowhere], path: /tmp/x}
+  bad: {type: nosuch, inputs: [events]}
+)"),
+                       catalog, testing::fake_env(), errors, &partial);
+  EXPECT_FALSE(pipeline.has_value());
+  EXPECT_EQ(errors.size(), 3u);
+  std::map<std::string, bool> valid;
+  for (const auto& c : partial.components) valid[c.name] = c.valid;
+  // A bad option or an unknown type makes a component uncheckable; a dangling input does not,
+  // since its factory never sees inputs.
+  EXPECT_EQ(valid, (std::map<std::string, bool>{
+                       {"plays", false}, {"events", true}, {"out", true}, {"bad", false}}));
+}
+
+TEST(Load, ASuccessfulLoadMarksEveryComponentValid) {
+  Pipeline p = load_ok(yaml(kFullPipeline), fake_env({{"STATE", "/run/x"}}));
+  for (const auto& c : p.components) EXPECT_TRUE(c.valid) << c.name;
 }
 
 }  // namespace
