@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what is needed, checks formatting, builds, and runs every test:
-#   1. the release build: unit and integration tests (ctest);
+#   1. the release build: unit and integration tests (ctest), then the pipeline benchmark;
 #   2. the unit tests again under AddressSanitizer + UndefinedBehaviorSanitizer;
 #   3. the runtime unit tests (queue, threads) under ThreadSanitizer.
 # QUICK=1 runs only step 1.
@@ -17,6 +17,9 @@ step "release build"
 BUILD_DIR="$root/build" "$root/scripts/build.sh"
 step "unit and integration tests"
 ctest --test-dir "$root/build" --output-on-failure -j 2
+
+step "pipeline benchmark (figures; fails only when the pipeline does, not on a missed target)"
+cmake --build "$root/build" --target bench
 
 if [ "${QUICK:-0}" = 1 ]; then
   exit 0
