@@ -1,5 +1,7 @@
 #include "config/syntax.h"
 
+#include "ingestd/json.h"
+
 #include <algorithm>
 #include <cctype>
 #include <charconv>
@@ -187,32 +189,8 @@ std::string did_you_mean(std::string_view word, std::span<const std::string> can
 }
 
 std::string quoted(std::string_view text) {
-  std::string out = "\"";
-  for (char c : text) {
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20)
-          out += fmt::format("\\u{:04x}", static_cast<unsigned>(c));
-        else
-          out += c;
-    }
-  }
-  out += '"';
+  std::string out;
+  json::append_string(out, text);
   return out;
 }
 
