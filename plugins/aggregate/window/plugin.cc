@@ -1,6 +1,6 @@
 #include "window_aggregator.h"
 
-INGESTD_PLUGIN("window", "0.1.0",
+INGESTD_PLUGIN("aggregate_window", "0.1.0",
                ingestd::describe<ingestd::plugins::WindowAggregator>(
                    ingestd::Kind::kAggregator, "window", ingestd::plugins::kWindowAggregatorDoc,
                    ingestd::plugins::kWindowAggregatorOptions))
