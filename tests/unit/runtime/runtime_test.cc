@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <mutex>
@@ -218,6 +219,44 @@ TEST_F(RuntimeTest, AbandonEndsAStuckSinkAndCountsWhatItDiscarded) {
   rt.reset();
   EXPECT_EQ(shared.acks_ok, 0);
   EXPECT_EQ(static_cast<uint64_t>(shared.acks_failed), counter("src.events_out") / 10);
+}
+
+TEST_F(RuntimeTest, FanInEndsOnlyWhenEveryInputHasEnded) {
+  pipeline.components.push_back(component("a", kSource, {}, ints({{"count", 500}, {"batch", 7}})));
+  pipeline.components.push_back(component("b", kSource, {}, ints({{"count", 900}, {"batch", 11}})));
+  pipeline.components.push_back(component("sum", kAgg, {"a", "b"}));
+  pipeline.components.push_back(component("out", kSink, {"sum"}, ints({{"slot", 0}})));
+  start();
+  ASSERT_TRUE(rt->wait_for(kWait));
+  // One flush, after both sources: the sum of 0..499 and of 0..899.
+  ASSERT_EQ(shared.written[0].size(), 1u);
+  EXPECT_EQ(*shared.written[0].begin(), 499 * 500 / 2 + 899 * 900 / 2);
+  EXPECT_EQ(counter("sum.events_in"), 1400u);
+}
+
+TEST_F(RuntimeTest, NodesComeAfterTheirInputsWhateverTheFileOrder) {
+  // Parsers chained against the order they are written in.
+  pipeline.components.push_back(
+      component("src", kSource, {}, ints({{"count", 10}, {"batch", 10}})));
+  pipeline.components.push_back(component("third", kParser, {"second"}));
+  pipeline.components.push_back(component("second", kParser, {"first"}));
+  pipeline.components.push_back(component("first", kParser, {"src"}));
+  pipeline.components.push_back(component("out", kSink, {"third", "first"}, ints({{"slot", 0}})));
+  std::vector<config::Error> errors;
+  auto g = Graph::build(pipeline, metrics, errors);
+  ASSERT_TRUE(g);
+  std::vector<std::string> order;
+  for (const auto& n : g->nodes()) order.push_back(n->config->name);
+  auto pos = [&](const std::string& name) {
+    return std::find(order.begin(), order.end(), name) - order.begin();
+  };
+  for (const auto& c : pipeline.components)
+    for (const auto& in : c.inputs) EXPECT_LT(pos(in), pos(c.name)) << in << " -> " << c.name;
+  // Edges: first feeds second and out; out has two producers.
+  const Node& first = *g->nodes()[pos("first")];
+  std::vector<std::string> feeds;
+  for (const Node* n : first.outputs) feeds.push_back(n->config->name);
+  EXPECT_EQ(feeds, (std::vector<std::string>{"second", "out"}));
 }
 
 TEST_F(RuntimeTest, FactoryErrorsBecomeConfigErrorsAtTheOptionPosition) {
