@@ -84,6 +84,7 @@ WindowAggregator::WindowAggregator(const Options& options, Diagnostics& diag)
     diag.error("window.time", fmt::format("unknown time '{}': expected processing or event", time));
   }
   lateness_ns_ = window.get_duration_ns("allowed_lateness", 0);
+  idle_timeout_ns_ = window.get_duration_ns("idle_timeout", 0);
   if (lateness_ns_ < 0) {
     diag.error("window.allowed_lateness", "must not be negative");
     lateness_ns_ = 0;
@@ -182,6 +183,10 @@ void WindowAggregator::consume(Context& ctx, Batch& batch) {
     for (size_t m = 0; m < metrics_.size(); ++m)
       if (metrics_[m].kind != MetricKind::kCount)
         accumulate(group.metrics[m], metrics_[m], batch.find(event, metrics_[m].field));
+  }
+  if (event_time_ && idle_timeout_ns_ > 0) {
+    last_arrival_ns_ = ctx.clock().now_ns();
+    arrival_watermark_ = watermark_;
   }
   if (latest) std::move(batch.acks.begin(), batch.acks.end(), std::back_inserter(latest->acks));
   batch.acks.clear();
@@ -286,6 +291,10 @@ Value WindowAggregator::metric_value(const Metric& metric, const Group& group,
 
 void WindowAggregator::advance(Context& ctx, Output& out, int64_t now_ns) {
   if (event_time_) {
+    const int64_t idle = now_ns - last_arrival_ns_;
+    if (idle_timeout_ns_ > 0 && last_arrival_ns_ != 0 && idle >= idle_timeout_ns_ &&
+        arrival_watermark_ != kMinTime)
+      watermark_ = std::max(watermark_, arrival_watermark_ + idle);
     emit(ctx, out, watermark_);
   } else {
     closed_until_ = std::max(closed_until_, now_ns);

@@ -44,6 +44,14 @@ inline constexpr OptionSpec kWindowSpecOptions[] = {
      .doc = "Event time only: how far behind the newest event time an event may be and still be "
             "counted. Events for windows that were already closed are counted as `late` and "
             "dropped."},
+    {.name = "idle_timeout",
+     .type = OptionType::kDuration,
+     .default_value = "0s",
+     .min = "0s",
+     .doc = "Event time only: once no event has arrived for this long (by the wall clock), the "
+            "watermark moves on with the wall clock from the last arrival, so the last windows of "
+            "a stream that went quiet are emitted rather than waiting for its next event. Events "
+            "that then arrive behind the watermark are late. 0 waits for the next event."},
 };
 
 inline constexpr OptionSpec kWindowAggregatorOptions[] = {
@@ -88,7 +96,9 @@ inline constexpr OptionSpec kWindowAggregatorOptions[] = {
 // last advance(), so no event is late); a window closes at advance(now) once now >= end. With event
 // time the watermark is the largest event time seen minus allowed_lateness, updated event by
 // event; an event whose window end <= watermark on arrival is late (counted, dropped); a window
-// closes at advance() once watermark >= end.
+// closes at advance() once watermark >= end. With idle_timeout, an advance() that finds no batch
+// arrived for that long moves the watermark to its value at the last arrival plus the wall-clock
+// time since.
 //
 // Acknowledgement: a consumed batch's acks move into the latest window its events reached and
 // from there into every output batch holding that window's groups, so a source hears back only
@@ -157,12 +167,15 @@ class WindowAggregator final : public Aggregator {
   int64_t size_ns_ = 1'000'000'000;
   bool event_time_ = false;
   int64_t lateness_ns_ = 0;
+  int64_t idle_timeout_ns_ = 0;  // event time: 0 = the watermark waits for events
   std::vector<Filter> where_;
   std::vector<std::string> group_by_;
   std::vector<Metric> metrics_;
 
   std::map<int64_t, Window> windows_;  // by start; node-based, so Window pointers stay valid
   int64_t watermark_;                  // event time: max event time - allowed_lateness
+  int64_t last_arrival_ns_ = 0;        // event time: wall clock at the last consume(), 0 = none
+  int64_t arrival_watermark_ = 0;      // event time: watermark_ after that consume()
   int64_t closed_until_;               // processing time: the latest advance() time
   std::string key_;                    // reused group key
   std::vector<KeyPart> parts_;         // reused: the parts of key_

@@ -206,6 +206,29 @@ TEST_F(WindowTest, EventTimeWatermarkWithLateness) {
   EXPECT_EQ(ctx_.count("late"), 1u);
 }
 
+TEST_F(WindowTest, EventTimeIdleTimeoutEmitsTheWindowsOfAQuietStream) {
+  make("window: {size: 10s, time: event, allowed_lateness: 2s, idle_timeout: 30s}");
+  const int64_t wall = ctx_.clock().now_ns();                 // when the batch below arrives
+  consume({{kBase + 1 * kSec, {}}, {kBase + 4 * kSec, {}}});  // watermark base+2s
+  advance(wall + 30 * kSec - 1);                              // not idle long enough yet
+  EXPECT_TRUE(out_.batches.empty());
+  advance(wall + 30 * kSec);  // idle: watermark base+2s + 30s, past the window's end
+  EXPECT_EQ(rows(),
+            (std::vector<std::string>{"{" + window_fields(kBase, 10 * kSec) + R"(,"count":2})"}));
+  // The stream resumes: an event for the emitted window is late, a new one opens a window.
+  consume({{kBase + 9 * kSec, {}}, {kBase + 40 * kSec, {}}});
+  EXPECT_EQ(ctx_.count("late"), 1u);
+  flush();
+  EXPECT_EQ(rows().back(), "{" + window_fields(kBase + 40 * kSec, 10 * kSec) + R"(,"count":1})");
+}
+
+TEST_F(WindowTest, EventTimeWithoutIdleTimeoutWaitsForTheNextEvent) {
+  make("window: {size: 10s, time: event}");
+  consume({{kBase + 1 * kSec, {}}});
+  advance(ctx_.clock().now_ns() + 3600 * kSec);
+  EXPECT_TRUE(out_.batches.empty());
+}
+
 TEST_F(WindowTest, EventTimeWithoutLatenessClosesAtTheFirstEventOfTheNextWindow) {
   make("window: {size: 1s, time: event}");
   consume({{kBase + 999 * kMs, {}}});
