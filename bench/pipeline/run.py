@@ -5,7 +5,8 @@
    generator(count N, seed 1) -> file(encoding raw, fsync never) pipeline.
 2. Runs bench_raw_parse on that file: simdjson On Demand alone, best of 3 passes.
 3. Runs `ingestd run` on file(read) -> json -> window(sev: success; count by device, title,
-   country; processing time, 1s) -> file, timing wall clock and measuring the daemon's peak RSS.
+   country; processing time, 1s) -> file, --runs times (default 3), taking the fastest wall
+   clock (as step 2 takes its best pass) and the largest peak RSS of the daemon.
 4. Prints the raw rate, the pipeline rate, their ratio and the peak RSS against the targets
    (ratio >= 40 %, peak RSS < 64 MiB) as PASS/MISS, and checks that the window counts add up to
    N minus the window's `filtered` counter.
@@ -146,6 +147,9 @@ def main():
     parser.add_argument("--events", type=int, default=2_000_000)
     parser.add_argument("--parse-workers", type=int, default=2,
                         help="json parser workers (the target machine has 2 cores)")
+    parser.add_argument("--runs", type=int, default=3,
+                        help="pipeline runs; the fastest counts, as the raw parse's best pass "
+                             "does, and the largest peak RSS")
     parser.add_argument("--reuse", action="store_true",
                         help="reuse the generated events file when it has the right line count")
     args = parser.parse_args()
@@ -162,11 +166,14 @@ def main():
     print(f"raw parse: {raw['events']} events, best pass {raw['seconds']:.3f} s, "
           f"{raw_rate:,.0f} events/s (simdjson kernel {raw.get('kernel', '?')})")
 
-    wall, rss_kib = pipeline(args, events_path)
+    runs = [pipeline(args, events_path) for _ in range(max(1, args.runs))]
+    wall = min(w for w, _ in runs)
+    rss_kib = max(r for _, r in runs)
     rate = args.events / wall
     ratio = rate / raw_rate
     rss_mib = rss_kib / 1024
-    print(f"pipeline:  {args.events} events in {wall:.3f} s, {rate:,.0f} events/s")
+    print(f"pipeline:  {args.events} events, best of {len(runs)} runs {wall:.3f} s, "
+          f"{rate:,.0f} events/s")
     print(f"ratio:     {ratio:.1%} of raw parse  (target >= {TARGET_RATIO:.0%})  "
           f"{verdict(ratio >= TARGET_RATIO)}")
     print(f"peak RSS:  {rss_mib:.1f} MiB  (target < {TARGET_RSS_MIB} MiB)  "
