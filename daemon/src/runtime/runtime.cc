@@ -150,7 +150,8 @@ struct Runtime::Stage final : public Output {
         unconsumed(counter_if(rt, n.config->kind != Kind::kSink, "unconsumed")),
         failed(counter_if(rt, n.config->kind == Kind::kParser || n.config->kind == Kind::kSink,
                           "failed")),
-        retries(counter_if(rt, n.config->kind == Kind::kSink, "retries")) {}
+        retries(counter_if(rt, n.config->kind == Kind::kSink, "retries")),
+        shutdown_dropped(counter_if(rt, n.config->kind != Kind::kSource, "shutdown_dropped")) {}
 
   // A registered counter where it means something for this kind, else a private unused one.
   Counter& counter_if(Runtime& rt, bool wanted, std::string_view name) {
@@ -180,8 +181,9 @@ struct Runtime::Stage final : public Output {
   Counter& events_in;
   Counter& events_out;
   Counter& unconsumed;
-  Counter& failed;   // parsers and sinks: events lost to an error the component reported
-  Counter& retries;  // sinks
+  Counter& failed;            // parsers and sinks: events lost to an error the component reported
+  Counter& retries;           // sinks
+  Counter& shutdown_dropped;  // consumers: what the shutdown deadline discarded
   std::atomic<int> workers_left{0};
 };
 
@@ -317,7 +319,6 @@ void Runtime::run_sink(Stage& s, Component& instance) {
 }
 
 void Runtime::write_to_sink(Stage& s, Sink& sink, BatchPtr batch) {
-  const std::string& name = s.node.config->name;
   int64_t backoff = kRetryInitialNs;
   for (;;) {
     SinkResult r;
@@ -347,7 +348,7 @@ void Runtime::write_to_sink(Stage& s, Sink& sink, BatchPtr batch) {
     s.retries.add();
     s.context.warn_limited(fmt::format("write failed, retrying: {}", r.error));
     if (wait_abandon_for(backoff)) {
-      metrics_.counter(name + ".shutdown_dropped").add(batch->size());
+      s.shutdown_dropped.add(batch->size());
       for (auto& ack : batch->acks) ack->fail();
       return;
     }

@@ -14,7 +14,7 @@ namespace ondemand = simdjson::ondemand;
 using simdjson::error_code;
 
 // Records are parsed in place: the padded_string_view below promises simdjson SIMDJSON_PADDING
-// readable bytes after each record, which the batch arena guarantees.
+// readable bytes after each record, which every batch buffer guarantees (Batch contract).
 static_assert(Batch::kPadding >= simdjson::SIMDJSON_PADDING);
 
 namespace {
@@ -146,7 +146,7 @@ class JsonParser::Document {
  public:
   explicit Document(int max_depth) : max_depth_(max_depth) {}
 
-  // Adds the fields of the JSON object `json` (which lies in the batch's arena) to `event`.
+  // Adds the fields of the JSON object `json` (which lies in a buffer of the batch) to `event`.
   // Returns false with `reason` set when `json` is not a valid JSON object; fields added before
   // the error stay on the event, which the caller drops.
   bool parse(Batch& batch, Event& event, std::string_view json, std::string& reason) {
@@ -154,7 +154,7 @@ class JsonParser::Document {
     event_ = &event;
     end_ = json.data() + json.size();
     error_at_ = nullptr;
-    // Safe without a copy: `json` lies in a batch arena buffer, which is followed by
+    // Safe without a copy: `json` lies in a batch buffer (arena or kept-alive), followed by
     // Batch::kPadding >= SIMDJSON_PADDING readable bytes (more when `json` is a slice of a longer
     // buffer). simdjson reads them, never writes them.
     ondemand::document doc;

@@ -66,8 +66,9 @@ inline constexpr OptionSpec kJsonParserOptions[] = {
 // are all kept, in order; lookups (Batch::find) see the first.
 //
 // Memory: strings and keys without escapes are views into the event's raw bytes; unescaped
-// strings and dotted keys are written to the batch arena. Input raw bytes must live in the
-// batch's arena (Batch::copy/allocate), whose padding lets simdjson read them in place.
+// strings and dotted keys are written to the batch arena. Input raw bytes must lie in a buffer
+// of the batch (its arena, or a buffer it keeps alive), whose padding lets simdjson read them in
+// place.
 //
 // Threading: one instance per worker, used by one thread at a time (it owns a simdjson parser).
 // parse() never throws for bad input.
