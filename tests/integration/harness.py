@@ -268,3 +268,159 @@ class IntegrationTestCase(unittest.TestCase):
             self.assertEqual(c[f"{up}.events_out"], c[f"{down}.events_in"], f"edge {up} -> {down}")
             self.assertEqual(c.get(f"{down}.queue_dropped"), 0, f"{down}.queue_dropped")
             self.assertEqual(c.get(f"{down}.shutdown_dropped"), 0, f"{down}.shutdown_dropped")
+
+
+# --- Control-plane peers: a private D-Bus and a NOTIFY_SOCKET listener ------------------------
+
+POLICY_FILE = os.path.join(SOURCE_DIR, "systemd", "org.ingestd.Daemon1.conf")
+INGESTCTL = os.environ.get("INGESTCTL_BIN", os.path.join(BUILD_DIR, "ingestctl"))
+DBUS_NAME = "org.ingestd.Daemon1"
+DBUS_PATH = "/org/ingestd/Daemon1"
+EX_UNAVAILABLE = 69
+
+# A system bus's default policy (as Debian's /usr/share/dbus-1/system.conf has it: method calls
+# and names denied unless a policy file allows them), listening on a private socket, with the
+# project's real policy file included.
+BUS_CONFIG = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-BUS Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig>
+  <listen>unix:path={socket}</listen>
+  <auth>EXTERNAL</auth>
+  <policy context="default">
+    <allow user="*"/>
+    <deny own="*"/>
+    <deny send_type="method_call"/>
+    <allow send_type="signal"/>
+    <allow send_requested_reply="true" send_type="method_return"/>
+    <allow send_requested_reply="true" send_type="error"/>
+    <allow receive_type="method_call"/>
+    <allow receive_type="method_return"/>
+    <allow receive_type="error"/>
+    <allow receive_type="signal"/>
+    <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus"/>
+    <allow send_destination="org.freedesktop.DBus"
+           send_interface="org.freedesktop.DBus.Introspectable"/>
+  </policy>
+  <include>{policy}</include>
+</busconfig>
+"""
+
+
+class PrivateBus:
+    """A `dbus-daemon` of the test's own with the real policy file; `address` is its address."""
+
+    def __init__(self, workdir):
+        # A socket path has at most 107 bytes: the bus lives in a short directory of its own.
+        self.dir = tempfile.mkdtemp(prefix="ingestd-bus-")
+        os.chmod(self.dir, 0o755)
+        self.config_path = os.path.join(self.dir, "bus.conf")
+        socket_path = os.path.join(self.dir, "socket")
+        with open(self.config_path, "w") as f:
+            f.write(BUS_CONFIG.format(socket=socket_path, policy=POLICY_FILE))
+        self.address = None
+        self.log_path = os.path.join(workdir, "dbus-daemon.log")
+        self.proc = None
+
+    def start(self, timeout=10):
+        log = open(self.log_path, "wb")
+        self.proc = subprocess.Popen(
+            ["dbus-daemon", f"--config-file={self.config_path}", "--print-address", "--nofork"],
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=log)
+        log.close()
+        line = self.proc.stdout.readline().decode().strip()  # the first thing it prints
+        if not line:
+            raise AssertionError(f"dbus-daemon printed no address: {self.log()}")
+        self.address = line
+        return self
+
+    def log(self):
+        with open(self.log_path, "rb") as f:
+            return f.read().decode("utf-8", "replace")
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if self.proc:
+            self.proc.stdout.close()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def busctl(self, *args, user=None, timeout=30):
+        """`busctl --address=... ARGS` (as `user` when given); the CompletedProcess."""
+        cmd = ["busctl", f"--address={self.address}"] + list(args)
+        return run_as(cmd, user, timeout)
+
+    def name_has_owner(self):
+        r = self.busctl("call", "org.freedesktop.DBus", "/org/freedesktop/DBus",
+                        "org.freedesktop.DBus", "NameHasOwner", "s", DBUS_NAME)
+        return r.returncode == 0 and r.stdout.strip() == "b true"
+
+
+def run_as(cmd, user=None, timeout=30):
+    """Runs cmd to completion (as `user` via setpriv when given); the CompletedProcess (text)."""
+    if user:
+        cmd = ["setpriv", f"--reuid={user}", f"--regid={user_group(user)}", "--clear-groups",
+               "--"] + cmd
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,
+                          stdin=subprocess.DEVNULL)
+
+
+def user_group(user):
+    import pwd
+    return pwd.getpwnam(user).pw_gid
+
+
+def ingestctl(*args, address=None, user=None, timeout=60, binary=None):
+    """`ingestctl --bus ADDRESS ARGS`; the CompletedProcess (text)."""
+    cmd = [binary or INGESTCTL] + (["--bus", address] if address else []) + list(args)
+    return run_as(cmd, user, timeout)
+
+
+class NotifyListener:
+    """An AF_UNIX datagram socket that plays the service manager's side of sd_notify: every
+    datagram is kept with its arrival time (time.monotonic()) as (time, {KEY: value})."""
+
+    def __init__(self, workdir):
+        import socket
+        import threading
+        self.path = os.path.join(workdir, "notify.sock")
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.bind(self.path)
+        self.sock.settimeout(0.1)
+        self.messages = []
+        self.lock = threading.Lock()
+        self.stopped = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self):
+        while not self.stopped.is_set():
+            try:
+                data = self.sock.recv(65536)
+            except OSError:
+                continue
+            fields = dict(line.split("=", 1) for line in data.decode().split("\n") if "=" in line)
+            with self.lock:
+                self.messages.append((time.monotonic(), fields))
+
+    def snapshot(self):
+        with self.lock:
+            return list(self.messages)
+
+    def wait_for(self, key, value=None, timeout=20, after=0):
+        """Waits for the first message (index >= after) holding key (= value); returns its index."""
+        def find():
+            for i, (_, fields) in enumerate(self.snapshot()):
+                if i >= after and key in fields and (value is None or fields[key] == value):
+                    return i + 1
+            return None
+        return wait_until(find, timeout, what=f"{key}={value} on NOTIFY_SOCKET") - 1
+
+    def close(self):
+        self.stopped.set()
+        self.thread.join(5)
+        self.sock.close()
