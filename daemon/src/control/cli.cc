@@ -42,8 +42,11 @@ int main(int argc, char** argv) {
                  "Also load plugins from this directory (repeatable; searched first)");
   app.add_option("--stats-file", settings.stats_file,
                  "At exit, write every counter to this file as JSON");
-  app.add_option("--log-level", settings.log_level, "trace, debug, info, warn or error")
-      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}));
+  app.add_option("--log-level", settings.log_level, "trace, debug, info, warning (or warn), error")
+      ->check(CLI::IsMember(log_level_names()));
+  app.add_option("--bus", settings.bus,
+                 "D-Bus to serve org.ingestd.Daemon1 on: system, session, none or an address")
+      ->default_str("system");
 
   auto* run_cmd = app.add_subcommand("run", "Run the pipeline in the foreground (the default)");
   auto* validate_cmd = app.add_subcommand("validate", "Check a pipeline file without running it");

@@ -15,7 +15,11 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "control/dbus_service.h"
+#include "control/interim_api.h"
 #include "control/logging.h"
+#include "control/notify.h"
+#include "control/status_line.h"
 #include "runtime/runtime.h"
 #include "runtime/system_clock.h"
 
@@ -42,8 +46,13 @@ bool read_file(const std::string& path, std::string& text, std::string& error) {
   return true;
 }
 
-void print_errors(const std::vector<config::Error>& errors) {
-  for (const auto& e : errors) std::fprintf(stderr, "%s\n", e.to_string().c_str());
+void print_errors(const std::vector<config::Error>& errors, std::vector<std::string>* out) {
+  for (const auto& e : errors) {
+    if (out)
+      out->push_back(e.to_string());
+    else
+      std::fprintf(stderr, "%s\n", e.to_string().c_str());
+  }
   std::fflush(stderr);
 }
 
@@ -81,13 +90,17 @@ void log_summary(const config::Pipeline& pipeline, const runtime::Metrics& metri
 
 }  // namespace
 
-int load(const Settings& settings, Loaded& loaded) {
+int load(const Settings& settings, Loaded& loaded, std::vector<std::string>* errors_out) {
   std::string path = settings.config_path.empty() ? "demo.yaml (embedded)" : settings.config_path;
   std::string text;
   if (settings.config_path.empty()) {
     text = std::string(kDemoConfig);
   } else if (std::string error; !read_file(settings.config_path, text, error)) {
-    std::fprintf(stderr, "%s: cannot read: %s\n", path.c_str(), error.c_str());
+    std::string message = fmt::format("{}: cannot read: {}", path, error);
+    if (errors_out)
+      errors_out->push_back(message);
+    else
+      std::fprintf(stderr, "%s\n", message.c_str());
     return kExitConfig;
   }
 
@@ -107,13 +120,13 @@ int load(const Settings& settings, Loaded& loaded) {
     std::stable_sort(errors.begin(), errors.end(), [](const auto& a, const auto& b) {
       return std::tie(a.pos.line, a.pos.column) < std::tie(b.pos.line, b.pos.column);
     });
-    print_errors(errors);
+    print_errors(errors, errors_out);
     return kExitConfig;
   }
   loaded.pipeline = std::move(*pipeline);
   loaded.graph = runtime::Graph::build(loaded.pipeline, loaded.metrics, errors);
   if (!loaded.graph) {
-    print_errors(errors);
+    print_errors(errors, errors_out);
     return kExitConfig;
   }
   return kExitOk;
@@ -147,6 +160,18 @@ int run(const Settings& settings) {
 
   runtime::SystemClock clock;
   int rc = kExitOk;
+  Notifier notifier;
+  StatusLine status_line;
+  int64_t next_status_ns = 0;
+  InterimApi api(settings, loaded.pipeline);
+  auto bus = DbusService::start(settings.bus, api);
+  api.on_reload([&bus](const ReloadReport& report) {
+    if (bus) bus->reloaded(report);
+  });
+  auto set_state = [&](const char* state) {
+    api.set_state(state);
+    if (bus) bus->refresh();
+  };
   {
     runtime::Runtime rt(loaded.pipeline, *loaded.graph, loaded.metrics, clock);
     rt.on_finished([main_thread = pthread_self()] { pthread_kill(main_thread, SIGUSR2); });
@@ -157,6 +182,8 @@ int run(const Settings& settings) {
     }
     spdlog::info("ingestd {} running {} components from {}", INGESTD_VERSION,
                  loaded.pipeline.components.size(), loaded.pipeline.path);
+    set_state("running");
+    notifier.ready();
 
     int64_t deadline = 0;
     bool abandoned = false;
@@ -164,8 +191,20 @@ int run(const Settings& settings) {
       timespec tick{0, 100'000'000};
       int sig = sigtimedwait(&signals, nullptr, &tick);
       int64_t now = clock.monotonic_ns();
+      notifier.tick(now);
+      if (now >= next_status_ns) {
+        auto last = api.last_reload();
+        notifier.status(status_line.update(api.state(), loaded.pipeline, loaded.metrics.snapshot(),
+                                           now,
+                                           last.finished_realtime_ns == 0 ? "none"
+                                           : last.ok                      ? "ok"
+                                                                          : "failed"));
+        next_status_ns = now + 5 * kSecond;
+      }
       if (sig == SIGTERM || sig == SIGINT) {
         if (!rt.stopping()) {
+          notifier.stopping();
+          set_state("stopping");
           spdlog::info("{} received: stopping (draining, at most {:.1f}s)", strsignal(sig),
                        static_cast<double>(loaded.pipeline.shutdown_timeout_ns) / kSecond);
           rt.request_stop();
@@ -177,8 +216,12 @@ int run(const Settings& settings) {
           deadline = now;
         }
       } else if (sig == SIGHUP) {
-        spdlog::warn(
-            "SIGHUP received: reload is not supported by this version; the pipeline keeps running");
+        notifier.reloading();
+        set_state("reloading");
+        auto report = api.reload();
+        spdlog::warn("SIGHUP: {}", report.message);
+        set_state("running");
+        notifier.ready();
       } else if (sig == SIGUSR1) {
         spdlog::info("SIGUSR1 received: reopening files");
         rt.reopen();

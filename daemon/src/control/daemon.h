@@ -22,7 +22,8 @@ struct Settings {
   std::string config_path;  // empty: the embedded demo pipeline
   std::vector<std::string> plugin_dirs;
   std::string stats_file;
-  std::string log_level;  // overrides the config's log.level when set
+  std::string log_level;       // overrides the config's log.level when set
+  std::string bus = "system";  // D-Bus: system, session, none or an address
 };
 
 // A pipeline read, validated and built (factories run, no I/O). Members are declared so that
@@ -34,9 +35,9 @@ struct Loaded {
   std::unique_ptr<runtime::Graph> graph;
 };
 
-// Reads the config, scans plugins, validates and builds. Prints every error to stderr as
-// `file:line:col: message` and returns kExitConfig on failure, else kExitOk.
-int load(const Settings& settings, Loaded& loaded);
+// Reads the config, scans plugins, validates and builds. On failure returns kExitConfig and hands
+// every error, `file:line:col: message`, to `errors` (when given) or prints it to stderr.
+int load(const Settings& settings, Loaded& loaded, std::vector<std::string>* errors = nullptr);
 
 int run(const Settings& settings);
 int validate(const Settings& settings);
