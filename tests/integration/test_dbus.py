@@ -10,6 +10,7 @@ import json
 import os
 import re
 import signal
+import subprocess
 import unittest
 
 import harness
@@ -177,6 +178,40 @@ class ApiTest(DbusTestCase):
         self.assertTrue(any(e.startswith(f"{d.config_path}:{BROKEN_LINE}:{col}: ")
                             for e in last["errors"]), last)
         self.assert_keeps_running(d)
+
+    def test_a_reload_is_signalled(self):
+        d = self.start()
+        monitor_log = self.path("monitor.jsonl")
+        with open(monitor_log, "wb") as out:
+            monitor = subprocess.Popen(
+                ["busctl", f"--address={self.bus.address}", "--json=short", "monitor"],
+                stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        self.addCleanup(lambda: (monitor.kill(), monitor.wait()))
+
+        def seen(member):
+            try:
+                with open(monitor_log) as f:
+                    msgs = [json.loads(l) for l in f if l.startswith("{")]
+            except (FileNotFoundError, json.JSONDecodeError):
+                return None
+            return [m for m in msgs if m.get("member") == member] or None
+        # The monitor is listening once it sees a call of ours.
+        wait_until(lambda: self.call("GetStatus")[0].returncode == 0 and seen("GetStatus"), 10,
+                   what="busctl monitor to listen")
+
+        d.send(signal.SIGHUP)
+        reloaded = wait_until(lambda: seen("Reloaded"), 20, what="the Reloaded signal")[0]
+        self.assertEqual(reloaded["type"], "signal")
+        self.assertEqual(reloaded["path"], DBUS_PATH)
+        self.assertEqual(reloaded["payload"]["type"], "bs")
+        ok, message = reloaded["payload"]["data"]
+        last = json.loads(self.get_property("LastReload"))
+        self.assertEqual((ok, message), (last["ok"], last["message"]))
+
+        def last_reload_changed():
+            return [m for m in seen("PropertiesChanged") or []
+                    if "LastReload" in json.dumps(m["payload"])]
+        wait_until(last_reload_changed, 10, what="PropertiesChanged for LastReload")
 
     def test_unreachable_bus_is_one_warning(self):
         d = self.start_daemon(pipeline(self.out, self.path("data")),
