@@ -177,6 +177,8 @@ class ApiTest(DbusTestCase):
         self.assertFalse(last["ok"])
         self.assertTrue(any(e.startswith(f"{d.config_path}:{BROKEN_LINE}:{col}: ")
                             for e in last["errors"]), last)
+        # ... and logged, every one with its position.
+        self.assertIn(f"{d.config_path}:{BROKEN_LINE}:{col}: ", d.stderr())
         self.assert_keeps_running(d)
 
     def test_a_reload_is_signalled(self):

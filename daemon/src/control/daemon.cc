@@ -218,8 +218,7 @@ int run(const Settings& settings) {
       } else if (sig == SIGHUP) {
         notifier.reloading();
         set_state("reloading");
-        auto report = api.reload();
-        spdlog::warn("SIGHUP: {}", report.message);
+        api.reload();  // logs its result
         set_state("running");
         notifier.ready();
       } else if (sig == SIGUSR1) {

@@ -3,6 +3,7 @@
 #include <time.h>
 
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
 
 #include "control/logging.h"
 #include "ingestd/json.h"
@@ -50,6 +51,12 @@ ReloadReport InterimApi::reload() {
   timespec ts{};
   clock_gettime(CLOCK_REALTIME, &ts);
   report.finished_realtime_ns = static_cast<int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
+  if (report.errors.empty()) {
+    spdlog::warn("{}", report.message);
+  } else {
+    spdlog::error("reload refused; the running pipeline is unchanged:");
+    for (const auto& e : report.errors) spdlog::error("{}", e);
+  }
   {
     std::lock_guard lock(mu_);
     last_reload_ = report;
