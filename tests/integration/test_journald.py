@@ -45,6 +45,8 @@ sinks:
         self.assertTrue(entries)
         for e in entries:
             self.assertEqual(e["SYSLOG_IDENTIFIER"], "ingestd", e)
+            if "PIPELINE" in e:
+                self.assertEqual(e["PIPELINE"], config, e)
             self.assertIn(e["PRIORITY"], {"3", "4", "6", "7"}, e)
 
         def find(text):
@@ -53,6 +55,7 @@ sinks:
             return found[0]
         sink = find(f"[sinks.out] writing to {out}")
         self.assertEqual((sink["COMPONENT"], sink["KIND"], sink["PRIORITY"]), ("out", "sink", "6"))
+        self.assertEqual(sink["PIPELINE"], config)
         source = find("[sources.gen] finished")  # a debug message
         self.assertEqual((source["COMPONENT"], source["KIND"], source["PRIORITY"]),
                          ("gen", "source", "7"))

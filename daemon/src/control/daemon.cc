@@ -155,6 +155,7 @@ int run(const Settings& settings) {
   Loaded loaded;
   if (int rc = load(settings, loaded); rc != kExitOk) return rc;
   set_log_level(settings.log_level.empty() ? loaded.pipeline.log_level : settings.log_level);
+  set_log_pipeline(loaded.pipeline.path);
   if (settings.config_path.empty())
     spdlog::info("running the embedded demo pipeline (config/demo.yaml); give -c FILE for another");
 

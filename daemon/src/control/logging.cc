@@ -20,6 +20,9 @@ constexpr const char* kLoggerName = "ingestd";
 
 LogTarget g_target = LogTarget::kStderr;
 
+std::mutex g_pipeline_mu;
+std::string g_pipeline;  // guarded by g_pipeline_mu
+
 int syslog_priority(spdlog::level::level_enum level) {
   switch (level) {
     case spdlog::level::trace:
@@ -63,8 +66,13 @@ class JournaldSink final : public spdlog::sinks::base_sink<std::mutex> {
  protected:
   void sink_it_(const spdlog::details::log_msg& msg) override {
     std::string_view message(msg.payload.data(), msg.payload.size());
-    auto fields = detail::journal_fields(syslog_priority(msg.level), message, msg.source.filename,
-                                         msg.source.line, msg.source.funcname);
+    std::string pipeline;
+    {
+      std::lock_guard lock(g_pipeline_mu);
+      pipeline = g_pipeline;
+    }
+    auto fields = detail::journal_fields(syslog_priority(msg.level), message, pipeline,
+                                         msg.source.filename, msg.source.line, msg.source.funcname);
     std::vector<iovec> iov;
     iov.reserve(fields.size());
     for (auto& f : fields) iov.push_back({f.data(), f.size()});
@@ -80,12 +88,14 @@ class JournaldSink final : public spdlog::sinks::base_sink<std::mutex> {
 
 namespace detail {
 
-std::vector<std::string> journal_fields(int priority, std::string_view message, const char* file,
-                                        int line, const char* function) {
+std::vector<std::string> journal_fields(int priority, std::string_view message,
+                                        std::string_view pipeline, const char* file, int line,
+                                        const char* function) {
   std::vector<std::string> fields;
   fields.push_back("MESSAGE=" + std::string(message));
   fields.push_back("PRIORITY=" + std::to_string(priority));
   fields.push_back(std::string("SYSLOG_IDENTIFIER=") + kLoggerName);
+  if (!pipeline.empty()) fields.push_back("PIPELINE=" + std::string(pipeline));
   std::string_view section, name;
   if (component_prefix(message, section, name)) {
     if (const char* kind = kind_of_section(section)) {
@@ -144,6 +154,11 @@ void init_logging(LogTarget target) {
 
 LogTarget log_target() {
   return g_target;
+}
+
+void set_log_pipeline(std::string_view path) {
+  std::lock_guard lock(g_pipeline_mu);
+  g_pipeline = path;
 }
 
 const std::vector<std::string>& log_level_names() {

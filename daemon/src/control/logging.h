@@ -21,12 +21,15 @@ enum class LogTarget {
 // full (trace, debug, info, warning, error, critical).
 //
 // Journal entries carry MESSAGE (the same text as the stderr line, without time and level),
-// PRIORITY, SYSLOG_IDENTIFIER=ingestd, CODE_FILE/CODE_LINE/CODE_FUNC when the call site passed
+// PRIORITY, SYSLOG_IDENTIFIER=ingestd, PIPELINE=<config file> once set_log_pipeline() named it,
+// CODE_FILE/CODE_LINE/CODE_FUNC when the call site passed
 // its location, and, for a message that a component logged, COMPONENT=<name> and
 // KIND=source|parser|aggregate|sink. Components are recognised by the prefix the runtime puts on
 // their messages, `[<section>.<name>] ` (section: sources, parsers, aggregates, sinks): the
 // runtime keeps to that prefix and needs no logging API of its own, and so no systemd header.
 void init_logging(LogTarget target = LogTarget::kAuto);
+// The pipeline file that journal entries name in PIPELINE= (empty: no such field).
+void set_log_pipeline(std::string_view path);
 // The target init_logging() chose (kStderr or kJournald, never kAuto).
 LogTarget log_target();
 // "journald" | "stderr" | "auto" -> the target; std::nullopt for anything else.
@@ -45,9 +48,11 @@ const std::vector<std::string>& log_level_names();
 
 namespace detail {
 // The fields of one journal entry, "KEY=value" each, in the order sent. `priority` is syslog's
-// (3 error, 4 warning, 6 info, 7 debug); `file` may be null and `line` 0 when unknown.
-std::vector<std::string> journal_fields(int priority, std::string_view message, const char* file,
-                                        int line, const char* function);
+// (3 error, 4 warning, 6 info, 7 debug); `pipeline` may be empty, `file` null and `line` 0 when
+// unknown.
+std::vector<std::string> journal_fields(int priority, std::string_view message,
+                                        std::string_view pipeline, const char* file, int line,
+                                        const char* function);
 }  // namespace detail
 
 }  // namespace ingestd::control

@@ -23,21 +23,22 @@ bool has_key(const std::vector<std::string>& fields, const std::string& key) {
 }
 
 TEST(JournalFields, ComponentMessageCarriesComponentAndKind) {
-  auto fields =
-      detail::journal_fields(4, "[sinks.archive] write failed, retrying: EIO", nullptr, 0, nullptr);
+  auto fields = detail::journal_fields(4, "[sinks.archive] write failed, retrying: EIO", "",
+                                       nullptr, 0, nullptr);
   EXPECT_TRUE(has(fields, "MESSAGE=[sinks.archive] write failed, retrying: EIO"));
   EXPECT_TRUE(has(fields, "PRIORITY=4"));
   EXPECT_TRUE(has(fields, "SYSLOG_IDENTIFIER=ingestd"));
   EXPECT_TRUE(has(fields, "COMPONENT=archive"));
   EXPECT_TRUE(has(fields, "KIND=sink"));
   EXPECT_FALSE(has_key(fields, "CODE_FILE"));
+  EXPECT_FALSE(has_key(fields, "PIPELINE"));
 }
 
 TEST(JournalFields, EachSectionNamesItsKind) {
   const std::vector<std::pair<std::string, std::string>> cases = {
       {"sources", "source"}, {"parsers", "parser"}, {"aggregates", "aggregate"}, {"sinks", "sink"}};
   for (const auto& [section, kind] : cases) {
-    auto fields = detail::journal_fields(6, "[" + section + ".x] m", nullptr, 0, nullptr);
+    auto fields = detail::journal_fields(6, "[" + section + ".x] m", "", nullptr, 0, nullptr);
     EXPECT_TRUE(has(fields, "KIND=" + kind)) << section;
     EXPECT_TRUE(has(fields, "COMPONENT=x")) << section;
   }
@@ -46,7 +47,7 @@ TEST(JournalFields, EachSectionNamesItsKind) {
 TEST(JournalFields, DaemonMessageHasNoComponent) {
   for (const char* message : {"ingestd 0.1.0 running 4 components", "[not a component] text",
                               "[widgets.x] unknown section", "[sinks.] empty name"}) {
-    auto fields = detail::journal_fields(6, message, nullptr, 0, nullptr);
+    auto fields = detail::journal_fields(6, message, "", nullptr, 0, nullptr);
     EXPECT_FALSE(has_key(fields, "COMPONENT")) << message;
     EXPECT_FALSE(has_key(fields, "KIND")) << message;
     EXPECT_TRUE(has(fields, std::string("MESSAGE=") + message));
@@ -54,7 +55,9 @@ TEST(JournalFields, DaemonMessageHasNoComponent) {
 }
 
 TEST(JournalFields, CodeLocationWhenKnown) {
-  auto fields = detail::journal_fields(3, "boom", "daemon/src/control/daemon.cc", 42, "run");
+  auto fields = detail::journal_fields(3, "boom", "/etc/ingestd/pipeline.yaml",
+                                       "daemon/src/control/daemon.cc", 42, "run");
+  EXPECT_TRUE(has(fields, "PIPELINE=/etc/ingestd/pipeline.yaml"));
   EXPECT_TRUE(has(fields, "CODE_FILE=daemon/src/control/daemon.cc"));
   EXPECT_TRUE(has(fields, "CODE_LINE=42"));
   EXPECT_TRUE(has(fields, "CODE_FUNC=run"));
