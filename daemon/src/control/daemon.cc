@@ -302,6 +302,7 @@ ReloadReport Daemon::do_reload() {
   ReloadReport report;
   std::string path = display_path(settings_);
   spdlog::info("reloading {}", path);
+  int64_t began = clock_.monotonic_ns();
   Loaded next;
   std::vector<std::string> errors;
   if (!load(settings_, metrics_, next, errors)) {
@@ -335,7 +336,8 @@ ReloadReport Daemon::do_reload() {
       report.replaced = diff.replaced;
       report.added = diff.added;
       report.removed = diff.removed;
-      report.message = fmt::format("reloaded {}: {}", path, diff.summary());
+      report.message = fmt::format("reloaded {}: {} (in {} ms)", path, diff.summary(),
+                                   (clock_.monotonic_ns() - began) / 1'000'000);
       if (settings_.log_level.empty() && then.log_level != log_level_) {
         control::set_log_level(then.log_level);
         log_level_ = then.log_level;
