@@ -172,7 +172,7 @@ class ApiTest(DbusTestCase):
         ok, message = data
         self.assertFalse(ok)
         # The first error (here: the required option is missing) and how many more.
-        self.assertTrue(message.startswith(f"{d.config_path}:{BROKEN_LINE}:"), message)
+        self.assertIn(f"{d.config_path}:{BROKEN_LINE}:", message)
         last = json.loads(self.get_property("LastReload"))
         self.assertFalse(last["ok"])
         self.assertTrue(any(e.startswith(f"{d.config_path}:{BROKEN_LINE}:{col}: ")
@@ -279,6 +279,20 @@ class IngestctlTest(DbusTestCase):
         self.assert_keeps_running(d)
         r = ingestctl("status", address=self.bus.address)
         self.assertRegex(r.stdout, r"last reload: +failed at ")
+
+    def test_reload_applies_a_valid_file(self):
+        d = self.start()
+        out2 = self.path("out2.jsonl")
+        with open(d.config_path, "a") as f:
+            f.write(f"  out2: {{ type: file, inputs: [gen], path: {q(out2)} }}\n")
+        r = ingestctl("reload", address=self.bus.address)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertTrue(r.stdout.startswith(f"reloaded {d.config_path}"), r.stdout)
+        wait_until(lambda: harness.count_lines(out2) > 0, 20, what="the added sink's output")
+        r = ingestctl("status", address=self.bus.address)
+        self.assertRegex(r.stdout, r"sink +out2 +file")
+        self.assertRegex(r.stdout, r"last reload: +ok at ")
+        self.assert_keeps_running(d)
 
     def test_log_level(self):
         d = self.start()

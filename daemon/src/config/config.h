@@ -54,7 +54,9 @@ struct ComponentConfig {
   Options options;    // plugin options, validated, defaults applied
   Position pos;       // of the component's name key
   std::map<std::string, Position> option_positions;  // dotted option path -> position of its value
-  std::string fingerprint;  // canonical text of type, inputs and options: equal iff config equal
+  // Canonical text of the component's own configuration (type, workers, queue, options; not its
+  // inputs, which are edges): equal iff that configuration is equal, however it is written.
+  std::string fingerprint;
   // Its own keys and options passed validation. Always true in a loaded Pipeline; in the partial
   // result of a failed load it tells which components can still be checked by their factories.
   bool valid = true;

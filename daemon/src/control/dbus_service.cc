@@ -123,7 +123,6 @@ void DbusService::export_object() {
                              fmt::format("unknown log level '{}': use trace, debug, info, warning "
                                          "(or warn) or error",
                                          level));
-        spdlog::info("D-Bus: log level set to {}", level);
       });
 
   object_->registerProperty("Version")
