@@ -105,8 +105,8 @@ class Client {
         if (c.is_string())
           std::printf("  %s\n", text(simdjson::dom::element(c)).c_str());
         else
-          std::printf("  %-10s %-20s %s\n", text(c["kind"]).c_str(), text(c["name"]).c_str(),
-                      text(c["type"]).c_str());
+          std::printf("  %-10s %-20s %-12s%s\n", text(c["kind"]).c_str(), text(c["name"]).c_str(),
+                      text(c["type"]).c_str(), counts(c).c_str());
       }
     }
     std::printf("last reload: %s\n", describe_reload(doc["last_reload"]).c_str());
@@ -187,6 +187,17 @@ class Client {
       ingestd::json::append_string(out, errors[i]);
     }
     std::printf("%s]}\n", out.c_str());
+  }
+
+  // " in N out M" from a component's events_in / events_out, when the status has them.
+  static std::string counts(simdjson::dom::element component) {
+    std::string out;
+    for (const char* key : {"events_in", "events_out"}) {
+      uint64_t n = 0;
+      if (component[key].get(n) == simdjson::SUCCESS)
+        out += fmt::format(" {} {}", std::string_view(key).substr(7), n);
+    }
+    return out;
   }
 
   // "none", or "ok at 2026-01-02T03:04:05Z: <message>" / "failed at ...: <message>".
