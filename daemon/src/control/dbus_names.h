@@ -15,6 +15,7 @@ inline constexpr const char* kInterface = "org.ingestd.Daemon1";
 inline constexpr const char* kErrorInvalidLevel = "org.ingestd.Daemon1.Error.InvalidLevel";
 inline constexpr const char* kErrorInvalidArgument = "org.ingestd.Daemon1.Error.InvalidArgument";
 inline constexpr const char* kErrorBusy = "org.ingestd.Daemon1.Error.Busy";
+inline constexpr const char* kErrorFailed = "org.ingestd.Daemon1.Error.Failed";
 
 // "system", "session", or a D-Bus address ("unix:path=/run/x/bus"), as in messages: "the system
 // bus", "the session bus", "the bus at unix:path=...".

@@ -1,5 +1,7 @@
 #include "control/dbus_service.h"
 
+#include <tuple>
+
 #include <fmt/format.h>
 #include <sdbus-c++/sdbus-c++.h>
 #include <spdlog/spdlog.h>
@@ -9,6 +11,22 @@
 namespace ingestd::control {
 
 using namespace dbus;
+
+namespace {
+
+// Replies with the tuple `work` returns, or with Error.Failed when it throws: an asynchronous
+// call must always be answered, else its caller waits for its timeout.
+template <class... Results, class Work>
+void reply(const sdbus::Result<Results...>& result, Work&& work) {
+  try {
+    std::apply([&](const auto&... values) { result.returnResults(values...); }, work());
+  } catch (const std::exception& e) {
+    spdlog::error("D-Bus: a call failed: {}", e.what());
+    result.returnError(sdbus::Error(kErrorFailed, e.what()));
+  }
+}
+
+}  // namespace
 
 std::unique_ptr<DbusService> DbusService::start(const std::string& bus, DaemonApi& api) {
   if (bus == "none") return nullptr;
@@ -83,8 +101,10 @@ void DbusService::export_object() {
       .implementedAs([this, busy](sdbus::Result<bool, std::string>&& result) {
         spdlog::info("D-Bus: Reload requested");
         bool started = run_blocking([this, result = std::move(result)] {
-          ReloadReport report = api_.reload();
-          result.returnResults(report.ok, report.message);
+          reply(result, [this] {
+            ReloadReport report = api_.reload();
+            return std::tuple(report.ok, report.message);
+          });
         });
         if (!started) throw busy();
       });
@@ -103,8 +123,10 @@ void DbusService::export_object() {
                                          "(ingestctl does this for you)",
                                          path));
         bool started = run_blocking([this, path, result = std::move(result)] {
-          std::vector<std::string> errors = api_.validate(path);
-          result.returnResults(errors.empty(), errors);
+          reply(result, [this, &path] {
+            std::vector<std::string> errors = api_.validate(path);
+            return std::tuple(errors.empty(), errors);
+          });
         });
         if (!started) throw busy();
       });
