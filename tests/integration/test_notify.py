@@ -26,18 +26,19 @@ class NotifyTest(harness.IntegrationTestCase):
         self.addCleanup(self.listener.close)
         self.out = self.path("out.jsonl")
 
-    def start(self):
+    def start(self, sinks=None, stdout_path=None, rate=200):
+        sinks = sinks or f"out: {{ type: file, inputs: [gen], path: {q(self.out)} }}"
         config = f"""data_dir: {q(self.path("data"))}
 sources:
-  gen: {{ type: generator, rate: 200, template: {q(TEMPLATE)} }}
+  gen: {{ type: generator, rate: {rate}, template: {q(TEMPLATE)} }}
 sinks:
-  out: {{ type: file, inputs: [gen], path: {q(self.out)} }}
+  {sinks}
 """
         env = dict(os.environ, NOTIFY_SOCKET=self.listener.path,
                    WATCHDOG_USEC=str(WATCHDOG_USEC))
         env.pop("JOURNAL_STREAM", None)
         d = harness.Daemon(self.dir, self.write_file("ingestd.yaml", config),
-                           extra_args=["--bus", "none"], env=env)
+                           extra_args=["--bus", "none"], env=env, stdout_path=stdout_path)
         d.args = ["sh", "-c", 'WATCHDOG_PID=$$ exec "$0" "$@"'] + d.args
         self.daemons.append(d)
         return d.start()
@@ -63,6 +64,36 @@ sinks:
         self.assertEqual(rc, 0, d.stderr_tail())
         stopping = self.listener.wait_for("STOPPING", "1", timeout=5)
         self.assertGreater(stopping, ready)
+
+    def test_watchdog_stops_while_a_sink_is_wedged(self):
+        # The stdout sink writes into a pipe that nobody reads: once the pipe is full its write()
+        # blocks, the pipeline is wedged, and the pings must stop; reading the pipe unwedges it.
+        fifo = self.path("stdout.fifo")
+        os.mkfifo(fifo)
+        reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+        self.addCleanup(os.close, reader)
+        d = self.start(sinks="console: { type: stdout, inputs: [gen] }", stdout_path=fifo,
+                       rate=50000)
+        self.listener.wait_for("READY", "1")
+
+        def pings():
+            return [i for i, (_, f) in enumerate(self.listener.snapshot())
+                    if f.get("WATCHDOG") == "1"]
+        wait_until(lambda: "watchdog: console stuck" in d.stderr(), 30,
+                   what="the watchdog to notice the wedged sink")
+        stopped_at = len(self.listener.snapshot())
+        self.assertEqual([i for i in pings() if i >= stopped_at], [])
+        self.assertTrue(d.running())
+
+        def drain():
+            try:
+                while os.read(reader, 1 << 16):
+                    pass
+            except BlockingIOError:
+                pass
+            return "makes progress again" in d.stderr()
+        wait_until(drain, 30, what="the pipeline to make progress again")
+        wait_until(lambda: any(i >= stopped_at for i in pings()), 10, what="pings to resume")
 
     def test_reload_is_bracketed_by_reloading_and_ready(self):
         d = self.start()

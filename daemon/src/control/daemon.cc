@@ -16,6 +16,7 @@
 #include <tuple>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <spdlog/spdlog.h>
 
 #include "control/daemon_api.h"
@@ -434,6 +435,14 @@ int Daemon::run() {
   spdlog::info("ingestd {} running {} components from {}", INGESTD_VERSION,
                pipeline.components.size(), pipeline.path);
   notifier_.ready();
+  // The watchdog stops petting once a component has been inside one plugin call for half the
+  // watchdog interval: systemd then restarts a wedged daemon within about 1.5 intervals.
+  notifier_.set_health_check([this, limit = notifier_.watchdog_interval_ns() / 2] {
+    auto stalled = runtime_->stalled(limit);
+    if (stalled.empty()) return std::string();
+    return fmt::format("{} stuck inside one call for more than {:.1f}s", fmt::join(stalled, ", "),
+                       static_cast<double>(limit) / kSecond);
+  });
 
   // Shutdown: at `abandon_at` what is still queued is discarded so that the threads end; at
   // `exit_at` the process leaves without them. Both stay within shutdown_timeout.

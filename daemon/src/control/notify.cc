@@ -56,10 +56,9 @@ void Notifier::ping() {
 void Notifier::tick(int64_t monotonic_ns) {
   if (!enabled_ || watchdog_ns_ == 0) return;
   if (last_ping_ns_ >= 0 && monotonic_ns - last_ping_ns_ < watchdog_ns_ / 2) return;
-  if (healthy_ && !healthy_()) {
+  if (std::string problem = problem_ ? problem_() : ""; !problem.empty()) {
     if (!unhealthy_reported_)
-      spdlog::error(
-          "watchdog: the pipeline makes no progress; no longer telling systemd it is alive");
+      spdlog::error("watchdog: {}; no longer telling systemd that the daemon is alive", problem);
     unhealthy_reported_ = true;
     return;
   }

@@ -14,8 +14,9 @@ namespace ingestd::control {
 // unconditionally. The watchdog is on when WATCHDOG_USEC is set (and WATCHDOG_PID, when set, is
 // this process): the run loop calls tick() often (at least every quarter of the interval), and
 // tick() sends WATCHDOG=1 once half the interval has passed since the last ping, but only while
-// the health check passes. The check is the runtime's word that its threads make progress; a
-// wedged pipeline stops petting and systemd restarts it (WatchdogSec= with Restart=on-failure).
+// the health check finds no problem. The check is the runtime's word that its threads make
+// progress (Runtime::stalled()); a wedged pipeline stops petting, the problem is logged once, and
+// systemd restarts the service (WatchdogSec= with Restart=on-failure).
 //
 // Thread-safety: none; one thread (the run loop) owns it.
 class Notifier {
@@ -33,8 +34,9 @@ class Notifier {
 
   // 0 when the service manager asked for no watchdog.
   int64_t watchdog_interval_ns() const { return watchdog_ns_; }
-  // Returns true while the process makes progress; called from tick(). Unset: always healthy.
-  void set_health_check(std::function<bool()> healthy) { healthy_ = std::move(healthy); }
+  // Returns "" while the process makes progress, else what is wrong ("sinks.out has been inside
+  // one call for 20 s"); called from tick() when a ping is due. Unset: always healthy.
+  void set_health_check(std::function<std::string()> problem) { problem_ = std::move(problem); }
   // Pings when due and healthy. `monotonic_ns` is CLOCK_MONOTONIC now.
   void tick(int64_t monotonic_ns);
   // WATCHDOG=1, now.
@@ -48,7 +50,7 @@ class Notifier {
   int64_t last_ping_ns_ = -1;
   bool unhealthy_reported_ = false;
   std::string last_status_;
-  std::function<bool()> healthy_;
+  std::function<std::string()> problem_;
 };
 
 // The monotonic clock in ns, as MONOTONIC_USEC and tick() count it.

@@ -84,7 +84,7 @@ TEST(Notifier, WatchdogPingsAtHalfTheIntervalWhileHealthy) {
   Notifier n;
   ASSERT_EQ(n.watchdog_interval_ns(), 1000 * kMs);
   bool healthy = true;
-  n.set_health_check([&] { return healthy; });
+  n.set_health_check([&] { return healthy ? std::string() : std::string("sinks.out is stuck"); });
   n.tick(0);  // first tick pings at once
   n.tick(499 * kMs);
   EXPECT_EQ(sock.received(), std::vector<std::string>{"WATCHDOG=1"});
