@@ -192,23 +192,38 @@ struct Runtime::Stage final : public Output {
     return wanted ? rt.metrics_.counter(fmt::format("{}.{}", config.name, name)) : unused;
   }
 
-  // Fan-out: every consumer but the last gets a clone; the last gets the batch itself. The
-  // outputs are held for the whole fan-out, so a rewiring waits for a push under way.
+  // Fan-out: every consumer but the last gets a clone; the last gets the batch itself.
   bool push(BatchPtr batch) override {
     if (batch->empty()) return true;
     events_out.add(batch->size());
     std::lock_guard lock(out_mu);
+    adopt_rewiring();
+    bool accepted = true;
     if (outputs.empty()) {
       unconsumed.add(batch->size());
-      return true;
+    } else {
+      for (size_t i = 0; i < outputs.size(); ++i) {
+        BatchPtr copy = i + 1 < outputs.size() ? batch->clone() : std::move(batch);
+        if (outputs[i]->built->input->push(std::move(copy)) == BatchQueue::PushResult::kAbandoned)
+          accepted = false;
+      }
     }
-    bool accepted = true;
-    for (size_t i = 0; i < outputs.size(); ++i) {
-      BatchPtr copy = i + 1 < outputs.size() ? batch->clone() : std::move(batch);
-      if (outputs[i]->built->input->push(std::move(copy)) == BatchQueue::PushResult::kAbandoned)
-        accepted = false;
-    }
+    adopt_rewiring();  // one that came while the batch was being pushed
     return accepted;
+  }
+
+  // Under out_mu: switches to a published rewiring, leaving the old consumers' queues.
+  void adopt_rewiring() {
+    std::lock_guard lock(wire_mu);
+    if (!has_next) return;
+    has_next = false;
+    std::swap(outputs, next);
+    release(next);
+  }
+
+  static void release(std::vector<Stage*>& queues) {
+    for (Stage* out : queues) out->input().producer_done();
+    queues.clear();
   }
 
   BatchQueue& input() { return *built->input; }
@@ -229,10 +244,20 @@ struct Runtime::Stage final : public Output {
   Counter& retries;           // sinks
   Counter& shutdown_dropped;  // consumers: what the shutdown deadline discarded
 
-  // The consumers this stage pushes to. It counts as a producer on each of their queues from the
-  // moment it is wired to them until it is rewired away or its last worker ends (`closed`).
-  std::mutex out_mu;
-  std::vector<Stage*> outputs;
+  // Wiring. The stage counts as a producer on each of its consumers' queues from the moment it is
+  // wired to them until it is rewired away or its last worker ends (`closed`). A rewiring is
+  // staged (registered on the new queues), then published once every stage has staged its own;
+  // whoever next holds out_mu adopts it and leaves the old queues: the rewiring itself when no
+  // push is under way, else that push when it ends. So a push blocked on a full queue never
+  // blocks a reload, and no queue that lives on sees its producers run out in between.
+  std::mutex out_mu;            // held by push() for a whole fan-out
+  std::vector<Stage*> outputs;  // under out_mu: what push() fans out to
+  std::mutex wire_mu;           // guards the members below; taken after out_mu, never before
+  std::vector<Stage*> wired;    // the outputs it has or will have once it adopts
+  std::vector<Stage*> staged;   // registered, not yet published
+  std::vector<Stage*> next;     // published, not yet adopted
+  bool has_staged = false;
+  bool has_next = false;
   bool closed = false;
 
   std::vector<std::unique_ptr<Worker>> workers;
@@ -277,6 +302,30 @@ bool Runtime::start_instances(Stage& s, std::string& error) {
     }
   }
   return true;
+}
+
+void Runtime::stage_outputs(Stage& s, const std::vector<Stage*>& outputs) {
+  std::lock_guard lock(s.wire_mu);
+  if (s.closed) return;  // it will push no more
+  for (Stage* out : outputs) out->input().add_producer();
+  if (s.has_staged) Stage::release(s.staged);
+  s.staged = outputs;
+  s.has_staged = true;
+  s.wired = outputs;
+}
+
+void Runtime::publish_outputs(Stage& s) {
+  {
+    std::lock_guard lock(s.wire_mu);
+    if (!s.has_staged) return;
+    if (s.has_next) Stage::release(s.next);
+    s.next = std::move(s.staged);
+    s.staged.clear();
+    s.has_staged = false;
+    s.has_next = true;
+  }
+  std::unique_lock lock(s.out_mu, std::try_to_lock);
+  if (lock.owns_lock()) s.adopt_rewiring();
 }
 
 void Runtime::launch(Stage& s) {
@@ -365,27 +414,16 @@ bool Runtime::apply(std::shared_ptr<const Generation> generation, const graph::M
     // Removed: into its old consumers, as they are now (kept, replaced anew, or also retiring).
     std::vector<Stage*> out;
     {
-      std::lock_guard lock(s->out_mu);
-      for (Stage* c : s->outputs) {
+      std::lock_guard lock(s->wire_mu);
+      for (Stage* c : s->wired) {
         auto it = live.find(c->name());
         out.push_back(it != live.end() ? it->second : c);
       }
     }
     wiring.emplace_back(s, std::move(out));
   }
-  // Each stage joins its new edges and leaves its old ones atomically (so that a stage ending now
-  // closes exactly the edges it holds); all old edges are dropped only after every new one exists.
-  std::vector<std::vector<Stage*>> previous;
-  for (auto& [s, outputs] : wiring) {
-    std::lock_guard lock(s->out_mu);
-    if (!s->closed) {
-      for (Stage* out : outputs) out->input().add_producer();
-      previous.push_back(std::move(s->outputs));
-    }
-    s->outputs = outputs;
-  }
-  for (auto& old_outputs : previous)
-    for (Stage* out : old_outputs) out->input().producer_done();
+  for (auto& [s, outputs] : wiring) stage_outputs(*s, outputs);
+  for (auto& [s, outputs] : wiring) publish_outputs(*s);
 
   // 3. Swap the stage lists and launch the new stages (they have their producers by now), then
   // stop what the new graph no longer has.
@@ -411,7 +449,7 @@ bool Runtime::apply(std::shared_ptr<const Generation> generation, const graph::M
   for (auto it = stages_.rbegin(); it != stages_.rend(); ++it) {
     Stage& s = **it;
     if (s.launched) continue;
-    if (s.outputs.empty() && s.kind() != Kind::kSink)
+    if (s.wired.empty() && s.kind() != Kind::kSink)
       s.context.log(LogLevel::kWarn,
                     "feeds no component: its output is discarded and counted as unconsumed");
     launch(s);
@@ -560,13 +598,15 @@ void Runtime::write_to_sink(Stage& s, Worker& w, Sink& sink, BatchPtr batch) {
 
 void Runtime::worker_done(Stage& s) {
   if (--s.workers_left == 0) {
-    std::vector<Stage*> outputs;
     {
-      std::lock_guard lock(s.out_mu);
+      std::lock_guard out_lock(s.out_mu);
+      std::lock_guard lock(s.wire_mu);
       s.closed = true;
-      outputs = s.outputs;
+      Stage::release(s.outputs);
+      Stage::release(s.next);
+      Stage::release(s.staged);
+      s.has_next = s.has_staged = false;
     }
-    for (Stage* out : outputs) out->input().producer_done();
     {
       std::lock_guard lock(mu_);
       s.ended = true;

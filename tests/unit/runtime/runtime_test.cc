@@ -409,5 +409,30 @@ TEST_F(RuntimeTest, ReloadWhoseNewSinkCannotStartChangesNothing) {
   EXPECT_EQ(shared.written[0], sequence(counter("src.events_out")));
 }
 
+TEST_F(RuntimeTest, ReloadDoesNotWaitForAPushBlockedOnAStuckSink) {
+  shared.sink_fails = true;
+  pipeline.components.push_back(component("src", kSource, {}, ints({{"count", 0}, {"batch", 10}})));
+  pipeline.components.push_back(component("a", kSink, {"src"}, ints({{"slot", 0}})));
+  start();
+  // The sink retries for ever; its queue fills and the source blocks inside a push.
+  ASSERT_TRUE(wait_counter("a.retries", 1));
+  ASSERT_TRUE(wait_counter("src.events_out", 10 * (4 + 1 + 1)));
+
+  auto next = std::make_shared<Generation>();
+  next->pipeline.components = pipeline.components;
+  next->pipeline.components.push_back(component("b", kSink, {"src"}, ints({{"slot", 1}})));
+  ASSERT_TRUE(reload(next));
+  EXPECT_EQ(rt->components(), (std::vector<std::string>{"src", "a", "b"}));
+
+  // Once the sink recovers, the blocked push completes and the source feeds both sinks.
+  shared.sink_fails = false;
+  ASSERT_TRUE(wait_counter("b.events_out", 1000));
+  rt->request_stop();
+  ASSERT_TRUE(rt->wait_for(kWait));
+  uint64_t n = counter("src.events_out");
+  EXPECT_EQ(shared.written[0], sequence(n));
+  EXPECT_EQ(*shared.written[1].rbegin(), static_cast<int64_t>(n) - 1);
+}
+
 }  // namespace
 }  // namespace ingestd::runtime
