@@ -3,6 +3,7 @@
 #include <malloc.h>
 #include <unistd.h>
 
+#include <csignal>
 #include <cstdio>
 
 #include <CLI/CLI.hpp>
@@ -27,6 +28,9 @@ void tune_allocator() {
 
 int main(int argc, char** argv) {
   tune_allocator();
+  // A closed stdout (`ingestd ... | head`) must not kill the daemon before it drains and prints
+  // its summary: writes fail with EPIPE instead, and the stdout sink reports that.
+  std::signal(SIGPIPE, SIG_IGN);
   init_logging();
   CLI::App app{"ingestd: runs the data pipelines declared in one YAML file"};
   app.set_version_flag("--version", std::string("ingestd ") + INGESTD_VERSION);
