@@ -1,7 +1,9 @@
 #include "config/options.h"
 
 #include <algorithm>
+#include <cstdint>
 #include <tuple>
+#include <unordered_set>
 
 #include <fmt/format.h>
 
@@ -168,6 +170,8 @@ std::vector<MapEntry> map_entries(const YAML::Node& map, Reporter& reporter,
                                   std::string_view prefix) {
   std::vector<MapEntry> out;
   if (!map.IsMap()) return out;
+  // A hash set, not a scan of `out`: a file may hold tens of thousands of components.
+  std::unordered_set<std::string> seen;
   for (auto it = map.begin(); it != map.end(); ++it) {
     YAML::Node key = it->first;
     if (!key.IsScalar()) {
@@ -176,7 +180,7 @@ std::vector<MapEntry> map_entries(const YAML::Node& map, Reporter& reporter,
       continue;
     }
     const std::string& name = key.Scalar();
-    if (std::any_of(out.begin(), out.end(), [&](const MapEntry& e) { return e.key == name; })) {
+    if (!seen.insert(name).second) {
       reporter.error(key.Mark(), fmt::format("{}duplicate key '{}'", prefix, name));
       continue;
     }
