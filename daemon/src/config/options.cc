@@ -254,13 +254,26 @@ OptionValue ValueReader::object(const std::vector<MapEntry>& entries,
     std::string option_path = join_path(path, spec.name);
     OptionValue result;
     if (const MapEntry* entry = given[i]) {
-      if (value(entry->value, entry->value_mark(), entry->key_mark(), spec, option_path, result))
+      if (value(entry->value, entry->value_mark(), entry->key_mark(), spec, option_path, result)) {
         obj.entries.emplace_back(spec.name, std::move(result));
+      } else if (spec.type == OptionType::kObject && entry->value.IsMap()) {
+        // Its children that failed were replaced by their defaults or left out: keep it.
+        obj.entries.emplace_back(spec.name, std::move(result));
+      } else if (spec.default_value) {
+        // Already reported: the factory sees the default, as if the option were not given, so
+        // that it can still report its own errors about the other options.
+        OptionValue fallback;
+        if (default_value(spec, option_path, owner, fallback))
+          obj.entries.emplace_back(spec.name, std::move(fallback));
+      } else if (spec.required) {
+        incomplete_ = true;
+      }
     } else if (spec.default_value) {
       if (default_value(spec, option_path, owner, result))
         obj.entries.emplace_back(spec.name, std::move(result));
     } else if (spec.required) {
       error(owner, fmt::format("missing required {} '{}'", noun_, option_path));
+      incomplete_ = true;
     } else if (fills_with_defaults(spec)) {
       result = object({}, {spec.children, spec.child_count}, option_path, owner);
       obj.entries.emplace_back(spec.name, std::move(result));

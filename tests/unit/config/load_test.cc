@@ -613,13 +613,19 @@ TEST(ProcessEnvironment, ReadsTheRealEnvironment) {
 namespace ingestd::config {
 namespace {
 
+// What a failed load hands back, for the factories to check.
+Pipeline load_partial(const std::string& text, std::vector<Error>& errors) {
+  testing::TestCatalog catalog;
+  Pipeline partial;
+  EXPECT_FALSE(load("pipeline.yaml", text, catalog, testing::fake_env(), errors, &partial));
+  return partial;
+}
+
 // A failed load still hands back what it read, marking which components' own keys and options
 // are valid, so that their factories can report in the same pass.
 TEST(Load, AFailedLoadMarksTheComponentsThatAreStillCheckable) {
-  testing::TestCatalog catalog;
   std::vector<Error> errors;
-  Pipeline partial;
-  auto pipeline = load("pipeline.yaml", testing::yaml(R"(
+  Pipeline partial = load_partial(testing::yaml(R"(
 sources:
   plays: {type: generator, rate: fast}
 parsers:
@@ -628,15 +634,51 @@ sinks:
   out: {type: file, inputs: [nowhere], path: /tmp/x}
   bad: {type: nosuch, inputs: [events]}
 )"),
-                       catalog, testing::fake_env(), errors, &partial);
-  EXPECT_FALSE(pipeline.has_value());
+                                  errors);
   EXPECT_EQ(errors.size(), 3u);
   std::map<std::string, bool> valid;
   for (const auto& c : partial.components) valid[c.name] = c.valid;
-  // A bad option or an unknown type makes a component uncheckable; a dangling input does not,
-  // since its factory never sees inputs.
+  // An unknown type makes a component uncheckable; a bad option with a default does not (the
+  // factory sees the default), nor does a dangling input, since its factory never sees inputs.
   EXPECT_EQ(valid, (std::map<std::string, bool>{
-                       {"plays", false}, {"events", true}, {"out", true}, {"bad", false}}));
+                       {"plays", true}, {"events", true}, {"out", true}, {"bad", false}}));
+}
+
+// So that its factory can report in the same pass, a component whose option failed validation
+// gets the option's default; one that failed without a default is left out, and a missing or
+// failed required option leaves the component unchecked.
+TEST(Load, AFailedOptionFallsBackToItsDefaultForTheFactory) {
+  std::vector<Error> errors;
+  Pipeline partial = load_partial(testing::yaml(R"(
+sources:
+  plays: {type: generator, rate: 0, format: xml, lines: {a: b}}
+  nopath: {type: file}
+  badpath: {type: file, path: "${NOPE}"}
+sinks:
+  out: {type: file, inputs: [plays], path: /tmp/x, rotate_size: 1, rotate_every: soon}
+aggregates:
+  w: {type: window, inputs: [plays], metrics: {n: count}, window: {size: 0s, time: later}}
+)"),
+                                  errors);
+  EXPECT_EQ(errors.size(), 9u);  // three for plays, one each for the paths, two each for out, w
+  std::map<std::string, const ComponentConfig*> by_name;
+  for (const auto& c : partial.components) by_name[c.name] = &c;
+  ASSERT_EQ(by_name.size(), 5u);
+  const ComponentConfig& plays = *by_name["plays"];
+  EXPECT_TRUE(plays.valid);
+  EXPECT_EQ(plays.options.get_int("rate"), 10);
+  EXPECT_EQ(plays.options.get_string("format"), "json");
+  EXPECT_EQ(plays.options.get_list("lines"), (std::vector<std::string>{"a", "b"}));
+  EXPECT_FALSE(by_name["nopath"]->valid);
+  EXPECT_FALSE(by_name["badpath"]->valid);
+  const ComponentConfig& out = *by_name["out"];
+  EXPECT_TRUE(out.valid);
+  EXPECT_EQ(out.options.get_size("rotate_size"), 64u << 20);
+  EXPECT_FALSE(out.options.has("rotate_every"));
+  // A required object keeps its good children; its failed required child makes it unchecked.
+  const ComponentConfig& w = *by_name["w"];
+  EXPECT_FALSE(w.valid);
+  EXPECT_EQ(w.options.get_object("window").get_string("time"), "processing");
 }
 
 TEST(Load, ASuccessfulLoadMarksEveryComponentValid) {
