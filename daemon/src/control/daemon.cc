@@ -122,9 +122,10 @@ int load(const Settings& settings, Loaded& loaded) {
 int validate(const Settings& settings) {
   Loaded loaded;
   int rc = load(settings, loaded);
+  // The verdict goes to stdout (errors go to stderr), so that scripts can tell them apart.
   if (rc == kExitOk)
-    std::fprintf(
-        stderr, "%s: ok (%zu components)\n",
+    std::printf(
+        "%s: ok (%zu components)\n",
         settings.config_path.empty() ? "demo.yaml (embedded)" : settings.config_path.c_str(),
         loaded.pipeline.components.size());
   return rc;
