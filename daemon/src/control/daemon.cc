@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <sstream>
@@ -31,6 +32,11 @@ constexpr int64_t kSecond = 1'000'000'000;
 constexpr int64_t kAbandonGraceNs = 5 * kSecond;  // after the deadline, for threads to notice
 
 bool read_file(const std::string& path, std::string& text, std::string& error) {
+  // An ifstream opens a directory and reads it as empty; say what it is instead.
+  if (std::error_code ec; std::filesystem::is_directory(path, ec)) {
+    error = "it is a directory, not a file";
+    return false;
+  }
   std::ifstream in(path, std::ios::binary);
   if (!in) {
     error = std::strerror(errno);

@@ -518,6 +518,53 @@ TEST(Load, OneDocumentOnly) {
   load_ok("--- # the only document\nsources:\n  gen: {type: generator}\n");
 }
 
+// A file in another encoding, or with bytes that are not UTF-8, is named as such, with the
+// position of the first bad byte, instead of a YAML error far from it or a silent misreading.
+TEST(Load, EncodingErrorsNameTheEncodingAndThePosition) {
+  EXPECT_EQ(load_errors(std::string("\xFF\xFEs\0o\0", 6)),
+            (Strings{"pipeline.yaml:1:1: the file is UTF-16 (little-endian) text (it starts with "
+                     "that byte order mark); save it as UTF-8"}));
+  EXPECT_EQ(load_errors(std::string("\xFE\xFF\0s", 4)),
+            (Strings{"pipeline.yaml:1:1: the file is UTF-16 (big-endian) text (it starts with "
+                     "that byte order mark); save it as UTF-8"}));
+  EXPECT_EQ(load_errors(std::string("\xFF\xFE\0\0s\0\0\0", 8)),
+            (Strings{"pipeline.yaml:1:1: the file is UTF-32 (little-endian) text (it starts with "
+                     "that byte order mark); save it as UTF-8"}));
+  EXPECT_EQ(load_errors("sources:\n  g\xE9n: {type: generator}\n"),
+            (Strings{"pipeline.yaml:2:4: invalid UTF-8 (byte 0xE9): the file must be UTF-8 text"}));
+  EXPECT_EQ(load_errors("sources: {}\n# \xC0\xAF overlong\n"),
+            (Strings{"pipeline.yaml:2:3: invalid UTF-8 (byte 0xC0): the file must be UTF-8 text"}));
+  EXPECT_EQ(
+      load_errors(std::string("sources: {}\nx\0", 14)),
+      (Strings{"pipeline.yaml:2:2: a NUL byte: the file must be UTF-8 text (is it UTF-16?)"}));
+  // UTF-8 itself, with or without its byte order mark, is fine.
+  load_ok(
+      "\xEF\xBB\xBFsources:\n  gen: {type: generator, format: json} # caf\xC3\xA9 "
+      "\xF0\x9F\x98\x80\n");
+}
+
+TEST(Load, ATabInTheIndentationIsNamed) {
+  EXPECT_EQ(load_errors("sources:\n\tgen: {type: generator}\n"),
+            (Strings{"pipeline.yaml:2:1: YAML syntax error: a tab character indents this line; "
+                     "YAML indents with spaces only"}));
+  EXPECT_EQ(load_errors("sources:\n  gen:\n  \ttype: generator\n"),
+            (Strings{"pipeline.yaml:3:3: YAML syntax error: a tab character indents this line; "
+                     "YAML indents with spaces only"}));
+  // Tabs elsewhere are not indentation.
+  load_ok("sources:\n  gen: {type: generator,\tformat: json}\t# tab\n");
+}
+
+TEST(Load, AnIntegerBeyondItsTypeIsOutOfRange) {
+  EXPECT_EQ(load_errors("io_threads: 99999999999999999999\n"),
+            (Strings{"pipeline.yaml:1:13: io_threads: 99999999999999999999 is out of range: "
+                     "expected an integer from 1 to 1024"}));
+  EXPECT_EQ(load_errors("sources:\n  gen: {type: generator, rate: -99999999999999999999}\n"),
+            (Strings{"pipeline.yaml:2:32: sources.gen (generator): rate: -99999999999999999999 "
+                     "is out of range: expected an integer from 1 to 1000"}));
+  EXPECT_EQ(load_errors("io_threads: 12x\n"),
+            (Strings{"pipeline.yaml:1:13: io_threads: expected an integer, got '12x'"}));
+}
+
 // The duplicate check of a mapping's keys is linear: a file may hold tens of thousands of
 // components. A scan of the keys seen so far made 100,000 keys cost 5e9 comparisons (tens of
 // seconds); a hash set takes milliseconds. The bound is loose on purpose: it only tells the two
