@@ -150,7 +150,6 @@ class Loader {
   }
 
   void load_component(const MapEntry& entry, Kind kind) {
-    const size_t errors_before = reporter_.count();
     Loaded c;
     c.config.valid = false;
     c.config.name = entry.key;
@@ -247,11 +246,13 @@ class Loader {
       }
     }
 
+    bool checkable = false;
     if (descriptor) {
       ValueReader options(reporter_, &env_, c.prefix, &c.config.option_positions);
       c.config.options = options.object(fields, specs, "", entry.key_mark(), skip, suggest);
+      checkable = !options.incomplete();
     }
-    c.config.valid = descriptor != nullptr && reporter_.count() == errors_before;
+    c.config.valid = checkable;
     loaded_.push_back(std::move(c));
   }
 

@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <cstring>
 #include <deque>
+#include <filesystem>
 #include <fstream>
 #include <future>
 #include <iostream>
@@ -43,6 +44,11 @@ constexpr int64_t kTickNs = 100'000'000;
 constexpr int64_t kStatusIntervalNs = 5 * kSecond;  // STATUS= refresh
 
 bool read_file(const std::string& path, std::string& text, std::string& error) {
+  // An ifstream opens a directory and reads it as empty; say what it is instead.
+  if (std::error_code ec; std::filesystem::is_directory(path, ec)) {
+    error = "it is a directory, not a file";
+    return false;
+  }
   std::ifstream in(path, std::ios::binary);
   if (!in) {
     error = std::strerror(errno);
@@ -162,8 +168,9 @@ int validate(const Settings& settings) {
     print_errors(errors);
     return kExitConfig;
   }
-  std::fprintf(stderr, "%s: ok (%zu components)\n", display_path(settings).c_str(),
-               loaded.generation->pipeline.components.size());
+  // The verdict goes to stdout (errors go to stderr), so that scripts can tell them apart.
+  std::printf("%s: ok (%zu components)\n", display_path(settings).c_str(),
+              loaded.generation->pipeline.components.size());
   return kExitOk;
 }
 

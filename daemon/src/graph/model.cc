@@ -9,41 +9,57 @@ namespace ingestd::graph {
 
 Model Model::from(const config::Pipeline& pipeline,
                   const std::function<std::string(const config::ComponentConfig&)>& plugin) {
-  Model model;
-  std::set<std::string, std::less<>> placed;
-  std::vector<const config::ComponentConfig*> pending;
-  for (const auto& c : pipeline.components) pending.push_back(&c);
-  for (bool progress = true; progress && !pending.empty();) {
-    progress = false;
-    for (auto it = pending.begin(); it != pending.end();) {
-      const config::ComponentConfig& c = **it;
-      bool ready = std::all_of(c.inputs.begin(), c.inputs.end(),
-                               [&](const std::string& in) { return placed.count(in) > 0; });
-      if (!ready) {
-        ++it;
+  // Kahn's algorithm; among the nodes whose inputs are all placed, the first in the file goes
+  // first. Linear in nodes and edges (times a log), whatever the file order.
+  const auto& components = pipeline.components;
+  std::map<std::string_view, size_t> by_name;
+  for (size_t i = 0; i < components.size(); ++i) by_name.emplace(components[i].name, i);
+  std::vector<size_t> waiting_on(components.size(), 0);
+  std::vector<std::vector<size_t>> feeds(components.size());
+  for (size_t i = 0; i < components.size(); ++i)
+    for (const auto& in : components[i].inputs) {
+      auto it = by_name.find(in);
+      if (it == by_name.end()) {
+        waiting_on[i] = components.size() + 1;  // dangling: never placed
         continue;
       }
-      model.nodes_.push_back(
-          Node{c.name, c.kind, c.inputs, fmt::format("{};plugin={}", c.fingerprint, plugin(c))});
-      placed.insert(c.name);
-      it = pending.erase(it);
-      progress = true;
+      ++waiting_on[i];
+      feeds[it->second].push_back(i);
     }
+  std::set<size_t> ready;
+  for (size_t i = 0; i < components.size(); ++i)
+    if (waiting_on[i] == 0) ready.insert(i);
+  Model model;
+  while (!ready.empty()) {
+    size_t i = *ready.begin();
+    ready.erase(ready.begin());
+    const config::ComponentConfig& c = components[i];
+    model.index_.emplace(c.name, model.nodes_.size());
+    model.nodes_.push_back(
+        Node{c.name, c.kind, c.inputs, fmt::format("{};plugin={}", c.fingerprint, plugin(c))});
+    for (size_t next : feeds[i])
+      if (--waiting_on[next] == 0) ready.insert(next);
   }
+  model.consumers_.resize(model.nodes_.size());
+  for (const auto& n : model.nodes_)
+    for (const auto& in : n.inputs) model.consumers_[model.index_.at(in)].push_back(n.name);
   return model;
 }
 
 const Node* Model::find(std::string_view name) const {
-  for (const auto& n : nodes_)
-    if (n.name == name) return &n;
-  return nullptr;
+  size_t i = position(name);
+  return i < nodes_.size() ? &nodes_[i] : nullptr;
 }
 
-std::vector<std::string> Model::consumers(std::string_view name) const {
-  std::vector<std::string> out;
-  for (const auto& n : nodes_)
-    if (std::find(n.inputs.begin(), n.inputs.end(), name) != n.inputs.end()) out.push_back(n.name);
-  return out;
+size_t Model::position(std::string_view name) const {
+  auto it = index_.find(name);
+  return it == index_.end() ? nodes_.size() : it->second;
+}
+
+const std::vector<std::string>& Model::consumers(std::string_view name) const {
+  static const std::vector<std::string> kNone;
+  size_t i = position(name);
+  return i < nodes_.size() ? consumers_[i] : kNone;
 }
 
 namespace {

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <functional>
+#include <map>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -33,11 +34,15 @@ class Model {
 
   const std::vector<Node>& nodes() const { return nodes_; }
   const Node* find(std::string_view name) const;
+  // The node's index in nodes(), or nodes().size() when there is none of that name.
+  size_t position(std::string_view name) const;
   // The names of the nodes that take `name` as an input, in topological order.
-  std::vector<std::string> consumers(std::string_view name) const;
+  const std::vector<std::string>& consumers(std::string_view name) const;
 
  private:
   std::vector<Node> nodes_;
+  std::map<std::string, size_t, std::less<>> index_;  // name -> position
+  std::vector<std::vector<std::string>> consumers_;   // by position
 };
 
 // What a reload changes, by component name. Every name of either model is in exactly one of

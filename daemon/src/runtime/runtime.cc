@@ -378,13 +378,7 @@ bool Runtime::apply(std::shared_ptr<const Generation> generation, const graph::M
   for (const auto* names : {&diff.added, &diff.replaced})
     for (const auto& name : *names) fresh.push_back(make_stage(generation, components->take(name)));
   std::sort(fresh.begin(), fresh.end(), [&](const auto& a, const auto& b) {
-    auto pos = [&](const Stage& s) {
-      const auto& nodes = model.nodes();
-      return std::find_if(nodes.begin(), nodes.end(),
-                          [&](const graph::Node& n) { return n.name == s.name(); }) -
-             nodes.begin();
-    };
-    return pos(*a) > pos(*b);
+    return model.position(a->name()) > model.position(b->name());
   });
   for (auto& s : fresh) {
     if (!start_instances(*s, error)) return false;
@@ -429,20 +423,16 @@ bool Runtime::apply(std::shared_ptr<const Generation> generation, const graph::M
   // stop what the new graph no longer has.
   {
     std::lock_guard lock(mu_);
+    std::map<Stage*, std::unique_ptr<Stage>> owned;
+    for (auto* list : {&fresh, &stages_})
+      for (auto& s : *list) owned.emplace(s.get(), std::move(s));
     std::vector<std::unique_ptr<Stage>> next;
     for (const auto& n : model.nodes()) {
-      Stage* s = live.at(n.name);
-      auto owned = std::find_if(fresh.begin(), fresh.end(), [&](auto& f) { return f.get() == s; });
-      if (owned != fresh.end()) {
-        next.push_back(std::move(*owned));
-        continue;
-      }
-      auto kept =
-          std::find_if(stages_.begin(), stages_.end(), [&](auto& k) { return k.get() == s; });
-      next.push_back(std::move(*kept));
+      auto it = owned.find(live.at(n.name));
+      next.push_back(std::move(it->second));
+      owned.erase(it);
     }
-    for (auto& s : stages_)
-      if (s) retired_.push_back(std::move(s));
+    for (auto& [_, s] : owned) retired_.push_back(std::move(s));  // replaced and removed
     stages_ = std::move(next);
     generation_ = std::move(generation);
   }
