@@ -124,8 +124,12 @@ class ReloadTest(IntegrationTestCase):
 
         self.write_file("ingestd.yaml", pipeline(self.dir, sinks, aggregates("2s"), parsers))
         self.reload_and_wait(d, r"reloaded .*: 3 kept, 1 replaced, 0 added, 0 removed")
-        at_reload = count_lines(out)
-        wait_until(lambda: count_lines(out) >= at_reload + 2, 30, "a window of the new size")
+        def complete_windows():
+            with open(out, "rb") as f:
+                return [json.loads(line) for line in f.read().split(b"\n")[:-1]]
+
+        wait_until(lambda: any(span_seconds(w) == 2 for w in complete_windows()), 30,
+                   "a window of the new size")
         c = self.stop_cleanly(d)
 
         n = c["gen.events_out"]

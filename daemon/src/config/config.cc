@@ -19,13 +19,14 @@ namespace {
 // The core's own keys, validated by the same code as plugin options. No defaults here: the
 // model's structs (Pipeline, QueueConfig, BatchLimits) hold them, and only given keys override.
 constexpr OptionSpec kLogSpec[] = {
-    {.name = "level", .type = OptionType::kEnum, .choices = "trace|debug|info|warn|error"}};
+    {.name = "level", .type = OptionType::kEnum, .choices = "trace|debug|info|warning|warn|error"},
+    {.name = "target", .type = OptionType::kEnum, .choices = "auto|stderr|journald"}};
 constexpr OptionSpec kBatchSpec[] = {{.name = "max_events", .type = OptionType::kInt, .min = "1"},
                                      {.name = "max_bytes", .type = OptionType::kSize, .min = "1"},
                                      {.name = "linger", .type = OptionType::kDuration}};
 constexpr OptionSpec kTopSpec[] = {
     {.name = "data_dir", .type = OptionType::kString},
-    {.name = "log", .type = OptionType::kObject, .children = kLogSpec, .child_count = 1},
+    {.name = "log", .type = OptionType::kObject, .children = kLogSpec, .child_count = 2},
     {.name = "plugin_dirs", .type = OptionType::kStringList},
     {.name = "shutdown_timeout", .type = OptionType::kDuration},
     {.name = "io_threads", .type = OptionType::kInt, .min = "1", .max = "1024"},
@@ -127,6 +128,7 @@ class Loader {
   void apply_settings(const OptionValue& settings) {
     if (auto* v = settings.find("data_dir")) pipeline_.data_dir = v->s;
     if (auto* v = settings.get_object("log").find("level")) pipeline_.log_level = v->s;
+    if (auto* v = settings.get_object("log").find("target")) pipeline_.log_target = v->s;
     if (auto* v = settings.find("plugin_dirs")) pipeline_.plugin_dirs = v->list;
     if (auto* v = settings.find("shutdown_timeout")) pipeline_.shutdown_timeout_ns = v->i;
     if (auto* v = settings.find("io_threads")) pipeline_.io_threads = static_cast<int>(v->i);

@@ -68,6 +68,7 @@ struct Pipeline {
   std::string path;  // as given, used in messages
   std::string data_dir = "/var/lib/ingestd";
   std::string log_level = "info";
+  std::string log_target = "auto";  // auto (journald when stderr is the journal), stderr, journald
   std::vector<std::string> plugin_dirs;
   int64_t shutdown_timeout_ns = 30'000'000'000;
   BatchLimits batch;

@@ -354,6 +354,9 @@ ReloadReport Daemon::do_reload() {
     if (then.io_threads != now.io_threads)
       spdlog::warn("io_threads changed from {} to {}: it takes effect at the next start",
                    now.io_threads, then.io_threads);
+    if (then.log_target != now.log_target)
+      spdlog::warn("log.target changed from {} to {}: it takes effect at the next start",
+                   now.log_target, then.log_target);
     std::string error;
     if (!runtime_->apply(next.generation, next.model, diff, std::move(next.components), error)) {
       report.errors.push_back(error);
@@ -417,6 +420,10 @@ int Daemon::run() {
     return kExitConfig;
   }
   const config::Pipeline& pipeline = loaded.generation->pipeline;
+  // Before any other thread runs: the logger is replaced, not shared.
+  if (auto target = parse_log_target(pipeline.log_target);
+      target && *target != LogTarget::kAuto && *target != log_target())
+    init_logging(*target);
   log_level_ = pipeline.log_level;
   control::set_log_level(settings_.log_level.empty() ? pipeline.log_level : settings_.log_level);
   set_log_pipeline(pipeline.path);

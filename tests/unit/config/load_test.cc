@@ -195,7 +195,8 @@ shutdown_timeout: forever
 sources: [a]
 )")),
       (Strings{
-          "pipeline.yaml:1:14: log.level: expected one of trace, debug, info, warn, error, "
+          "pipeline.yaml:1:14: log.level: expected one of trace, debug, info, warning, warn, "
+          "error, "
           "got 'verbose'",
           "pipeline.yaml:2:13: io_threads must be >= 1",
           "pipeline.yaml:4:14: batch.max_bytes: expected a size such as 4096, 64KiB or 1MiB, "
