@@ -7,6 +7,8 @@
 # exactly the same flags (find_package(ingestd) then ingestd_add_plugin(...)).
 # INGESTD_PLUGIN_BUILD_DIR, when set, is where the built .so files land (the source tree puts them
 # all in one folder next to the daemon, which looks there too).
+set(INGESTD_PLUGIN_VERSION_SCRIPT "${CMAKE_CURRENT_LIST_DIR}/ingestd-plugin.map")
+
 function(ingestd_add_plugin kind type)
   cmake_parse_arguments(P "" "" "SOURCES;LIBS" ${ARGN})
   set(target "${kind}_${type}")
@@ -21,7 +23,10 @@ function(ingestd_add_plugin kind type)
     set_target_properties(${target} PROPERTIES LIBRARY_OUTPUT_DIRECTORY "${INGESTD_PLUGIN_BUILD_DIR}")
   endif()
   target_link_libraries(${target} PRIVATE ingestd::sdk ${P_LIBS})
-  # Only the entry symbol is exported: the SDK and every static library stay private.
-  target_link_options(${target} PRIVATE -Wl,--no-undefined -Wl,--exclude-libs,ALL)
+  # Only the entry symbol is exported: the SDK, every static library and the instances of
+  # standard library templates stay private.
+  target_link_options(${target} PRIVATE -Wl,--no-undefined -Wl,--exclude-libs,ALL
+                      "-Wl,--version-script=${INGESTD_PLUGIN_VERSION_SCRIPT}")
+  set_property(TARGET ${target} APPEND PROPERTY LINK_DEPENDS "${INGESTD_PLUGIN_VERSION_SCRIPT}")
   install(TARGETS ${target} LIBRARY DESTINATION "${INGESTD_PLUGIN_INSTALL_DIR}")
 endfunction()

@@ -19,6 +19,12 @@ class PackagingTest(harness.IntegrationTestCase):
                             "--check"], capture_output=True, text=True)
         self.assertEqual(r.returncode, 0, r.stderr)
 
+    def test_core_plugins_export_only_the_entry_symbol(self):
+        for name in harness.CORE_PLUGIN_FILES:
+            with self.subTest(plugin=name):
+                self.assertEqual(out_of_tree.exported_symbols(
+                    os.path.join(harness.PLUGIN_DIR, name)), ["ingestd_plugin_v1"])
+
     def test_out_of_tree_plugin_builds_against_the_sdk_and_loads(self):
         prefix = self.path("prefix")
         r = subprocess.run(["cmake", "--install", harness.BUILD_DIR, "--component", "dev",

@@ -11,7 +11,8 @@ SO_NAME = "source_countdown.so"
 
 def build(prefix, workdir):
     """Configures and builds the sample against `prefix`; returns the directory holding only the
-    built plugin, ready for `ingestd plugins --plugin-dir`. Raises with cmake's output on failure."""
+    built plugin, ready for `ingestd plugins --plugin-dir`. Raises with cmake's output on
+    failure."""
     build_dir = os.path.join(workdir, "sample-build")
     out_dir = os.path.join(workdir, "sample-plugins")
     os.makedirs(out_dir, mode=0o755, exist_ok=True)
