@@ -28,7 +28,8 @@ class SystemdUnitTest(harness.IntegrationTestCase):
         for installed in ("/usr/bin/ingestd", "/etc/ingestd/pipeline.yaml"):
             self.assertIn(installed, text)
         text = text.replace("/usr/bin/ingestd", harness.BIN).replace(
-            "/etc/ingestd/pipeline.yaml", os.path.join(harness.SOURCE_DIR, "config", "pipeline.yaml"))
+            "/etc/ingestd/pipeline.yaml",
+            os.path.join(harness.SOURCE_DIR, "config", "pipeline.yaml"))
         unit_dir = self.path("units")
         os.makedirs(unit_dir)
         path = os.path.join(unit_dir, "ingestd.service")
@@ -73,7 +74,8 @@ class SystemdUnitTest(harness.IntegrationTestCase):
     def test_sysusers_and_tmpfiles_create_user_and_data_dir(self):
         root = self.path("root")
         os.makedirs(os.path.join(root, "etc"))
-        r = run(["systemd-sysusers", f"--root={root}", os.path.join(SYSTEMD_DIR, "ingestd.sysusers")])
+        r = run(["systemd-sysusers", f"--root={root}",
+                 os.path.join(SYSTEMD_DIR, "ingestd.sysusers")])
         self.assertEqual(r.returncode, 0, r.stderr)
         with open(os.path.join(root, "etc", "passwd")) as f:
             entry = next((l.split(":") for l in f if l.startswith("ingestd:")), None)
