@@ -4,9 +4,8 @@
 #   dev          ingestd-dev: the SDK headers, the static SDK library and the CMake package
 include(CMakePackageConfigHelpers)
 
-# ingestctl is built by tools/ingestctl; its page goes with it.
+# ingestctl is built and installed by tools/ingestctl; its page goes with it.
 if(TARGET ingestctl)
-  install(TARGETS ingestctl RUNTIME DESTINATION "${CMAKE_INSTALL_BINDIR}")
   install(FILES docs/man/ingestctl.1 DESTINATION "${CMAKE_INSTALL_MANDIR}/man1")
 endif()
 install(FILES docs/man/ingestd.8 DESTINATION "${CMAKE_INSTALL_MANDIR}/man8")
