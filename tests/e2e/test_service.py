@@ -158,6 +158,9 @@ class ServiceTest(unittest.TestCase):
                      "the default pipeline's first window")
             owner = c.run(["stat", "-c", "%U", f"{DATA}/starts.jsonl"]).stdout.strip()
             self.assertEqual(owner, "ingestd")
+            # Started by the package's postinst, it owns its name on the system bus.
+            r = c.run(["ingestctl", "status"], check=False)
+            self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
 
         with self.phase("journal entries with COMPONENT="):
             entries = wait_for(lambda: [e for e in self.journal() if "COMPONENT" in e], 30,
