@@ -23,7 +23,7 @@ import unittest
 HERE = os.path.dirname(os.path.abspath(__file__))
 SOURCE_DIR = os.environ.get("INGESTD_SOURCE_DIR", os.path.dirname(os.path.dirname(HERE)))
 DEBS_DIR = os.environ.get("INGESTD_DEBS_DIR", os.path.join(SOURCE_DIR, "build", "debs"))
-sys.path.insert(0, os.path.join(SOURCE_DIR, "tests", "packaging"))
+sys.path.insert(0, os.path.join(os.path.dirname(HERE), "packaging"))
 
 import container  # noqa: E402
 import out_of_tree  # noqa: E402
