@@ -65,6 +65,7 @@ SECOND = with_components(
 # SECOND with a type error on a known line.
 BROKEN = SECOND.replace("rate: 10", "rate: fast")
 BROKEN_LINE = BROKEN.splitlines().index("    rate: fast") + 1
+BROKEN_COL = "    rate: fast".index("fast") + 1
 
 
 class ServiceTest(unittest.TestCase):
@@ -191,9 +192,9 @@ class ServiceTest(unittest.TestCase):
         with self.phase("broken edit refused"):
             c.write(CONFIG, BROKEN)
             c.run(["systemctl", "reload", "ingestd"])
-            position = re.compile(rf"pipeline\.yaml:{BROKEN_LINE}:\d+:")
+            position = re.compile(rf"pipeline\.yaml:{BROKEN_LINE}:{BROKEN_COL}: ")
             wait_for(lambda: position.search(self.journal_text()), 30,
-                     f"the error at pipeline.yaml:{BROKEN_LINE} in the journal")
+                     f"the error at pipeline.yaml:{BROKEN_LINE}:{BROKEN_COL} in the journal")
             r = c.run(["ingestctl", "reload"], check=False)
             self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
             self.assertRegex(r.stdout + r.stderr, position)
