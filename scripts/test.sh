@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what is needed, checks formatting, builds, and runs every test:
-#   1. the release build: unit and integration tests (ctest), then the pipeline benchmark;
+#   1. the release build: unit and integration tests (ctest), then the pipeline and reload
+#      benchmarks;
 #   2. the unit tests again under AddressSanitizer + UndefinedBehaviorSanitizer;
 #   3. the runtime unit tests (queue, threads) under ThreadSanitizer;
 #   4. the Debian packages, built from a clean copy and checked by lintian, then the end-to-end
@@ -22,13 +23,15 @@ ctest --test-dir "$root/build" --output-on-failure -j 2 -LE e2e
 
 step "pipeline benchmark (figures; fails only when the pipeline does, not on a missed target)"
 cmake --build "$root/build" --target bench
+step "reload pause benchmark (figures; fails only when a reload does, not on a missed target)"
+cmake --build "$root/build" --target bench_reload
 
 if [ "${QUICK:-0}" = 1 ]; then
   exit 0
 fi
 
 step "unit tests under AddressSanitizer + UndefinedBehaviorSanitizer"
-BUILD_DIR="$root/build-asan" BUILD_TARGETS="unit_config unit_runtime unit_plugins" \
+BUILD_DIR="$root/build-asan" BUILD_TARGETS="unit_config unit_graph unit_runtime unit_plugins" \
   "$root/scripts/build.sh" -DINGESTD_SANITIZE=address,undefined -DINGESTD_BUILD_BENCH=OFF \
   -DCMAKE_BUILD_TYPE=RelWithDebInfo
 ctest --test-dir "$root/build-asan" --output-on-failure -j 2 -L unit

@@ -108,6 +108,17 @@ def cases():
                              "expected count, sum(f), min(f), max(f), avg(f) or distinct(f)"),
     ]))
 
+    # A schema error in one option does not hide what the factory says about another.
+    text = config(SOURCE, PARSER, SINK.replace("[sps]", "[events]")
+                  .replace("path: ${DIR}/out.jsonl",
+                           "path: ${DIR}/out.jsonl\n    rotate_size: 100\n    rotate_keep: 0"))
+    out.append(Case("schema_and_factory_errors_in_one_component", text, [
+        (_shift(at(text, "rotate_size: 100"), len("rotate_size: ")),
+         "sinks.out (file): rotate_size: must be 0 (no rotation) or at least 4KiB"),
+        (_shift(at(text, "rotate_keep: 0"), len("rotate_keep: ")),
+         "sinks.out (file): rotate_keep must be >= 1"),
+    ]))
+
     text = config(SOURCE, PARSER, SINK.replace("inputs: [sps]", "inputs: [evnts]"))
     out.append(Case("dangling_input", text, [
         (at(text, "evnts"), "sinks.out (file): input 'evnts' does not exist "

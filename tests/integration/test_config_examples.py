@@ -25,7 +25,7 @@ class ConfigExamplesTest(IntegrationTestCase):
                 r = harness.run_cli(["validate", path, "--plugin-dir", harness.PLUGIN_DIR],
                                     env=self.env())
                 self.assertEqual(r.returncode, 0, r.stderr)
-                self.assertIn(f"{path}: ok", r.stderr)
+                self.assertIn(f"{path}: ok", r.stdout)
 
     def test_components_reference_is_generated_from_the_schemas(self):
         binary, plugin_dir = harness.private_install(self.dir)

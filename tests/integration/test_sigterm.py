@@ -199,7 +199,9 @@ sinks:
 class ShutdownTimeoutTest(harness.IntegrationTestCase):
     def test_stuck_sink_is_abandoned_at_the_deadline_and_counted(self):
         """A sink that can never write (/dev/full: ENOSPC, retried forever) must not keep the
-        daemon past shutdown_timeout; what it held is counted as shutdown_dropped."""
+        daemon past shutdown_timeout; what it held is counted as shutdown_dropped. The daemon
+        discards at 3/4 of the timeout (at most 5 s before it), so that even threads slow to give
+        up end within it."""
         timeout_s = 2
         d = self.start_daemon(f"""
 data_dir: {q(self.dir)}
@@ -214,8 +216,8 @@ sinks:
         self.assertTrue(d.running(), d.stderr_tail())
         rc, took = d.stop(signal.SIGTERM, timeout=timeout_s + 30)
         self.assertGreaterEqual(rc, 0, "killed by a signal")
-        self.assertLess(took, timeout_s + 2, f"shutdown took {took:.2f}s")
-        self.assertGreaterEqual(took, timeout_s * 0.9, "gave up before shutdown_timeout")
+        self.assertLess(took, timeout_s + 0.5, f"shutdown took {took:.2f}s")
+        self.assertGreaterEqual(took, timeout_s * 0.7, "gave up long before shutdown_timeout")
         c = Counters(d.stats())
         self.assertGreater(c["gen.events_out"], 0)
         self.assertEqual(c["out.events_out"], 0)

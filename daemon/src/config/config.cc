@@ -87,15 +87,12 @@ std::string canonical(const OptionValue& value) {
   return {};
 }
 
+// Inputs are edges, not part of the component: see ComponentConfig::fingerprint.
 std::string fingerprint(const ComponentConfig& c) {
-  std::vector<std::string> inputs;
-  for (const auto& input : c.inputs) inputs.push_back(quoted(input));
   return fmt::format(
-      "{} {};inputs=[{}];workers={};queue={{max_batches={},max_bytes={},when_full={}}};"
-      "options={}",
-      kind_name(c.kind), quoted(c.type), fmt::join(inputs, ","), c.workers, c.queue.max_batches,
-      c.queue.max_bytes, c.queue.when_full == WhenFull::kBlock ? "block" : "drop_newest",
-      canonical(c.options));
+      "{} {};workers={};queue={{max_batches={},max_bytes={},when_full={}}};options={}",
+      kind_name(c.kind), quoted(c.type), c.workers, c.queue.max_batches, c.queue.max_bytes,
+      c.queue.when_full == WhenFull::kBlock ? "block" : "drop_newest", canonical(c.options));
 }
 
 // load() for one document, reporting into `reporter`.
@@ -153,7 +150,6 @@ class Loader {
   }
 
   void load_component(const MapEntry& entry, Kind kind) {
-    const size_t errors_before = reporter_.count();
     Loaded c;
     c.config.valid = false;
     c.config.name = entry.key;
@@ -250,11 +246,13 @@ class Loader {
       }
     }
 
+    bool checkable = false;
     if (descriptor) {
       ValueReader options(reporter_, &env_, c.prefix, &c.config.option_positions);
       c.config.options = options.object(fields, specs, "", entry.key_mark(), skip, suggest);
+      checkable = !options.incomplete();
     }
-    c.config.valid = descriptor != nullptr && reporter_.count() == errors_before;
+    c.config.valid = checkable;
     loaded_.push_back(std::move(c));
   }
 

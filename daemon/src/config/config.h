@@ -51,12 +51,16 @@ struct ComponentConfig {
   std::vector<std::string> inputs;
   int workers = 1;
   QueueConfig queue;  // the component's input queue (not for sources)
-  Options options;    // plugin options, validated, defaults applied
+  Options options;    // plugin options, validated, defaults applied (after a failed load, a
+                      // value that failed is replaced by its default or left out)
   Position pos;       // of the component's name key
   std::map<std::string, Position> option_positions;  // dotted option path -> position of its value
-  std::string fingerprint;  // canonical text of type, inputs and options: equal iff config equal
-  // Its own keys and options passed validation. Always true in a loaded Pipeline; in the partial
-  // result of a failed load it tells which components can still be checked by their factories.
+  // Canonical text of the component's own configuration (type, workers, queue, options; not its
+  // inputs, which are edges): equal iff that configuration is equal, however it is written.
+  std::string fingerprint;
+  // Its factory can run on `options`. Always true in a loaded Pipeline; in the partial result of
+  // a failed load it tells which components can still be checked by their factories: those whose
+  // type is known and whose required options have values, whatever other errors they have.
   bool valid = true;
 };
 

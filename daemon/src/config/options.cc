@@ -1,7 +1,9 @@
 #include "config/options.h"
 
 #include <algorithm>
+#include <cstdint>
 #include <tuple>
+#include <unordered_set>
 
 #include <fmt/format.h>
 
@@ -112,7 +114,42 @@ YAML::Mark MapEntry::value_mark() const {
   return mark;
 }
 
+namespace {
+
+YAML::Mark mark_at(std::string_view text, size_t offset) {
+  YAML::Mark mark;
+  mark.pos = static_cast<int>(offset);
+  mark.line = static_cast<int>(std::count(text.begin(), text.begin() + offset, '\n'));
+  size_t line_start = text.rfind('\n', offset == 0 ? 0 : offset - 1);
+  line_start = offset == 0 || line_start == std::string_view::npos ? 0 : line_start + 1;
+  mark.column = static_cast<int>(offset - line_start);
+  return mark;
+}
+
+// The tab in the indentation of the line nearest above or at `line` (0-based), if any: yaml-cpp
+// reports such a line as "illegal map value" or "end of map not found", far from the cause.
+std::optional<YAML::Mark> indenting_tab(std::string_view text, int line) {
+  std::optional<YAML::Mark> found;
+  size_t start = 0;
+  for (int row = 0; row <= line && start < text.size(); ++row) {
+    size_t end = std::min(text.find('\n', start), text.size());
+    size_t indent_end = text.find_first_not_of(" \t", start);
+    if (indent_end != std::string_view::npos && indent_end < end) {
+      size_t tab = text.find('\t', start);
+      if (tab < indent_end) found = mark_at(text, tab);
+    }
+    start = end + 1;
+  }
+  return found;
+}
+
+}  // namespace
+
 std::optional<YAML::Node> parse_document(std::string_view text, Reporter& reporter) {
+  if (auto problem = find_encoding_problem(text)) {
+    reporter.error(mark_at(text, problem->offset), problem->reason);
+    return std::nullopt;
+  }
   // yaml-cpp 0.7's LoadAll() never returns on some malformed input (a ',' where a document
   // should start), so only the first document is parsed and a second one is found by its marker:
   // "---" at the start of a line after content, or content after a "..." line.
@@ -159,7 +196,13 @@ std::optional<YAML::Node> parse_document(std::string_view text, Reporter& report
     }
     return root;
   } catch (const YAML::Exception& e) {
-    reporter.error(e.mark, "YAML syntax error: " + e.msg);
+    if (auto tab = indenting_tab(text, e.mark.line)) {
+      reporter.error(*tab,
+                     "YAML syntax error: a tab character indents this line; YAML indents "
+                     "with spaces only");
+    } else {
+      reporter.error(e.mark, "YAML syntax error: " + e.msg);
+    }
     return std::nullopt;
   }
 }
@@ -168,6 +211,8 @@ std::vector<MapEntry> map_entries(const YAML::Node& map, Reporter& reporter,
                                   std::string_view prefix) {
   std::vector<MapEntry> out;
   if (!map.IsMap()) return out;
+  // A hash set, not a scan of `out`: a file may hold tens of thousands of components.
+  std::unordered_set<std::string> seen;
   for (auto it = map.begin(); it != map.end(); ++it) {
     YAML::Node key = it->first;
     if (!key.IsScalar()) {
@@ -176,7 +221,7 @@ std::vector<MapEntry> map_entries(const YAML::Node& map, Reporter& reporter,
       continue;
     }
     const std::string& name = key.Scalar();
-    if (std::any_of(out.begin(), out.end(), [&](const MapEntry& e) { return e.key == name; })) {
+    if (!seen.insert(name).second) {
       reporter.error(key.Mark(), fmt::format("{}duplicate key '{}'", prefix, name));
       continue;
     }
@@ -250,13 +295,26 @@ OptionValue ValueReader::object(const std::vector<MapEntry>& entries,
     std::string option_path = join_path(path, spec.name);
     OptionValue result;
     if (const MapEntry* entry = given[i]) {
-      if (value(entry->value, entry->value_mark(), entry->key_mark(), spec, option_path, result))
+      if (value(entry->value, entry->value_mark(), entry->key_mark(), spec, option_path, result)) {
         obj.entries.emplace_back(spec.name, std::move(result));
+      } else if (spec.type == OptionType::kObject && entry->value.IsMap()) {
+        // Its children that failed were replaced by their defaults or left out: keep it.
+        obj.entries.emplace_back(spec.name, std::move(result));
+      } else if (spec.default_value) {
+        // Already reported: the factory sees the default, as if the option were not given, so
+        // that it can still report its own errors about the other options.
+        OptionValue fallback;
+        if (default_value(spec, option_path, owner, fallback))
+          obj.entries.emplace_back(spec.name, std::move(fallback));
+      } else if (spec.required) {
+        incomplete_ = true;
+      }
     } else if (spec.default_value) {
       if (default_value(spec, option_path, owner, result))
         obj.entries.emplace_back(spec.name, std::move(result));
     } else if (spec.required) {
       error(owner, fmt::format("missing required {} '{}'", noun_, option_path));
+      incomplete_ = true;
     } else if (fills_with_defaults(spec)) {
       result = object({}, {spec.children, spec.child_count}, option_path, owner);
       obj.entries.emplace_back(spec.name, std::move(result));
@@ -351,6 +409,12 @@ bool ValueReader::scalar_value(const YAML::Node& node, const YAML::Mark& mark,
     default:
       ok = parse_number(spec.type, *text, out);
       break;
+  }
+  if (!ok && spec.type == OptionType::kInt && integer_syntax(*text)) {
+    error(mark, fmt::format("{}: {} is out of range: expected an integer from {} to {}", path,
+                            *text, spec.min ? spec.min : std::to_string(INT64_MIN),
+                            spec.max ? spec.max : std::to_string(INT64_MAX)));
+    return false;
   }
   if (!ok) {
     error(mark, fmt::format("{}: {}, got '{}'{}", path, expected, *text, hint));

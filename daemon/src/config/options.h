@@ -92,6 +92,11 @@ class ValueReader {
 
   const std::string& prefix() const { return prefix_; }
 
+  // After object(): a value that failed validation is replaced by its schema default (or left
+  // out when it has none), so that a factory can still run on the result and report its own
+  // errors in the same pass. True when that is not possible: a required option has no value.
+  bool incomplete() const { return incomplete_; }
+
  private:
   bool scalar_value(const YAML::Node& node, const YAML::Mark& mark, const OptionSpec& spec,
                     const std::string& path, OptionValue& out);
@@ -111,6 +116,7 @@ class ValueReader {
   std::map<std::string, Position>* positions_;
   std::string noun_;
   std::optional<YAML::Mark> fixed_mark_;  // set while reading a schema default
+  bool incomplete_ = false;
 };
 
 }  // namespace ingestd::config::detail

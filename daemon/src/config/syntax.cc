@@ -78,6 +78,65 @@ bool parse_int(std::string_view text, int64_t& value) {
   return ec == std::errc() && end == text.data() + text.size();
 }
 
+bool integer_syntax(std::string_view text) {
+  if (!text.empty() && (text.front() == '+' || text.front() == '-')) text.remove_prefix(1);
+  return !text.empty() && std::all_of(text.begin(), text.end(), [](char c) {
+    return std::isdigit(static_cast<unsigned char>(c));
+  });
+}
+
+std::optional<EncodingProblem> find_encoding_problem(std::string_view text) {
+  struct Mark {
+    std::string_view bytes;
+    const char* name;
+  };
+  // UTF-32 first: its little-endian mark begins with UTF-16's.
+  static constexpr Mark kMarks[] = {
+      {std::string_view("\xFF\xFE\x00\x00", 4), "UTF-32 (little-endian)"},
+      {std::string_view("\x00\x00\xFE\xFF", 4), "UTF-32 (big-endian)"},
+      {"\xFF\xFE", "UTF-16 (little-endian)"},
+      {"\xFE\xFF", "UTF-16 (big-endian)"}};
+  for (const Mark& m : kMarks)
+    if (text.substr(0, m.bytes.size()) == m.bytes)
+      return EncodingProblem{0, fmt::format("the file is {} text (it starts with that byte order "
+                                            "mark); save it as UTF-8",
+                                            m.name)};
+  size_t i = 0;
+  while (i < text.size()) {
+    const auto byte = static_cast<unsigned char>(text[i]);
+    if (byte == 0)
+      return EncodingProblem{i, "a NUL byte: the file must be UTF-8 text (is it UTF-16?)"};
+    size_t length = 0;
+    uint32_t min = 0;
+    if (byte < 0x80) {
+      length = 1;
+    } else if ((byte & 0xE0) == 0xC0) {
+      length = 2;
+      min = 0x80;
+    } else if ((byte & 0xF0) == 0xE0) {
+      length = 3;
+      min = 0x800;
+    } else if ((byte & 0xF8) == 0xF0) {
+      length = 4;
+      min = 0x10000;
+    }
+    bool ok = length != 0 && i + length <= text.size();
+    uint32_t code = length > 1 ? byte & (0x7F >> length) : byte;
+    for (size_t k = 1; ok && k < length; ++k) {
+      const auto next = static_cast<unsigned char>(text[i + k]);
+      ok = (next & 0xC0) == 0x80;
+      code = (code << 6) | (next & 0x3F);
+    }
+    // Overlong forms, UTF-16 surrogates and code points past U+10FFFF are not UTF-8 either.
+    if (ok && length > 1) ok = code >= min && code <= 0x10FFFF && (code < 0xD800 || code > 0xDFFF);
+    if (!ok)
+      return EncodingProblem{
+          i, fmt::format("invalid UTF-8 (byte 0x{:02X}): the file must be UTF-8 text", byte)};
+    i += length;
+  }
+  return std::nullopt;
+}
+
 bool parse_double(std::string_view text, double& value) {
   if (!text.empty() && text.front() == '+') text.remove_prefix(1);
   if (text.empty() || text.front() == '+' || std::isalpha(static_cast<unsigned char>(text.front())))

@@ -14,10 +14,22 @@ namespace ingestd::config::detail {
 
 // Decimal integer with an optional sign; false on anything else or on overflow.
 bool parse_int(std::string_view text, int64_t& value);
+// Whether `text` is written as a decimal integer (an optional sign and digits), whatever its size:
+// tells "out of range" from "not an integer" when parse_int() fails.
+bool integer_syntax(std::string_view text);
 // A finite decimal number ("1", "-0.5", "1e3"); false on anything else.
 bool parse_double(std::string_view text, double& value);
 // true/false in YAML 1.2 core spelling (true, True, TRUE and the same for false).
 bool parse_bool(std::string_view text, bool& value);
+
+// Where `text` stops being UTF-8 text, as a 0-based byte offset with a reason ("invalid UTF-8
+// (byte 0xE9)", "starts with a UTF-16 (little-endian) byte order mark", "a NUL byte"); nullopt
+// when it is all valid UTF-8 (a UTF-8 byte order mark is fine).
+struct EncodingProblem {
+  size_t offset = 0;
+  std::string reason;
+};
+std::optional<EncodingProblem> find_encoding_problem(std::string_view text);
 
 // Replaces ${VAR}, ${VAR:-default} (default when VAR is unset or empty) and $$ (a literal $) in
 // `text`. Any other $ is kept. On failure returns false with a message in `error`.

@@ -7,15 +7,22 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <deque>
+#include <filesystem>
 #include <fstream>
+#include <future>
 #include <iostream>
+#include <mutex>
+#include <set>
 #include <sstream>
 #include <tuple>
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "control/daemon_api.h"
 #include "control/logging.h"
+#include "ingestd/json.h"
 #include "runtime/runtime.h"
 #include "runtime/system_clock.h"
 
@@ -28,9 +35,16 @@ namespace ingestd::control {
 namespace {
 
 constexpr int64_t kSecond = 1'000'000'000;
-constexpr int64_t kAbandonGraceNs = 5 * kSecond;  // after the deadline, for threads to notice
+constexpr int64_t kAbandonGraceNs = 5 * kSecond;  // at most, before the deadline: for threads
+                                                  // to notice that they must give up
+constexpr int64_t kTickNs = 100'000'000;
 
 bool read_file(const std::string& path, std::string& text, std::string& error) {
+  // An ifstream opens a directory and reads it as empty; say what it is instead.
+  if (std::error_code ec; std::filesystem::is_directory(path, ec)) {
+    error = "it is a directory, not a file";
+    return false;
+  }
   std::ifstream in(path, std::ios::binary);
   if (!in) {
     error = std::strerror(errno);
@@ -42,9 +56,21 @@ bool read_file(const std::string& path, std::string& text, std::string& error) {
   return true;
 }
 
-void print_errors(const std::vector<config::Error>& errors) {
-  for (const auto& e : errors) std::fprintf(stderr, "%s\n", e.to_string().c_str());
+void print_errors(const std::vector<std::string>& errors) {
+  for (const auto& e : errors) std::fprintf(stderr, "%s\n", e.c_str());
   std::fflush(stderr);
+}
+
+std::string display_path(const Settings& settings) {
+  return settings.config_path.empty() ? "demo.yaml (embedded)" : settings.config_path;
+}
+
+// The plugin behind a component, for the graph's fingerprints: a new version replaces it.
+std::string plugin_identity(const runtime::PluginCatalog& catalog,
+                            const config::ComponentConfig& c) {
+  const runtime::LoadedPlugin* p = catalog.provider(c.descriptor);
+  if (!p) return "?";
+  return fmt::format("{}@{}:{}", p->descriptor->name, p->descriptor->version, p->path);
 }
 
 bool write_stats(const std::string& path, const runtime::Metrics& metrics) {
@@ -56,6 +82,12 @@ bool write_stats(const std::string& path, const runtime::Metrics& metrics) {
     if (!out) return false;
   }
   return std::rename(tmp.c_str(), path.c_str()) == 0;
+}
+
+// Settings every component reads through its context: a change replaces them all.
+std::string shared_settings(const config::Pipeline& p) {
+  return fmt::format("data_dir={};batch={},{},{}", p.data_dir, p.batch.max_events,
+                     p.batch.max_bytes, p.batch.linger_ns);
 }
 
 void log_summary(const config::Pipeline& pipeline, const runtime::Metrics& metrics) {
@@ -81,130 +113,377 @@ void log_summary(const config::Pipeline& pipeline, const runtime::Metrics& metri
 
 }  // namespace
 
-int load(const Settings& settings, Loaded& loaded) {
-  std::string path = settings.config_path.empty() ? "demo.yaml (embedded)" : settings.config_path;
+bool load(const Settings& settings, runtime::Metrics& metrics, Loaded& loaded,
+          std::vector<std::string>& errors) {
+  std::string path = display_path(settings);
   std::string text;
   if (settings.config_path.empty()) {
     text = std::string(kDemoConfig);
   } else if (std::string error; !read_file(settings.config_path, text, error)) {
-    std::fprintf(stderr, "%s: cannot read: %s\n", path.c_str(), error.c_str());
-    return kExitConfig;
+    errors.push_back(fmt::format("{}: cannot read: {}", path, error));
+    return false;
   }
 
+  auto generation = std::make_shared<runtime::Generation>();
   auto env = config::process_environment();
   std::vector<std::string> dirs = settings.plugin_dirs;
   for (auto& d : config::read_plugin_dirs(text, env)) dirs.push_back(d);
   for (auto& d : runtime::default_plugin_dirs()) dirs.push_back(d);
   std::vector<std::string> problems;
-  loaded.catalog.scan(dirs, problems);
+  generation->catalog.scan(dirs, problems);
   for (const auto& p : problems) spdlog::warn("plugin {}", p);
 
-  std::vector<config::Error> errors;
+  std::vector<config::Error> found;
   config::Pipeline partial;
-  auto pipeline = config::load(path, text, loaded.catalog, env, errors, &partial);
-  if (!pipeline) {
-    runtime::Graph::check_factories(partial, errors);
-    std::stable_sort(errors.begin(), errors.end(), [](const auto& a, const auto& b) {
+  auto pipeline = config::load(path, text, generation->catalog, env, found, &partial);
+  if (pipeline) {
+    generation->pipeline = std::move(*pipeline);
+    loaded.components = runtime::Components::build(generation->pipeline, metrics, found);
+  } else {
+    runtime::Components::check_factories(partial, found);
+    std::stable_sort(found.begin(), found.end(), [](const auto& a, const auto& b) {
       return std::tie(a.pos.line, a.pos.column) < std::tie(b.pos.line, b.pos.column);
     });
-    print_errors(errors);
-    return kExitConfig;
   }
-  loaded.pipeline = std::move(*pipeline);
-  loaded.graph = runtime::Graph::build(loaded.pipeline, loaded.metrics, errors);
-  if (!loaded.graph) {
-    print_errors(errors);
-    return kExitConfig;
-  }
-  return kExitOk;
+  for (const auto& e : found) errors.push_back(e.to_string());
+  if (!pipeline || !loaded.components) return false;
+  const auto& catalog = generation->catalog;
+  std::string shared = shared_settings(generation->pipeline);
+  loaded.model = graph::Model::from(generation->pipeline, [&](const config::ComponentConfig& c) {
+    return fmt::format("{};{}", plugin_identity(catalog, c), shared);
+  });
+  loaded.generation = std::move(generation);
+  return true;
 }
 
 int validate(const Settings& settings) {
+  runtime::Metrics metrics;
   Loaded loaded;
-  int rc = load(settings, loaded);
-  if (rc == kExitOk)
-    std::fprintf(
-        stderr, "%s: ok (%zu components)\n",
-        settings.config_path.empty() ? "demo.yaml (embedded)" : settings.config_path.c_str(),
-        loaded.pipeline.components.size());
-  return rc;
+  std::vector<std::string> errors;
+  if (!load(settings, metrics, loaded, errors)) {
+    print_errors(errors);
+    return kExitConfig;
+  }
+  // The verdict goes to stdout (errors go to stderr), so that scripts can tell them apart.
+  std::printf("%s: ok (%zu components)\n", display_path(settings).c_str(),
+              loaded.generation->pipeline.components.size());
+  return kExitOk;
 }
 
-int run(const Settings& settings) {
+namespace {
+
+// The daemon while it runs: the runtime, the current configuration, reloads and the status the
+// control plane reads.
+//
+// Threads: the main thread runs run(), takes signals and performs every reload; DaemonApi calls
+// come from front-end threads (D-Bus). reload() queues a request and waits for the main thread to
+// serve it; requests that wait together share one reload, and one asked for during a reload is
+// served by the next, so a burst of SIGHUPs and calls collapses into at most one more reload.
+class Daemon final : public DaemonApi {
+ public:
+  explicit Daemon(const Settings& settings) : settings_(settings) {}
+
+  int run();
+
+  ReloadReport reload() override;
+  std::vector<std::string> validate(const std::string& path) override;
+  std::string status_json() override;
+  bool set_log_level(const std::string& level) override;
+  std::string state() const override;
+  std::string config_path() const override { return display_path(settings_); }
+  ReloadReport last_reload() const override;
+
+ private:
+  ReloadReport do_reload();
+  void serve_reloads(bool sighup);
+  void set_state(const char* state);
+
+  const Settings& settings_;
+  runtime::SystemClock clock_;
+  runtime::Metrics metrics_;
+  std::unique_ptr<runtime::Runtime> runtime_;
+  pthread_t main_thread_ = pthread_self();
+
+  mutable std::mutex mu_;  // guards the members below
+  const char* state_ = "starting";
+  std::shared_ptr<runtime::Generation> generation_;
+  graph::Model model_;
+  ReloadReport last_reload_;
+  std::string log_level_;  // from the config, as last applied
+  std::deque<std::shared_ptr<std::promise<ReloadReport>>> waiting_;
+};
+
+ReloadReport Daemon::reload() {
+  auto request = std::make_shared<std::promise<ReloadReport>>();
+  auto result = request->get_future();
+  {
+    std::lock_guard lock(mu_);
+    if (std::string_view(state_) == "stopping") {
+      ReloadReport refused;
+      refused.message = "the daemon is stopping";
+      return refused;
+    }
+    waiting_.push_back(request);
+  }
+  pthread_kill(main_thread_, SIGUSR2);
+  return result.get();
+}
+
+std::vector<std::string> Daemon::validate(const std::string& path) {
+  Settings settings = settings_;
+  settings.config_path = path;
+  runtime::Metrics scratch;
+  Loaded loaded;
+  std::vector<std::string> errors;
+  if (path.empty())
+    errors.push_back("no file given");
+  else
+    load(settings, scratch, loaded, errors);
+  return errors;
+}
+
+bool Daemon::set_log_level(const std::string& level) {
+  static const std::set<std::string, std::less<>> kLevels = {"trace", "debug",   "info",
+                                                             "warn",  "warning", "error"};
+  if (!kLevels.count(level)) return false;
+  control::set_log_level(level);
+  spdlog::info("log level set to {}", level);
+  return true;
+}
+
+std::string Daemon::state() const {
+  std::lock_guard lock(mu_);
+  return state_;
+}
+
+void Daemon::set_state(const char* state) {
+  std::lock_guard lock(mu_);
+  state_ = state;
+}
+
+ReloadReport Daemon::last_reload() const {
+  std::lock_guard lock(mu_);
+  return last_reload_;
+}
+
+std::string Daemon::status_json() {
+  std::shared_ptr<runtime::Generation> generation;
+  ReloadReport last;
+  std::string state;
+  {
+    std::lock_guard lock(mu_);
+    generation = generation_;
+    last = last_reload_;
+    state = state_;
+  }
+  std::string out = "{\"state\":";
+  json::append_string(out, state);
+  out += ",\"version\":";
+  json::append_string(out, INGESTD_VERSION);
+  out += ",\"config_path\":";
+  json::append_string(out, config_path());
+  out += fmt::format(",\"pid\":{},\"components\":[", getpid());
+  if (generation) {
+    bool first = true;
+    for (const auto& c : generation->pipeline.components) {
+      out += first ? "{" : ",{";
+      first = false;
+      out += "\"name\":";
+      json::append_string(out, c.name);
+      out += ",\"kind\":";
+      json::append_string(out, config::kind_name(c.kind));
+      out += ",\"type\":";
+      json::append_string(out, c.type);
+      if (c.kind != Kind::kSource)
+        out += fmt::format(",\"events_in\":{}", metrics_.counter(c.name + ".events_in").value());
+      out += fmt::format(",\"events_out\":{}}}", metrics_.counter(c.name + ".events_out").value());
+    }
+  }
+  out += "],\"last_reload\":";
+  out += last.to_json();
+  out += '}';
+  return out;
+}
+
+ReloadReport Daemon::do_reload() {
+  ReloadReport report;
+  std::string path = display_path(settings_);
+  spdlog::info("reloading {}", path);
+  int64_t began = clock_.monotonic_ns();
+  Loaded next;
+  std::vector<std::string> errors;
+  if (!load(settings_, metrics_, next, errors)) {
+    report.errors = errors;
+    report.message = fmt::format("reload of {} refused, the running pipeline is unchanged: {}",
+                                 path, errors.empty() ? "unknown error" : errors.front());
+    if (errors.size() > 1) report.message += fmt::format(" (and {} more)", errors.size() - 1);
+    spdlog::error("reload of {} refused ({} error{}); the running pipeline is unchanged", path,
+                  errors.size(), errors.size() == 1 ? "" : "s");
+    for (const auto& e : errors) spdlog::error("{}", e);
+  } else {
+    graph::Diff diff;
+    {
+      std::lock_guard lock(mu_);
+      diff = graph::diff(model_, next.model);
+    }
+    const config::Pipeline& now = generation_->pipeline;
+    const config::Pipeline& then = next.generation->pipeline;
+    if (then.io_threads != now.io_threads)
+      spdlog::warn("io_threads changed from {} to {}: it takes effect at the next start",
+                   now.io_threads, then.io_threads);
+    std::string error;
+    if (!runtime_->apply(next.generation, next.model, diff, std::move(next.components), error)) {
+      report.errors.push_back(error);
+      report.message =
+          fmt::format("reload of {} failed, the running pipeline is unchanged: {}", path, error);
+      spdlog::error("{}", report.message);
+    } else {
+      report.ok = true;
+      report.kept = diff.kept;
+      report.replaced = diff.replaced;
+      report.added = diff.added;
+      report.removed = diff.removed;
+      report.message = fmt::format("reloaded {}: {} (in {} ms)", path, diff.summary(),
+                                   (clock_.monotonic_ns() - began) / 1'000'000);
+      if (settings_.log_level.empty() && then.log_level != log_level_) {
+        control::set_log_level(then.log_level);
+        log_level_ = then.log_level;
+      }
+      std::lock_guard lock(mu_);
+      generation_ = next.generation;
+      model_ = std::move(next.model);
+    }
+  }
+  report.finished_realtime_ns = clock_.now_ns();
+  if (report.ok) spdlog::info("{}", report.message);
+  std::lock_guard lock(mu_);
+  last_reload_ = report;
+  return report;
+}
+
+void Daemon::serve_reloads(bool sighup) {
+  std::deque<std::shared_ptr<std::promise<ReloadReport>>> served;
+  {
+    std::lock_guard lock(mu_);
+    served.swap(waiting_);
+  }
+  if (!sighup && served.empty()) return;
+  set_state("reloading");
+  ReloadReport report = do_reload();
+  set_state("running");
+  for (auto& request : served) request->set_value(report);
+}
+
+int Daemon::run() {
   // Signals are taken synchronously by this thread; every thread started later inherits the mask.
   sigset_t signals;
   sigemptyset(&signals);
-  // SIGUSR2 is internal: the runtime's last thread sends it so that a finished batch job ends
-  // at once rather than at the next tick.
+  // SIGUSR2 is internal: it wakes this thread when the runtime's last thread ends (a finished
+  // batch job) and when a front end asks for a reload.
   for (int s : {SIGTERM, SIGINT, SIGHUP, SIGUSR1, SIGUSR2}) sigaddset(&signals, s);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  main_thread_ = pthread_self();
 
   Loaded loaded;
-  if (int rc = load(settings, loaded); rc != kExitOk) return rc;
-  set_log_level(settings.log_level.empty() ? loaded.pipeline.log_level : settings.log_level);
-  if (settings.config_path.empty())
-    spdlog::info("running the embedded demo pipeline (config/demo.yaml); give -c FILE for another");
-
-  runtime::SystemClock clock;
-  int rc = kExitOk;
-  {
-    runtime::Runtime rt(loaded.pipeline, *loaded.graph, loaded.metrics, clock);
-    rt.on_finished([main_thread = pthread_self()] { pthread_kill(main_thread, SIGUSR2); });
-    if (!rt.start()) {
-      rt.abandon();
-      rt.wait_for(kAbandonGraceNs);
-      return kExitFailure;
-    }
-    spdlog::info("ingestd {} running {} components from {}", INGESTD_VERSION,
-                 loaded.pipeline.components.size(), loaded.pipeline.path);
-
-    int64_t deadline = 0;
-    bool abandoned = false;
-    while (!rt.finished()) {
-      timespec tick{0, 100'000'000};
-      int sig = sigtimedwait(&signals, nullptr, &tick);
-      int64_t now = clock.monotonic_ns();
-      if (sig == SIGTERM || sig == SIGINT) {
-        if (!rt.stopping()) {
-          spdlog::info("{} received: stopping (draining, at most {:.1f}s)", strsignal(sig),
-                       static_cast<double>(loaded.pipeline.shutdown_timeout_ns) / kSecond);
-          rt.request_stop();
-          deadline = now + loaded.pipeline.shutdown_timeout_ns;
-        } else if (!abandoned) {
-          spdlog::warn("second {}: stopping now, discarding what is still queued", strsignal(sig));
-          rt.abandon();
-          abandoned = true;
-          deadline = now;
-        }
-      } else if (sig == SIGHUP) {
-        spdlog::warn(
-            "SIGHUP received: reload is not supported by this version; the pipeline keeps running");
-      } else if (sig == SIGUSR1) {
-        spdlog::info("SIGUSR1 received: reopening files");
-        rt.reopen();
-      }
-      if (deadline != 0 && now >= deadline && !abandoned) {
-        spdlog::error("shutdown_timeout passed: discarding what is still queued");
-        rt.abandon();
-        abandoned = true;
-      }
-      if (abandoned && now >= deadline + kAbandonGraceNs && !rt.finished()) {
-        spdlog::error("components did not stop after the shutdown deadline; exiting without them");
-        log_summary(loaded.pipeline, loaded.metrics);
-        write_stats(settings.stats_file, loaded.metrics);
-        std::fflush(nullptr);
-        _exit(kExitFailure);
-      }
-    }
-    if (abandoned) rc = kExitFailure;
+  std::vector<std::string> errors;
+  if (!load(settings_, metrics_, loaded, errors)) {
+    print_errors(errors);
+    return kExitConfig;
   }
+  const config::Pipeline& pipeline = loaded.generation->pipeline;
+  log_level_ = pipeline.log_level;
+  control::set_log_level(settings_.log_level.empty() ? pipeline.log_level : settings_.log_level);
+  if (settings_.config_path.empty())
+    spdlog::info("running the embedded demo pipeline (config/demo.yaml); give -c FILE for another");
+  {
+    std::lock_guard lock(mu_);
+    generation_ = loaded.generation;
+    model_ = loaded.model;
+  }
+
+  int rc = kExitOk;
+  runtime_ = std::make_unique<runtime::Runtime>(metrics_, clock_);
+  runtime_->on_finished([main_thread = main_thread_] { pthread_kill(main_thread, SIGUSR2); });
+  if (!runtime_->start(loaded.generation, loaded.model, std::move(loaded.components))) {
+    runtime_->abandon();
+    runtime_->wait_for(kAbandonGraceNs);
+    return kExitFailure;
+  }
+  set_state("running");
+  spdlog::info("ingestd {} running {} components from {}", INGESTD_VERSION,
+               pipeline.components.size(), pipeline.path);
+
+  // Shutdown: at `abandon_at` what is still queued is discarded so that the threads end; at
+  // `exit_at` the process leaves without them. Both stay within shutdown_timeout.
+  int64_t abandon_at = 0;
+  int64_t exit_at = 0;
+  bool abandoned = false;
+  while (!runtime_->finished()) {
+    timespec tick{0, kTickNs};
+    int sig = sigtimedwait(&signals, nullptr, &tick);
+    int64_t now = clock_.monotonic_ns();
+    bool sighup = false;
+    if (sig == SIGTERM || sig == SIGINT) {
+      if (!runtime_->stopping()) {
+        int64_t timeout = generation_->pipeline.shutdown_timeout_ns;
+        spdlog::info("{} received: stopping (draining, at most {:.1f}s)", strsignal(sig),
+                     static_cast<double>(timeout) / kSecond);
+        set_state("stopping");
+        runtime_->request_stop();
+        exit_at = now + timeout;
+        abandon_at = exit_at - std::min(kAbandonGraceNs, timeout / 4);
+      } else if (!abandoned) {
+        spdlog::warn("second {}: stopping now, discarding what is still queued", strsignal(sig));
+        abandon_at = now;
+      }
+    } else if (sig == SIGHUP) {
+      spdlog::info("SIGHUP received: reloading");
+      sighup = true;
+    } else if (sig == SIGUSR1) {
+      spdlog::info("SIGUSR1 received: reopening files");
+      runtime_->reopen();
+    }
+    if (!runtime_->stopping()) serve_reloads(sighup);
+    if (abandon_at != 0 && now >= abandon_at && !abandoned) {
+      if (sig != SIGTERM && sig != SIGINT)
+        spdlog::error("shutdown_timeout is nearly over: discarding what is still queued");
+      runtime_->abandon();
+      abandoned = true;
+    }
+    if (abandoned && now >= exit_at && !runtime_->finished()) {
+      spdlog::error("components did not stop within shutdown_timeout; exiting without them");
+      log_summary(generation_->pipeline, metrics_);
+      write_stats(settings_.stats_file, metrics_);
+      std::fflush(nullptr);
+      _exit(kExitFailure);
+    }
+  }
+  if (abandoned) rc = kExitFailure;
+  {
+    std::lock_guard lock(mu_);
+    state_ = "stopping";
+    for (auto& request : waiting_) {
+      ReloadReport refused;
+      refused.message = "the daemon is stopping";
+      request->set_value(refused);
+    }
+    waiting_.clear();
+  }
+  runtime_.reset();
   spdlog::info("stopped");
-  log_summary(loaded.pipeline, loaded.metrics);
-  if (!write_stats(settings.stats_file, loaded.metrics)) {
-    spdlog::error("cannot write stats file {}", settings.stats_file);
+  log_summary(generation_->pipeline, metrics_);
+  if (!write_stats(settings_.stats_file, metrics_)) {
+    spdlog::error("cannot write stats file {}", settings_.stats_file);
     rc = kExitFailure;
   }
   return rc;
+}
+
+}  // namespace
+
+int run(const Settings& settings) {
+  Daemon daemon(settings);
+  return daemon.run();
 }
 
 }  // namespace ingestd::control

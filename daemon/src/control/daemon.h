@@ -5,9 +5,10 @@
 #include <vector>
 
 #include "config/config.h"
-#include "runtime/graph.h"
+#include "graph/model.h"
+#include "runtime/components.h"
+#include "runtime/generation.h"
 #include "runtime/metrics.h"
-#include "runtime/plugin_loader.h"
 
 namespace ingestd::control {
 
@@ -25,18 +26,19 @@ struct Settings {
   std::string log_level;  // overrides the config's log.level when set
 };
 
-// A pipeline read, validated and built (factories run, no I/O). Members are declared so that
-// the graph, whose components come from the plugins, is destroyed before the catalog unloads them.
+// A pipeline read, validated and built (factories run, no I/O), ready to start or to reload into.
+// The components are declared after the generation so that they go first.
 struct Loaded {
-  runtime::PluginCatalog catalog;
-  config::Pipeline pipeline;
-  runtime::Metrics metrics;
-  std::unique_ptr<runtime::Graph> graph;
+  std::shared_ptr<runtime::Generation> generation;
+  std::unique_ptr<runtime::Components> components;
+  graph::Model model;
 };
 
-// Reads the config, scans plugins, validates and builds. Prints every error to stderr as
-// `file:line:col: message` and returns kExitConfig on failure, else kExitOk.
-int load(const Settings& settings, Loaded& loaded);
+// Reads the config (settings.config_path, or the embedded demo), scans plugins, validates and
+// builds, exactly as a start does. Returns false with every error, each "file:line:col: message"
+// (or "file: cannot read: reason"), in `errors`.
+bool load(const Settings& settings, runtime::Metrics& metrics, Loaded& loaded,
+          std::vector<std::string>& errors);
 
 int run(const Settings& settings);
 int validate(const Settings& settings);

@@ -12,7 +12,7 @@ struct ReloadReport {
   // One line: "reloaded /etc/ingestd/pipeline.yaml: 3 kept, 1 replaced, 1 added, 0 removed",
   // or, on failure, the first error and how many more there are.
   std::string message;
-  std::vector<std::string> errors;  // every error, "file:line:col: message"
+  std::vector<std::string> errors;                          // every error, "file:line:col: message"
   std::vector<std::string> kept, replaced, added, removed;  // component names
   int64_t finished_realtime_ns = 0;  // CLOCK_REALTIME; 0: no reload has run yet
   std::string to_json() const;

@@ -1,5 +1,6 @@
 // `ingestd plugins`: what the plugin directories hold, as text or as the Markdown reference
 // in docs/components.md.
+#include <algorithm>
 #include <cstdio>
 #include <string>
 
@@ -61,6 +62,13 @@ std::string cell(std::string_view text) {
   return out;
 }
 
+// Plain text for a terminal: Markdown code spans (`batch`) become quoted ('batch').
+std::string plain(std::string_view text) {
+  std::string out(text);
+  std::replace(out.begin(), out.end(), '`', '\'');
+  return out;
+}
+
 void print_options(std::string& out, const OptionSpec* options, uint32_t count, int depth,
                    bool markdown, const std::string& prefix) {
   for (uint32_t i = 0; i < count; ++i) {
@@ -69,7 +77,7 @@ void print_options(std::string& out, const OptionSpec* options, uint32_t count, 
     if (markdown)
       out += fmt::format("| `{}` | {} | {} |\n", name, cell(facts(o)), cell(o.doc));
     else
-      out += fmt::format("{:{}}{} ({}): {}\n", "", 4 + 2 * depth, name, facts(o), o.doc);
+      out += fmt::format("{:{}}{} ({}): {}\n", "", 4 + 2 * depth, name, facts(o), plain(o.doc));
     if (o.type == OptionType::kObject)
       print_options(out, o.children, o.child_count, depth + 1, markdown, name + ".");
   }
@@ -99,7 +107,7 @@ int list_plugins(const Settings& settings, bool markdown) {
         if (c->option_count) out += "| option | type | description |\n|---|---|---|\n";
       } else {
         out += fmt::format("{} {} ({} {}, {})\n  {}\n", config::kind_name(kind), type, p->name,
-                           p->version, catalog.provider(c)->path, c->doc);
+                           p->version, catalog.provider(c)->path, plain(c->doc));
       }
       print_options(out, c->options, c->option_count, 0, markdown, "");
     }

@@ -78,10 +78,10 @@ void BatchQueue::add_producer() {
 }
 
 void BatchQueue::producer_done() {
-  {
-    std::lock_guard lock(mu_);
-    --producers_;
-  }
+  // Notified under the lock: once the consumer sees the input end, the queue may be destroyed
+  // (a component removed by a reload), so nothing may touch it after the lock is released.
+  std::lock_guard lock(mu_);
+  --producers_;
   not_empty_.notify_all();
 }
 

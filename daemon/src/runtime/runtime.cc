@@ -9,6 +9,7 @@
 #include <cstring>
 #include <filesystem>
 #include <optional>
+#include <utility>
 
 #include <spdlog/spdlog.h>
 #include <boost/asio/executor_work_guard.hpp>
@@ -60,9 +61,12 @@ struct Runtime::Io {
 // What the core gives one component (shared by its worker instances).
 class ComponentContext final : public Context {
  public:
-  ComponentContext(Runtime& rt, const config::ComponentConfig& c)
+  ComponentContext(Runtime& rt, const Generation& generation, const config::ComponentConfig& c,
+                   const std::atomic<bool>& stop)
       : rt_(rt),
+        pipeline_(generation.pipeline),
         config_(c),
+        stop_(stop),
         label_(fmt::format("{}.{}", config::section_name(c.kind), c.name)),
         dead_letters_(rt.metrics_.counter(c.name + ".dead_letters")) {}
   ~ComponentContext() override {
@@ -78,9 +82,10 @@ class ComponentContext final : public Context {
   }
   const Clock& clock() const override { return rt_.clock_; }
   boost::asio::io_context& io() override { return rt_.io_->context; }
-  BatchLimits batch_limits() const override { return rt_.pipeline_.batch; }
-  bool stopping() const override { return rt_.stopping(); }
-  bool wait_for_stop(int64_t timeout_ns) override { return rt_.wait_stop_for(timeout_ns); }
+  BatchLimits batch_limits() const override { return pipeline_.batch; }
+  // The whole runtime stops, or a reload stops this component.
+  bool stopping() const override { return rt_.stopping() || stop_.load(std::memory_order_acquire); }
+  bool wait_for_stop(int64_t timeout_ns) override { return rt_.wait_stop_for(stop_, timeout_ns); }
 
   void dead_letter(std::string_view raw, std::string_view reason) override {
     std::string line = "{\"time\":\"";
@@ -119,7 +124,7 @@ class ComponentContext final : public Context {
  private:
   bool open_dead_letter_file() {
     std::error_code ec;
-    auto dir = std::filesystem::path(rt_.pipeline_.data_dir) / "dead_letter";
+    auto dir = std::filesystem::path(pipeline_.data_dir) / "dead_letter";
     std::filesystem::create_directories(dir, ec);
     auto path = dir / (config_.name + ".jsonl");
     dead_letter_fd_ = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
@@ -130,7 +135,9 @@ class ComponentContext final : public Context {
   }
 
   Runtime& rt_;
+  const config::Pipeline& pipeline_;
   const config::ComponentConfig& config_;
+  const std::atomic<bool>& stop_;
   std::string label_;
   Counter& dead_letters_;
   std::mutex dead_letter_mu_;
@@ -140,42 +147,94 @@ class ComponentContext final : public Context {
   uint64_t suppressed_ = 0;
 };
 
-// A component at run time: its node, context, counters and how it hands batches on.
+// One thread of a stage. `busy_since` is the monotonic time at which the thread entered a call of
+// its plugin, or 0 while it waits (on a queue, or between retries): what stalled() judges.
+struct Runtime::Worker {
+  std::thread thread;
+  std::atomic<int64_t> busy_since{0};
+};
+
+namespace {
+
+// Marks a worker busy for the scope of one plugin call.
+class Busy {
+ public:
+  Busy(std::atomic<int64_t>& since, const Clock& clock) : since_(since) {
+    since_.store(clock.monotonic_ns(), std::memory_order_relaxed);
+  }
+  ~Busy() { since_.store(0, std::memory_order_relaxed); }
+  Busy(const Busy&) = delete;
+  Busy& operator=(const Busy&) = delete;
+
+ private:
+  std::atomic<int64_t>& since_;
+};
+
+}  // namespace
+
+// A component at run time: its instances, context, counters, threads and where its output goes.
 struct Runtime::Stage final : public Output {
-  Stage(Runtime& rt, Node& n)
-      : node(n),
-        context(rt, *n.config),
-        events_in(counter_if(rt, n.config->kind != Kind::kSource, "events_in")),
+  Stage(Runtime& rt, std::shared_ptr<const Generation> gen, std::unique_ptr<Built> b)
+      : generation(std::move(gen)),
+        built(std::move(b)),
+        config(*built->config),
+        context(rt, *generation, config, stop),
+        events_in(counter_if(rt, config.kind != Kind::kSource, "events_in")),
         events_out(counter_if(rt, true, "events_out")),
-        unconsumed(counter_if(rt, n.config->kind != Kind::kSink, "unconsumed")),
-        failed(counter_if(rt, n.config->kind == Kind::kParser || n.config->kind == Kind::kSink,
-                          "failed")),
-        retries(counter_if(rt, n.config->kind == Kind::kSink, "retries")),
-        shutdown_dropped(counter_if(rt, n.config->kind != Kind::kSource, "shutdown_dropped")) {}
+        unconsumed(counter_if(rt, config.kind != Kind::kSink, "unconsumed")),
+        failed(
+            counter_if(rt, config.kind == Kind::kParser || config.kind == Kind::kSink, "failed")),
+        retries(counter_if(rt, config.kind == Kind::kSink, "retries")),
+        shutdown_dropped(counter_if(rt, config.kind != Kind::kSource, "shutdown_dropped")) {}
 
   // A registered counter where it means something for this kind, else a private unused one.
   Counter& counter_if(Runtime& rt, bool wanted, std::string_view name) {
-    return wanted ? rt.metrics_.counter(fmt::format("{}.{}", node.config->name, name)) : unused;
+    return wanted ? rt.metrics_.counter(fmt::format("{}.{}", config.name, name)) : unused;
   }
 
   // Fan-out: every consumer but the last gets a clone; the last gets the batch itself.
   bool push(BatchPtr batch) override {
     if (batch->empty()) return true;
     events_out.add(batch->size());
-    if (node.outputs.empty()) {
-      unconsumed.add(batch->size());
-      return true;
-    }
+    std::lock_guard lock(out_mu);
+    adopt_rewiring();
     bool accepted = true;
-    for (size_t i = 0; i < node.outputs.size(); ++i) {
-      BatchPtr copy = i + 1 < node.outputs.size() ? batch->clone() : std::move(batch);
-      if (node.outputs[i]->input->push(std::move(copy)) == BatchQueue::PushResult::kAbandoned)
-        accepted = false;
+    if (outputs.empty()) {
+      unconsumed.add(batch->size());
+    } else {
+      for (size_t i = 0; i < outputs.size(); ++i) {
+        BatchPtr copy = i + 1 < outputs.size() ? batch->clone() : std::move(batch);
+        if (outputs[i]->built->input->push(std::move(copy)) == BatchQueue::PushResult::kAbandoned)
+          accepted = false;
+      }
     }
+    adopt_rewiring();  // one that came while the batch was being pushed
     return accepted;
   }
 
-  Node& node;
+  // Under out_mu: switches to a published rewiring, leaving the old consumers' queues.
+  void adopt_rewiring() {
+    std::lock_guard lock(wire_mu);
+    if (!has_next) return;
+    has_next = false;
+    std::swap(outputs, next);
+    release(next);
+  }
+
+  static void release(std::vector<Stage*>& queues) {
+    for (Stage* out : queues) out->input().producer_done();
+    queues.clear();
+  }
+
+  BatchQueue& input() { return *built->input; }
+  Kind kind() const { return config.kind; }
+  const std::string& name() const { return config.name; }
+
+  // Declared first: the components (in `built`) go before their config and plugin code.
+  std::shared_ptr<const Generation> generation;
+  std::unique_ptr<Built> built;
+  const config::ComponentConfig& config;
+  std::atomic<bool> stop{false};  // a reload stops this component
   ComponentContext context;
   Counter unused;
   Counter& events_in;
@@ -184,82 +243,246 @@ struct Runtime::Stage final : public Output {
   Counter& failed;            // parsers and sinks: events lost to an error the component reported
   Counter& retries;           // sinks
   Counter& shutdown_dropped;  // consumers: what the shutdown deadline discarded
+
+  // Wiring. The stage counts as a producer on each of its consumers' queues from the moment it is
+  // wired to them until it is rewired away or its last worker ends (`closed`). A rewiring is
+  // staged (registered on the new queues), then published once every stage has staged its own;
+  // whoever next holds out_mu adopts it and leaves the old queues: the rewiring itself when no
+  // push is under way, else that push when it ends. So a push blocked on a full queue never
+  // blocks a reload, and no queue that lives on sees its producers run out in between.
+  std::mutex out_mu;            // held by push() for a whole fan-out
+  std::vector<Stage*> outputs;  // under out_mu: what push() fans out to
+  std::mutex wire_mu;           // guards the members below; taken after out_mu, never before
+  std::vector<Stage*> wired;    // the outputs it has or will have once it adopts
+  std::vector<Stage*> staged;   // registered, not yet published
+  std::vector<Stage*> next;     // published, not yet adopted
+  bool has_staged = false;
+  bool has_next = false;
+  bool closed = false;
+
+  std::vector<std::unique_ptr<Worker>> workers;
   std::atomic<int> workers_left{0};
+  bool launched = false;  // under Runtime::mu_
+  bool ended = false;     // under Runtime::mu_: every worker has returned
 };
 
-Runtime::Runtime(const config::Pipeline& pipeline, Graph& graph, Metrics& metrics,
-                 const Clock& clock)
-    : pipeline_(pipeline), graph_(graph), metrics_(metrics), clock_(clock), io_(new Io) {
+Runtime::Runtime(Metrics& metrics, const Clock& clock)
+    : metrics_(metrics), clock_(clock), io_(new Io) {
   // The logging registry is created on first use; make that happen here, before any of our
   // threads can log at once.
   spdlog::default_logger_raw();
-  for (const auto& node : graph_.nodes()) stages_.push_back(std::make_unique<Stage>(*this, *node));
 }
 
 Runtime::~Runtime() {
-  for (auto& t : threads_)
-    if (t.joinable()) t.join();
+  for (auto* list : {&stages_, &retired_})
+    for (auto& s : *list)
+      for (auto& w : s->workers)
+        if (w->thread.joinable()) w->thread.join();
   if (io_->guard) io_->guard->reset();
   io_->context.stop();
   for (auto& t : io_->threads) t.join();
 }
 
-bool Runtime::start() {
-  // Sinks first, sources last: nothing produces into a component that is not ready.
-  for (auto it = stages_.rbegin(); it != stages_.rend(); ++it) {
-    Stage& s = **it;
-    for (auto& instance : s.node.instances) {
-      bool ok = false;
-      try {
-        ok = instance->start(s.context);
-      } catch (const std::exception& e) {
-        s.context.log(LogLevel::kError, fmt::format("start failed: {}", e.what()));
-      }
-      if (!ok) {
-        s.context.log(LogLevel::kError, "could not start; the pipeline does not run");
-        return false;
-      }
+std::unique_ptr<Runtime::Stage> Runtime::make_stage(std::shared_ptr<const Generation> generation,
+                                                    std::unique_ptr<Built> built) {
+  return std::make_unique<Stage>(*this, std::move(generation), std::move(built));
+}
+
+bool Runtime::start_instances(Stage& s, std::string& error) {
+  for (auto& instance : s.built->instances) {
+    bool ok = false;
+    try {
+      ok = instance->start(s.context);
+    } catch (const std::exception& e) {
+      s.context.log(LogLevel::kError, fmt::format("start failed: {}", e.what()));
     }
-  }
-  for (auto& s : stages_) {
-    for (Node* out : s->node.outputs) out->input->add_producer();
-    if (s->node.outputs.empty() && s->node.config->kind != Kind::kSink)
-      s->context.log(LogLevel::kWarn,
-                     "feeds no component: its output is discarded and counted as unconsumed");
-  }
-
-  io_->guard.emplace(io_->context.get_executor());
-  for (int i = 0; i < pipeline_.io_threads; ++i)
-    io_->threads.emplace_back([this] { io_->context.run(); });
-
-  std::lock_guard lock(mu_);
-  for (auto it = stages_.rbegin(); it != stages_.rend(); ++it) {
-    Stage& s = **it;
-    s.workers_left = static_cast<int>(s.node.instances.size());
-    for (auto& instance : s.node.instances) {
-      Component* c = instance.get();
-      ++running_;
-      switch (s.node.config->kind) {
-        case Kind::kSource:
-          threads_.emplace_back([this, &s] { run_source(s); });
-          break;
-        case Kind::kParser:
-          threads_.emplace_back([this, &s, c] { run_parser(s, *c); });
-          break;
-        case Kind::kAggregator:
-          threads_.emplace_back([this, &s] { run_aggregator(s); });
-          break;
-        case Kind::kSink:
-          threads_.emplace_back([this, &s, c] { run_sink(s, *c); });
-          break;
-      }
+    if (!ok) {
+      error = fmt::format("{}.{} could not start", config::section_name(s.kind()), s.name());
+      return false;
     }
   }
   return true;
 }
 
-void Runtime::run_source(Stage& s) {
-  auto& source = static_cast<Source&>(*s.node.instances.front());
+void Runtime::stage_outputs(Stage& s, const std::vector<Stage*>& outputs) {
+  std::lock_guard lock(s.wire_mu);
+  if (s.closed) return;  // it will push no more
+  for (Stage* out : outputs) out->input().add_producer();
+  if (s.has_staged) Stage::release(s.staged);
+  s.staged = outputs;
+  s.has_staged = true;
+  s.wired = outputs;
+}
+
+void Runtime::publish_outputs(Stage& s) {
+  {
+    std::lock_guard lock(s.wire_mu);
+    if (!s.has_staged) return;
+    if (s.has_next) Stage::release(s.next);
+    s.next = std::move(s.staged);
+    s.staged.clear();
+    s.has_staged = false;
+    s.has_next = true;
+  }
+  std::unique_lock lock(s.out_mu, std::try_to_lock);
+  if (lock.owns_lock()) s.adopt_rewiring();
+}
+
+void Runtime::launch(Stage& s) {
+  std::lock_guard lock(mu_);
+  s.launched = true;
+  s.workers_left = static_cast<int>(s.built->instances.size());
+  for (auto& instance : s.built->instances) {
+    Component* c = instance.get();
+    auto& w = *s.workers.emplace_back(std::make_unique<Worker>());
+    ++running_;
+    switch (s.kind()) {
+      case Kind::kSource:
+        w.thread = std::thread([this, &s, &w] { run_source(s, w); });
+        break;
+      case Kind::kParser:
+        w.thread = std::thread([this, &s, &w, c] { run_parser(s, w, *c); });
+        break;
+      case Kind::kAggregator:
+        w.thread = std::thread([this, &s, &w] { run_aggregator(s, w); });
+        break;
+      case Kind::kSink:
+        w.thread = std::thread([this, &s, &w, c] { run_sink(s, w, *c); });
+        break;
+    }
+  }
+}
+
+bool Runtime::start(std::shared_ptr<const Generation> generation, const graph::Model& model,
+                    std::unique_ptr<Components> components) {
+  graph::Diff all;
+  for (const auto& n : model.nodes()) all.added.push_back(n.name);
+  io_->guard.emplace(io_->context.get_executor());
+  for (int i = 0; i < generation->pipeline.io_threads; ++i)
+    io_->threads.emplace_back([this] { io_->context.run(); });
+  std::string error;
+  if (apply(std::move(generation), model, all, std::move(components), error)) return true;
+  spdlog::error("{}; the pipeline does not run", error);
+  return false;
+}
+
+bool Runtime::apply(std::shared_ptr<const Generation> generation, const graph::Model& model,
+                    const graph::Diff& diff, std::unique_ptr<Components> components,
+                    std::string& error) {
+  std::map<std::string, Stage*, std::less<>> live;  // by name: the stages of the new graph
+  std::map<std::string, Stage*, std::less<>> old;   // by name: the stages running now
+  for (auto& s : stages_) old.emplace(s->name(), s.get());
+
+  // 1. Make and start the added and replacement components, sinks first. A failure stops here.
+  std::vector<std::unique_ptr<Stage>> fresh;
+  for (const auto* names : {&diff.added, &diff.replaced})
+    for (const auto& name : *names) fresh.push_back(make_stage(generation, components->take(name)));
+  std::sort(fresh.begin(), fresh.end(), [&](const auto& a, const auto& b) {
+    return model.position(a->name()) > model.position(b->name());
+  });
+  for (auto& s : fresh) {
+    if (!start_instances(*s, error)) return false;
+  }
+  for (auto& s : fresh) live.emplace(s->name(), s.get());
+  for (const auto& name : diff.kept) live.emplace(name, old.at(name));
+
+  // 2. Wire: each producer joins its new consumers' queues before it leaves its old ones, so a
+  // queue that lives on never sees its producers run out in between.
+  std::vector<Stage*> retiring;
+  for (const auto* names : {&diff.replaced, &diff.removed})
+    for (const auto& name : *names) retiring.push_back(old.at(name));
+  auto consumers_in_new = [&](const std::string& name) {
+    std::vector<Stage*> out;
+    for (const auto& c : model.consumers(name)) out.push_back(live.at(c));
+    return out;
+  };
+  std::vector<std::pair<Stage*, std::vector<Stage*>>> wiring;
+  for (const auto& n : model.nodes())
+    wiring.emplace_back(live.at(n.name), consumers_in_new(n.name));
+  for (Stage* s : retiring) {
+    if (model.find(s->name())) {
+      // Replaced: what it still emits goes where the new graph sends that name's output.
+      wiring.emplace_back(s, consumers_in_new(s->name()));
+      continue;
+    }
+    // Removed: into its old consumers, as they are now (kept, replaced anew, or also retiring).
+    std::vector<Stage*> out;
+    {
+      std::lock_guard lock(s->wire_mu);
+      for (Stage* c : s->wired) {
+        auto it = live.find(c->name());
+        out.push_back(it != live.end() ? it->second : c);
+      }
+    }
+    wiring.emplace_back(s, std::move(out));
+  }
+  for (auto& [s, outputs] : wiring) stage_outputs(*s, outputs);
+  for (auto& [s, outputs] : wiring) publish_outputs(*s);
+
+  // 3. Swap the stage lists and launch the new stages (they have their producers by now), then
+  // stop what the new graph no longer has.
+  {
+    std::lock_guard lock(mu_);
+    std::map<Stage*, std::unique_ptr<Stage>> owned;
+    for (auto* list : {&fresh, &stages_})
+      for (auto& s : *list) owned.emplace(s.get(), std::move(s));
+    std::vector<std::unique_ptr<Stage>> next;
+    for (const auto& n : model.nodes()) {
+      auto it = owned.find(live.at(n.name));
+      next.push_back(std::move(it->second));
+      owned.erase(it);
+    }
+    for (auto& [_, s] : owned) retired_.push_back(std::move(s));  // replaced and removed
+    stages_ = std::move(next);
+    generation_ = std::move(generation);
+  }
+  for (auto it = stages_.rbegin(); it != stages_.rend(); ++it) {
+    Stage& s = **it;
+    if (s.launched) continue;
+    if (s.wired.empty() && s.kind() != Kind::kSink)
+      s.context.log(LogLevel::kWarn,
+                    "feeds no component: its output is discarded and counted as unconsumed");
+    launch(s);
+  }
+  for (Stage* s : retiring) {
+    if (s->kind() != Kind::kSource) continue;
+    {
+      std::lock_guard lock(mu_);
+      s->stop.store(true, std::memory_order_release);
+    }
+    cv_.notify_all();
+    static_cast<Source&>(*s->built->instances.front()).interrupt();
+  }
+
+  // 4. Wait for the retired stages to drain and end; past the deadline, discard what they hold.
+  int64_t timeout = generation_->pipeline.shutdown_timeout_ns;
+  if (!wait_stages_done(retiring, timeout)) {
+    for (Stage* s : retiring)
+      if (s->built->input) s->input().abandon();
+    if (!wait_stages_done(retiring, timeout)) {
+      spdlog::error("components removed by the reload did not end; they are left behind");
+      return true;
+    }
+  }
+  std::lock_guard lock(mu_);
+  for (auto& s : retired_)
+    if (s->ended)
+      for (auto& w : s->workers) w->thread.join();
+  retired_.erase(
+      std::remove_if(retired_.begin(), retired_.end(), [](const auto& s) { return s->ended; }),
+      retired_.end());
+  return true;
+}
+
+bool Runtime::wait_stages_done(const std::vector<Stage*>& stages, int64_t timeout_ns) {
+  std::unique_lock lock(mu_);
+  return cv_.wait_for(lock, std::chrono::nanoseconds(timeout_ns), [&] {
+    return std::all_of(stages.begin(), stages.end(), [](Stage* s) { return s->ended; });
+  });
+}
+
+void Runtime::run_source(Stage& s, Worker&) {
+  auto& source = static_cast<Source&>(*s.built->instances.front());
   try {
     source.run(s.context, s);
   } catch (const std::exception& e) {
@@ -269,11 +492,12 @@ void Runtime::run_source(Stage& s) {
   worker_done(s);
 }
 
-void Runtime::run_parser(Stage& s, Component& instance) {
+void Runtime::run_parser(Stage& s, Worker& w, Component& instance) {
   auto& parser = static_cast<Parser&>(instance);
-  while (BatchPtr batch = s.node.input->pop()) {
+  while (BatchPtr batch = s.input().pop()) {
     s.events_in.add(batch->size());
     try {
+      Busy busy(w.busy_since, clock_);
       parser.parse(s.context, *batch);
     } catch (const std::exception& e) {
       s.failed.add(batch->size());
@@ -286,15 +510,16 @@ void Runtime::run_parser(Stage& s, Component& instance) {
   worker_done(s);
 }
 
-void Runtime::run_aggregator(Stage& s) {
-  auto& agg = static_cast<Aggregator&>(*s.node.instances.front());
+void Runtime::run_aggregator(Stage& s, Worker& w) {
+  auto& agg = static_cast<Aggregator&>(*s.built->instances.front());
   try {
     for (;;) {
-      BatchPtr batch = s.node.input->pop_for(kTickNs);
+      BatchPtr batch = s.input().pop_for(kTickNs);
       if (batch) {
         s.events_in.add(batch->size());
+        Busy busy(w.busy_since, clock_);
         agg.consume(s.context, *batch);
-      } else if (s.node.input->ended()) {
+      } else if (s.input().ended()) {
         break;
       }
       agg.advance(s.context, s, clock_.now_ns());
@@ -306,23 +531,28 @@ void Runtime::run_aggregator(Stage& s) {
   worker_done(s);
 }
 
-void Runtime::run_sink(Stage& s, Component& instance) {
+void Runtime::run_sink(Stage& s, Worker& w, Component& instance) {
   auto& sink = static_cast<Sink&>(instance);
-  while (BatchPtr batch = s.node.input->pop()) {
+  while (BatchPtr batch = s.input().pop()) {
     s.events_in.add(batch->size());
-    write_to_sink(s, sink, std::move(batch));
+    write_to_sink(s, w, sink, std::move(batch));
   }
-  SinkResult r = sink.flush(s.context);
+  SinkResult r;
+  {
+    Busy busy(w.busy_since, clock_);
+    r = sink.flush(s.context);
+  }
   if (r.status != SinkStatus::kOk)
     s.context.log(LogLevel::kError, fmt::format("final flush failed: {}", r.error));
   worker_done(s);
 }
 
-void Runtime::write_to_sink(Stage& s, Sink& sink, BatchPtr batch) {
+void Runtime::write_to_sink(Stage& s, Worker& w, Sink& sink, BatchPtr batch) {
   int64_t backoff = kRetryInitialNs;
   for (;;) {
     SinkResult r;
     try {
+      Busy busy(w.busy_since, clock_);
       r = sink.write(s.context, *batch);
     } catch (const std::exception& e) {
       r = SinkResult::permanent(e.what());
@@ -358,7 +588,19 @@ void Runtime::write_to_sink(Stage& s, Sink& sink, BatchPtr batch) {
 
 void Runtime::worker_done(Stage& s) {
   if (--s.workers_left == 0) {
-    for (Node* out : s.node.outputs) out->input->producer_done();
+    {
+      std::lock_guard out_lock(s.out_mu);
+      std::lock_guard lock(s.wire_mu);
+      s.closed = true;
+      Stage::release(s.outputs);
+      Stage::release(s.next);
+      Stage::release(s.staged);
+      s.has_next = s.has_staged = false;
+    }
+    {
+      std::lock_guard lock(mu_);
+      s.ended = true;
+    }
   }
   thread_done();
 }
@@ -379,25 +621,25 @@ void Runtime::request_stop() {
     if (stopping_.exchange(true)) return;
   }
   cv_.notify_all();
+  std::lock_guard lock(mu_);
   for (auto& s : stages_)
-    if (s->node.config->kind == Kind::kSource)
-      static_cast<Source&>(*s->node.instances.front()).interrupt();
+    if (s->kind() == Kind::kSource) static_cast<Source&>(*s->built->instances.front()).interrupt();
 }
 
 void Runtime::abandon() {
   request_stop();
-  {
-    std::lock_guard lock(mu_);
-    abandoned_ = true;
-  }
+  std::lock_guard lock(mu_);
+  abandoned_ = true;
   cv_.notify_all();
-  for (auto& s : stages_)
-    if (s->node.input) s->node.input->abandon();
+  for (auto* list : {&stages_, &retired_})
+    for (auto& s : *list)
+      if (s->built->input) s->input().abandon();
 }
 
 void Runtime::reopen() {
+  std::lock_guard lock(mu_);
   for (auto& s : stages_)
-    for (auto& instance : s->node.instances) instance->reopen(s->context);
+    for (auto& instance : s->built->instances) instance->reopen(s->context);
 }
 
 bool Runtime::wait_for(int64_t timeout_ns) {
@@ -410,9 +652,35 @@ bool Runtime::finished() const {
   return running_ == 0;
 }
 
-bool Runtime::wait_stop_for(int64_t timeout_ns) {
+std::vector<std::string> Runtime::stalled(int64_t limit_ns) const {
+  int64_t now = clock_.monotonic_ns();
+  std::vector<std::string> out;
+  std::lock_guard lock(mu_);
+  for (auto* list : {&stages_, &retired_})
+    for (auto& s : *list) {
+      if (s->kind() == Kind::kSource) continue;
+      for (auto& w : s->workers) {
+        int64_t since = w->busy_since.load(std::memory_order_relaxed);
+        if (since != 0 && now - since > limit_ns) {
+          out.push_back(s->name());
+          break;
+        }
+      }
+    }
+  return out;
+}
+
+std::vector<std::string> Runtime::components() const {
+  std::lock_guard lock(mu_);
+  std::vector<std::string> out;
+  for (auto& s : stages_) out.push_back(s->name());
+  return out;
+}
+
+bool Runtime::wait_stop_for(const std::atomic<bool>& stop, int64_t timeout_ns) {
   std::unique_lock lock(mu_);
-  return cv_.wait_for(lock, std::chrono::nanoseconds(timeout_ns), [&] { return stopping(); });
+  return cv_.wait_for(lock, std::chrono::nanoseconds(timeout_ns),
+                      [&] { return stopping() || stop.load(std::memory_order_acquire); });
 }
 
 bool Runtime::wait_abandon_for(int64_t timeout_ns) {

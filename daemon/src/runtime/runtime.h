@@ -3,22 +3,27 @@
 #include <atomic>
 #include <condition_variable>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
+#include <string>
 #include <thread>
 #include <vector>
 
 #include "config/config.h"
+#include "graph/model.h"
 #include "ingestd/component.h"
-#include "runtime/graph.h"
+#include "runtime/components.h"
+#include "runtime/generation.h"
 #include "runtime/metrics.h"
 
 namespace ingestd::runtime {
 
 class ComponentContext;
 
-// Runs a built graph: a thread per source, per parser and sink worker and per aggregator, plus a
-// shared Boost.Asio io_context pool for I/O-bound plugins.
+// Runs a pipeline and moves it, while it runs, to the next configuration: a thread per source, per
+// parser and sink worker and per aggregator, plus a shared Boost.Asio io_context pool for
+// I/O-bound plugins.
 //
 // Lifecycle: start() calls every component's start() (sinks first, sources last) and then starts
 // the threads; if any start() fails nothing runs. Data then flows until either every source
@@ -29,59 +34,91 @@ class ComponentContext;
 // what it holds (counted as shutdown_dropped) and blocked pushes and retries give up, so the
 // threads end promptly; data already inside a component's own I/O is beyond its reach.
 //
+// Reload: apply() moves the running pipeline to a new generation, guided by the graph diff.
+// Kept components go on running with their state; only their edges move. Added and replacement
+// components are started before anything is rewired, and if one fails to start nothing changes.
+// Every producer is then registered on its new edges before it leaves its old ones, so no queue
+// that lives on sees its inputs end. Replaced and removed components stop the way a shutdown stops
+// them: a source is interrupted, a consumer drains its queue once its old producers have left it,
+// flushes (an aggregate emits its open windows) into the consumers the new graph gives its name
+// (a removed one into its surviving old consumers), and closes its edges. apply() returns when
+// they have all ended, or, past `shutdown_timeout`, after discarding what they still held
+// (counted as shutdown_dropped). Nothing in flight is lost or duplicated.
+//
 // Counters: <c>.events_out for every component (for sinks: events written), <c>.events_in for
 // every consumer, <c>.queue_dropped, <c>.shutdown_dropped, <c>.unconsumed (output of a component
-// nothing reads), sinks' <c>.failed and <c>.retries, <c>.dead_letters.
+// nothing reads), sinks' <c>.failed and <c>.retries, <c>.dead_letters. Counters belong to a name
+// and live on across reloads.
 //
-// Thread-safety: request_stop(), abandon(), reopen(), wait_for() and finished() may be called from
-// any thread (the control layer's signal handling). The destructor joins; call it after wait_for()
-// returned true, or after abandon().
+// Thread-safety: start() and apply() are called from one control thread, one at a time.
+// request_stop(), abandon(), reopen(), wait_for(), finished() and stalled() may be called from any
+// thread. The destructor joins; call it after wait_for() returned true, or after abandon().
 class Runtime {
  public:
-  Runtime(const config::Pipeline& pipeline, Graph& graph, Metrics& metrics, const Clock& clock);
+  Runtime(Metrics& metrics, const Clock& clock);
   Runtime(const Runtime&) = delete;
   Runtime& operator=(const Runtime&) = delete;
   ~Runtime();
 
-  // Called once, from the thread that ends last, when every thread has ended. Set before start().
+  // Called, from the thread that ends last, each time every thread has ended. Set before start().
   void on_finished(std::function<void()> callback) { on_finished_ = std::move(callback); }
-  bool start();
+  bool start(std::shared_ptr<const Generation> generation, const graph::Model& model,
+             std::unique_ptr<Components> components);
+  // Moves to `generation`, whose components were built into `components` and whose model was
+  // diffed against the running one into `diff`. Returns false with `error` when an added or
+  // replacement component failed to start; the running pipeline is then untouched.
+  bool apply(std::shared_ptr<const Generation> generation, const graph::Model& model,
+             const graph::Diff& diff, std::unique_ptr<Components> components, std::string& error);
+
   void request_stop();
   void abandon();
   void reopen();
   bool wait_for(int64_t timeout_ns);
   bool finished() const;
   bool stopping() const { return stopping_.load(std::memory_order_acquire); }
+  // Names of the components with a thread that has been inside one call of its plugin (a parse, a
+  // write, a consume) for longer than `limit_ns`: a wedged pipeline. Waiting on a queue or between
+  // retries is not being stuck; sources are not judged (they may wait on I/O for ever).
+  std::vector<std::string> stalled(int64_t limit_ns) const;
+  // The names of the running components, in graph order.
+  std::vector<std::string> components() const;
 
  private:
   friend class ComponentContext;
   struct Stage;
+  struct Worker;
 
-  void run_source(Stage& stage);
-  void run_parser(Stage& stage, Component& instance);
-  void run_aggregator(Stage& stage);
-  void run_sink(Stage& stage, Component& instance);
-  void write_to_sink(Stage& stage, Sink& sink, BatchPtr batch);
+  std::unique_ptr<Stage> make_stage(std::shared_ptr<const Generation> generation,
+                                    std::unique_ptr<Built> built);
+  bool start_instances(Stage& stage, std::string& error);
+  void launch(Stage& stage);
+  void stage_outputs(Stage& stage, const std::vector<Stage*>& outputs);
+  void publish_outputs(Stage& stage);
+  void run_source(Stage& stage, Worker& worker);
+  void run_parser(Stage& stage, Worker& worker, Component& instance);
+  void run_aggregator(Stage& stage, Worker& worker);
+  void run_sink(Stage& stage, Worker& worker, Component& instance);
+  void write_to_sink(Stage& stage, Worker& worker, Sink& sink, BatchPtr batch);
   void worker_done(Stage& stage);
   void thread_done();
-  bool wait_stop_for(int64_t timeout_ns);     // true once stopping
-  bool wait_abandon_for(int64_t timeout_ns);  // true once abandoned
+  bool wait_stop_for(const std::atomic<bool>& stop, int64_t timeout_ns);  // true once stopping
+  bool wait_abandon_for(int64_t timeout_ns);                              // true once abandoned
+  bool wait_stages_done(const std::vector<Stage*>& stages, int64_t timeout_ns);
 
-  const config::Pipeline& pipeline_;
-  Graph& graph_;
   Metrics& metrics_;
   const Clock& clock_;
-  std::vector<std::unique_ptr<Stage>> stages_;
+  std::shared_ptr<const Generation> generation_;  // the current one
+  std::vector<std::unique_ptr<Stage>> stages_;    // the running pipeline, in graph order
+  std::vector<std::unique_ptr<Stage>> retired_;   // stopped by a reload, not yet ended
 
   struct Io;
   std::unique_ptr<Io> io_;
 
-  mutable std::mutex mu_;
+  mutable std::mutex mu_;  // guards the members below and the stage lists' membership
   std::condition_variable cv_;
   std::atomic<bool> stopping_{false};
   bool abandoned_ = false;
   int running_ = 0;
-  std::vector<std::thread> threads_;
   std::function<void()> on_finished_;
 };
 

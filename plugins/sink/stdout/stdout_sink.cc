@@ -36,8 +36,13 @@ SinkResult StdoutSink::write(Context&, const Batch& batch) {
     }
     const int err = errno;
     bytes_->add(written);
-    return SinkResult::retryable(fmt::format(
-        "cannot write to stdout: {}", std::error_code(err, std::system_category()).message()));
+    std::string reason = std::error_code(err, std::system_category()).message();
+    // The reader went away (`ingestd | head`): no retry can bring it back. The core counts the
+    // batch as failed, and every later batch fails the same way.
+    if (err == EPIPE)
+      return SinkResult::permanent(
+          fmt::format("cannot write to stdout: {}: its reader has closed it", reason));
+    return SinkResult::retryable(fmt::format("cannot write to stdout: {}", reason));
   }
   bytes_->add(written);
   return SinkResult::ok();

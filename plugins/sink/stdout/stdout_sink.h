@@ -18,8 +18,9 @@ inline constexpr OptionSpec kStdoutSinkOptions[] = {
 
 // Writes each batch, encoded as lines, to file descriptor 1 with one write() (looping on short
 // writes and waiting when stdout is non-blocking and full), so lines of one batch are never
-// interleaved with other output. Errors are retryable with the reason. Single-worker: write()
-// runs on one thread. Counter: bytes.
+// interleaved with other output. Errors are retryable with the reason, except EPIPE (the reader
+// has closed stdout; the daemon ignores SIGPIPE), which is permanent. Single-worker: write() runs
+// on one thread. Counter: bytes.
 class StdoutSink final : public Sink {
  public:
   StdoutSink(const Options& options, Diagnostics& diag);

@@ -1,9 +1,13 @@
 // load(): whole pipeline files -> the model, and every class of error with its exact position.
+#include <chrono>
 #include <cstdlib>
 #include <map>
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
+#include <yaml-cpp/yaml.h>
 
+#include "config/options.h"
 #include "test_catalog.h"
 
 namespace ingestd::config {
@@ -514,9 +518,78 @@ TEST(Load, OneDocumentOnly) {
   load_ok("--- # the only document\nsources:\n  gen: {type: generator}\n");
 }
 
+// A file in another encoding, or with bytes that are not UTF-8, is named as such, with the
+// position of the first bad byte, instead of a YAML error far from it or a silent misreading.
+TEST(Load, EncodingErrorsNameTheEncodingAndThePosition) {
+  EXPECT_EQ(load_errors(std::string("\xFF\xFEs\0o\0", 6)),
+            (Strings{"pipeline.yaml:1:1: the file is UTF-16 (little-endian) text (it starts with "
+                     "that byte order mark); save it as UTF-8"}));
+  EXPECT_EQ(load_errors(std::string("\xFE\xFF\0s", 4)),
+            (Strings{"pipeline.yaml:1:1: the file is UTF-16 (big-endian) text (it starts with "
+                     "that byte order mark); save it as UTF-8"}));
+  EXPECT_EQ(load_errors(std::string("\xFF\xFE\0\0s\0\0\0", 8)),
+            (Strings{"pipeline.yaml:1:1: the file is UTF-32 (little-endian) text (it starts with "
+                     "that byte order mark); save it as UTF-8"}));
+  EXPECT_EQ(load_errors("sources:\n  g\xE9n: {type: generator}\n"),
+            (Strings{"pipeline.yaml:2:4: invalid UTF-8 (byte 0xE9): the file must be UTF-8 text"}));
+  EXPECT_EQ(load_errors("sources: {}\n# \xC0\xAF overlong\n"),
+            (Strings{"pipeline.yaml:2:3: invalid UTF-8 (byte 0xC0): the file must be UTF-8 text"}));
+  EXPECT_EQ(
+      load_errors(std::string("sources: {}\nx\0", 14)),
+      (Strings{"pipeline.yaml:2:2: a NUL byte: the file must be UTF-8 text (is it UTF-16?)"}));
+  // UTF-8 itself, with or without its byte order mark, is fine.
+  load_ok(
+      "\xEF\xBB\xBFsources:\n  gen: {type: generator, format: json} # caf\xC3\xA9 "
+      "\xF0\x9F\x98\x80\n");
+}
+
+TEST(Load, ATabInTheIndentationIsNamed) {
+  EXPECT_EQ(load_errors("sources:\n\tgen: {type: generator}\n"),
+            (Strings{"pipeline.yaml:2:1: YAML syntax error: a tab character indents this line; "
+                     "YAML indents with spaces only"}));
+  EXPECT_EQ(load_errors("sources:\n  gen:\n  \ttype: generator\n"),
+            (Strings{"pipeline.yaml:3:3: YAML syntax error: a tab character indents this line; "
+                     "YAML indents with spaces only"}));
+  // Tabs elsewhere are not indentation.
+  load_ok("sources:\n  gen: {type: generator,\tformat: json}\t# tab\n");
+}
+
+TEST(Load, AnIntegerBeyondItsTypeIsOutOfRange) {
+  EXPECT_EQ(load_errors("io_threads: 99999999999999999999\n"),
+            (Strings{"pipeline.yaml:1:13: io_threads: 99999999999999999999 is out of range: "
+                     "expected an integer from 1 to 1024"}));
+  EXPECT_EQ(load_errors("sources:\n  gen: {type: generator, rate: -99999999999999999999}\n"),
+            (Strings{"pipeline.yaml:2:32: sources.gen (generator): rate: -99999999999999999999 "
+                     "is out of range: expected an integer from 1 to 1000"}));
+  EXPECT_EQ(load_errors("io_threads: 12x\n"),
+            (Strings{"pipeline.yaml:1:13: io_threads: expected an integer, got '12x'"}));
+}
+
+// The duplicate check of a mapping's keys is linear: a file may hold tens of thousands of
+// components. A scan of the keys seen so far made 100,000 keys cost 5e9 comparisons (tens of
+// seconds); a hash set takes milliseconds. The bound is loose on purpose: it only tells the two
+// apart, on any machine.
+TEST(MapEntries, ManyKeysAreCheckedForDuplicatesInLinearTime) {
+  constexpr int kKeys = 100'000;
+  std::string text;
+  for (int i = 0; i < kKeys; ++i) text += fmt::format("key{:06}: {}\n", i, i);
+  text += "key000007: again\n";
+  const YAML::Node root = YAML::Load(text);
+  detail::Reporter reporter("big.yaml");
+  const auto start = std::chrono::steady_clock::now();
+  const std::vector<detail::MapEntry> entries = detail::map_entries(root, reporter, "");
+  const std::chrono::duration<double> took = std::chrono::steady_clock::now() - start;
+  EXPECT_EQ(entries.size(), static_cast<size_t>(kKeys));
+  ASSERT_EQ(reporter.count(), 1u);
+  EXPECT_EQ(reporter.sorted()[0].to_string(), "big.yaml:100001:1: duplicate key 'key000007'");
+  EXPECT_LT(took.count(), 10.0);
+}
+
 TEST(Load, ErrorsAreAppendedToTheCallersList) {
   testing::TestCatalog catalog;
-  std::vector<Error> errors = {Error{{"earlier.yaml", 1, 1}, "kept"}};
+  std::vector<Error> errors(1);  // not {Error{{...}, "kept"}}: GCC 12 -O3 warns (syntax_test.cc)
+  errors[0].pos = {"earlier.yaml", 1, 1};
+  errors[0].message = "kept";
   EXPECT_FALSE(load("p.yaml", "io_threads: 0\n", catalog, fake_env(), errors).has_value());
   ASSERT_EQ(errors.size(), 2u);
   EXPECT_EQ(errors[0].message, "kept");
@@ -589,13 +662,19 @@ TEST(ProcessEnvironment, ReadsTheRealEnvironment) {
 namespace ingestd::config {
 namespace {
 
+// What a failed load hands back, for the factories to check.
+Pipeline load_partial(const std::string& text, std::vector<Error>& errors) {
+  testing::TestCatalog catalog;
+  Pipeline partial;
+  EXPECT_FALSE(load("pipeline.yaml", text, catalog, testing::fake_env(), errors, &partial));
+  return partial;
+}
+
 // A failed load still hands back what it read, marking which components' own keys and options
 // are valid, so that their factories can report in the same pass.
 TEST(Load, AFailedLoadMarksTheComponentsThatAreStillCheckable) {
-  testing::TestCatalog catalog;
   std::vector<Error> errors;
-  Pipeline partial;
-  auto pipeline = load("pipeline.yaml", testing::yaml(R"(
+  Pipeline partial = load_partial(testing::yaml(R"(
 sources:
   plays: {type: generator, rate: fast}
 parsers:
@@ -604,15 +683,51 @@ sinks:
   out: {type: file, inputs: [nowhere], path: /tmp/x}
   bad: {type: nosuch, inputs: [events]}
 )"),
-                       catalog, testing::fake_env(), errors, &partial);
-  EXPECT_FALSE(pipeline.has_value());
+                                  errors);
   EXPECT_EQ(errors.size(), 3u);
   std::map<std::string, bool> valid;
   for (const auto& c : partial.components) valid[c.name] = c.valid;
-  // A bad option or an unknown type makes a component uncheckable; a dangling input does not,
-  // since its factory never sees inputs.
+  // An unknown type makes a component uncheckable; a bad option with a default does not (the
+  // factory sees the default), nor does a dangling input, since its factory never sees inputs.
   EXPECT_EQ(valid, (std::map<std::string, bool>{
-                       {"plays", false}, {"events", true}, {"out", true}, {"bad", false}}));
+                       {"plays", true}, {"events", true}, {"out", true}, {"bad", false}}));
+}
+
+// So that its factory can report in the same pass, a component whose option failed validation
+// gets the option's default; one that failed without a default is left out, and a missing or
+// failed required option leaves the component unchecked.
+TEST(Load, AFailedOptionFallsBackToItsDefaultForTheFactory) {
+  std::vector<Error> errors;
+  Pipeline partial = load_partial(testing::yaml(R"(
+sources:
+  plays: {type: generator, rate: 0, format: xml, lines: {a: b}}
+  nopath: {type: file}
+  badpath: {type: file, path: "${NOPE}"}
+sinks:
+  out: {type: file, inputs: [plays], path: /tmp/x, rotate_size: 1, rotate_every: soon}
+aggregates:
+  w: {type: window, inputs: [plays], metrics: {n: count}, window: {size: 0s, time: later}}
+)"),
+                                  errors);
+  EXPECT_EQ(errors.size(), 9u);  // three for plays, one each for the paths, two each for out, w
+  std::map<std::string, const ComponentConfig*> by_name;
+  for (const auto& c : partial.components) by_name[c.name] = &c;
+  ASSERT_EQ(by_name.size(), 5u);
+  const ComponentConfig& plays = *by_name["plays"];
+  EXPECT_TRUE(plays.valid);
+  EXPECT_EQ(plays.options.get_int("rate"), 10);
+  EXPECT_EQ(plays.options.get_string("format"), "json");
+  EXPECT_EQ(plays.options.get_list("lines"), (std::vector<std::string>{"a", "b"}));
+  EXPECT_FALSE(by_name["nopath"]->valid);
+  EXPECT_FALSE(by_name["badpath"]->valid);
+  const ComponentConfig& out = *by_name["out"];
+  EXPECT_TRUE(out.valid);
+  EXPECT_EQ(out.options.get_size("rotate_size"), 64u << 20);
+  EXPECT_FALSE(out.options.has("rotate_every"));
+  // A required object keeps its good children; its failed required child makes it unchecked.
+  const ComponentConfig& w = *by_name["w"];
+  EXPECT_FALSE(w.valid);
+  EXPECT_EQ(w.options.get_object("window").get_string("time"), "processing");
 }
 
 TEST(Load, ASuccessfulLoadMarksEveryComponentValid) {

@@ -1,9 +1,11 @@
 #include "sink/stdout/stdout_sink.h"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <string>
+#include <utility>
 
 #include <gtest/gtest.h>
 
@@ -57,22 +59,46 @@ TEST(StdoutSink, WritesOneLinePerEventInTheChosenEncoding) {
   EXPECT_EQ(write_through_pipe("encoding: raw", batch, ctx_raw), "raw line\n\n");
 }
 
-TEST(StdoutSink, AClosedOutputIsARetryableError) {
+// Writes a batch of one event to `fd` twice, with a fresh sink.
+std::pair<SinkResult, SinkResult> write_twice_to(int fd) {
   std::vector<config::Error> errors;
   CollectingDiagnostics diag;
   StdoutSink sink(*config::options_from_yaml(kDescriptor, "{}", errors), diag);
   FakeContext ctx;
-  ASSERT_TRUE(sink.start(ctx));
+  EXPECT_TRUE(sink.start(ctx));
+  sink.set_fd_for_testing(fd);
+  Batch batch;
+  batch.add(batch.copy("x"), 0);
+  SinkResult first = sink.write(ctx, batch);
+  return {std::move(first), sink.write(ctx, batch)};
+}
+
+TEST(StdoutSink, AClosedOutputIsARetryableError) {
   int fds[2];
   ASSERT_EQ(::pipe(fds), 0);
   ::close(fds[1]);
-  sink.set_fd_for_testing(fds[1]);  // closed: EBADF
-  Batch batch;
-  batch.add(batch.copy("x"), 0);
-  SinkResult r = sink.write(ctx, batch);
+  auto [r, again] = write_twice_to(fds[1]);  // closed: EBADF
   ::close(fds[0]);
   EXPECT_EQ(r.status, SinkStatus::kRetryable);
   EXPECT_NE(r.error.find("stdout"), std::string::npos);
+}
+
+// `ingestd | head`: the reader went away. The daemon ignores SIGPIPE, so write() fails with
+// EPIPE, and no retry can help.
+TEST(StdoutSink, AReaderThatClosedThePipeIsAPermanentError) {
+  struct sigaction ignore {};
+  ignore.sa_handler = SIG_IGN;
+  struct sigaction previous {};
+  ASSERT_EQ(::sigaction(SIGPIPE, &ignore, &previous), 0);
+  int fds[2];
+  ASSERT_EQ(::pipe(fds), 0);
+  ::close(fds[0]);
+  auto [first, second] = write_twice_to(fds[1]);
+  ::close(fds[1]);
+  ::sigaction(SIGPIPE, &previous, nullptr);
+  EXPECT_EQ(first.status, SinkStatus::kPermanent);
+  EXPECT_NE(first.error.find("reader has closed"), std::string::npos) << first.error;
+  EXPECT_EQ(second.status, SinkStatus::kPermanent);
 }
 
 }  // namespace

@@ -3,6 +3,9 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <mutex>
 #include <thread>
 #include <vector>
 
@@ -61,20 +64,46 @@ TEST_F(QueueTest, BlockingPushWaitsForRoom) {
   BatchQueue q(1, 1 << 20, BatchQueue::WhenFull::kBlock, dropped, abandoned);
   q.add_producer();
   ASSERT_EQ(q.push(make_batch(0, 1)), BatchQueue::PushResult::kOk);
-  std::atomic<bool> pushed{false};
+  std::mutex mu;
+  std::condition_variable changed;
+  bool started = false;
+  bool pushed = false;
+  BatchQueue::PushResult result{};
   std::thread producer([&] {
-    q.push(make_batch(1, 1));
-    pushed = true;
+    {
+      std::lock_guard lock(mu);
+      started = true;
+    }
+    changed.notify_all();
+    result = q.push(make_batch(1, 1));
+    {
+      std::lock_guard lock(mu);
+      pushed = true;
+    }
+    changed.notify_all();
   });
-  // The producer cannot finish before a pop makes room; after the pop it must.
+  std::unique_lock lock(mu);
+  ASSERT_TRUE(changed.wait_for(lock, std::chrono::seconds(10), [&] { return started; }));
+  // The queue is full: the push must not return while nothing is popped. A push that does not
+  // block returns within microseconds of starting, so a quarter of a second catches it (on a
+  // machine too loaded to schedule the producer in that time the test passes without proving
+  // much, but never fails wrongly).
+  EXPECT_FALSE(changed.wait_for(lock, std::chrono::milliseconds(250), [&] { return pushed; }))
+      << "push() returned while the queue was full";
+  lock.unlock();
+  EXPECT_EQ(q.size(), 1u);
   auto first = q.pop();
   ASSERT_NE(first, nullptr);
   EXPECT_EQ(first->events()[0].time_ns, 0);
+  // The pop made room: now the push must complete.
+  lock.lock();
+  EXPECT_TRUE(changed.wait_for(lock, std::chrono::seconds(10), [&] { return pushed; }));
+  lock.unlock();
+  producer.join();
+  EXPECT_EQ(result, BatchQueue::PushResult::kOk);
   auto second = q.pop();
   ASSERT_NE(second, nullptr);
   EXPECT_EQ(second->events()[0].time_ns, 1);
-  producer.join();
-  EXPECT_TRUE(pushed);
 }
 
 TEST_F(QueueTest, AbandonWakesBlockedProducersAndCountsWhatWasQueued) {
