@@ -3,13 +3,15 @@
 #   1. the release build: unit and integration tests (ctest), then the pipeline and reload
 #      benchmarks;
 #   2. the unit tests again under AddressSanitizer + UndefinedBehaviorSanitizer;
-#   3. the runtime unit tests (queue, threads) under ThreadSanitizer.
+#   3. the runtime unit tests (queue, threads) under ThreadSanitizer;
+#   4. the Debian packages, built from a clean copy and checked by lintian, then the end-to-end
+#      test: installed and operated under a real systemd in a container (tests/e2e/).
 # QUICK=1 runs only step 1.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 "$root/scripts/install-deps.sh"
 
-step() { printf '\n=== %s\n' "$*"; }
+step() { printf '\n=== %s (at %d s)\n' "$*" "$SECONDS"; }
 
 step "format"
 "$root/scripts/check-format.sh"
@@ -17,7 +19,7 @@ step "format"
 step "release build"
 BUILD_DIR="$root/build" "$root/scripts/build.sh"
 step "unit and integration tests"
-ctest --test-dir "$root/build" --output-on-failure -j 2
+ctest --test-dir "$root/build" --output-on-failure -j 2 -LE e2e
 
 step "pipeline benchmark (figures; fails only when the pipeline does, not on a missed target)"
 cmake --build "$root/build" --target bench
@@ -39,3 +41,9 @@ BUILD_DIR="$root/build-tsan" BUILD_TARGETS="unit_runtime" \
   "$root/scripts/build.sh" -DINGESTD_SANITIZE=thread -DINGESTD_BUILD_BENCH=OFF \
   -DCMAKE_BUILD_TYPE=RelWithDebInfo
 ctest --test-dir "$root/build-tsan" --output-on-failure -j 2 -L unit -R '^runtime\.'
+
+step "Debian packages (dpkg-buildpackage from a clean copy, lintian)"
+"$root/scripts/build-debs.sh" "$root/build/debs"
+step "end to end under a real systemd (the packages in a booted container)"
+ctest --test-dir "$root/build" --verbose -L e2e
+step "done in $SECONDS s"
