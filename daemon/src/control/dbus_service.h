@@ -16,7 +16,7 @@ class IObject;
 namespace ingestd::control {
 
 // The daemon on D-Bus: name org.ingestd.Daemon1, object /org/ingestd/Daemon1, interface
-// org.ingestd.Daemon1 (docs/dbus.md is the reference):
+// org.ingestd.Daemon1 (docs/operations.md is the reference):
 //   methods    Reload() -> (b ok, s message); Validate(s path) -> (b ok, as errors);
 //              GetStatus() -> (s json); SetLogLevel(s level) (unknown: error InvalidLevel)
 //   properties Version, ConfigPath, State, LastReload (s, JSON), with PropertiesChanged
