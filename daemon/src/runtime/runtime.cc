@@ -101,24 +101,28 @@ class ComponentContext final : public Context {
     dead_letters_.add();
     if (dead_letter_fd_ < 0 && !open_dead_letter_file()) return;
     if (::write(dead_letter_fd_, line.data(), line.size()) != static_cast<ssize_t>(line.size()))
-      warn_limited(fmt::format("cannot write dead letter: {}", std::strerror(errno)));
+      log_limited(LogLevel::kError, "dead_letter.write",
+                  fmt::format("cannot write dead letter: {}", std::strerror(errno)));
   }
 
-  // A warning logged at most once per kRateLimitNs, with the number suppressed since.
-  void warn_limited(const std::string& message) {
+  // A message from one place in the core (`place`: a fixed name), logged at most once per
+  // kRateLimitNs for that place, with the number suppressed since: a failure repeated per batch
+  // gives a line every 10 s, and a different failure is never hidden behind it.
+  void log_limited(LogLevel level, std::string_view place, const std::string& message) {
     int64_t now = rt_.clock_.monotonic_ns();
-    std::lock_guard lock(warn_mu_);
-    if (now - last_warn_ns_ < kRateLimitNs && last_warn_ns_ != 0) {
-      ++suppressed_;
+    std::lock_guard lock(limit_mu_);
+    auto [it, first] = limits_.try_emplace(std::string(place));
+    Limit& limit = it->second;
+    if (!first && now - limit.last_ns < kRateLimitNs) {
+      ++limit.suppressed;
       return;
     }
-    if (suppressed_ > 0)
-      log(LogLevel::kWarn,
-          fmt::format("{} ({} similar messages suppressed)", message, suppressed_));
+    if (limit.suppressed > 0)
+      log(level, fmt::format("{} (suppressed {} more like it)", message, limit.suppressed));
     else
-      log(LogLevel::kWarn, message);
-    last_warn_ns_ = now;
-    suppressed_ = 0;
+      log(level, message);
+    limit.last_ns = now;
+    limit.suppressed = 0;
   }
 
  private:
@@ -129,7 +133,8 @@ class ComponentContext final : public Context {
     auto path = dir / (config_.name + ".jsonl");
     dead_letter_fd_ = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
     if (dead_letter_fd_ < 0)
-      warn_limited(
+      log_limited(
+          LogLevel::kError, "dead_letter.open",
           fmt::format("cannot open dead-letter file {}: {}", path.string(), std::strerror(errno)));
     return dead_letter_fd_ >= 0;
   }
@@ -142,9 +147,12 @@ class ComponentContext final : public Context {
   Counter& dead_letters_;
   std::mutex dead_letter_mu_;
   int dead_letter_fd_ = -1;
-  std::mutex warn_mu_;
-  int64_t last_warn_ns_ = 0;
-  uint64_t suppressed_ = 0;
+  struct Limit {
+    int64_t last_ns = 0;
+    uint64_t suppressed = 0;
+  };
+  std::mutex limit_mu_;
+  std::map<std::string, Limit, std::less<>> limits_;
 };
 
 // One thread of a stage. `busy_since` is the monotonic time at which the thread entered a call of
@@ -502,7 +510,8 @@ void Runtime::run_parser(Stage& s, Worker& w, Component& instance) {
     } catch (const std::exception& e) {
       s.failed.add(batch->size());
       for (auto& ack : batch->acks) ack->fail();
-      s.context.warn_limited(fmt::format("batch of {} events failed: {}", batch->size(), e.what()));
+      s.context.log_limited(LogLevel::kError, "parse",
+                            fmt::format("batch of {} events failed: {}", batch->size(), e.what()));
       continue;
     }
     s.push(std::move(batch));
@@ -571,12 +580,14 @@ void Runtime::write_to_sink(Stage& s, Worker& w, Sink& sink, BatchPtr batch) {
         s.context.dead_letter(line, r.error);
       }
       for (auto& ack : batch->acks) ack->fail();
-      s.context.warn_limited(
+      s.context.log_limited(
+          LogLevel::kError, "write.permanent",
           fmt::format("batch of {} events failed permanently: {}", batch->size(), r.error));
       return;
     }
     s.retries.add();
-    s.context.warn_limited(fmt::format("write failed, retrying: {}", r.error));
+    s.context.log_limited(LogLevel::kWarn, "write.retry",
+                          fmt::format("write failed, retrying: {}", r.error));
     if (wait_abandon_for(backoff)) {
       s.shutdown_dropped.add(batch->size());
       for (auto& ack : batch->acks) ack->fail();

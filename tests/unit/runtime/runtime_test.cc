@@ -5,9 +5,14 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <filesystem>
 #include <mutex>
 #include <set>
+#include <sstream>
 #include <thread>
+
+#include <spdlog/sinks/ostream_sink.h>
+#include <spdlog/spdlog.h>
 
 #include "fake_context.h"
 #include "ingestd/plugin.h"
@@ -432,6 +437,56 @@ TEST_F(RuntimeTest, ReloadDoesNotWaitForAPushBlockedOnAStuckSink) {
   uint64_t n = counter("src.events_out");
   EXPECT_EQ(shared.written[0], sequence(n));
   EXPECT_EQ(*shared.written[1].rbegin(), static_cast<int64_t>(n) - 1);
+}
+
+// Every batch's first write fails and is retried; the retry fails for good when the batch starts
+// at a multiple of 20, else succeeds.
+class FlakySink : public Sink {
+ public:
+  FlakySink(const Options&, Diagnostics&) {}
+  SinkResult write(Context&, const Batch& b) override {
+    if (++calls_ % 2 == 1) return SinkResult::retryable("busy");
+    if (b.events().front().time_ns % 20 == 0) return SinkResult::permanent("refused");
+    return SinkResult::ok();
+  }
+
+ private:
+  int calls_ = 0;
+};
+
+TEST_F(RuntimeTest, RepeatedFailuresAreLoggedOncePerPlaceAndKind) {
+  static constexpr ComponentDescriptor kFlaky =
+      describe<FlakySink>(Kind::kSink, "flaky", "", kNoOptions);
+  std::ostringstream captured;
+  auto logger = std::make_shared<spdlog::logger>(
+      "capture", std::make_shared<spdlog::sinks::ostream_sink_mt>(captured));
+  auto previous = spdlog::default_logger();
+  spdlog::set_default_logger(logger);
+  char dir[] = "/tmp/ingestd-runtime-test-XXXXXX";
+  ASSERT_NE(mkdtemp(dir), nullptr);
+  pipeline.data_dir = dir;
+  pipeline.components.push_back(
+      component("src", kSource, {}, ints({{"count", 60}, {"batch", 10}})));
+  pipeline.components.push_back(component("out", kFlaky, {"src"}));
+  start();
+  ASSERT_TRUE(rt->wait_for(kWait));
+  rt.reset();
+  spdlog::set_default_logger(previous);
+  std::filesystem::remove_all(dir);
+
+  // Six retries and three permanent failures within a second: one line of each kind, neither
+  // hiding the other.
+  EXPECT_EQ(counter("out.retries"), 6u);
+  EXPECT_EQ(counter("out.failed"), 30u);
+  EXPECT_EQ(counter("out.dead_letters"), 30u);
+  std::string log = captured.str();
+  auto occurrences = [&](const std::string& needle) {
+    size_t n = 0;
+    for (size_t at = log.find(needle); at != std::string::npos; at = log.find(needle, at + 1)) ++n;
+    return n;
+  };
+  EXPECT_EQ(occurrences("write failed, retrying: busy"), 1u) << log;
+  EXPECT_EQ(occurrences("failed permanently: refused"), 1u) << log;
 }
 
 }  // namespace
