@@ -472,13 +472,16 @@ bool Runtime::apply(std::shared_ptr<const Generation> generation, const graph::M
       return true;
     }
   }
-  std::lock_guard lock(mu_);
-  for (auto& s : retired_)
-    if (s->ended)
-      for (auto& w : s->workers) w->thread.join();
-  retired_.erase(
-      std::remove_if(retired_.begin(), retired_.end(), [](const auto& s) { return s->ended; }),
-      retired_.end());
+  // Joined outside mu_: an ended worker may still be on its way out through thread_done().
+  std::vector<std::unique_ptr<Stage>> ended;
+  {
+    std::lock_guard lock(mu_);
+    for (auto& s : retired_)
+      if (s->ended) ended.push_back(std::move(s));
+    retired_.erase(std::remove(retired_.begin(), retired_.end(), nullptr), retired_.end());
+  }
+  for (auto& s : ended)
+    for (auto& w : s->workers) w->thread.join();
   return true;
 }
 
