@@ -40,6 +40,24 @@ constexpr OptionSpec kQueueSpec = {
 constexpr OptionSpec kWorkersSpec = {
     .name = "workers", .type = OptionType::kInt, .min = "1", .max = "64"};
 
+constexpr OptionSpec kRetryChildren[] = {
+    {.name = "initial", .type = OptionType::kDuration, .min = "1ms"},
+    {.name = "max", .type = OptionType::kDuration, .min = "1ms"},
+    {.name = "multiplier", .type = OptionType::kDouble, .min = "1", .max = "100"},
+    {.name = "jitter", .type = OptionType::kEnum, .choices = "full|none"},
+    {.name = "max_attempts", .type = OptionType::kInt, .min = "0"},
+    {.name = "max_elapsed", .type = OptionType::kDuration}};
+constexpr OptionSpec kRetrySpec = {
+    .name = "retry", .type = OptionType::kObject, .children = kRetryChildren, .child_count = 6};
+constexpr OptionSpec kBreakerChildren[] = {
+    {.name = "failures", .type = OptionType::kInt, .min = "0"},
+    {.name = "failure_ratio", .type = OptionType::kDouble, .min = "0", .max = "1"},
+    {.name = "window", .type = OptionType::kDuration, .min = "1ms"},
+    {.name = "open_for", .type = OptionType::kDuration, .min = "1ms"},
+    {.name = "half_open_probes", .type = OptionType::kInt, .min = "1"}};
+constexpr OptionSpec kBreakerSpec = {
+    .name = "breaker", .type = OptionType::kObject, .children = kBreakerChildren, .child_count = 5};
+
 constexpr Kind kKinds[] = {Kind::kSource, Kind::kParser, Kind::kAggregator, Kind::kSink};
 
 // A component while the file is being checked: its model plus what messages need.
@@ -90,10 +108,39 @@ std::string canonical(const OptionValue& value) {
 
 // Inputs are edges, not part of the component: see ComponentConfig::fingerprint.
 std::string fingerprint(const ComponentConfig& c) {
-  return fmt::format(
+  std::string text = fmt::format(
       "{} {};workers={};queue={{max_batches={},max_bytes={},when_full={}}};options={}",
       kind_name(c.kind), quoted(c.type), c.workers, c.queue.max_batches, c.queue.max_bytes,
       c.queue.when_full == WhenFull::kBlock ? "block" : "drop_newest", canonical(c.options));
+  if (c.kind == Kind::kSink) {
+    const RetryConfig& r = c.retry;
+    const BreakerConfig& b = c.breaker;
+    text += fmt::format(
+        ";retry={{initial={},max={},multiplier={},jitter={},max_attempts={},max_elapsed={}}}"
+        ";breaker={{failures={},failure_ratio={},window={},open_for={},half_open_probes={}}}",
+        r.initial_ns, r.max_ns, r.multiplier, r.jitter == Jitter::kFull ? "full" : "none",
+        r.max_attempts, r.max_elapsed_ns, b.failures, b.failure_ratio, b.window_ns, b.open_for_ns,
+        b.half_open_probes);
+  }
+  return text;
+}
+
+void read_retry(const OptionValue& value, RetryConfig& retry) {
+  if (auto* v = value.find("initial")) retry.initial_ns = v->i;
+  if (auto* v = value.find("max")) retry.max_ns = v->i;
+  if (auto* v = value.find("multiplier")) retry.multiplier = v->d;
+  if (auto* v = value.find("jitter")) retry.jitter = v->s == "full" ? Jitter::kFull : Jitter::kNone;
+  if (auto* v = value.find("max_attempts")) retry.max_attempts = static_cast<uint64_t>(v->i);
+  if (auto* v = value.find("max_elapsed")) retry.max_elapsed_ns = v->i;
+}
+
+void read_breaker(const OptionValue& value, BreakerConfig& breaker) {
+  if (auto* v = value.find("failures")) breaker.failures = static_cast<uint64_t>(v->i);
+  if (auto* v = value.find("failure_ratio")) breaker.failure_ratio = v->d;
+  if (auto* v = value.find("window")) breaker.window_ns = v->i;
+  if (auto* v = value.find("open_for")) breaker.open_for_ns = v->i;
+  if (auto* v = value.find("half_open_probes"))
+    breaker.half_open_probes = static_cast<uint64_t>(v->i);
 }
 
 // load() for one document, reporting into `reporter`.
@@ -199,11 +246,13 @@ class Loader {
     bool takes_inputs = kind != Kind::kSource;
     bool takes_workers = kind == Kind::kParser || kind == Kind::kSink;
     bool takes_queue = kind != Kind::kSource;
+    bool takes_reliability = kind == Kind::kSink;
     std::vector<std::string> skip = {"type"};
     std::vector<std::string> suggest = {"type"};
     for (auto [name, allowed] :
          {std::pair{"inputs", takes_inputs}, std::pair{"workers", takes_workers},
-          std::pair{"queue", takes_queue}}) {
+          std::pair{"queue", takes_queue}, std::pair{"retry", takes_reliability},
+          std::pair{"breaker", takes_reliability}}) {
       if (allowed) suggest.emplace_back(name);
       if (allowed || !declared(name)) skip.emplace_back(name);
     }
@@ -245,6 +294,28 @@ class Loader {
         }
       } else if (!declared("queue")) {
         core.error(queue->key_mark(), "sources have no input queue");
+      }
+    }
+
+    if (const MapEntry* retry = field("retry")) {
+      if (takes_reliability) {
+        OptionValue value;
+        if (core.value(retry->value, retry->value_mark(), retry->key_mark(), kRetrySpec, "retry",
+                       value))
+          read_retry(value, c.config.retry);
+      } else if (!declared("retry")) {
+        core.error(retry->key_mark(), "'retry' is only for sinks");
+      }
+    }
+
+    if (const MapEntry* breaker = field("breaker")) {
+      if (takes_reliability) {
+        OptionValue value;
+        if (core.value(breaker->value, breaker->value_mark(), breaker->key_mark(), kBreakerSpec,
+                       "breaker", value))
+          read_breaker(value, c.config.breaker);
+      } else if (!declared("breaker")) {
+        core.error(breaker->key_mark(), "'breaker' is only for sinks");
       }
     }
 

@@ -2,8 +2,9 @@
 //
 // load() reports every error it finds, each as `file:line:col: message` (1-based), sorted by
 // position; it never stops at the first. It checks the top-level keys, each component's core keys
-// (type, inputs, workers, queue) and plugin options against the component's schema (unknown keys
-// with "did you mean", wrong types, missing required options, ranges, choices), substitutes
+// (type, inputs, workers, queue; retry and breaker for sinks) and plugin options against the
+// component's schema (unknown keys with "did you mean", wrong types, missing required options,
+// ranges, choices), substitutes
 // ${VAR} and ${VAR:-default} in scalars, and checks the graph (unique names, dangling inputs,
 // inputs of the wrong kind, cycles). It does not run plugin factories: the graph layer does, with
 // the positions kept here.
@@ -43,6 +44,28 @@ struct QueueConfig {
   WhenFull when_full = WhenFull::kBlock;
 };
 
+// A sink's retry schedule (`retry:`); see reliability::RetryPolicy.
+enum class Jitter { kFull, kNone };
+struct RetryConfig {
+  int64_t initial_ns = 100'000'000;  // 100ms
+  int64_t max_ns = 30'000'000'000;   // 30s
+  double multiplier = 2.0;
+  Jitter jitter = Jitter::kFull;
+  uint64_t max_attempts = 0;   // 0: unlimited
+  int64_t max_elapsed_ns = 0;  // 0: unlimited
+  bool operator==(const RetryConfig&) const = default;
+};
+
+// A sink's circuit breaker (`breaker:`); see reliability::CircuitBreaker.
+struct BreakerConfig {
+  uint64_t failures = 5;     // consecutive failures that open it; 0: off
+  double failure_ratio = 0;  // failed share of the calls within `window` that opens it; 0: off
+  int64_t window_ns = 60'000'000'000;
+  int64_t open_for_ns = 10'000'000'000;
+  uint64_t half_open_probes = 1;  // calls let through at once while half-open
+  bool operator==(const BreakerConfig&) const = default;
+};
+
 struct ComponentConfig {
   std::string name;
   Kind kind = Kind::kSource;
@@ -50,13 +73,16 @@ struct ComponentConfig {
   const ComponentDescriptor* descriptor = nullptr;
   std::vector<std::string> inputs;
   int workers = 1;
-  QueueConfig queue;  // the component's input queue (not for sources)
-  Options options;    // plugin options, validated, defaults applied (after a failed load, a
-                      // value that failed is replaced by its default or left out)
-  Position pos;       // of the component's name key
+  QueueConfig queue;      // the component's input queue (not for sources)
+  RetryConfig retry;      // sinks only
+  BreakerConfig breaker;  // sinks only
+  Options options;        // plugin options, validated, defaults applied (after a failed load, a
+                          // value that failed is replaced by its default or left out)
+  Position pos;           // of the component's name key
   std::map<std::string, Position> option_positions;  // dotted option path -> position of its value
-  // Canonical text of the component's own configuration (type, workers, queue, options; not its
-  // inputs, which are edges): equal iff that configuration is equal, however it is written.
+  // Canonical text of the component's own configuration (type, workers, queue, retry, breaker,
+  // options; not its inputs, which are edges): equal iff that configuration is equal, however it is
+  // written.
   std::string fingerprint;
   // Its factory can run on `options`. Always true in a loaded Pipeline; in the partial result of
   // a failed load it tells which components can still be checked by their factories: those whose

@@ -9,6 +9,7 @@
 #include <cstring>
 #include <filesystem>
 #include <optional>
+#include <random>
 #include <utility>
 
 #include <spdlog/spdlog.h>
@@ -16,14 +17,14 @@
 #include <boost/asio/io_context.hpp>
 
 #include "ingestd/json.h"
+#include "reliability/breaker.h"
+#include "reliability/retry.h"
 
 namespace ingestd::runtime {
 
 namespace {
 
 constexpr int64_t kTickNs = 100'000'000;          // aggregators advance at least this often
-constexpr int64_t kRetryInitialNs = 100'000'000;  // sink retry backoff, until the reliability
-constexpr int64_t kRetryMaxNs = 5'000'000'000;    // layer takes this over
 constexpr int64_t kRateLimitNs = 10'000'000'000;  // repeated warnings at most this often
 
 spdlog::level::level_enum to_spdlog(LogLevel level) {
@@ -160,6 +161,7 @@ class ComponentContext final : public Context {
 struct Runtime::Worker {
   std::thread thread;
   std::atomic<int64_t> busy_since{0};
+  std::mt19937_64 random{std::random_device{}()};  // sinks: the retry jitter of this thread
 };
 
 namespace {
@@ -193,7 +195,26 @@ struct Runtime::Stage final : public Output {
         failed(
             counter_if(rt, config.kind == Kind::kParser || config.kind == Kind::kSink, "failed")),
         retries(counter_if(rt, config.kind == Kind::kSink, "retries")),
-        shutdown_dropped(counter_if(rt, config.kind != Kind::kSource, "shutdown_dropped")) {}
+        shutdown_dropped(counter_if(rt, config.kind != Kind::kSource, "shutdown_dropped")),
+        breaker_opened(counter_if(rt, config.kind == Kind::kSink, "breaker_opened")),
+        breaker_half_open(counter_if(rt, config.kind == Kind::kSink, "breaker_half_open")),
+        breaker_closed(counter_if(rt, config.kind == Kind::kSink, "breaker_closed")),
+        breaker(config.breaker,
+                [this](reliability::BreakerState from, reliability::BreakerState to,
+                       const std::string& why) { breaker_changed(from, to, why); }) {}
+
+  // Counts and logs, once each, a transition of the sink's breaker.
+  void breaker_changed(reliability::BreakerState from, reliability::BreakerState to,
+                       const std::string& why) {
+    using reliability::BreakerState;
+    Counter& counter = to == BreakerState::kOpen       ? breaker_opened
+                       : to == BreakerState::kHalfOpen ? breaker_half_open
+                                                       : breaker_closed;
+    counter.add();
+    context.log(to == BreakerState::kOpen ? LogLevel::kWarn : LogLevel::kInfo,
+                fmt::format("circuit breaker {} -> {}: {}", reliability::state_name(from),
+                            reliability::state_name(to), why));
+  }
 
   // A registered counter where it means something for this kind, else a private unused one.
   Counter& counter_if(Runtime& rt, bool wanted, std::string_view name) {
@@ -251,6 +272,10 @@ struct Runtime::Stage final : public Output {
   Counter& failed;            // parsers and sinks: events lost to an error the component reported
   Counter& retries;           // sinks
   Counter& shutdown_dropped;  // consumers: what the shutdown deadline discarded
+  Counter& breaker_opened;    // sinks: transitions of the breaker
+  Counter& breaker_half_open;
+  Counter& breaker_closed;
+  reliability::CircuitBreaker breaker;  // sinks: shared by the workers
 
   // Wiring. The stage counts as a producer on each of its consumers' queues from the moment it is
   // wired to them until it is rewired away or its last worker ends (`closed`). A rewiring is
@@ -559,9 +584,18 @@ void Runtime::run_sink(Stage& s, Worker& w, Component& instance) {
   worker_done(s);
 }
 
+// The sink's retry policy and breaker decide when to write. While the breaker is open the batch
+// waits here, holding its worker, so the sink's queue fills and pushes back on the sources; the
+// spool that takes such batches instead is still to come in the reliability layer.
 void Runtime::write_to_sink(Stage& s, Worker& w, Sink& sink, BatchPtr batch) {
-  int64_t backoff = kRetryInitialNs;
+  reliability::RetryPolicy retry(s.config.retry, w.random);
+  retry.start(clock_.monotonic_ns());
   for (;;) {
+    int64_t now = clock_.monotonic_ns();
+    if (!s.breaker.allow(now)) {
+      if (wait_abandon_for(s.breaker.wait_ns(now))) return drop_batch(s, *batch);
+      continue;
+    }
     SinkResult r;
     try {
       Busy busy(w.busy_since, clock_);
@@ -569,35 +603,49 @@ void Runtime::write_to_sink(Stage& s, Worker& w, Sink& sink, BatchPtr batch) {
     } catch (const std::exception& e) {
       r = SinkResult::permanent(e.what());
     }
+    // A permanent error is the data's fault, not the peer's: the peer answered.
+    s.breaker.record(r.status != SinkStatus::kRetryable, clock_.monotonic_ns());
     if (r.status == SinkStatus::kOk) {
       s.events_out.add(batch->size());
       return;
     }
-    if (r.status == SinkStatus::kPermanent) {
-      s.failed.add(batch->size());
-      std::string line;
-      for (const Event& e : batch->events()) {
-        line.clear();
-        json::append_line(line, *batch, e, json::Encoding::kAuto);
-        line.pop_back();
-        s.context.dead_letter(line, r.error);
-      }
-      for (auto& ack : batch->acks) ack->fail();
-      s.context.log_limited(
-          LogLevel::kError, "write.permanent",
-          fmt::format("batch of {} events failed permanently: {}", batch->size(), r.error));
-      return;
+    if (r.status == SinkStatus::kPermanent) return fail_batch(s, *batch, r.error);
+    int64_t wait = 0;
+    if (!retry.next(clock_.monotonic_ns(), wait)) {
+      std::string why = retry.limit() == reliability::RetryPolicy::Limit::kAttempts
+                            ? fmt::format("gave up after {} attempts (retry.max_attempts): {}",
+                                          retry.attempts(), r.error)
+                            : fmt::format("gave up after {} attempts within retry.max_elapsed: {}",
+                                          retry.attempts(), r.error);
+      return fail_batch(s, *batch, why);
     }
     s.retries.add();
     s.context.log_limited(LogLevel::kWarn, "write.retry",
                           fmt::format("write failed, retrying: {}", r.error));
-    if (wait_abandon_for(backoff)) {
-      s.shutdown_dropped.add(batch->size());
-      for (auto& ack : batch->acks) ack->fail();
-      return;
-    }
-    backoff = std::min(backoff * 2, kRetryMaxNs);
+    if (wait_abandon_for(wait)) return drop_batch(s, *batch);
   }
+}
+
+// A batch that cannot be written: dead-lettered, counted as failed, its acks failed.
+void Runtime::fail_batch(Stage& s, Batch& batch, const std::string& reason) {
+  s.failed.add(batch.size());
+  std::string line;
+  for (const Event& e : batch.events()) {
+    line.clear();
+    json::append_line(line, batch, e, json::Encoding::kAuto);
+    line.pop_back();
+    s.context.dead_letter(line, reason);
+  }
+  for (auto& ack : batch.acks) ack->fail();
+  s.context.log_limited(
+      LogLevel::kError, "write.permanent",
+      fmt::format("batch of {} events failed permanently: {}", batch.size(), reason));
+}
+
+// A batch the shutdown deadline took from a sink that was waiting to write it.
+void Runtime::drop_batch(Stage& s, Batch& batch) {
+  s.shutdown_dropped.add(batch.size());
+  for (auto& ack : batch.acks) ack->fail();
 }
 
 void Runtime::worker_done(Stage& s) {

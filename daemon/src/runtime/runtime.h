@@ -50,6 +50,14 @@ class ComponentContext;
 // nothing reads), sinks' <c>.failed and <c>.retries, <c>.dead_letters. Counters belong to a name
 // and live on across reloads.
 //
+// Sinks: each write goes through the sink's retry policy and circuit breaker (config `retry:`
+// and `breaker:`, see reliability/). A retryable error is retried after the policy's backoff
+// (counted in <c>.retries) until max_attempts or max_elapsed run out; then, as for a permanent
+// error, the batch is dead-lettered, its events counted in <c>.failed and its acks failed. While
+// the breaker is open the sink is not called and the batch waits (keeping backpressure); each
+// transition of the breaker is logged once and counted in <c>.breaker_opened,
+// <c>.breaker_half_open or <c>.breaker_closed. Every wait ends at once on abandon().
+//
 // Thread-safety: start() and apply() are called from one control thread, one at a time.
 // request_stop(), abandon(), reopen(), wait_for(), finished() and stalled() may be called from any
 // thread. The destructor joins; call it after wait_for() returned true, or after abandon().
@@ -99,6 +107,8 @@ class Runtime {
   void run_aggregator(Stage& stage, Worker& worker);
   void run_sink(Stage& stage, Worker& worker, Component& instance);
   void write_to_sink(Stage& stage, Worker& worker, Sink& sink, BatchPtr batch);
+  void fail_batch(Stage& stage, Batch& batch, const std::string& reason);
+  void drop_batch(Stage& stage, Batch& batch);
   void worker_done(Stage& stage);
   void thread_done();
   bool wait_stop_for(const std::atomic<bool>& stop, int64_t timeout_ns);  // true once stopping

@@ -327,6 +327,77 @@ sinks:
   EXPECT_EQ(p.find("out")->queue.max_batches, 16u);
 }
 
+TEST(Load, RetryAndBreakerKeysAreChecked) {
+  EXPECT_EQ(
+      load_errors(yaml(R"(
+sources:
+  gen: {type: generator, retry: {max_attempts: 3}}
+parsers:
+  p: {type: json, inputs: [gen], breaker: {failures: 2}}
+sinks:
+  out:
+    type: stdout
+    inputs: [p]
+    retry: {initial: 0s, multiplier: 0.5, jitter: half, max_attempt: 3}
+    breaker: {failure_ratio: 1.5, half_open_probes: 0, window: soon}
+)")),
+      (Strings{
+          "pipeline.yaml:2:26: sources.gen (generator): 'retry' is only for sinks",
+          "pipeline.yaml:4:34: parsers.p (json): 'breaker' is only for sinks",
+          "pipeline.yaml:9:22: sinks.out (stdout): retry.initial must be >= 1ms",
+          "pipeline.yaml:9:38: sinks.out (stdout): retry.multiplier must be >= 1",
+          "pipeline.yaml:9:51: sinks.out (stdout): retry.jitter: expected one of full, none, got "
+          "'half'",
+          "pipeline.yaml:9:57: sinks.out (stdout): unknown key 'retry.max_attempt' (did you mean "
+          "'retry.max_attempts'?)",
+          "pipeline.yaml:10:30: sinks.out (stdout): breaker.failure_ratio must be <= 1",
+          "pipeline.yaml:10:53: sinks.out (stdout): breaker.half_open_probes must be >= 1",
+          "pipeline.yaml:10:64: sinks.out (stdout): breaker.window: expected a duration such as 1s "
+          "or 250ms, got 'soon'",
+      }));
+}
+
+TEST(Load, RetryAndBreakerDefaultsAndValues) {
+  Pipeline defaults = load_ok(
+      "sources:\n  gen: {type: generator}\nsinks:\n"
+      "  out: {type: stdout, inputs: [gen]}\n");
+  const ComponentConfig& d = *defaults.find("out");
+  EXPECT_EQ(d.retry.initial_ns, 100'000'000);
+  EXPECT_EQ(d.retry.max_ns, 30'000'000'000);
+  EXPECT_EQ(d.retry.multiplier, 2.0);
+  EXPECT_EQ(d.retry.jitter, Jitter::kFull);
+  EXPECT_EQ(d.retry.max_attempts, 0u);
+  EXPECT_EQ(d.retry.max_elapsed_ns, 0);
+  EXPECT_EQ(d.breaker.failures, 5u);
+  EXPECT_EQ(d.breaker.failure_ratio, 0.0);
+  EXPECT_EQ(d.breaker.window_ns, 60'000'000'000);
+  EXPECT_EQ(d.breaker.open_for_ns, 10'000'000'000);
+  EXPECT_EQ(d.breaker.half_open_probes, 1u);
+
+  Pipeline p = load_ok(yaml(R"(
+sources:
+  gen: {type: generator}
+sinks:
+  out:
+    type: stdout
+    inputs: [gen]
+    retry: {initial: 10ms, max: 1s, multiplier: 3, jitter: none, max_attempts: 4, max_elapsed: 1m}
+    breaker: {failures: 0, failure_ratio: 0.25, window: 30s, open_for: 2s, half_open_probes: 2}
+)"));
+  const ComponentConfig& c = *p.find("out");
+  EXPECT_EQ(c.retry, (RetryConfig{.initial_ns = 10'000'000,
+                                  .max_ns = 1'000'000'000,
+                                  .multiplier = 3,
+                                  .jitter = Jitter::kNone,
+                                  .max_attempts = 4,
+                                  .max_elapsed_ns = 60'000'000'000}));
+  EXPECT_EQ(c.breaker, (BreakerConfig{.failures = 0,
+                                      .failure_ratio = 0.25,
+                                      .window_ns = 30'000'000'000,
+                                      .open_for_ns = 2'000'000'000,
+                                      .half_open_probes = 2}));
+}
+
 TEST(Load, UnknownAndMissingPluginOptions) {
   EXPECT_EQ(
       load_errors(yaml(R"(
@@ -633,6 +704,9 @@ TEST(Fingerprint, EqualForEquivalentConfigsAndDifferentOtherwise) {
   EXPECT_NE(base, variant("{type: file, inputs: [gen], path: /y}"));
   EXPECT_NE(base, variant("{type: file, inputs: [gen], path: /x, compress: true}"));
   EXPECT_NE(base, variant("{type: file, inputs: [gen], path: /x, queue: {max_batches: 8}}"));
+  EXPECT_NE(base, variant("{type: file, inputs: [gen], path: /x, retry: {max_attempts: 3}}"));
+  EXPECT_NE(base, variant("{type: file, inputs: [gen], path: /x, breaker: {open_for: 1s}}"));
+  EXPECT_EQ(base, variant("{type: file, inputs: [gen], path: /x, retry: {initial: 100ms}}"));
   EXPECT_NE(base, variant("{type: stdout, inputs: [gen]}"));
   EXPECT_NE(a.find("gen")->fingerprint,
             load_ok("sources:\n  gen: {type: generator, rate: 11}\n").find("gen")->fingerprint);

@@ -128,6 +128,9 @@ config::ComponentConfig component(const char* name, const ComponentDescriptor& d
   c.descriptor = &d;
   c.inputs = std::move(inputs);
   c.queue.max_batches = 4;
+  c.retry.initial_ns = 1'000'000;  // the tests' sinks retry within milliseconds
+  c.retry.max_ns = 10'000'000;
+  c.breaker.open_for_ns = 10'000'000;
   c.fingerprint = d.type;
   for (const auto& [key, value] : options.entries)
     c.fingerprint += fmt::format(";{}={}", key, value.i);
@@ -487,6 +490,32 @@ TEST_F(RuntimeTest, RepeatedFailuresAreLoggedOncePerPlaceAndKind) {
   };
   EXPECT_EQ(occurrences("write failed, retrying: busy"), 1u) << log;
   EXPECT_EQ(occurrences("failed permanently: refused"), 1u) << log;
+}
+
+TEST_F(RuntimeTest, MaxAttemptsTurnsAForeverFailingBatchIntoADeadLetteredOne) {
+  shared.sink_fails = true;
+  char dir[] = "/tmp/ingestd-runtime-test-XXXXXX";
+  ASSERT_NE(mkdtemp(dir), nullptr);
+  pipeline.data_dir = dir;
+  pipeline.components.push_back(
+      component("src", kSource, {}, ints({{"count", 50}, {"batch", 10}})));
+  pipeline.components.push_back(component("out", kSink, {"src"}, ints({{"slot", 0}})));
+  pipeline.components.back().retry.max_attempts = 3;
+  start();
+  // Without the limit the sink would retry for ever and the batch job would never end.
+  ASSERT_TRUE(rt->wait_for(kWait));
+  rt.reset();
+  std::filesystem::remove_all(dir);
+  EXPECT_EQ(counter("out.events_out"), 0u);
+  EXPECT_EQ(counter("out.failed"), 50u);
+  EXPECT_EQ(counter("out.dead_letters"), 50u);
+  EXPECT_EQ(counter("out.shutdown_dropped"), 0u);
+  // Five consecutive failures open the breaker; each later batch is a probe that fails.
+  EXPECT_GE(counter("out.breaker_opened"), 1u);
+  EXPECT_EQ(counter("out.breaker_half_open"), counter("out.breaker_opened") - 1);
+  EXPECT_EQ(counter("out.breaker_closed"), 0u);
+  EXPECT_EQ(shared.acks_ok, 0);
+  EXPECT_EQ(shared.acks_failed, 5);
 }
 
 }  // namespace
