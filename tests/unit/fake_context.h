@@ -53,9 +53,10 @@ class FakeContext : public Context {
     throw std::logic_error("FakeContext has no io_context");
   }
   BatchLimits batch_limits() const override { return limits; }
-  void dead_letter(std::string_view raw, std::string_view reason) override {
+  bool dead_letter(std::string_view raw, std::string_view reason) override {
     std::lock_guard lock(mu_);
     dead_letters.emplace_back(std::string(raw), std::string(reason));
+    return dead_letter_ok;
   }
   bool stopping() const override { return stopping_; }
   bool wait_for_stop(int64_t timeout_ns) override {
@@ -69,6 +70,7 @@ class FakeContext : public Context {
   BatchLimits limits;
   std::vector<std::pair<LogLevel, std::string>> logs;
   std::vector<std::pair<std::string, std::string>> dead_letters;
+  bool dead_letter_ok = true;  // what dead_letter() answers
 
  private:
   std::string name_;

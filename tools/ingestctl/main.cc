@@ -189,7 +189,8 @@ class Client {
     std::printf("%s]}\n", out.c_str());
   }
 
-  // " in N out M" from a component's events_in / events_out, when the status has them.
+  // " in N out M" from a component's events_in / events_out, when the status has them, and a
+  // sink's breaker state unless it is closed.
   static std::string counts(simdjson::dom::element component) {
     std::string out;
     for (const char* key : {"events_in", "events_out"}) {
@@ -197,6 +198,9 @@ class Client {
       if (component[key].get(n) == simdjson::SUCCESS)
         out += fmt::format(" {} {}", std::string_view(key).substr(7), n);
     }
+    std::string_view breaker;
+    if (component["breaker"].get(breaker) == simdjson::SUCCESS && breaker != "closed")
+      out += fmt::format(" (breaker {})", breaker);
     return out;
   }
 

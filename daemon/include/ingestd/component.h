@@ -56,8 +56,10 @@ class Context {
   virtual boost::asio::io_context& io() = 0;
   virtual BatchLimits batch_limits() const = 0;
   // Writes a record that could not be processed, with the reason, to the dead-letter file of this
-  // component (data_dir/dead_letter/<component>.jsonl). Counted; never throws.
-  virtual void dead_letter(std::string_view raw, std::string_view reason) = 0;
+  // component (data_dir/dead_letter/<component>.jsonl). Counted; never throws. Returns false
+  // when the record could not be stored (the core has counted it as lost and logged why): the
+  // caller then fails the acks of the batch the record came from.
+  virtual bool dead_letter(std::string_view raw, std::string_view reason) = 0;
   // True once the pipeline is shutting down (sources should return from run()).
   virtual bool stopping() const = 0;
   // Waits up to timeout_ns or until stopping; returns stopping(). Sources pace themselves with it.

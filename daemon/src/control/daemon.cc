@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -41,6 +42,9 @@ constexpr int64_t kSecond = 1'000'000'000;
 constexpr int64_t kAbandonGraceNs = 5 * kSecond;  // at most, before the deadline: for threads
                                                   // to notice that they must give up
 constexpr int64_t kTickNs = 100'000'000;
+// After a second SIGTERM/SIGINT: how long the threads have to end once the queues are discarded
+// before the process leaves without them.
+constexpr int64_t kSecondSignalGraceNs = 300'000'000;
 constexpr int64_t kStatusIntervalNs = 5 * kSecond;  // STATUS= refresh
 
 bool read_file(const std::string& path, std::string& text, std::string& error) {
@@ -92,6 +96,14 @@ bool write_stats(const std::string& path, const runtime::Metrics& metrics) {
 std::string shared_settings(const config::Pipeline& p) {
   return fmt::format("data_dir={};batch={},{},{}", p.data_dir, p.batch.max_events,
                      p.batch.max_bytes, p.batch.linger_ns);
+}
+
+// The sum of every counter whose name ends in `suffix`.
+uint64_t sum_counters(const runtime::Metrics& metrics, std::string_view suffix) {
+  uint64_t total = 0;
+  for (const auto& [name, value] : metrics.snapshot())
+    if (std::string_view(name).ends_with(suffix)) total += value;
+  return total;
 }
 
 void log_summary(const config::Pipeline& pipeline, const runtime::Metrics& metrics) {
@@ -222,6 +234,7 @@ class Daemon final : public DaemonApi {
 
   // Null without D-Bus. Last, so that it goes first: its threads call the members above.
   std::unique_ptr<DbusService> bus_;
+  std::atomic<DbusService*> bus_signals_{nullptr};  // bus_ for the runtime's threads, while set
 };
 
 ReloadReport Daemon::reload() {
@@ -306,6 +319,8 @@ std::string Daemon::status_json() {
   out += ",\"log_level\":";
   json::append_string(out, log_level());
   out += fmt::format(",\"pid\":{},\"components\":[", getpid());
+  std::vector<std::pair<std::string, std::string>> breakers;
+  if (runtime_) breakers = runtime_->breakers();
   if (generation) {
     bool first = true;
     for (const auto& c : generation->pipeline.components) {
@@ -317,6 +332,11 @@ std::string Daemon::status_json() {
       json::append_string(out, config::kind_name(c.kind));
       out += ",\"type\":";
       json::append_string(out, c.type);
+      for (const auto& [sink, breaker] : breakers)
+        if (sink == c.name) {
+          out += ",\"breaker\":";
+          json::append_string(out, breaker);
+        }
       if (c.kind != Kind::kSource)
         out += fmt::format(",\"events_in\":{}", metrics_.counter(c.name + ".events_in").value());
       out += fmt::format(",\"events_out\":{}}}", metrics_.counter(c.name + ".events_out").value());
@@ -438,6 +458,10 @@ int Daemon::run() {
   int rc = kExitOk;
   runtime_ = std::make_unique<runtime::Runtime>(metrics_, clock_);
   runtime_->on_finished([main_thread = main_thread_] { pthread_kill(main_thread, SIGUSR2); });
+  runtime_->on_breaker_changed([this](const std::string& sink, const std::string& state) {
+    if (DbusService* bus = bus_signals_.load(std::memory_order_acquire))
+      bus->breaker_changed(sink, state);
+  });
   if (!runtime_->start(loaded.generation, loaded.model, std::move(loaded.components))) {
     runtime_->abandon();
     runtime_->wait_for(kAbandonGraceNs);
@@ -445,6 +469,7 @@ int Daemon::run() {
   }
   // On the bus once there is a pipeline to serve: no request can wait on a start that fails.
   bus_ = DbusService::start(settings_.bus, *this);
+  bus_signals_.store(bus_.get(), std::memory_order_release);
   set_state("running");
   spdlog::info("ingestd {} running {} components from {}", INGESTD_VERSION,
                pipeline.components.size(), pipeline.path);
@@ -483,6 +508,7 @@ int Daemon::run() {
       } else if (!abandoned) {
         spdlog::warn("second {}: stopping now, discarding what is still queued", strsignal(sig));
         abandon_at = now;
+        exit_at = std::min(exit_at, now + kSecondSignalGraceNs);
       }
     } else if (sig == SIGHUP) {
       spdlog::info("SIGHUP received: reloading");
@@ -499,7 +525,11 @@ int Daemon::run() {
       abandoned = true;
     }
     if (abandoned && now >= exit_at && !runtime_->finished()) {
-      spdlog::error("components did not stop within shutdown_timeout; exiting without them");
+      uint64_t held = runtime_->count_in_flight();
+      spdlog::error(
+          "components did not stop in time; exiting without them ({} events still "
+          "inside a write or a parse, counted as shutdown_dropped)",
+          held);
       log_summary(generation_->pipeline, metrics_);
       write_stats(settings_.stats_file, metrics_);
       std::fflush(nullptr);
@@ -518,10 +548,18 @@ int Daemon::run() {
     waiting_.clear();
   }
   notifier_.stopping();  // also when a batch job ended by itself
-  bus_.reset();          // every reload() has been answered
+  bus_signals_.store(nullptr, std::memory_order_release);
+  bus_.reset();  // every reload() has been answered
   runtime_.reset();
   spdlog::info("stopped");
   log_summary(generation_->pipeline, metrics_);
+  if (uint64_t lost = sum_counters(metrics_, ".dead_letter_lost"); lost > 0) {
+    spdlog::error(
+        "{} records meant for a dead-letter file could not be stored and are lost (see "
+        "the errors above)",
+        lost);
+    rc = kExitFailure;
+  }
   if (!write_stats(settings_.stats_file, metrics_)) {
     spdlog::error("cannot write stats file {}", settings_.stats_file);
     rc = kExitFailure;

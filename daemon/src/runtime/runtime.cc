@@ -1,12 +1,7 @@
 #include "runtime/runtime.h"
 
-#include <fcntl.h>
-#include <unistd.h>
-
 #include <algorithm>
-#include <cerrno>
 #include <chrono>
-#include <cstring>
 #include <filesystem>
 #include <optional>
 #include <random>
@@ -18,6 +13,7 @@
 
 #include "ingestd/json.h"
 #include "reliability/breaker.h"
+#include "reliability/dead_letter.h"
 #include "reliability/retry.h"
 
 namespace ingestd::runtime {
@@ -43,14 +39,6 @@ spdlog::level::level_enum to_spdlog(LogLevel level) {
   return spdlog::level::info;
 }
 
-void append_rfc3339(std::string& out, int64_t ns) {
-  time_t secs = static_cast<time_t>(ns / 1'000'000'000);
-  tm t{};
-  gmtime_r(&secs, &t);
-  out += fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z", t.tm_year + 1900, t.tm_mon + 1,
-                     t.tm_mday, t.tm_hour, t.tm_min, t.tm_sec, (ns / 1'000'000) % 1000);
-}
-
 }  // namespace
 
 struct Runtime::Io {
@@ -69,10 +57,11 @@ class ComponentContext final : public Context {
         config_(c),
         stop_(stop),
         label_(fmt::format("{}.{}", config::section_name(c.kind), c.name)),
-        dead_letters_(rt.metrics_.counter(c.name + ".dead_letters")) {}
-  ~ComponentContext() override {
-    if (dead_letter_fd_ >= 0) close(dead_letter_fd_);
-  }
+        dead_letters_(rt.metrics_.counter(c.name + ".dead_letters")),
+        dead_letter_lost_(rt.metrics_.counter(c.name + ".dead_letter_lost")),
+        dead_letter_file_(
+            std::filesystem::path(pipeline_.data_dir) / "dead_letter" / (c.name + ".jsonl"), c.name,
+            rt.clock_) {}
 
   std::string_view name() const override { return config_.name; }
   void log(LogLevel level, std::string_view message) override {
@@ -88,23 +77,18 @@ class ComponentContext final : public Context {
   bool stopping() const override { return rt_.stopping() || stop_.load(std::memory_order_acquire); }
   bool wait_for_stop(int64_t timeout_ns) override { return rt_.wait_stop_for(stop_, timeout_ns); }
 
-  void dead_letter(std::string_view raw, std::string_view reason) override {
-    std::string line = "{\"time\":\"";
-    append_rfc3339(line, rt_.clock_.now_ns());
-    line += "\",\"component\":";
-    json::append_string(line, config_.name);
-    line += ",\"reason\":";
-    json::append_string(line, reason);
-    line += ",\"raw\":";
-    json::append_string(line, raw);
-    line += "}\n";
-    std::lock_guard lock(dead_letter_mu_);
-    dead_letters_.add();
-    if (dead_letter_fd_ < 0 && !open_dead_letter_file()) return;
-    if (::write(dead_letter_fd_, line.data(), line.size()) != static_cast<ssize_t>(line.size()))
-      log_limited(LogLevel::kError, "dead_letter.write",
-                  fmt::format("cannot write dead letter: {}", std::strerror(errno)));
+  bool dead_letter(std::string_view raw, std::string_view reason) override {
+    std::string error;
+    if (dead_letter_file_.write(raw, reason, error)) {
+      dead_letters_.add();
+      return true;
+    }
+    dead_letter_lost_.add();
+    log_limited(LogLevel::kError, "dead_letter.write",
+                fmt::format("a record is lost: {} (reason it was rejected: {})", error, reason));
+    return false;
   }
+  void reopen_dead_letters() { dead_letter_file_.reopen(); }
 
   // A message from one place in the core (`place`: a fixed name), logged at most once per
   // kRateLimitNs for that place, with the number suppressed since: a failure repeated per batch
@@ -127,27 +111,14 @@ class ComponentContext final : public Context {
   }
 
  private:
-  bool open_dead_letter_file() {
-    std::error_code ec;
-    auto dir = std::filesystem::path(pipeline_.data_dir) / "dead_letter";
-    std::filesystem::create_directories(dir, ec);
-    auto path = dir / (config_.name + ".jsonl");
-    dead_letter_fd_ = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
-    if (dead_letter_fd_ < 0)
-      log_limited(
-          LogLevel::kError, "dead_letter.open",
-          fmt::format("cannot open dead-letter file {}: {}", path.string(), std::strerror(errno)));
-    return dead_letter_fd_ >= 0;
-  }
-
   Runtime& rt_;
   const config::Pipeline& pipeline_;
   const config::ComponentConfig& config_;
   const std::atomic<bool>& stop_;
   std::string label_;
   Counter& dead_letters_;
-  std::mutex dead_letter_mu_;
-  int dead_letter_fd_ = -1;
+  Counter& dead_letter_lost_;  // records that could not be stored: lost, with their acks failed
+  reliability::DeadLetterFile dead_letter_file_;
   struct Limit {
     int64_t last_ns = 0;
     uint64_t suppressed = 0;
@@ -161,6 +132,7 @@ class ComponentContext final : public Context {
 struct Runtime::Worker {
   std::thread thread;
   std::atomic<int64_t> busy_since{0};
+  std::atomic<uint64_t> in_flight{0};              // parsers and sinks: events of the batch in hand
   std::mt19937_64 random{std::random_device{}()};  // sinks: the retry jitter of this thread
 };
 
@@ -180,12 +152,27 @@ class Busy {
   std::atomic<int64_t>& since_;
 };
 
+// Marks a worker's batch as in its hands for a scope (see Runtime::count_in_flight()).
+class InFlight {
+ public:
+  InFlight(std::atomic<uint64_t>& events, uint64_t n) : events_(events) {
+    events_.store(n, std::memory_order_relaxed);
+  }
+  ~InFlight() { events_.store(0, std::memory_order_relaxed); }
+  InFlight(const InFlight&) = delete;
+  InFlight& operator=(const InFlight&) = delete;
+
+ private:
+  std::atomic<uint64_t>& events_;
+};
+
 }  // namespace
 
 // A component at run time: its instances, context, counters, threads and where its output goes.
 struct Runtime::Stage final : public Output {
   Stage(Runtime& rt, std::shared_ptr<const Generation> gen, std::unique_ptr<Built> b)
-      : generation(std::move(gen)),
+      : observer(rt.on_breaker_changed_),
+        generation(std::move(gen)),
         built(std::move(b)),
         config(*built->config),
         context(rt, *generation, config, stop),
@@ -214,6 +201,7 @@ struct Runtime::Stage final : public Output {
     context.log(to == BreakerState::kOpen ? LogLevel::kWarn : LogLevel::kInfo,
                 fmt::format("circuit breaker {} -> {}: {}", reliability::state_name(from),
                             reliability::state_name(to), why));
+    if (observer) observer(config.name, reliability::state_name(to));
   }
 
   // A registered counter where it means something for this kind, else a private unused one.
@@ -259,6 +247,7 @@ struct Runtime::Stage final : public Output {
   Kind kind() const { return config.kind; }
   const std::string& name() const { return config.name; }
 
+  const BreakerObserver& observer;
   // Declared first: the components (in `built`) go before their config and plugin code.
   std::shared_ptr<const Generation> generation;
   std::unique_ptr<Built> built;
@@ -533,6 +522,7 @@ void Runtime::run_parser(Stage& s, Worker& w, Component& instance) {
   while (BatchPtr batch = s.input().pop()) {
     s.events_in.add(batch->size());
     try {
+      InFlight held(w.in_flight, batch->size());
       Busy busy(w.busy_since, clock_);
       parser.parse(s.context, *batch);
     } catch (const std::exception& e) {
@@ -572,6 +562,7 @@ void Runtime::run_sink(Stage& s, Worker& w, Component& instance) {
   auto& sink = static_cast<Sink&>(instance);
   while (BatchPtr batch = s.input().pop()) {
     s.events_in.add(batch->size());
+    InFlight held(w.in_flight, batch->size());
     write_to_sink(s, w, sink, std::move(batch));
   }
   SinkResult r;
@@ -634,7 +625,7 @@ void Runtime::fail_batch(Stage& s, Batch& batch, const std::string& reason) {
     line.clear();
     json::append_line(line, batch, e, json::Encoding::kAuto);
     line.pop_back();
-    s.context.dead_letter(line, reason);
+    s.context.dead_letter(line, reason);  // a record it cannot store is counted as lost
   }
   for (auto& ack : batch.acks) ack->fail();
   s.context.log_limited(
@@ -700,8 +691,10 @@ void Runtime::abandon() {
 
 void Runtime::reopen() {
   std::lock_guard lock(mu_);
-  for (auto& s : stages_)
+  for (auto& s : stages_) {
+    s->context.reopen_dead_letters();
     for (auto& instance : s->built->instances) instance->reopen(s->context);
+  }
 }
 
 bool Runtime::wait_for(int64_t timeout_ns) {
@@ -736,6 +729,28 @@ std::vector<std::string> Runtime::components() const {
   std::lock_guard lock(mu_);
   std::vector<std::string> out;
   for (auto& s : stages_) out.push_back(s->name());
+  return out;
+}
+
+uint64_t Runtime::count_in_flight() {
+  uint64_t total = 0;
+  std::lock_guard lock(mu_);
+  for (auto* list : {&stages_, &retired_})
+    for (auto& s : *list)
+      for (auto& w : s->workers) {
+        uint64_t n = w->in_flight.exchange(0, std::memory_order_relaxed);
+        s->shutdown_dropped.add(n);
+        total += n;
+      }
+  return total;
+}
+
+std::vector<std::pair<std::string, std::string>> Runtime::breakers() const {
+  std::vector<std::pair<std::string, std::string>> out;
+  std::lock_guard lock(mu_);
+  for (auto& s : stages_)
+    if (s->kind() == Kind::kSink)
+      out.emplace_back(s->name(), reliability::state_name(s->breaker.state()));
   return out;
 }
 

@@ -90,6 +90,18 @@ class Runtime {
   std::vector<std::string> stalled(int64_t limit_ns) const;
   // The names of the running components, in graph order.
   std::vector<std::string> components() const;
+  // For a process that leaves without its threads (the shutdown deadline passed, or a second
+  // signal): counts the events still inside a parse or a sink's write as shutdown_dropped, so
+  // that the final counters account for every event. Returns how many there were.
+  uint64_t count_in_flight();
+
+  // A sink's circuit breaker changed state: sink name, new state ("closed", "open",
+  // "half_open"). Called on the sink's worker thread, after the transition is logged and
+  // counted; keep it short. Set before start().
+  using BreakerObserver = std::function<void(const std::string& sink, const std::string& state)>;
+  void on_breaker_changed(BreakerObserver observer) { on_breaker_changed_ = std::move(observer); }
+  // Every sink's breaker state now, by name ("closed", "open", "half_open").
+  std::vector<std::pair<std::string, std::string>> breakers() const;
 
  private:
   friend class ComponentContext;
@@ -130,6 +142,7 @@ class Runtime {
   bool abandoned_ = false;
   int running_ = 0;
   std::function<void()> on_finished_;
+  BreakerObserver on_breaker_changed_;
 };
 
 }  // namespace ingestd::runtime
