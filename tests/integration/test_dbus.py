@@ -55,8 +55,8 @@ class DbusTestCase(harness.IntegrationTestCase):
         self.addCleanup(self.bus.stop)
         self.out = self.path("out.jsonl")
 
-    def start(self, extra_args=()):
-        d = self.start_daemon(pipeline(self.out, self.path("data")),
+    def start(self, extra_args=(), text=None):
+        d = self.start_daemon(text or pipeline(self.out, self.path("data")),
                               extra_args=["--bus", self.bus.address] + list(extra_args))
         wait_until(lambda: self.bus.name_has_owner() or not d.running(), 20,
                    what="ingestd to own its D-Bus name")
@@ -118,6 +118,40 @@ class ApiTest(DbusTestCase):
         self.assertEqual(self.get_property("ConfigPath"), d.config_path)
         self.assertEqual(self.get_property("State"), "running")
         self.assertIn("ok", json.loads(self.get_property("LastReload")))
+
+    def test_breaker_changes_are_signalled_and_shown_in_status(self):
+        # A second sink that always fails (/dev/full): its breaker opens after 2 failures and
+        # turns half-open 300 ms later, again and again; the file sink's stays closed.
+        text = pipeline(self.out, self.path("data")) + """  broken:
+    type: file
+    inputs: [gen]
+    path: /dev/full
+    retry: { initial: 10ms, max: 20ms }
+    breaker: { failures: 2, open_for: 300ms }
+"""
+        self.start(text=text)
+        seen = self.monitor()
+
+        def changes():
+            return [m["payload"]["data"] for m in seen("BreakerChanged") or []]
+        wait_until(lambda: ["broken", "half_open"] in changes(), 20,
+                   what="BreakerChanged to half_open")
+        self.assertIn(["broken", "open"], changes())
+        self.assertTrue(all(sink == "broken" for sink, _ in changes()), changes())
+        self.assertEqual(seen("BreakerChanged")[0]["payload"]["type"], "ss")
+        states = [state for _, state in changes()]
+        for before, after in zip(states, states[1:]):  # never closed: every probe fails
+            self.assertEqual({before, after}, {"open", "half_open"}, states)
+
+        def breakers():
+            status = json.loads(self.call("GetStatus")[1][0])
+            return {c["name"]: c.get("breaker") for c in status["components"]}
+        wait_until(lambda: breakers()["broken"] in ("open", "half_open"), 10,
+                   what="GetStatus to show the open breaker")
+        self.assertEqual(breakers()["out"], "closed")
+        self.assertIsNone(breakers()["gen"])
+        r = ingestctl("status", address=self.bus.address)
+        self.assertRegex(r.stdout, r"broken.*\(breaker (open|half_open)\)")
 
     def test_set_log_level_changes_what_is_logged(self):
         d = self.start()
@@ -181,8 +215,8 @@ class ApiTest(DbusTestCase):
         self.assertIn(f"{d.config_path}:{BROKEN_LINE}:{col}: ", d.stderr())
         self.assert_keeps_running(d)
 
-    def test_a_reload_is_signalled(self):
-        d = self.start()
+    def monitor(self):
+        """Starts `busctl monitor` on the bus; returns seen(member): the messages so far."""
         monitor_log = self.path("monitor.jsonl")
         with open(monitor_log, "wb") as out:
             monitor = subprocess.Popen(
@@ -200,7 +234,11 @@ class ApiTest(DbusTestCase):
         # The monitor is listening once it sees a call of ours.
         wait_until(lambda: self.call("GetStatus")[0].returncode == 0 and seen("GetStatus"), 10,
                    what="busctl monitor to listen")
+        return seen
 
+    def test_a_reload_is_signalled(self):
+        d = self.start()
+        seen = self.monitor()
         d.send(signal.SIGHUP)
         reloaded = wait_until(lambda: seen("Reloaded"), 20, what="the Reloaded signal")[0]
         self.assertEqual(reloaded["type"], "signal")
