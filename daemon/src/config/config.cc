@@ -58,6 +58,17 @@ constexpr OptionSpec kBreakerChildren[] = {
 constexpr OptionSpec kBreakerSpec = {
     .name = "breaker", .type = OptionType::kObject, .children = kBreakerChildren, .child_count = 5};
 
+constexpr OptionSpec kSpoolChildren[] = {
+    {.name = "max_size", .type = OptionType::kSize, .min = "64KiB"},
+    {.name = "segment_size", .type = OptionType::kSize, .min = "64KiB"},
+    {.name = "fsync", .type = OptionType::kEnum, .choices = "always|interval|never"},
+    {.name = "fsync_interval", .type = OptionType::kDuration, .min = "1ms"},
+    {.name = "when_full", .type = OptionType::kEnum, .choices = "block|drop_oldest"},
+    {.name = "replay", .type = OptionType::kEnum, .choices = "ordered|backfill"},
+    {.name = "replay_rate", .type = OptionType::kInt, .min = "1"}};
+constexpr OptionSpec kSpoolSpec = {
+    .name = "spool", .type = OptionType::kObject, .children = kSpoolChildren, .child_count = 7};
+
 constexpr Kind kKinds[] = {Kind::kSource, Kind::kParser, Kind::kAggregator, Kind::kSink};
 
 // A component while the file is being checked: its model plus what messages need.
@@ -121,6 +132,16 @@ std::string fingerprint(const ComponentConfig& c) {
         r.initial_ns, r.max_ns, r.multiplier, r.jitter == Jitter::kFull ? "full" : "none",
         r.max_attempts, r.max_elapsed_ns, b.failures, b.failure_ratio, b.window_ns, b.open_for_ns,
         b.half_open_probes);
+    const SpoolConfig& s = c.spool;
+    if (!s.enabled) {
+      text += ";spool=off";
+    } else {
+      text += fmt::format(
+          ";spool={{max_size={},segment_size={},fsync={},fsync_interval={},when_full={},"
+          "replay={},replay_rate={}}}",
+          s.max_size, s.segment_size, static_cast<int>(s.fsync), s.fsync_interval_ns,
+          static_cast<int>(s.when_full), static_cast<int>(s.replay), s.replay_rate);
+    }
   }
   return text;
 }
@@ -141,6 +162,22 @@ void read_breaker(const OptionValue& value, BreakerConfig& breaker) {
   if (auto* v = value.find("open_for")) breaker.open_for_ns = v->i;
   if (auto* v = value.find("half_open_probes"))
     breaker.half_open_probes = static_cast<uint64_t>(v->i);
+}
+
+void read_spool(const OptionValue& value, SpoolConfig& spool) {
+  using S = SpoolConfig;
+  if (auto* v = value.find("max_size")) spool.max_size = static_cast<uint64_t>(v->i);
+  if (auto* v = value.find("segment_size")) spool.segment_size = static_cast<uint64_t>(v->i);
+  if (auto* v = value.find("fsync"))
+    spool.fsync = v->s == "always"     ? S::Fsync::kAlways
+                  : v->s == "interval" ? S::Fsync::kInterval
+                                       : S::Fsync::kNever;
+  if (auto* v = value.find("fsync_interval")) spool.fsync_interval_ns = v->i;
+  if (auto* v = value.find("when_full"))
+    spool.when_full = v->s == "block" ? S::SpoolFull::kBlock : S::SpoolFull::kDropOldest;
+  if (auto* v = value.find("replay"))
+    spool.replay = v->s == "ordered" ? S::Replay::kOrdered : S::Replay::kBackfill;
+  if (auto* v = value.find("replay_rate")) spool.replay_rate = static_cast<uint64_t>(v->i);
 }
 
 // load() for one document, reporting into `reporter`.
@@ -252,7 +289,7 @@ class Loader {
     for (auto [name, allowed] :
          {std::pair{"inputs", takes_inputs}, std::pair{"workers", takes_workers},
           std::pair{"queue", takes_queue}, std::pair{"retry", takes_reliability},
-          std::pair{"breaker", takes_reliability}}) {
+          std::pair{"breaker", takes_reliability}, std::pair{"spool", takes_reliability}}) {
       if (allowed) suggest.emplace_back(name);
       if (allowed || !declared(name)) skip.emplace_back(name);
     }
@@ -319,6 +356,14 @@ class Loader {
       }
     }
 
+    if (const MapEntry* spool = field("spool")) {
+      if (takes_reliability) {
+        read_spool_entry(*spool, core, c.config.spool);
+      } else if (!declared("spool")) {
+        core.error(spool->key_mark(), "'spool' is only for sinks");
+      }
+    }
+
     bool checkable = false;
     if (descriptor) {
       ValueReader options(reporter_, &env_, c.prefix, &c.config.option_positions);
@@ -327,6 +372,37 @@ class Loader {
     }
     c.config.valid = checkable;
     loaded_.push_back(std::move(c));
+  }
+
+  // `spool: false`, or a mapping like `retry:`; segment_size is checked against max_size here,
+  // as the specs bound one value at a time.
+  void read_spool_entry(const MapEntry& entry, ValueReader& core, SpoolConfig& spool) {
+    if (entry.value.IsScalar()) {
+      auto text = core.scalar(entry.value, entry.value_mark(), "spool");
+      if (!text) return;
+      bool on = false;
+      bool is_bool = parse_bool(*text, on);
+      if (is_bool && !on) {
+        spool.enabled = false;
+      } else {
+        core.error(entry.value_mark(),
+                   fmt::format("spool: expected a mapping or false, got '{}'{}", *text,
+                               is_bool ? " (the spool is on by default; `spool: {}` takes its "
+                                         "defaults)"
+                                       : ""));
+      }
+      return;
+    }
+    OptionValue value;
+    if (!core.value(entry.value, entry.value_mark(), entry.key_mark(), kSpoolSpec, "spool", value))
+      return;
+    read_spool(value, spool);
+    if (spool.segment_size > spool.max_size) {
+      YAML::Node at = entry.value[value.has("segment_size") ? "segment_size" : "max_size"];
+      core.error(at.Mark(), fmt::format("spool.segment_size ({} bytes) must be <= spool.max_size "
+                                        "({} bytes)",
+                                        spool.segment_size, spool.max_size));
+    }
   }
 
   const ComponentDescriptor* resolve_type(const MapEntry& type, Kind kind, Loaded& c) {

@@ -2,7 +2,7 @@
 //
 // load() reports every error it finds, each as `file:line:col: message` (1-based), sorted by
 // position; it never stops at the first. It checks the top-level keys, each component's core keys
-// (type, inputs, workers, queue; retry and breaker for sinks) and plugin options against the
+// (type, inputs, workers, queue; retry, breaker and spool for sinks) and plugin options against the
 // component's schema (unknown keys with "did you mean", wrong types, missing required options,
 // ranges, choices), substitutes
 // ${VAR} and ${VAR:-default} in scalars, and checks the graph (unique names, dangling inputs,
@@ -66,6 +66,24 @@ struct BreakerConfig {
   bool operator==(const BreakerConfig&) const = default;
 };
 
+// A sink's disk spool (`spool:`, or `spool: false` for none); see reliability::Spool.
+struct SpoolConfig {
+  enum class Fsync { kAlways, kInterval, kNever };
+  enum class SpoolFull { kBlock, kDropOldest };
+  enum class Replay { kOrdered, kBackfill };
+
+  bool enabled = true;
+  uint64_t max_size = uint64_t{1} << 30;       // bytes of segments on disk, at most
+  uint64_t segment_size = uint64_t{64} << 20;  // a segment is closed before it would pass this
+  Fsync fsync = Fsync::kInterval;
+  int64_t fsync_interval_ns = 1'000'000'000;  // kInterval: the longest time between two fsyncs
+  SpoolFull when_full = SpoolFull::kBlock;
+  Replay replay = Replay::kOrdered;
+  uint64_t replay_rate = 20'000;  // events per second while draining
+
+  bool operator==(const SpoolConfig&) const = default;
+};
+
 struct ComponentConfig {
   std::string name;
   Kind kind = Kind::kSource;
@@ -76,13 +94,14 @@ struct ComponentConfig {
   QueueConfig queue;      // the component's input queue (not for sources)
   RetryConfig retry;      // sinks only
   BreakerConfig breaker;  // sinks only
+  SpoolConfig spool;      // sinks only
   Options options;        // plugin options, validated, defaults applied (after a failed load, a
                           // value that failed is replaced by its default or left out)
   Position pos;           // of the component's name key
   std::map<std::string, Position> option_positions;  // dotted option path -> position of its value
   // Canonical text of the component's own configuration (type, workers, queue, retry, breaker,
-  // options; not its inputs, which are edges): equal iff that configuration is equal, however it is
-  // written.
+  // spool, options; not its inputs, which are edges): equal iff that configuration is equal,
+  // however it is written.
   std::string fingerprint;
   // Its factory can run on `options`. Always true in a loaded Pipeline; in the partial result of
   // a failed load it tells which components can still be checked by their factories: those whose

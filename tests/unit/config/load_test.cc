@@ -398,6 +398,83 @@ sinks:
                                       .half_open_probes = 2}));
 }
 
+TEST(Load, SpoolKeysAreChecked) {
+  EXPECT_EQ(
+      load_errors(yaml(R"(
+sources:
+  gen: {type: generator, spool: false}
+sinks:
+  a:
+    type: stdout
+    inputs: [gen]
+    spool: {segment_size: 1KiB, fsync: sometimes, replay_rate: 0, when_ful: block}
+  b: {type: stdout, inputs: [gen], spool: true}
+  c: {type: stdout, inputs: [gen], spool: off}
+  d: {type: stdout, inputs: [gen], spool: {max_size: 1MiB, segment_size: 2MiB}}
+  e: {type: stdout, inputs: [gen], spool: {max_size: 32MiB}}
+  f: {type: stdout, inputs: [gen], spool: [a]}
+)")),
+      (Strings{
+          "pipeline.yaml:2:26: sources.gen (generator): 'spool' is only for sinks",
+          "pipeline.yaml:7:27: sinks.a (stdout): spool.segment_size must be >= 64KiB",
+          "pipeline.yaml:7:40: sinks.a (stdout): spool.fsync: expected one of always, interval, "
+          "never, got 'sometimes'",
+          "pipeline.yaml:7:64: sinks.a (stdout): spool.replay_rate must be >= 1",
+          "pipeline.yaml:7:67: sinks.a (stdout): unknown key 'spool.when_ful' (did you mean "
+          "'spool.when_full'?)",
+          "pipeline.yaml:8:43: sinks.b (stdout): spool: expected a mapping or false, got 'true' "
+          "(the spool is on by default; `spool: {}` takes its defaults)",
+          "pipeline.yaml:9:43: sinks.c (stdout): spool: expected a mapping or false, got 'off'",
+          "pipeline.yaml:10:74: sinks.d (stdout): spool.segment_size (2097152 bytes) must be <= "
+          "spool.max_size (1048576 bytes)",
+          "pipeline.yaml:11:54: sinks.e (stdout): spool.segment_size (67108864 bytes) must be <= "
+          "spool.max_size (33554432 bytes)",
+          "pipeline.yaml:12:43: sinks.f (stdout): spool: expected a mapping, got a list",
+      }));
+}
+
+TEST(Load, SpoolDefaultsAndValues) {
+  Pipeline defaults = load_ok(
+      "sources:\n  gen: {type: generator}\nsinks:\n"
+      "  out: {type: stdout, inputs: [gen]}\n  empty: {type: stdout, inputs: [gen], spool: {}}\n");
+  const SpoolConfig& d = defaults.find("out")->spool;
+  EXPECT_TRUE(d.enabled);
+  EXPECT_EQ(d.max_size, uint64_t{1} << 30);
+  EXPECT_EQ(d.segment_size, uint64_t{64} << 20);
+  EXPECT_EQ(d.fsync, SpoolConfig::Fsync::kInterval);
+  EXPECT_EQ(d.fsync_interval_ns, kSec);
+  EXPECT_EQ(d.when_full, SpoolConfig::SpoolFull::kBlock);
+  EXPECT_EQ(d.replay, SpoolConfig::Replay::kOrdered);
+  EXPECT_EQ(d.replay_rate, 20'000u);
+  EXPECT_EQ(defaults.find("empty")->spool, d);
+
+  Pipeline p = load_ok(yaml(R"(
+sources:
+  gen: {type: generator}
+sinks:
+  on:
+    type: stdout
+    inputs: [gen]
+    spool:
+      max_size: 10MiB
+      segment_size: 64KiB
+      fsync: always
+      fsync_interval: 250ms
+      when_full: drop_oldest
+      replay: backfill
+      replay_rate: 500
+  off: {type: stdout, inputs: [gen], spool: "${SPOOL:-false}"}
+)"));
+  EXPECT_EQ(p.find("on")->spool, (SpoolConfig{.max_size = 10u << 20,
+                                              .segment_size = 64u << 10,
+                                              .fsync = SpoolConfig::Fsync::kAlways,
+                                              .fsync_interval_ns = 250 * kMs,
+                                              .when_full = SpoolConfig::SpoolFull::kDropOldest,
+                                              .replay = SpoolConfig::Replay::kBackfill,
+                                              .replay_rate = 500}));
+  EXPECT_FALSE(p.find("off")->spool.enabled);
+}
+
 TEST(Load, UnknownAndMissingPluginOptions) {
   EXPECT_EQ(
       load_errors(yaml(R"(
@@ -707,6 +784,9 @@ TEST(Fingerprint, EqualForEquivalentConfigsAndDifferentOtherwise) {
   EXPECT_NE(base, variant("{type: file, inputs: [gen], path: /x, retry: {max_attempts: 3}}"));
   EXPECT_NE(base, variant("{type: file, inputs: [gen], path: /x, breaker: {open_for: 1s}}"));
   EXPECT_EQ(base, variant("{type: file, inputs: [gen], path: /x, retry: {initial: 100ms}}"));
+  EXPECT_NE(base, variant("{type: file, inputs: [gen], path: /x, spool: false}"));
+  EXPECT_NE(base, variant("{type: file, inputs: [gen], path: /x, spool: {replay: backfill}}"));
+  EXPECT_EQ(base, variant("{type: file, inputs: [gen], path: /x, spool: {max_size: 1GiB}}"));
   EXPECT_NE(base, variant("{type: stdout, inputs: [gen]}"));
   EXPECT_NE(a.find("gen")->fingerprint,
             load_ok("sources:\n  gen: {type: generator, rate: 11}\n").find("gen")->fingerprint);
