@@ -10,7 +10,7 @@ import unittest
 import harness
 
 EX_CONFIG = harness.EX_CONFIG
-GOOD = "sources:\n  gen: {type: generator, count: 10}\nsinks:\n  out: {type: stdout, inputs: [gen]}\n"
+GOOD = "sources:\n  gen: {type: generator, count: 10}\nsinks:\n  out: {type: stdout, inputs: [gen]}\ndata_dir: state\n"
 
 
 class CliHelpTest(harness.IntegrationTestCase):

@@ -1,7 +1,9 @@
 """A file sink on a full disk (/dev/full): every write fails with ENOSPC, a retryable error. With
 `retry: {max_attempts: 3}` each batch is retried, then given up: dead-lettered, counted as failed,
-its acks failed. So the batch job ends (exit 0, as for any batch whose events were counted as
-failed), and every event the generator made is accounted for as written or failed.
+its acks failed. Once the breaker opens, batches go to the sink's disk spool instead (it is on
+data_dir, another disk), where they wait for the next run. So the batch job ends (exit 0), and
+every event the generator made is accounted for as written, failed or spooled. With `spool: false`
+every batch ends in the dead-letter file.
 
 The breaker's `open_for` is short so that the batches that find it open wait milliseconds, not the
 default 10 s.
@@ -17,8 +19,8 @@ COUNT = 2500
 
 
 class FullDiskTest(harness.IntegrationTestCase):
-    def test_retries_end_and_every_event_is_counted(self):
-        config = f"""
+    def config(self, spool):
+        return f"""
 data_dir: {q(self.dir)}
 sources:
   gen: {{ type: generator, count: {COUNT} }}
@@ -29,8 +31,25 @@ sinks:
     path: /dev/full
     retry: {{ max_attempts: 3, initial: 10ms }}
     breaker: {{ open_for: 20ms }}
+    spool: {spool}
 """
-        d = self.start_daemon(config)
+
+    def test_with_a_spool_the_job_ends_and_the_rest_waits_on_disk(self):
+        d = self.start_daemon(self.config("{ fsync: never }"))
+        rc = d.wait(60)
+        stderr = d.stderr()
+        self.assertEqual(rc, 0, stderr[-3000:])
+        c = Counters(d.stats())
+        self.assertEqual(c["out.events_in"], COUNT)
+        self.assertEqual(c["out.events_out"], 0)
+        self.assertGreater(c["out.failed"], 0, "the batches before the breaker opened")
+        self.assertGreater(c["out.spooled"], 0)
+        self.assertEqual(c["out.failed"] + c["out.spooled"], COUNT)
+        self.assertEqual(c["out.dead_letters"], c["out.failed"])
+        self.assertIn(f"{c['out.spooled']} events stay in the spool", stderr)
+
+    def test_without_a_spool_retries_end_and_every_event_is_counted(self):
+        d = self.start_daemon(self.config("false"))
         rc = d.wait(60)
         stderr = d.stderr()
         self.assertEqual(rc, 0, stderr[-3000:])

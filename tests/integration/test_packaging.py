@@ -49,6 +49,7 @@ class PackagingTest(harness.IntegrationTestCase):
         out = self.path("out.jsonl")
         config = self.write_file("countdown.yaml", f"""
 plugin_dirs: [{harness.q(plugin_dir)}]
+data_dir: {harness.q(self.path("state"))}
 sources:  {{ c: {{ type: countdown, from: 5 }} }}
 sinks:    {{ f: {{ type: file, inputs: [c], path: {harness.q(out)} }} }}
 """)

@@ -198,10 +198,10 @@ sinks:
 
 class ShutdownTimeoutTest(harness.IntegrationTestCase):
     def test_stuck_sink_is_abandoned_at_the_deadline_and_counted(self):
-        """A sink that can never write (/dev/full: ENOSPC, retried forever) must not keep the
-        daemon past shutdown_timeout; what it held is counted as shutdown_dropped. The daemon
-        discards at 3/4 of the timeout (at most 5 s before it), so that even threads slow to give
-        up end within it."""
+        """A sink that can never write (/dev/full: ENOSPC, retried forever, no spool to take the
+        batches) must not keep the daemon past shutdown_timeout; what it held is counted as
+        shutdown_dropped. The daemon discards at 3/4 of the timeout (at most 5 s before it), so
+        that even threads slow to give up end within it."""
         timeout_s = 2
         d = self.start_daemon(f"""
 data_dir: {q(self.dir)}
@@ -209,7 +209,8 @@ shutdown_timeout: {timeout_s}s
 sources:
   gen: {{ type: generator, rate: 5000 }}
 sinks:
-  out: {{ type: file, inputs: [gen], path: /dev/full, encoding: raw, fsync: never }}
+  out: {{ type: file, inputs: [gen], path: /dev/full, encoding: raw, fsync: never,
+         spool: false }}
 """)
         harness.wait_until(lambda: "No space left" in d.stderr() or not d.running(), 30,
                            "the sink's first failed write")

@@ -319,8 +319,8 @@ std::string Daemon::status_json() {
   out += ",\"log_level\":";
   json::append_string(out, log_level());
   out += fmt::format(",\"pid\":{},\"components\":[", getpid());
-  std::vector<std::pair<std::string, std::string>> breakers;
-  if (runtime_) breakers = runtime_->breakers();
+  std::vector<runtime::Runtime::SinkState> sinks;
+  if (runtime_) sinks = runtime_->sinks();
   if (generation) {
     bool first = true;
     for (const auto& c : generation->pipeline.components) {
@@ -332,11 +332,14 @@ std::string Daemon::status_json() {
       json::append_string(out, config::kind_name(c.kind));
       out += ",\"type\":";
       json::append_string(out, c.type);
-      for (const auto& [sink, breaker] : breakers)
-        if (sink == c.name) {
-          out += ",\"breaker\":";
-          json::append_string(out, breaker);
-        }
+      for (const auto& sink : sinks) {
+        if (sink.name != c.name) continue;
+        out += ",\"breaker\":";
+        json::append_string(out, sink.breaker);
+        if (sink.spooling)
+          out += fmt::format(",\"spool_events\":{},\"spool_bytes\":{}", sink.spool_events,
+                             sink.spool_bytes);
+      }
       if (c.kind != Kind::kSource)
         out += fmt::format(",\"events_in\":{}", metrics_.counter(c.name + ".events_in").value());
       out += fmt::format(",\"events_out\":{}}}", metrics_.counter(c.name + ".events_out").value());

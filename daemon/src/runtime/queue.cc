@@ -22,11 +22,18 @@ void BatchQueue::discard(BatchPtr batch, Counter& counter) {
   for (auto& ack : batch->acks) ack->fail();
 }
 
-BatchQueue::PushResult BatchQueue::push(BatchPtr batch) {
+BatchQueue::PushResult BatchQueue::push(BatchPtr batch) { return push_for(batch, -1); }
+
+BatchQueue::PushResult BatchQueue::push_for(BatchPtr& batch, int64_t timeout_ns) {
   const size_t b = batch->bytes();
   std::unique_lock lock(mu_);
-  if (when_full_ == WhenFull::kBlock)
-    not_full_.wait(lock, [&] { return abandoned_flag_ || has_room(b); });
+  auto ready = [&] { return abandoned_flag_ || has_room(b); };
+  if (when_full_ == WhenFull::kBlock) {
+    if (timeout_ns < 0)
+      not_full_.wait(lock, ready);
+    else if (!not_full_.wait_for(lock, std::chrono::nanoseconds(timeout_ns), ready))
+      return PushResult::kTimedOut;
+  }
   if (abandoned_flag_) {
     lock.unlock();
     discard(std::move(batch), abandoned_);

@@ -31,7 +31,7 @@ namespace ingestd::runtime {
 class BatchQueue {
  public:
   enum class WhenFull { kBlock, kDropNewest };
-  enum class PushResult { kOk, kDropped, kAbandoned };
+  enum class PushResult { kOk, kDropped, kAbandoned, kTimedOut };
 
   BatchQueue(size_t max_batches, size_t max_bytes, WhenFull when_full, Counter& dropped,
              Counter& abandoned);
@@ -41,6 +41,9 @@ class BatchQueue {
   // Always takes the batch; one that is not queued (kDropped, kAbandoned) is counted and its acks
   // are failed.
   PushResult push(BatchPtr batch);
+  // As push(), but a kBlock queue waits for room at most timeout_ns: then kTimedOut, and the
+  // batch is still the caller's (untouched, acks intact). Otherwise as push().
+  PushResult push_for(BatchPtr& batch, int64_t timeout_ns);
   // Blocks until a batch is available or the input has ended (nullptr).
   BatchPtr pop();
   // As pop(), waiting at most timeout_ns; returns nullptr on timeout too: check ended().

@@ -15,6 +15,8 @@
 #include "reliability/breaker.h"
 #include "reliability/dead_letter.h"
 #include "reliability/retry.h"
+#include "reliability/spool.h"
+#include "reliability/token_bucket.h"
 
 namespace ingestd::runtime {
 
@@ -22,6 +24,8 @@ namespace {
 
 constexpr int64_t kTickNs = 100'000'000;          // aggregators advance at least this often
 constexpr int64_t kRateLimitNs = 10'000'000'000;  // repeated warnings at most this often
+constexpr int64_t kRateCheckNs = 30'000'000'000;  // a spool that grew for this long gets a warning
+constexpr int64_t kSpillAfterNs = 1'000'000'000;  // a sink's queue full this long: it is behind
 
 spdlog::level::level_enum to_spdlog(LogLevel level) {
   switch (level) {
@@ -188,7 +192,21 @@ struct Runtime::Stage final : public Output {
         breaker_closed(counter_if(rt, config.kind == Kind::kSink, "breaker_closed")),
         breaker(config.breaker,
                 [this](reliability::BreakerState from, reliability::BreakerState to,
-                       const std::string& why) { breaker_changed(from, to, why); }) {}
+                       const std::string& why) { breaker_changed(from, to, why); }),
+        spooled(counter_if(rt, spools(), "spooled")),
+        replayed(counter_if(rt, spools(), "replayed")),
+        spool_dropped(counter_if(rt, spools(), "spool_dropped")),
+        spool_corrupt(counter_if(rt, spools(), "spool_corrupt")),
+        bucket(config.spool.replay_rate, std::max<uint64_t>(config.spool.replay_rate / 4, 1)),
+        replay_retry_config(unlimited(config.retry)) {}
+
+  bool spools() const { return config.kind == Kind::kSink && config.spool.enabled; }
+  // Replay retries the same spooled batch until the peer takes it: the spool holds it meanwhile.
+  static config::RetryConfig unlimited(config::RetryConfig retry) {
+    retry.max_attempts = 0;
+    retry.max_elapsed_ns = 0;
+    return retry;
+  }
 
   // Counts and logs, once each, a transition of the sink's breaker.
   void breaker_changed(reliability::BreakerState from, reliability::BreakerState to,
@@ -221,12 +239,37 @@ struct Runtime::Stage final : public Output {
     } else {
       for (size_t i = 0; i < outputs.size(); ++i) {
         BatchPtr copy = i + 1 < outputs.size() ? batch->clone() : std::move(batch);
-        if (outputs[i]->built->input->push(std::move(copy)) == BatchQueue::PushResult::kAbandoned)
+        if (outputs[i]->take(std::move(copy)) == BatchQueue::PushResult::kAbandoned)
           accepted = false;
       }
     }
     adopt_rewiring();  // one that came while the batch was being pushed
     return accepted;
+  }
+
+  // A batch from upstream into this stage's queue. A sink with a spool that has fallen behind
+  // (its queue stayed full for kSpillAfterNs) takes it into the spool instead, at once while it
+  // stays behind, so that one slow sink never holds up the others of a fan-out.
+  BatchQueue::PushResult take(BatchPtr batch) {
+    if (!spool) return input().push(std::move(batch));
+    bool was_behind = behind.load(std::memory_order_relaxed);
+    auto r = input().push_for(batch, was_behind ? 0 : kSpillAfterNs);
+    if (r != BatchQueue::PushResult::kTimedOut) {
+      if (was_behind) behind.store(false, std::memory_order_relaxed);
+      return r;
+    }
+    const size_t n = batch->size();
+    reliability::Spool::AppendResult a = spool->append(*batch);
+    spool_dropped.add(a.dropped_events);
+    if (a.status != reliability::Spool::AppendStatus::kOk) return input().push(std::move(batch));
+    if (!was_behind) {
+      behind.store(true, std::memory_order_relaxed);
+      context.log_limited(LogLevel::kWarn, "spool.behind",
+                          "falling behind: its queue stayed full, so batches go to the spool");
+    }
+    events_in.add(n);
+    spooled.add(n);
+    return BatchQueue::PushResult::kOk;
   }
 
   // Under out_mu: switches to a published rewiring, leaving the old consumers' queues.
@@ -265,6 +308,27 @@ struct Runtime::Stage final : public Output {
   Counter& breaker_half_open;
   Counter& breaker_closed;
   reliability::CircuitBreaker breaker;  // sinks: shared by the workers
+
+  // Sinks with a spool (see run_sink()). A replacement after a reload shares its predecessor's.
+  std::shared_ptr<reliability::Spool> spool;
+  Counter& spooled;        // events appended to the spool (acknowledged there)
+  Counter& replayed;       // events delivered from the spool (also in events_out)
+  Counter& spool_dropped;  // events `when_full: drop_oldest` deleted unsent
+  Counter& spool_corrupt;  // damaged records skipped, on recovery or on read
+  std::atomic<bool> spool_blocked{false};  // the spool refused the last append (logged once)
+  std::atomic<bool> behind{false};         // take() spills into the spool without waiting
+  std::atomic<int64_t> last_sync_ns{0};
+  std::atomic<bool> retiring{false};  // a reload retires it: leave the spool to the successor
+  std::mutex replay_mu;               // one worker replays at a time; guards the members below
+  reliability::TokenBucket bucket;    // replay_rate
+  const config::RetryConfig replay_retry_config;
+  std::mt19937_64 replay_random{std::random_device{}()};
+  std::optional<reliability::RetryPolicy> replay_retry;  // while replay is failing
+  int64_t replay_not_before = 0;
+  uint64_t corrupt_seen = 0;  // spool totals().corrupt_records already counted
+  int64_t rate_check_ns = 0;  // check_replay_rate(): the last look
+  uint64_t rate_check_pending = 0;
+  uint64_t rate_check_in = 0;
 
   // Wiring. The stage counts as a producer on each of its consumers' queues from the moment it is
   // wired to them until it is rewired away or its last worker ends (`closed`). A rewiring is
@@ -308,6 +372,49 @@ Runtime::~Runtime() {
 std::unique_ptr<Runtime::Stage> Runtime::make_stage(std::shared_ptr<const Generation> generation,
                                                     std::unique_ptr<Built> built) {
   return std::make_unique<Stage>(*this, std::move(generation), std::move(built));
+}
+
+bool Runtime::open_spool(Stage& s, Stage* predecessor, std::string& error) {
+  std::shared_ptr<reliability::Spool> inherited = predecessor ? predecessor->spool : nullptr;
+  if (!s.spools()) {
+    if (inherited && inherited->events() > 0)
+      s.context.log(LogLevel::kWarn,
+                    fmt::format("spool is now off: the {} events in {} stay there until it is on "
+                                "again",
+                                inherited->events(), inherited->dir().string()));
+    return true;
+  }
+  if (inherited) {
+    // A changed sink goes on from where its predecessor's spool is (with its size settings,
+    // which a restart renews).
+    s.spool = std::move(inherited);
+    s.corrupt_seen = s.spool->totals().corrupt_records;
+    return true;
+  }
+  auto dir = std::filesystem::path(s.generation->pipeline.data_dir) / "spool" / s.name();
+  reliability::Spool::Recovery report;
+  std::unique_ptr<reliability::Spool> spool =
+      reliability::Spool::open(dir, s.config.spool, clock_, report, error);
+  if (!spool) {
+    error = fmt::format("sinks.{}: cannot open its spool: {}", s.name(), error);
+    return false;
+  }
+  for (const auto& bad : report.moved_aside)
+    s.context.log(LogLevel::kError, fmt::format("spool: moved a damaged segment aside: {}", bad));
+  for (const auto& problem : report.problems)
+    s.context.log(LogLevel::kWarn, fmt::format("spool: {}", problem));
+  if (report.torn_bytes > 0)
+    s.context.log(LogLevel::kWarn,
+                  fmt::format("spool: truncated a torn tail of {} bytes (an append cut short by a "
+                              "crash)",
+                              report.torn_bytes));
+  if (report.records > 0)
+    s.context.log(LogLevel::kInfo,
+                  fmt::format("spool: {} events in {} batches to deliver from {}", report.events,
+                              report.records, dir.string()));
+  s.spool = std::move(spool);
+  count_spool_corrupt(s);
+  return true;
 }
 
 bool Runtime::start_instances(Stage& s, std::string& error) {
@@ -403,6 +510,9 @@ bool Runtime::apply(std::shared_ptr<const Generation> generation, const graph::M
     return model.position(a->name()) > model.position(b->name());
   });
   for (auto& s : fresh) {
+    auto predecessor = old.find(s->name());
+    if (!open_spool(*s, predecessor != old.end() ? predecessor->second : nullptr, error))
+      return false;
     if (!start_instances(*s, error)) return false;
   }
   for (auto& s : fresh) live.emplace(s->name(), s.get());
@@ -412,7 +522,10 @@ bool Runtime::apply(std::shared_ptr<const Generation> generation, const graph::M
   // queue that lives on never sees its producers run out in between.
   std::vector<Stage*> retiring;
   for (const auto* names : {&diff.replaced, &diff.removed})
-    for (const auto& name : *names) retiring.push_back(old.at(name));
+    for (const auto& name : *names) {
+      retiring.push_back(old.at(name));
+      retiring.back()->retiring.store(true, std::memory_order_release);
+    }
   auto consumers_in_new = [&](const std::string& name) {
     std::vector<Stage*> out;
     for (const auto& c : model.consumers(name)) out.push_back(live.at(c));
@@ -560,7 +673,24 @@ void Runtime::run_aggregator(Stage& s, Worker& w) {
 
 void Runtime::run_sink(Stage& s, Worker& w, Component& instance) {
   auto& sink = static_cast<Sink&>(instance);
-  while (BatchPtr batch = s.input().pop()) {
+  for (;;) {
+    BatchPtr batch;
+    if (!s.spool) {
+      batch = s.input().pop();
+      if (!batch) break;
+    } else {
+      int64_t wait = replay(s, w, sink);
+      sync_spool(s);
+      // Ordered replay: what arrives meanwhile goes behind the spool at once, not into a wait.
+      batch = s.input().pop_for(wait == 0 ? 0 : std::min(wait, kTickNs));
+      if (!batch) {
+        if (!s.input().ended()) continue;
+        // A batch job whose input ended: deliver what it spooled while the peer takes it. A
+        // shutdown, or a sink a reload retires, leaves it on disk for the next run.
+        if (!s.retiring.load(std::memory_order_acquire) && !stopping()) drain_spool(s, w, sink);
+        break;
+      }
+    }
     s.events_in.add(batch->size());
     InFlight held(w.in_flight, batch->size());
     write_to_sink(s, w, sink, std::move(batch));
@@ -572,28 +702,45 @@ void Runtime::run_sink(Stage& s, Worker& w, Component& instance) {
   }
   if (r.status != SinkStatus::kOk)
     s.context.log(LogLevel::kError, fmt::format("final flush failed: {}", r.error));
+  if (s.spool && s.workers_left.load() == 1) {
+    s.spool->sync();
+    if (uint64_t left = s.spool->events(); left > 0 && !s.retiring.load())
+      s.context.log(LogLevel::kInfo,
+                    fmt::format("{} events stay in the spool ({}); they are delivered when this "
+                                "sink next runs",
+                                left, s.spool->dir().string()));
+  }
   worker_done(s);
 }
 
-// The sink's retry policy and breaker decide when to write. While the breaker is open the batch
-// waits here, holding its worker, so the sink's queue fills and pushes back on the sources; the
-// spool that takes such batches instead is still to come in the reliability layer.
+// One call of the sink's write(), timed for stalled() and shielded from exceptions.
+SinkResult Runtime::call_sink(Stage& s, Worker& w, Sink& sink, const Batch& batch) {
+  try {
+    Busy busy(w.busy_since, clock_);
+    return sink.write(s.context, batch);
+  } catch (const std::exception& e) {
+    return SinkResult::permanent(e.what());
+  }
+}
+
+// The sink's retry policy and breaker decide when to write. With a spool, a batch the breaker
+// does not let through goes to the spool (and is acknowledged there); so does every batch while
+// the spool holds data and replay is `ordered`. Without one, the batch waits here, holding its
+// worker, so that the sink's queue fills and pushes back on the sources.
 void Runtime::write_to_sink(Stage& s, Worker& w, Sink& sink, BatchPtr batch) {
+  if (s.spool && s.config.spool.replay == config::SpoolConfig::Replay::kOrdered &&
+      s.spool->records() > 0)
+    return spool_batch(s, w, sink, std::move(batch));
   reliability::RetryPolicy retry(s.config.retry, w.random);
   retry.start(clock_.monotonic_ns());
   for (;;) {
     int64_t now = clock_.monotonic_ns();
     if (!s.breaker.allow(now)) {
+      if (s.spool) return spool_batch(s, w, sink, std::move(batch));
       if (wait_abandon_for(s.breaker.wait_ns(now))) return drop_batch(s, *batch);
       continue;
     }
-    SinkResult r;
-    try {
-      Busy busy(w.busy_since, clock_);
-      r = sink.write(s.context, *batch);
-    } catch (const std::exception& e) {
-      r = SinkResult::permanent(e.what());
-    }
+    SinkResult r = call_sink(s, w, sink, *batch);
     // A permanent error is the data's fault, not the peer's: the peer answered.
     s.breaker.record(r.status != SinkStatus::kRetryable, clock_.monotonic_ns());
     if (r.status == SinkStatus::kOk) {
@@ -615,6 +762,145 @@ void Runtime::write_to_sink(Stage& s, Worker& w, Sink& sink, BatchPtr batch) {
                           fmt::format("write failed, retrying: {}", r.error));
     if (wait_abandon_for(wait)) return drop_batch(s, *batch);
   }
+}
+
+// Appends the batch to the sink's spool; its acks fire once it is there. While the spool cannot
+// take it (full with `when_full: block`, or its disk failing) the batch stays here and the
+// worker delivers from the spool to make room: the queue fills and pushes back on the sources.
+void Runtime::spool_batch(Stage& s, Worker& w, Sink& sink, BatchPtr batch) {
+  using Status = reliability::Spool::AppendStatus;
+  for (;;) {
+    reliability::Spool::AppendResult r = s.spool->append(*batch);
+    if (r.dropped_events > 0) {
+      s.spool_dropped.add(r.dropped_events);
+      s.context.log_limited(LogLevel::kWarn, "spool.dropped",
+                            fmt::format("spool full (max_size): dropped its oldest {} events "
+                                        "(when_full: drop_oldest)",
+                                        r.dropped_events));
+    }
+    if (r.status == Status::kOk) {
+      s.spooled.add(batch->size());
+      if (s.spool_blocked.exchange(false))
+        s.context.log(LogLevel::kInfo, "the spool takes batches again");
+      return;
+    }
+    if (!s.spool_blocked.exchange(true))
+      s.context.log(LogLevel::kWarn,
+                    r.status == Status::kFull
+                        ? fmt::format("spool full (max_size {} bytes): holding batches, which "
+                                      "pushes back on the sources",
+                                      s.config.spool.max_size)
+                        : fmt::format("cannot write to the spool: {}; holding batches, which "
+                                      "pushes back on the sources",
+                                      r.error));
+    int64_t wait = replay(s, w, sink);
+    if (wait > 0 && wait_abandon_for(std::min(wait, kTickNs))) return drop_batch(s, *batch);
+    if (abandoned()) return drop_batch(s, *batch);
+  }
+}
+
+// One turn of replay: delivers the oldest spooled batch if the breaker and the replay rate allow.
+// Returns 0 when it did something (try again at once), else how long nothing will change.
+int64_t Runtime::replay(Stage& s, Worker& w, Sink& sink) {
+  if (s.spool->records() == 0) return kTickNs;
+  std::unique_lock lock(s.replay_mu, std::try_to_lock);
+  if (!lock.owns_lock()) return kTickNs;  // another worker replays
+  int64_t now = clock_.monotonic_ns();
+  check_replay_rate(s, now);
+  if (now < s.replay_not_before) return s.replay_not_before - now;
+  std::optional<reliability::Spool::Claim> claim = s.spool->claim();
+  count_spool_corrupt(s);
+  if (!claim) return kTickNs;
+  if (int64_t wait = s.bucket.wait_ns(claim->events, now); wait > 0) {
+    s.spool->release(*claim, false);
+    return wait;
+  }
+  if (!s.breaker.allow(now)) {
+    s.spool->release(*claim, false);
+    return std::max<int64_t>(s.breaker.wait_ns(now), 1'000'000);
+  }
+  Batch& batch = *claim->batch;
+  SinkResult r;
+  {
+    InFlight held(w.in_flight, batch.size());
+    r = call_sink(s, w, sink, batch);
+  }
+  now = clock_.monotonic_ns();
+  s.breaker.record(r.status != SinkStatus::kRetryable, now);
+  if (r.status == SinkStatus::kRetryable) {
+    s.spool->release(*claim, false);
+    if (!s.replay_retry) {
+      s.replay_retry.emplace(s.replay_retry_config, s.replay_random);
+      s.replay_retry->start(now);
+    }
+    int64_t wait = 0;
+    s.replay_retry->next(now, wait);  // no limits: the batch stays spooled until it is taken
+    s.retries.add();
+    s.context.log_limited(LogLevel::kWarn, "replay.retry",
+                          fmt::format("replay from the spool failed, retrying: {}", r.error));
+    s.replay_not_before = now + wait;
+    return std::max<int64_t>(wait, 1);
+  }
+  s.replay_retry.reset();
+  if (r.status == SinkStatus::kOk) {
+    s.events_out.add(batch.size());
+    s.replayed.add(batch.size());
+  } else {
+    fail_batch(s, batch, r.error);
+  }
+  s.spool->release(*claim, true);
+  return 0;
+}
+
+// At the end of a batch job: replays the whole spool while the peer takes it.
+void Runtime::drain_spool(Stage& s, Worker& w, Sink& sink) {
+  while (s.spool->records() > 0 && !abandoned() &&
+         s.breaker.state() != reliability::BreakerState::kOpen) {
+    int64_t wait = replay(s, w, sink);
+    if (wait > 0 && wait_abandon_for(std::min(wait, kTickNs))) return;
+  }
+}
+
+// `fsync: interval`: data appended since the last sync reaches the disk within fsync_interval
+// even when no more appends come to trigger it.
+void Runtime::sync_spool(Stage& s) {
+  if (s.config.spool.fsync != config::SpoolConfig::Fsync::kInterval) return;
+  int64_t now = clock_.monotonic_ns();
+  int64_t last = s.last_sync_ns.load(std::memory_order_relaxed);
+  if (now - last < s.config.spool.fsync_interval_ns) return;
+  if (s.last_sync_ns.compare_exchange_strong(last, now)) s.spool->sync();
+}
+
+// Records skipped on read since the last look, counted in <sink>.spool_corrupt.
+void Runtime::count_spool_corrupt(Stage& s) {
+  uint64_t corrupt = s.spool->totals().corrupt_records;
+  if (corrupt > s.corrupt_seen) {
+    s.spool_corrupt.add(corrupt - s.corrupt_seen);
+    s.context.log_limited(LogLevel::kError, "spool.corrupt",
+                          fmt::format("skipped {} damaged spool records (checksum or format)",
+                                      corrupt - s.corrupt_seen));
+    s.corrupt_seen = corrupt;
+  }
+}
+
+// Under replay_mu: warns when the spool keeps growing while its sink is up, i.e. when the input
+// rate is above replay_rate and the spool would never empty.
+void Runtime::check_replay_rate(Stage& s, int64_t now) {
+  if (now - s.rate_check_ns < kRateCheckNs) return;
+  uint64_t pending = s.spool->events();
+  uint64_t in = s.events_in.value();
+  if (s.rate_check_ns != 0 && pending > s.rate_check_pending &&
+      s.breaker.state() == reliability::BreakerState::kClosed && s.config.spool.replay_rate > 0) {
+    double rate = static_cast<double>(in - s.rate_check_in) * 1e9 /
+                  static_cast<double>(now - s.rate_check_ns);
+    s.context.log(LogLevel::kWarn,
+                  fmt::format("the spool grew to {} events while the sink was up: input ({:.0f} "
+                              "events/s) is above spool.replay_rate ({}), so it will not empty",
+                              pending, rate, s.config.spool.replay_rate));
+  }
+  s.rate_check_ns = now;
+  s.rate_check_pending = pending;
+  s.rate_check_in = in;
 }
 
 // A batch that cannot be written: dead-lettered, counted as failed, its acks failed.
@@ -745,12 +1031,20 @@ uint64_t Runtime::count_in_flight() {
   return total;
 }
 
-std::vector<std::pair<std::string, std::string>> Runtime::breakers() const {
-  std::vector<std::pair<std::string, std::string>> out;
+std::vector<Runtime::SinkState> Runtime::sinks() const {
+  std::vector<SinkState> out;
   std::lock_guard lock(mu_);
-  for (auto& s : stages_)
-    if (s->kind() == Kind::kSink)
-      out.emplace_back(s->name(), reliability::state_name(s->breaker.state()));
+  for (auto& s : stages_) {
+    if (s->kind() != Kind::kSink) continue;
+    SinkState& state = out.emplace_back();
+    state.name = s->name();
+    state.breaker = reliability::state_name(s->breaker.state());
+    if (s->spool) {
+      state.spooling = true;
+      state.spool_events = s->spool->events();
+      state.spool_bytes = s->spool->bytes();
+    }
+  }
   return out;
 }
 
@@ -758,6 +1052,11 @@ bool Runtime::wait_stop_for(const std::atomic<bool>& stop, int64_t timeout_ns) {
   std::unique_lock lock(mu_);
   return cv_.wait_for(lock, std::chrono::nanoseconds(timeout_ns),
                       [&] { return stopping() || stop.load(std::memory_order_acquire); });
+}
+
+bool Runtime::abandoned() const {
+  std::lock_guard lock(mu_);
+  return abandoned_;
 }
 
 bool Runtime::wait_abandon_for(int64_t timeout_ns) {

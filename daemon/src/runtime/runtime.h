@@ -100,8 +100,15 @@ class Runtime {
   // counted; keep it short. Set before start().
   using BreakerObserver = std::function<void(const std::string& sink, const std::string& state)>;
   void on_breaker_changed(BreakerObserver observer) { on_breaker_changed_ = std::move(observer); }
-  // Every sink's breaker state now, by name ("closed", "open", "half_open").
-  std::vector<std::pair<std::string, std::string>> breakers() const;
+  // Every sink now: its breaker ("closed", "open", "half_open") and what its spool holds.
+  struct SinkState {
+    std::string name;
+    std::string breaker;
+    bool spooling = false;  // it has a spool
+    uint64_t spool_events = 0;
+    uint64_t spool_bytes = 0;
+  };
+  std::vector<SinkState> sinks() const;
 
  private:
   friend class ComponentContext;
@@ -119,6 +126,15 @@ class Runtime {
   void run_aggregator(Stage& stage, Worker& worker);
   void run_sink(Stage& stage, Worker& worker, Component& instance);
   void write_to_sink(Stage& stage, Worker& worker, Sink& sink, BatchPtr batch);
+  SinkResult call_sink(Stage& stage, Worker& worker, Sink& sink, const Batch& batch);
+  bool open_spool(Stage& stage, Stage* predecessor, std::string& error);
+  void spool_batch(Stage& stage, Worker& worker, Sink& sink, BatchPtr batch);
+  int64_t replay(Stage& stage, Worker& worker, Sink& sink);
+  void drain_spool(Stage& stage, Worker& worker, Sink& sink);
+  void sync_spool(Stage& stage);
+  void count_spool_corrupt(Stage& stage);
+  void check_replay_rate(Stage& stage, int64_t now_ns);
+  bool abandoned() const;
   void fail_batch(Stage& stage, Batch& batch, const std::string& reason);
   void drop_batch(Stage& stage, Batch& batch);
   void worker_done(Stage& stage);

@@ -131,6 +131,7 @@ config::ComponentConfig component(const char* name, const ComponentDescriptor& d
   c.retry.initial_ns = 1'000'000;  // the tests' sinks retry within milliseconds
   c.retry.max_ns = 10'000'000;
   c.breaker.open_for_ns = 10'000'000;
+  c.spool.enabled = false;  // the tests that want one turn it on, with a data_dir of their own
   c.fingerprint = d.type;
   for (const auto& [key, value] : options.entries)
     c.fingerprint += fmt::format(";{}={}", key, value.i);
@@ -516,6 +517,41 @@ TEST_F(RuntimeTest, MaxAttemptsTurnsAForeverFailingBatchIntoADeadLetteredOne) {
   EXPECT_EQ(counter("out.breaker_closed"), 0u);
   EXPECT_EQ(shared.acks_ok, 0);
   EXPECT_EQ(shared.acks_failed, 5);
+}
+
+TEST_F(RuntimeTest, AnOpenBreakerSpoolsBatchesAndTheyAreReplayedWhenItCloses) {
+  shared.sink_fails = true;
+  char dir[] = "/tmp/ingestd-runtime-test-XXXXXX";
+  ASSERT_NE(mkdtemp(dir), nullptr);
+  pipeline.data_dir = dir;
+  pipeline.components.push_back(component("src", kSource, {}, ints({{"count", 0}, {"batch", 10}})));
+  pipeline.components.push_back(component("out", kSink, {"src"}, ints({{"slot", 0}})));
+  config::ComponentConfig& out = pipeline.components.back();
+  out.spool.enabled = true;
+  out.spool.replay_rate = 1'000'000;
+  out.breaker.failures = 2;
+  start();
+  // While the sink fails the breaker opens and batches are acknowledged into the spool.
+  ASSERT_TRUE(wait_counter("out.spooled", 500));
+  EXPECT_GE(counter("out.breaker_opened"), 1u);
+  EXPECT_GT(shared.acks_ok, 0);
+  shared.sink_fails = false;
+  ASSERT_TRUE(wait_counter("out.replayed", counter("out.spooled")));
+  ASSERT_TRUE(wait_counter("out.events_out", 2000));
+  rt->request_stop();
+  ASSERT_TRUE(rt->wait_for(kWait));
+  rt.reset();
+  std::filesystem::remove_all(dir);
+  // Every event the source emitted was written once, or is in the spool or was dropped at the
+  // stop; the spool's share was acknowledged when it was spooled.
+  uint64_t emitted = counter("src.events_out");
+  uint64_t pending = counter("out.spooled") - counter("out.replayed");
+  EXPECT_EQ(counter("out.events_out") + pending + counter("out.shutdown_dropped"), emitted);
+  std::lock_guard lock(shared.mu);
+  EXPECT_EQ(shared.written[0].size(), counter("out.events_out"));
+  std::set<int64_t> unique(shared.written[0].begin(), shared.written[0].end());
+  EXPECT_EQ(unique.size(), shared.written[0].size()) << "no event written twice";
+  EXPECT_GE(counter("out.breaker_closed"), 1u);
 }
 
 }  // namespace
