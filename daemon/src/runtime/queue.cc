@@ -22,7 +22,9 @@ void BatchQueue::discard(BatchPtr batch, Counter& counter) {
   for (auto& ack : batch->acks) ack->fail();
 }
 
-BatchQueue::PushResult BatchQueue::push(BatchPtr batch) { return push_for(batch, -1); }
+BatchQueue::PushResult BatchQueue::push(BatchPtr batch) {
+  return push_for(batch, -1);
+}
 
 BatchQueue::PushResult BatchQueue::push_for(BatchPtr& batch, int64_t timeout_ns) {
   const size_t b = batch->bytes();

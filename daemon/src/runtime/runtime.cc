@@ -190,9 +190,8 @@ struct Runtime::Stage final : public Output {
         breaker_opened(counter_if(rt, config.kind == Kind::kSink, "breaker_opened")),
         breaker_half_open(counter_if(rt, config.kind == Kind::kSink, "breaker_half_open")),
         breaker_closed(counter_if(rt, config.kind == Kind::kSink, "breaker_closed")),
-        breaker(config.breaker,
-                [this](reliability::BreakerState from, reliability::BreakerState to,
-                       const std::string& why) { breaker_changed(from, to, why); }),
+        breaker(config.breaker, [this](reliability::BreakerState from, reliability::BreakerState to,
+                                       const std::string& why) { breaker_changed(from, to, why); }),
         spooled(counter_if(rt, spools(), "spooled")),
         replayed(counter_if(rt, spools(), "replayed")),
         spool_dropped(counter_if(rt, spools(), "spool_dropped")),
@@ -311,10 +310,10 @@ struct Runtime::Stage final : public Output {
 
   // Sinks with a spool (see run_sink()). A replacement after a reload shares its predecessor's.
   std::shared_ptr<reliability::Spool> spool;
-  Counter& spooled;        // events appended to the spool (acknowledged there)
-  Counter& replayed;       // events delivered from the spool (also in events_out)
-  Counter& spool_dropped;  // events `when_full: drop_oldest` deleted unsent
-  Counter& spool_corrupt;  // damaged records skipped, on recovery or on read
+  Counter& spooled;                        // events appended to the spool (acknowledged there)
+  Counter& replayed;                       // events delivered from the spool (also in events_out)
+  Counter& spool_dropped;                  // events `when_full: drop_oldest` deleted unsent
+  Counter& spool_corrupt;                  // damaged records skipped, on recovery or on read
   std::atomic<bool> spool_blocked{false};  // the spool refused the last append (logged once)
   std::atomic<bool> behind{false};         // take() spills into the spool without waiting
   std::atomic<int64_t> last_sync_ns{0};
@@ -409,9 +408,8 @@ bool Runtime::open_spool(Stage& s, Stage* predecessor, std::string& error) {
                               "crash)",
                               report.torn_bytes));
   if (report.records > 0)
-    s.context.log(LogLevel::kInfo,
-                  fmt::format("spool: {} events in {} batches to deliver from {}", report.events,
-                              report.records, dir.string()));
+    s.context.log(LogLevel::kInfo, fmt::format("spool: {} events in {} batches to deliver from {}",
+                                               report.events, report.records, dir.string()));
   s.spool = std::move(spool);
   count_spool_corrupt(s);
   return true;
