@@ -182,7 +182,7 @@ sinks:
     def test_a_server_that_never_answers_times_out_and_the_batch_is_retried(self):
         count = 5_000
         self.receiver.control("hang", times=2)
-        d, c = self.run_pipeline(count, "    timeout: 300ms\n")
+        d, c = self.run_pipeline(count, "    timeout: 1s\n")
         self.assert_each_once(count)
         self.assertEqual(c["out.events_out"], count)
         self.assertEqual(c["out.timeouts"], 2)
@@ -190,7 +190,9 @@ sinks:
         # Each timeout drops its connection; the retry opens a new one.
         self.assertEqual(c["out.connections"], 3)
         self.assertEqual(self.receiver.stats()["requests"]["hang"], 2)
-        self.assertRegex(d.stderr(), r"no answer from 127\.0\.0\.1:\d+: timed out after 300ms")
+        self.assertRegex(d.stderr(), r"no answer from 127\.0\.0\.1:\d+: timed out after 1s")
+        # Each hung request held the sink for the whole timeout, and not much longer.
+        self.assertGreaterEqual(d.exited_at - d.started_at, 2.0)
 
     def test_a_refused_connection_is_retried_until_the_server_is_there(self):
         """Nothing listens at first: every write is refused (retryable) until the receiver is
