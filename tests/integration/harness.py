@@ -33,7 +33,7 @@ POLL_INTERVAL = 0.03
 # The plugins the integration tests use, as built: <kind>_<type>.so in the plugin directory.
 CORE_PLUGIN_FILES = [
     "source_file.so", "source_generator.so", "parse_json.so", "aggregate_window.so",
-    "sink_file.so", "sink_stdout.so",
+    "sink_file.so", "sink_stdout.so", "sink_http.so",
 ]
 
 

@@ -14,7 +14,7 @@ KIND_WORDS = {
     "sink": ("sink",),
 }
 
-# kind, type, options: what the six core types must offer (their briefs' option tables).
+# kind, type, options: what the seven core types must offer (their briefs' option tables).
 EXPECTED = [
     ("source", "file", ["path", "mode", "poll_interval", "start_at", "max_line"]),
     ("source", "generator", ["template", "rate", "count", "seed"]),
@@ -22,6 +22,7 @@ EXPECTED = [
     ("aggregate", "window", ["window", "where", "group_by", "metrics"]),
     ("sink", "file", ["path", "encoding", "rotate_size", "rotate_keep", "fsync", "fsync_interval"]),
     ("sink", "stdout", ["encoding"]),
+    ("sink", "http", ["url", "format", "encoding", "gzip", "headers", "timeout", "max_body_size"]),
 ]
 
 
