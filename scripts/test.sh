@@ -3,7 +3,8 @@
 #   1. the release build: unit and integration tests (ctest), then the pipeline and reload
 #      benchmarks;
 #   2. the unit tests again under AddressSanitizer + UndefinedBehaviorSanitizer;
-#   3. the runtime unit tests (queue, threads) under ThreadSanitizer;
+#   3. the runtime unit tests (queue, threads) under ThreadSanitizer, then the libFuzzer targets
+#      (tests/fuzz) for a minute each;
 #   4. the Debian packages, built from a clean copy and checked by lintian, then the end-to-end
 #      test: installed and operated under a real systemd in a container (tests/e2e/).
 # QUICK=1 runs only step 1.
@@ -41,6 +42,16 @@ BUILD_DIR="$root/build-tsan" BUILD_TARGETS="unit_runtime" \
   "$root/scripts/build.sh" -DINGESTD_SANITIZE=thread -DINGESTD_BUILD_BENCH=OFF \
   -DCMAKE_BUILD_TYPE=RelWithDebInfo
 ctest --test-dir "$root/build-tsan" --output-on-failure -j 2 -L unit -R '^runtime\.'
+
+step "fuzz targets (libFuzzer, clang): spool recovery and batch codec, 60 s each"
+CXX=clang++ BUILD_DIR="$root/build-fuzz" BUILD_TARGETS="fuzz_spool_recovery fuzz_batch_codec" \
+  "$root/scripts/build.sh" -DINGESTD_FUZZ=ON -DINGESTD_BUILD_BENCH=OFF
+for target in spool_recovery batch_codec; do
+  # New inputs go to a corpus of the build's own; a crash leaves its input in build-fuzz/.
+  mkdir -p "$root/build-fuzz/corpus/$target"
+  "$root/build-fuzz/tests/fuzz/fuzz_$target" -max_total_time=60 -artifact_prefix="$root/build-fuzz/" \
+    "$root/build-fuzz/corpus/$target" "$root/tests/fuzz/corpus/$target"
+done
 
 step "Debian packages (dpkg-buildpackage from a clean copy, lintian)"
 "$root/scripts/build-debs.sh" "$root/build/debs"

@@ -46,6 +46,13 @@ struct OptionSpec {
 // A validated value. Objects (the options of a component, or a kObject option) and string maps
 // keep their entries in declaration/YAML order.
 struct OptionValue {
+  OptionValue() = default;
+  OptionValue(const OptionValue&);
+  OptionValue(OptionValue&&) noexcept;
+  OptionValue& operator=(const OptionValue&);
+  OptionValue& operator=(OptionValue&&) noexcept;
+  ~OptionValue();
+
   OptionType type = OptionType::kObject;
   bool b = false;
   int64_t i = 0;                  // kInt; kDuration in ns; kSize in bytes
@@ -97,6 +104,13 @@ struct OptionValue {
     return v ? *v : kEmpty;
   }
 };
+// Defaulted once OptionValue is complete: clang 14 with libstdc++ 12 instantiates the destructor
+// of `entries` (a vector of pairs that hold an OptionValue) too early when they are implicit.
+inline OptionValue::OptionValue(const OptionValue&) = default;
+inline OptionValue::OptionValue(OptionValue&&) noexcept = default;
+inline OptionValue& OptionValue::operator=(const OptionValue&) = default;
+inline OptionValue& OptionValue::operator=(OptionValue&&) noexcept = default;
+inline OptionValue::~OptionValue() = default;
 using Options = OptionValue;
 
 // Where a factory reports what the schema cannot express ("unknown metric 'avg(x'").

@@ -27,6 +27,8 @@ constexpr char kMagic[8] = {'I', 'N', 'G', 'S', 'P', 'O', 'O', 'L'};
 constexpr uint64_t kSegmentHeader = 12;  // magic, u32 version
 constexpr uint64_t kRecordHeader = 20;   // u32 length, u32 events, u64 payload hash, u32 check
 constexpr char kCursorTag[] = "ingestd-spool-cursor";
+// Sequence numbers beyond this are not ours (a damaged name or cursor): they would overflow.
+constexpr uint64_t kMaxSequence = uint64_t{1} << 62;
 
 std::string errno_text(int err) {
   return std::error_code(err, std::generic_category()).message();
@@ -42,7 +44,7 @@ bool parse_sequence(const std::string& name, std::string_view suffix, uint64_t& 
       name.compare(24, std::string::npos, suffix) != 0)
     return false;
   auto [end, ec] = std::from_chars(name.data(), name.data() + 20, seq);
-  return ec == std::errc() && end == name.data() + 20;
+  return ec == std::errc() && end == name.data() + 20 && seq <= kMaxSequence;
 }
 
 void put_le(char* p, uint64_t v, int bytes) {
@@ -349,7 +351,7 @@ bool Spool::read_cursor(uint64_t& seq, uint64_t& offset, Recovery& report) {
     ok = a.ec == std::errc() && a.ptr < end && *a.ptr == ' ';
     if (ok) {
       auto b = std::from_chars(a.ptr + 1, end, offset);
-      ok = b.ec == std::errc() && b.ptr == end;
+      ok = b.ec == std::errc() && b.ptr == end && seq <= kMaxSequence;
     }
   }
   if (!ok)

@@ -33,8 +33,8 @@ namespace ingestd::reliability {
 // Bounds: at most max_size bytes of segments. When an append would pass it, `when_full: block`
 // writes nothing and returns kFull (the caller keeps the batch and waits), `drop_oldest` deletes
 // whole oldest segments (never one with a record claimed) and reports their undelivered events
-// as dropped. A batch is always admitted into an empty spool, so that one big batch cannot wedge
-// it.
+// as dropped, and returns kFull only when claimed segments leave no room. A batch is always
+// admitted into an empty spool, so that one big batch cannot wedge it.
 //
 // Durability (`fsync`): always: fdatasync before append() returns; interval: when the last one
 // was longer than fsync_interval ago by the injected clock's monotonic_ns, and whenever sync() is
