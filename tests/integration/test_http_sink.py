@@ -176,7 +176,7 @@ sinks:
         self.receiver.control("429", times=1, retry_after="1")
         self.run_pipeline(100)
         arrivals = self.receiver.stats()["arrivals"]
-        self.assertEqual([status for _, status in arrivals[:2]], ["429", "200"])
+        self.assertEqual([a[1] for a in arrivals[:2]], ["429", "200"])
         self.assertGreaterEqual(arrivals[1][0] - arrivals[0][0], 1.0)
 
     def test_a_server_that_never_answers_times_out_and_the_batch_is_retried(self):

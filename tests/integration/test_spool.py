@@ -17,7 +17,8 @@ import time
 import unittest
 
 import harness
-from harness import Counters, HttpReceiver, q, wait_until
+from harness import Counters, q, wait_until
+from test_http_sink import Receiver as HttpReceiver
 
 TEMPLATE = '{"seq":{{seq}},"pad":"{{hex 40}}"}'
 
@@ -29,16 +30,21 @@ class SpoolTestCase(harness.IntegrationTestCase):
         self.addCleanup(self.receiver.stop)
 
     def pipeline(self, count=0, rate=0, spool="{}", extra_sinks="", http_extra="",
-                 max_events=100):
+                 max_events=100, keep_running=False, template=TEMPLATE):
+        # keep_running: a second source that emits one marker event (seq -1) and then waits for
+        # ever, so that the run is not a batch job that ends with its generator.
+        idle = ("  idle: { type: generator, rate: 0.001, count: 2, template: '{\"seq\":-1}' }\n"
+                if keep_running else "")
+        inputs = "[gen, idle]" if keep_running else "[gen]"
         return f"""
 data_dir: {q(self.dir)}
 batch: {{ max_events: {max_events}, linger: 20ms }}
 sources:
-  gen: {{ type: generator, count: {count}, rate: {rate}, template: {q(TEMPLATE)} }}
-sinks:
+  gen: {{ type: generator, count: {count}, rate: {rate}, template: {q(template)} }}
+{idle}sinks:
   web:
     type: http
-    inputs: [gen]
+    inputs: {inputs}
     url: {q(self.receiver.url)}
     timeout: 500ms
     retry: {{ initial: 20ms, max: 200ms }}
@@ -46,8 +52,12 @@ sinks:
     spool: {spool}
 {http_extra}{extra_sinks}"""
 
+    def seqs(self):
+        """The generator's numbers the receiver accepted (without the markers of keep_running)."""
+        return [n for n in self.receiver.seqs() if n >= 0]
+
     def assert_all_delivered(self, count):
-        seqs = self.receiver.seqs()
+        seqs = self.seqs()
         missing = set(range(count)) - set(seqs)
         self.assertEqual(len(missing), 0, f"{len(missing)} missing, e.g. {sorted(missing)[:10]}")
         self.assertEqual(len(seqs), len(set(seqs)), "no duplicates from this peer")
@@ -108,18 +118,19 @@ class KillTest(SpoolTestCase):
         self.receiver.control("503")
         bus = harness.PrivateBus(self.dir).start()
         self.addCleanup(bus.stop)
-        config = self.pipeline(count=count, spool="{ fsync: always }")
+        config = self.pipeline(count=count, spool="{ fsync: always }", keep_running=True)
         d = self.start_daemon(config, extra_args=["--bus", bus.address])
         # Everything generated is in the spool, acknowledged there: then kill -9.
-        wait_until(lambda: (self.bus_status(bus) or {}).get("web", {}).get("spool_events") == count,
-                   30, "every event in the spool")
+        wait_until(lambda: (self.bus_status(bus) or {}).get("web", {}).get("spool_events")
+                   == count + 1, 30, "every event in the spool")
         d.kill()
         self.receiver.control("ok")
-        d2 = self.start_daemon(self.pipeline(count=0, rate=0.001), name="second")
-        wait_until(lambda: len(set(self.receiver.seqs())) >= count, 30,
+        d2 = self.start_daemon(self.pipeline(count=1, template='{"seq":-2}', keep_running=True),
+                               name="second")
+        wait_until(lambda: len(set(self.seqs())) >= count, 30,
                    "the spool to be delivered after the restart")
         d2.stop()
-        self.assertIn(f"spool: {count} events in", d2.stderr())
+        self.assertIn(f"spool: {count + 1} events in", d2.stderr())
         self.assert_all_delivered(count)
 
 
@@ -143,14 +154,13 @@ class CorruptionTest(SpoolTestCase):
             f.write(data[:-7])  # and a torn tail: the last record cut short
             f.truncate()
         self.receiver.control("ok")
-        d2 = self.run_daemon(self.pipeline(count=0, rate=0.001).replace(
-            "count: 0, rate: 0.001", "count: 1, rate: 0"), name="second")
+        d2 = self.run_daemon(self.pipeline(count=1, template='{"seq":-2}'), name="second")
         stderr = d2.stderr()
         self.assertIn("spool: truncated a torn tail", stderr)
         self.assertIn("damaged spool records", stderr)
         c2 = Counters(d2.stats())
         self.assertEqual(c2["web.spool_corrupt"], 1)
-        seqs = set(self.receiver.seqs())
+        seqs = set(self.seqs())
         missing = sorted(set(range(count)) - seqs)
         # Two records lost (the flipped one and the torn last one), each a run of at most 100
         # events; everything else arrived.
@@ -171,12 +181,12 @@ class FullSpoolTest(SpoolTestCase):
         self.assertLessEqual(size, 256 * 1024 + 64 * 1024)
         self.receiver.control("ok")
         wait_until(lambda: "the spool takes batches again" in d.stderr(), 30, "room again")
-        before = len(self.receiver.seqs())
-        wait_until(lambda: len(self.receiver.seqs()) > before + 5000, 30, "progress")
+        before = len(self.seqs())
+        wait_until(lambda: len(self.seqs()) > before + 5000, 30, "progress")
         rc, _ = d.stop()
         self.assertEqual(rc, 0, d.stderr_tail())
         c = Counters(d.stats())
-        seqs = self.receiver.seqs()
+        seqs = self.seqs()
         self.assertEqual(len(seqs), len(set(seqs)))
         # Every event generated was delivered, or is still spooled, or was in a queue at stop.
         pending = c["web.spooled"] - c["web.replayed"]
@@ -199,7 +209,7 @@ class FullSpoolTest(SpoolTestCase):
         wait_until(lambda: "the spool takes batches again" in d.stderr(), 30, "room again")
         rc, _ = d.stop()
         self.assertEqual(rc, 0, d.stderr_tail())
-        seqs = self.receiver.seqs()
+        seqs = self.seqs()
         self.assertEqual(len(seqs), len(set(seqs)))
         c = Counters(d.stats())
         pending = c["web.spooled"] - c["web.replayed"]
@@ -213,15 +223,16 @@ class ReloadDuringOutageTest(SpoolTestCase):
         bus = harness.PrivateBus(self.dir).start()
         self.addCleanup(bus.stop)
         self.receiver.control("503")
-        config = self.write_file("p.yaml", self.pipeline(count=count, rate=4000))
+        config = self.write_file("p.yaml", self.pipeline(count=count, rate=4000, keep_running=True))
         d = harness.Daemon(self.dir, config, extra_args=["--bus", bus.address]).start()
         self.addCleanup(d.kill)
         wait_until(lambda: (self.bus_status(bus) or {}).get("web", {}).get("spool_events", 0)
-                   >= count, 30, "the input spooled")
+                   >= count + 1, 30, "the input spooled")
         before = self.bus_status(bus)["web"]
         self.assertIn(before["breaker"], ("open", "half_open"))
         # 1. Another component changes: the http sink is kept, with its breaker and spool.
-        self.write_file("p.yaml", self.pipeline(count=count, rate=4000, extra_sinks=f"""
+        self.write_file("p.yaml", self.pipeline(count=count, rate=4000, keep_running=True,
+                                                extra_sinks=f"""
   copy: {{ type: file, inputs: [gen], path: {q(self.path("copy.jsonl"))} }}
 """))
         d.send(signal.SIGHUP)
@@ -231,14 +242,14 @@ class ReloadDuringOutageTest(SpoolTestCase):
         self.assertEqual(after["spool_events"], before["spool_events"])
         self.assertNotIn("-> closed", d.stderr())
         # 2. The http sink itself changes: the new one takes over the spool.
-        self.write_file("p.yaml", self.pipeline(count=count, rate=4000,
+        self.write_file("p.yaml", self.pipeline(count=count, rate=4000, keep_running=True,
                                                 http_extra="    gzip: true\n"))
         d.send(signal.SIGHUP)
         wait_until(lambda: d.stderr().count("reloaded") >= 2, 20, "the second reload")
         self.assertIn("1 replaced", d.stderr())
         self.assertEqual(self.bus_status(bus)["web"]["spool_events"], before["spool_events"])
         self.receiver.control("ok")
-        wait_until(lambda: len(set(self.receiver.seqs())) >= count, 30, "delivery")
+        wait_until(lambda: len(set(self.seqs())) >= count, 30, "delivery")
         self.assert_all_delivered(count)
 
 

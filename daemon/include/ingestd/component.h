@@ -125,8 +125,7 @@ struct SinkResult {
   std::string error;
   // With kRetryable: the peer asked for this much quiet (an HTTP Retry-After, a broker's
   // throttle time), in ns. The core waits at least this long before the next attempt, and longer
-  // when its backoff says so; 0 leaves the wait to the backoff alone. Not honoured yet: the
-  // runtime's retry loop still waits by its backoff only.
+  // when its backoff says so; 0 leaves the wait to the backoff alone.
   int64_t retry_after_ns = 0;
   static SinkResult ok() { return {}; }
   static SinkResult retryable(std::string e) { return {SinkStatus::kRetryable, std::move(e)}; }

@@ -755,6 +755,7 @@ void Runtime::write_to_sink(Stage& s, Worker& w, Sink& sink, BatchPtr batch) {
                                           retry.attempts(), r.error);
       return fail_batch(s, *batch, why);
     }
+    wait = std::max(wait, r.retry_after_ns);  // the peer asked for quiet
     s.retries.add();
     s.context.log_limited(LogLevel::kWarn, "write.retry",
                           fmt::format("write failed, retrying: {}", r.error));
@@ -833,6 +834,7 @@ int64_t Runtime::replay(Stage& s, Worker& w, Sink& sink) {
     }
     int64_t wait = 0;
     s.replay_retry->next(now, wait);  // no limits: the batch stays spooled until it is taken
+    wait = std::max(wait, r.retry_after_ns);
     s.retries.add();
     s.context.log_limited(LogLevel::kWarn, "replay.retry",
                           fmt::format("replay from the spool failed, retrying: {}", r.error));

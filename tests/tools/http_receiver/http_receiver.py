@@ -21,7 +21,8 @@ Modes, set with POST /_control and a JSON body {"mode": M, ...}:
 "times": N makes the mode last for the next N data requests, then it goes back to ok.
 
 GET /_stats answers JSON: {"mode", "requests": {status or "hang": count}, "accepted_events",
-"connections", "arrivals": [[monotonic seconds, status or "hang"], ...], "last_headers": {...}}.
+"connections", "arrivals": [[monotonic seconds, status or "hang", events accepted], ...],
+"last_headers": {...}}.
 The receiver runs until SIGTERM or SIGINT, or until its stdin is closed.
 """
 
@@ -65,11 +66,11 @@ class State:
                     self.mode, self.retry_after, self.times = "ok", None, None
             return mode, retry_after
 
-    def count(self, outcome, headers):
+    def count(self, outcome, headers, events=0):
         with self.lock:
             key = str(outcome)
             self.requests[key] = self.requests.get(key, 0) + 1
-            self.arrivals.append([time.monotonic(), key])
+            self.arrivals.append([time.monotonic(), key, events])
             self.last_headers = {k: v for k, v in headers.items()}
 
     def accept(self, lines):
@@ -146,7 +147,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 state.count(400, self.headers)
                 return self.reply(400, f"cannot decode the body: {e}\n".encode())
             state.accept(lines)
-            state.count(200, self.headers)
+            state.count(200, self.headers, len(lines))
             return self.reply(200, b"")
         status = int(mode)
         headers = []
