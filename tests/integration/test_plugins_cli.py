@@ -22,6 +22,8 @@ EXPECTED = [
     ("aggregate", "window", ["window", "where", "group_by", "metrics"]),
     ("sink", "file", ["path", "encoding", "rotate_size", "rotate_keep", "fsync", "fsync_interval"]),
     ("sink", "stdout", ["encoding"]),
+    ("sink", "kafka", ["brokers", "topic", "key", "encoding", "compression", "delivery_timeout",
+                       "metadata_timeout", "create_topic", "librdkafka"]),
 ]
 
 

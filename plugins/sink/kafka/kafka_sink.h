@@ -93,8 +93,9 @@ inline constexpr OptionSpec kKafkaSinkOptions[] = {
      .type = OptionType::kStringMap,
      .doc = "More librdkafka client properties as strings (security.protocol, sasl.*, ssl.*, "
             "linger.ms, batch.num.messages, ...; see librdkafka's CONFIGURATION.md), checked at "
-            "validation. Properties that options above own (bootstrap.servers, "
-            "compression.codec, message.timeout.ms) and acks other than all are refused."},
+            "validation. Properties that the options above set (bootstrap.servers, "
+            "compression.codec, message.timeout.ms) are errors here, and so is acks other than "
+            "all."},
 };
 
 // Produces each batch's events to Kafka and returns when the brokers have answered for all of
