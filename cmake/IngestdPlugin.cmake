@@ -1,6 +1,8 @@
-# ingestd_add_plugin(<kind> <type> SOURCES ... [LIBS ...]) builds a plugin as <kind>_<type>.so,
-# linked against the SDK (ingestd::sdk) and exporting only the entry symbol `ingestd_plugin_v1`.
-# It is installed into INGESTD_PLUGIN_INSTALL_DIR, where the daemon looks by default.
+# ingestd_add_plugin(<kind> <type> SOURCES ... [LIBS ...] [COMPONENT <name>]) builds a plugin as
+# <kind>_<type>.so, linked against the SDK (ingestd::sdk) and LIBS, exporting only the entry symbol
+# `ingestd_plugin_v1`. It is installed into INGESTD_PLUGIN_INSTALL_DIR, where the daemon looks by
+# default, in the install COMPONENT when given (a plugin packaged on its own, such as the Kafka
+# plugins in ingestd-plugin-kafka), else in the default component.
 #
 # One definition for both worlds: the source tree includes this file for the core plugins, and
 # ingestd-dev installs it beside ingestdConfig.cmake so that a third-party plugin is built with
@@ -10,7 +12,7 @@
 set(INGESTD_PLUGIN_VERSION_SCRIPT "${CMAKE_CURRENT_LIST_DIR}/ingestd-plugin.map")
 
 function(ingestd_add_plugin kind type)
-  cmake_parse_arguments(P "" "" "SOURCES;LIBS" ${ARGN})
+  cmake_parse_arguments(P "" "COMPONENT" "SOURCES;LIBS" ${ARGN})
   set(target "${kind}_${type}")
   add_library(${target} MODULE ${P_SOURCES})
   set_target_properties(${target} PROPERTIES
@@ -28,5 +30,10 @@ function(ingestd_add_plugin kind type)
   target_link_options(${target} PRIVATE -Wl,--no-undefined -Wl,--exclude-libs,ALL
                       "-Wl,--version-script=${INGESTD_PLUGIN_VERSION_SCRIPT}")
   set_property(TARGET ${target} APPEND PROPERTY LINK_DEPENDS "${INGESTD_PLUGIN_VERSION_SCRIPT}")
-  install(TARGETS ${target} LIBRARY DESTINATION "${INGESTD_PLUGIN_INSTALL_DIR}")
+  if(P_COMPONENT)
+    install(TARGETS ${target} LIBRARY DESTINATION "${INGESTD_PLUGIN_INSTALL_DIR}"
+            COMPONENT ${P_COMPONENT})
+  else()
+    install(TARGETS ${target} LIBRARY DESTINATION "${INGESTD_PLUGIN_INSTALL_DIR}")
+  endif()
 endfunction()

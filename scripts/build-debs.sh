@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Builds the Debian packages (ingestd, ingestd-dev) from a clean copy of the source tree and
-# checks them with lintian:
+# Builds the Debian packages (ingestd, ingestd-dev, ingestd-plugin-kafka) from a clean copy of the
+# source tree and checks them with lintian:
 #   scripts/build-debs.sh [OUT_DIR]      (default: build/debs)
 # The copy holds the files git knows (committed or not, ignored ones left out), so build
 # directories never leak into the package. It lives at a fixed path under OUT_DIR, so a compiler

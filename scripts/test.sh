@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what is needed, checks formatting, builds, and runs every test:
-#   1. the release build: unit and integration tests (ctest), then the pipeline and reload
-#      benchmarks;
+#   1. the release build: unit and integration tests (ctest), then the pipeline, reload and Kafka
+#      sink benchmarks;
 #   2. the unit tests again under AddressSanitizer + UndefinedBehaviorSanitizer;
 #   3. the runtime unit tests (queue, threads) under ThreadSanitizer, then the libFuzzer targets
 #      (tests/fuzz) for a minute each;
@@ -26,6 +26,8 @@ step "pipeline benchmark (figures; fails only when the pipeline does, not on a m
 cmake --build "$root/build" --target bench
 step "reload pause benchmark (figures; fails only when a reload does, not on a missed target)"
 cmake --build "$root/build" --target bench_reload
+step "Kafka sink benchmark (figures; fails only when delivery does, not on a missed target)"
+cmake --build "$root/build" --target bench_kafka
 
 if [ "${QUICK:-0}" = 1 ]; then
   exit 0

@@ -23,6 +23,8 @@ EXPECTED = [
     ("sink", "file", ["path", "encoding", "rotate_size", "rotate_keep", "fsync", "fsync_interval"]),
     ("sink", "stdout", ["encoding"]),
     ("sink", "http", ["url", "format", "encoding", "gzip", "headers", "timeout", "max_body_size"]),
+    ("sink", "kafka", ["brokers", "topic", "key", "encoding", "compression", "delivery_timeout",
+                       "metadata_timeout", "create_topic", "librdkafka"]),
 ]
 
 

@@ -1,0 +1,8 @@
+#include "ingestd/plugin.h"
+#include "kafka_sink.h"
+
+// Not single-worker: each worker has its own producer, so `workers: N` keeps N batches in flight.
+INGESTD_PLUGIN("sink_kafka", "0.1.0",
+               ingestd::describe<ingestd::plugins::KafkaSink>(ingestd::Kind::kSink, "kafka",
+                                                              ingestd::plugins::kKafkaSinkDoc,
+                                                              ingestd::plugins::kKafkaSinkOptions));

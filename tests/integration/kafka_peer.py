@@ -1,0 +1,101 @@
+"""The Kafka test peer (tests/tools/kafka_mock: librdkafka's mock cluster on 127.0.0.1) and the
+real `kcat` as an independent consumer, for the Kafka integration tests.
+
+    with KafkaPeer(workdir, brokers=1, topics={"events": 4}) as peer:
+        peer.bootstrap            # "127.0.0.1:port,..."
+        peer.command("down all")  # one line in, one line out
+        peer.watermarks("events") # {partition: high watermark}
+        consume(peer.bootstrap, "events", "%p %k %s")  # every message, via kcat
+"""
+
+import os
+import shutil
+import subprocess
+
+import harness
+
+PEER = os.environ.get("INGESTD_TEST_KAFKA", os.path.join(
+    harness.BUILD_DIR, "tests", "tools", "kafka_mock", "ingestd-test-kafka"))
+KCAT = shutil.which("kcat") or shutil.which("kafkacat")
+
+
+def missing_tools():
+    """Why the Kafka tests cannot run here, or None. A missing peer is a build problem, not a
+    reason to skip: KafkaPeer fails on it."""
+    if not KCAT:
+        return "kcat is not installed (scripts/packages.txt lists it)"
+    return None
+
+
+class KafkaPeer:
+    def __init__(self, workdir, brokers=1, topics=None):
+        if not os.access(PEER, os.X_OK):
+            raise AssertionError(f"test peer not found at {PEER} (build ingestd-test-kafka)")
+        args = [PEER, "--brokers", str(brokers)]
+        for name, partitions in (topics or {}).items():
+            args += ["--topic", f"{name}:{partitions}"]
+        self.stderr_path = os.path.join(workdir, "kafka-peer.stderr")
+        with open(self.stderr_path, "wb") as err:
+            self.proc = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                         stderr=err, text=True, bufsize=1)
+        self.bootstrap = self.proc.stdout.readline().strip()
+        if not self.bootstrap:
+            raise AssertionError(f"the Kafka peer printed no bootstrap list: {self.stderr()}")
+
+    def stderr(self):
+        with open(self.stderr_path, "rb") as f:
+            return f.read().decode("utf-8", "replace")
+
+    def command(self, line):
+        self.proc.stdin.write(line + "\n")
+        self.proc.stdin.flush()
+        answer = self.proc.stdout.readline().strip()
+        if not answer:
+            raise AssertionError(f"the Kafka peer did not answer {line!r}: {self.stderr()}")
+        return answer
+
+    def watermarks(self, topic):
+        """{partition: high watermark}; raises when the peer answers with an error."""
+        answer = self.command(f"hwm {topic}")
+        if answer.startswith("error"):
+            raise AssertionError(f"hwm {topic}: {answer}")
+        return {int(p): int(h) for p, h in (item.split(":") for item in answer.split())}
+
+    def topics(self):
+        return dict((name, int(n)) for name, n in
+                    (item.rsplit(":", 1) for item in self.command("topics").split()))
+
+    def close(self):
+        if self.proc.poll() is None:
+            try:
+                self.proc.stdin.close()
+                self.proc.wait(10)
+            except (OSError, subprocess.TimeoutExpired):
+                self.proc.kill()
+                self.proc.wait()
+        self.proc.stdout.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def consume(bootstrap, topic, fmt="%s\\n", timeout=60):
+    """Every message of the topic from the beginning, formatted by kcat (-f fmt), as lines."""
+    r = subprocess.run([KCAT, "-C", "-b", bootstrap, "-t", topic, "-e", "-o", "beginning", "-q",
+                        "-f", fmt], capture_output=True, text=True, timeout=timeout)
+    if r.returncode != 0:
+        raise AssertionError(f"kcat -C {topic} exited {r.returncode}: {r.stderr}")
+    return r.stdout.splitlines()
+
+
+def metadata(bootstrap, timeout=30):
+    """`kcat -L -J`: the cluster's metadata as a dict."""
+    import json
+    r = subprocess.run([KCAT, "-L", "-b", bootstrap, "-J"], capture_output=True, text=True,
+                       timeout=timeout)
+    if r.returncode != 0:
+        raise AssertionError(f"kcat -L exited {r.returncode}: {r.stderr}")
+    return json.loads(r.stdout)
