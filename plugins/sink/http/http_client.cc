@@ -19,6 +19,7 @@
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/read.hpp>
+#include <boost/beast/http/status.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
 
@@ -83,6 +84,9 @@ struct HttpClient::Impl {
     const auto& res = parser.get();
     out.answered = true;
     out.response.status = static_cast<int>(res.result_int());
+    out.response.reason = std::string(res.reason());
+    if (out.response.reason.empty() && res.result() != bhttp::status::unknown)
+      out.response.reason = std::string(bhttp::obsolete_reason(res.result()));
     out.response.body = res.body().substr(0, kKeptBodyBytes);
     if (auto it = res.find(bhttp::field::retry_after); it != res.end())
       out.response.retry_after = std::string(it->value());

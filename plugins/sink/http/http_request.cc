@@ -34,47 +34,6 @@ bool iequals(std::string_view a, std::string_view b) {
   });
 }
 
-// The reason phrase of the statuses a sink meets most, for error texts; servers' own phrases are
-// not kept (HTTP/2 has none, and many HTTP/1.1 servers send none either).
-const char* reason_phrase(int status) {
-  switch (status) {
-    case 400:
-      return "Bad Request";
-    case 401:
-      return "Unauthorized";
-    case 403:
-      return "Forbidden";
-    case 404:
-      return "Not Found";
-    case 405:
-      return "Method Not Allowed";
-    case 408:
-      return "Request Timeout";
-    case 409:
-      return "Conflict";
-    case 411:
-      return "Length Required";
-    case 413:
-      return "Content Too Large";
-    case 415:
-      return "Unsupported Media Type";
-    case 422:
-      return "Unprocessable Content";
-    case 429:
-      return "Too Many Requests";
-    case 500:
-      return "Internal Server Error";
-    case 502:
-      return "Bad Gateway";
-    case 503:
-      return "Service Unavailable";
-    case 504:
-      return "Gateway Timeout";
-    default:
-      return "";
-  }
-}
-
 // The start of a body for an error text: at most kErrorBodyBytes, control characters as spaces.
 std::string body_excerpt(std::string_view body) {
   std::string out(body.substr(0, kErrorBodyBytes));
@@ -247,7 +206,7 @@ SinkResult classify(const Response& response, int64_t now_ns) {
   const int status = response.status;
   if (status >= 200 && status < 300) return SinkResult::ok();
   std::string error = fmt::format("HTTP {}", status);
-  if (const char* phrase = reason_phrase(status); *phrase) error += fmt::format(" {}", phrase);
+  if (!response.reason.empty()) error += fmt::format(" {}", body_excerpt(response.reason));
   const bool retryable = status == 408 || status == 429 || (status >= 500 && status < 600);
   std::optional<int64_t> wait;
   if (status == 429 || status == 503) wait = parse_retry_after(response.retry_after, now_ns);

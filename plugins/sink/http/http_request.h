@@ -60,13 +60,14 @@ std::optional<int64_t> parse_retry_after(std::string_view value, int64_t now_ns)
 // An HTTP answer as the sink needs it.
 struct Response {
   int status = 0;
+  std::string reason;       // the server's reason phrase, else the standard one, else empty
   std::string body;         // the start of the body, for error texts
   std::string retry_after;  // the Retry-After header's value, empty when absent
 };
 
 // What an answer means for the batch: 2xx kOk; 408, 429 and 5xx kRetryable (with Retry-After as
 // retry_after_ns when 429 or 503 carry one); anything else kPermanent: the request itself is
-// refused, so sending it again cannot help. Errors name the status, its reason phrase and the
+// refused, so sending it again cannot help. Errors name the status, the reason phrase and the
 // first 200 bytes of the body.
 SinkResult classify(const Response& response, int64_t now_ns);
 

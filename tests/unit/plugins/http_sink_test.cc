@@ -9,6 +9,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <deque>
+#include <map>
 #include <mutex>
 #include <string>
 #include <string_view>
@@ -127,8 +128,16 @@ TEST(HttpUrl, TakesHostPortTargetAndHostHeader) {
 
 constexpr int64_t kNow = 1'700'000'000'000'000'000;  // 2023-11-14T22:13:20Z
 
+// An answer with the standard reason phrase of the statuses these tests use.
 SinkResult answer(int status, std::string body = {}, std::string retry_after = {}) {
-  return http::classify({status, std::move(body), std::move(retry_after)}, kNow);
+  static const std::map<int, std::string> kReasons = {{400, "Bad Request"},
+                                                      {413, "Content Too Large"},
+                                                      {429, "Too Many Requests"},
+                                                      {503, "Service Unavailable"}};
+  auto it = kReasons.find(status);
+  return http::classify(
+      {status, it == kReasons.end() ? "" : it->second, std::move(body), std::move(retry_after)},
+      kNow);
 }
 
 TEST(HttpStatus, TwoHundredsDeliverServerErrorsAndThrottlingRetryTheRestIsPermanent) {
@@ -442,6 +451,16 @@ TEST(HttpSink, StatusesMapToResultsAndKeepTheConnection) {
   EXPECT_EQ(p.ctx.count("responses_5xx"), 1u);
   EXPECT_EQ(p.ctx.count("responses_4xx"), 1u);
   EXPECT_EQ(p.ctx.count("responses_2xx"), 1u);
+}
+
+TEST(HttpSink, ErrorsUseTheServersReasonPhraseOrTheStandardOne) {
+  ScriptedServer server({
+      "HTTP/1.1 404 \r\nContent-Length: 0\r\n\r\n",
+      "HTTP/1.1 422 Field time missing\r\nContent-Length: 0\r\n\r\n",
+  });
+  Posting p("url: " + server.url() + "\n");
+  EXPECT_EQ(p.write({"1"}).error, "HTTP 404 Not Found");
+  EXPECT_EQ(p.write({"1"}).error, "HTTP 422 Field time missing");
 }
 
 TEST(HttpSink, AServerThatNeverAnswersIsRetryableAfterTheTimeout) {
