@@ -76,7 +76,7 @@ sources:
 
 
 class OutageTest(SpoolTestCase):
-    def test_outage_is_spooled_and_replayed_at_replay_rate(self):
+    def test_503s_then_a_hang_are_spooled_and_replayed_at_replay_rate(self):
         count, rate, replay_rate = 12000, 3000, 2000
         self.receiver.control("503")
         d = self.start_daemon(self.pipeline(count=count, rate=rate,
@@ -86,6 +86,10 @@ class OutageTest(SpoolTestCase):
         wait_until(lambda: len(self.spool_files()) > 0, 20, "a spool segment")
         wait_until(lambda: self.receiver.stats()["requests"].get("503", 0) >= 6, 20,
                    "probes against the outage")
+        # The peer then hangs: probes time out (timeout: 500ms) instead of being refused.
+        self.receiver.control("hang")
+        wait_until(lambda: self.receiver.stats()["requests"].get("hang", 0) >= 2, 20,
+                   "probes against a hanging peer")
         self.receiver.control("ok")
         rc = d.wait(120)
         stderr = d.stderr()

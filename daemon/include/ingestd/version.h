@@ -4,8 +4,9 @@
 
 namespace ingestd {
 
-// The version of the plugin SDK. A plugin built against a newer minor than the daemon's, or
-// another major, is refused.
+// The version of the plugin SDK. A plugin built for another major is refused, and so is one built
+// for a newer minor than the daemon's; before 1.0 the minor must match exactly (0.2 changed
+// Context::dead_letter() and SinkResult).
 inline constexpr uint32_t kSdkMajor = 0;
 inline constexpr uint32_t kSdkMinor = 2;
 

@@ -67,9 +67,16 @@ std::string signature_mismatch(const BuildSignature& plugin, const BuildSignatur
       return fmt::format("build signature differs in {}: plugin {}, daemon {}", check.name,
                          plugin.*check.field, daemon.*check.field);
   }
+  // Before 1.0 a minor may change the SDK's types (0.2 grew SinkResult): it must match exactly.
+  // From 1.0 on an older minor is compatible.
   if (plugin.sdk_minor > daemon.sdk_minor)
     return fmt::format(
         "build signature differs in sdk_minor: plugin needs SDK {}.{}, daemon has {}.{}",
+        plugin.sdk_major, plugin.sdk_minor, daemon.sdk_major, daemon.sdk_minor);
+  if (daemon.sdk_major == 0 && plugin.sdk_minor != daemon.sdk_minor)
+    return fmt::format(
+        "build signature differs in sdk_minor: plugin built for SDK {}.{}, daemon has {}.{} "
+        "(before 1.0 every minor changes the SDK: rebuild the plugin)",
         plugin.sdk_major, plugin.sdk_minor, daemon.sdk_major, daemon.sdk_minor);
   return {};
 }

@@ -128,7 +128,9 @@ TEST(PluginLoader, SignatureMismatchChecksEachField) {
   EXPECT_THAT(signature_mismatch(p, daemon), HasSubstr("sdk_minor: plugin needs SDK"));
   p = daemon;
   if (daemon.sdk_minor > 0) {
-    p.sdk_minor = daemon.sdk_minor - 1;  // an older minor is compatible
+    p.sdk_minor = daemon.sdk_minor - 1;  // before 1.0 an older minor is not compatible
+    EXPECT_THAT(signature_mismatch(p, daemon), HasSubstr("rebuild the plugin"));
+    p.sdk_major = daemon.sdk_major = 1;  // from 1.0 on it is
     EXPECT_EQ(signature_mismatch(p, daemon), "");
   }
 }

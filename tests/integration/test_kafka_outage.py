@@ -1,0 +1,112 @@
+"""A Kafka outage end to end: a generator numbers its events at a steady rate, ingestd writes them
+to the Kafka test peer (librdkafka's mock cluster), every broker goes down for 20 s and comes
+back. The real `kcat` then reads the topic back and the test checks, against range(COUNT)
+computed here: nothing missing, duplicates only from retried batches; the spool took the data
+during the outage and was replayed afterwards at replay_rate (measured from the partitions' high
+watermarks); the breaker went closed -> open -> half_open -> closed."""
+
+import collections
+import json
+import sys
+import time
+import unittest
+
+import harness
+import kafka_peer
+from harness import Counters, q, wait_until
+from kafka_peer import KafkaPeer
+
+OUTAGE_S = 20
+RATE = 1500  # events/s from the generator
+COUNT = RATE * (OUTAGE_S + 2)  # the generator ends during the outage
+REPLAY_RATE = 5000
+BATCH = 100
+TEMPLATE = '{"seq":{{seq}},"pad":"{{hex 32}}"}'
+
+
+class KafkaOutageTest(harness.IntegrationTestCase):
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        why = kafka_peer.missing_tools()
+        if why:
+            print(f"skipping the Kafka outage test: {why}", file=sys.stderr)
+            raise unittest.SkipTest(why)
+
+    def test_every_broker_down_for_20s_loses_nothing(self):
+        peer = KafkaPeer(self.dir, brokers=3, topics={"events": 2})
+        self.addCleanup(peer.close)
+        d = self.start_daemon(f"""
+data_dir: {q(self.dir)}
+batch: {{ max_events: {BATCH}, linger: 20ms }}
+sources:
+  gen: {{ type: generator, count: {COUNT}, rate: {RATE}, template: {q(TEMPLATE)} }}
+sinks:
+  out:
+    type: kafka
+    inputs: [gen]
+    brokers: {q(peer.bootstrap)}
+    topic: events
+    delivery_timeout: 500ms
+    librdkafka: {{ reconnect.backoff.max.ms: '200' }}
+    retry: {{ initial: 50ms, max: 400ms }}
+    breaker: {{ failures: 3, open_for: 1s }}
+    spool: {{ replay_rate: {REPLAY_RATE} }}
+""")
+
+        def in_kafka():
+            return sum(peer.watermarks("events").values())
+        wait_until(lambda: in_kafka() > 1000, 30, "the first events in Kafka")
+        before = in_kafka()  # (asked while the brokers are up: the peer asks them)
+        self.assertEqual(peer.command("down all"), "ok")
+        down_at = time.monotonic()
+        wait_until(lambda: "closed -> open" in d.stderr(), 30, "the breaker to open")
+        wait_until(lambda: time.monotonic() - down_at >= OUTAGE_S, OUTAGE_S + 5, "the outage",
+                   interval=0.5)
+        self.assertEqual(peer.command("up all"), "ok")
+
+        # Replay pace: the high watermarks, sampled while the spool drains (the generator has
+        # ended, so everything that arrives now comes from the spool).
+        samples = []
+
+        def drained():
+            samples.append((time.monotonic(), in_kafka()))
+            return samples[-1][1] >= COUNT
+        wait_until(drained, 120, "the spool to drain into Kafka", interval=0.1)
+        rc = d.wait(60)
+        stderr = d.stderr()
+        self.assertEqual(rc, 0, stderr[-3000:])
+
+        counts = collections.Counter(
+            json.loads(line)["seq"] for line in kafka_peer.consume(peer.bootstrap, "events"))
+        missing = [s for s in range(COUNT) if s not in counts]
+        self.assertEqual(missing[:20], [], f"{len(missing)} sequence numbers missing")
+        self.assertEqual(set(counts), set(range(COUNT)))
+        duplicated = sum(n - 1 for n in counts.values() if n > 1)
+        c = Counters(d.stats())
+        # A duplicate comes only from a batch sent again after a failed attempt.
+        self.assertLessEqual(duplicated, c["out.retries"] * BATCH)
+        self.assertEqual(c["out.events_out"], COUNT)
+        self.assertEqual(c.get("out.failed"), 0)
+        # The spool took what the outage held up, and gave it all back.
+        self.assertGreater(c["out.spooled"], (COUNT - before) * 0.7)
+        self.assertEqual(c["out.replayed"], c["out.spooled"])
+        for transition in ("closed -> open", "open -> half_open", "half_open -> closed"):
+            self.assertIn(f"circuit breaker {transition}", stderr)
+        # Replay at replay_rate, within 10%, over the middle of the drain.
+        start_n = before + (COUNT - before) * 0.1
+        end_n = before + (COUNT - before) * 0.9
+        t0 = next(t for t, n in samples if n >= start_n)
+        n0 = next(n for t, n in samples if n >= start_n)
+        t1 = next(t for t, n in samples if n >= end_n)
+        n1 = next(n for t, n in samples if n >= end_n)
+        rate = (n1 - n0) / (t1 - t0)
+        print(f"\noutage: {c['out.spooled']} spooled, replayed at {rate:.0f} events/s "
+              f"(replay_rate {REPLAY_RATE}), {duplicated} duplicates, {c['out.retries']} retries",
+              file=sys.stderr)
+        self.assertGreater(rate, REPLAY_RATE * 0.9)
+        self.assertLess(rate, REPLAY_RATE * 1.1)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
