@@ -118,6 +118,8 @@ sources:
         c = Counters(d.stats())
         self.assertEqual(c["out.missing_field"], 40)
         self.assertEqual(c["out.dead_letters"], 40)
+        self.assertEqual(c["out.events_out"], count, "dead-lettered events are not counted out")
+        self.assertEqual(c["out.events_in"], count + 40)
         dead = harness.read_jsonl(self.path("dead_letter", "out.jsonl"))
         self.assertEqual(len(dead), 40)
         self.assertEqual(dead[0]["raw"], '{"seq":-1}')

@@ -25,6 +25,10 @@ namespace {
 constexpr int64_t kTickNs = 100'000'000;          // aggregators advance at least this often
 constexpr int64_t kRateLimitNs = 10'000'000'000;  // repeated warnings at most this often
 constexpr int64_t kRateCheckNs = 30'000'000'000;  // a spool that grew for this long gets a warning
+// Records this thread set aside through Context::dead_letter() (stored or lost): how the core
+// learns how many events of a batch a sink wrote when it dead-lettered some and returned ok.
+thread_local uint64_t t_set_aside = 0;
+
 constexpr int64_t kSpillAfterNs = 1'000'000'000;  // a sink's queue full this long: it is behind
 
 spdlog::level::level_enum to_spdlog(LogLevel level) {
@@ -82,6 +86,7 @@ class ComponentContext final : public Context {
   bool wait_for_stop(int64_t timeout_ns) override { return rt_.wait_stop_for(stop_, timeout_ns); }
 
   bool dead_letter(std::string_view raw, std::string_view reason) override {
+    ++t_set_aside;
     std::string error;
     if (dead_letter_file_.write(raw, reason, error)) {
       dead_letters_.add();
@@ -712,13 +717,18 @@ void Runtime::run_sink(Stage& s, Worker& w, Component& instance) {
 }
 
 // One call of the sink's write(), timed for stalled() and shielded from exceptions.
-SinkResult Runtime::call_sink(Stage& s, Worker& w, Sink& sink, const Batch& batch) {
+SinkResult Runtime::call_sink(Stage& s, Worker& w, Sink& sink, const Batch& batch,
+                              uint64_t& set_aside) {
+  const uint64_t before = t_set_aside;
+  SinkResult r;
   try {
     Busy busy(w.busy_since, clock_);
-    return sink.write(s.context, batch);
+    r = sink.write(s.context, batch);
   } catch (const std::exception& e) {
-    return SinkResult::permanent(e.what());
+    r = SinkResult::permanent(e.what());
   }
+  set_aside = std::min<uint64_t>(t_set_aside - before, batch.size());
+  return r;
 }
 
 // The sink's retry policy and breaker decide when to write. With a spool, a batch the breaker
@@ -738,11 +748,12 @@ void Runtime::write_to_sink(Stage& s, Worker& w, Sink& sink, BatchPtr batch) {
       if (wait_abandon_for(s.breaker.wait_ns(now))) return drop_batch(s, *batch);
       continue;
     }
-    SinkResult r = call_sink(s, w, sink, *batch);
+    uint64_t set_aside = 0;
+    SinkResult r = call_sink(s, w, sink, *batch, set_aside);
     // A permanent error is the data's fault, not the peer's: the peer answered.
     s.breaker.record(r.status != SinkStatus::kRetryable, clock_.monotonic_ns());
     if (r.status == SinkStatus::kOk) {
-      s.events_out.add(batch->size());
+      s.events_out.add(batch->size() - set_aside);  // what it dead-lettered is counted there
       return;
     }
     if (r.status == SinkStatus::kPermanent) return fail_batch(s, *batch, r.error);
@@ -820,9 +831,10 @@ int64_t Runtime::replay(Stage& s, Worker& w, Sink& sink) {
   }
   Batch& batch = *claim->batch;
   SinkResult r;
+  uint64_t set_aside = 0;
   {
     InFlight held(w.in_flight, batch.size());
-    r = call_sink(s, w, sink, batch);
+    r = call_sink(s, w, sink, batch, set_aside);
   }
   now = clock_.monotonic_ns();
   s.breaker.record(r.status != SinkStatus::kRetryable, now);
@@ -843,7 +855,7 @@ int64_t Runtime::replay(Stage& s, Worker& w, Sink& sink) {
   }
   s.replay_retry.reset();
   if (r.status == SinkStatus::kOk) {
-    s.events_out.add(batch.size());
+    s.events_out.add(batch.size() - set_aside);
     s.replayed.add(batch.size());
   } else {
     fail_batch(s, batch, r.error);

@@ -126,7 +126,8 @@ class Runtime {
   void run_aggregator(Stage& stage, Worker& worker);
   void run_sink(Stage& stage, Worker& worker, Component& instance);
   void write_to_sink(Stage& stage, Worker& worker, Sink& sink, BatchPtr batch);
-  SinkResult call_sink(Stage& stage, Worker& worker, Sink& sink, const Batch& batch);
+  SinkResult call_sink(Stage& stage, Worker& worker, Sink& sink, const Batch& batch,
+                       uint64_t& set_aside);
   bool open_spool(Stage& stage, Stage* predecessor, std::string& error);
   void spool_batch(Stage& stage, Worker& worker, Sink& sink, BatchPtr batch);
   int64_t replay(Stage& stage, Worker& worker, Sink& sink);
