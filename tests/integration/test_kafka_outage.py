@@ -107,6 +107,51 @@ sinks:
         self.assertGreater(rate, REPLAY_RATE * 0.9)
         self.assertLess(rate, REPLAY_RATE * 1.1)
 
+    def test_a_dead_kafka_does_not_slow_a_file_sink_beside_it(self):
+        """Fan-out to a file sink and a Kafka sink whose brokers are all down from the start: the
+        file sink keeps the generator's full rate while the Kafka sink's spool takes its share;
+        once the brokers are back, Kafka gets every event too."""
+        count, rate = 15000, 5000
+        peer = KafkaPeer(self.dir, topics={"events": 2})
+        self.addCleanup(peer.close)
+        self.assertEqual(peer.command("down all"), "ok")
+        copy = self.path("copy.jsonl")
+        started = time.monotonic()
+        d = self.start_daemon(f"""
+data_dir: {q(self.dir)}
+batch: {{ max_events: {BATCH}, linger: 20ms }}
+sources:
+  gen: {{ type: generator, count: {count}, rate: {rate}, template: {q(TEMPLATE)} }}
+  idle: {{ type: generator, rate: 0.001, count: 2 }}  # keeps the run from ending with gen
+sinks:
+  copy: {{ type: file, inputs: [gen], path: {q(copy)} }}
+  out:
+    type: kafka
+    inputs: [gen]
+    brokers: {q(peer.bootstrap)}
+    topic: events
+    delivery_timeout: 500ms
+    metadata_timeout: 500ms
+    breaker: {{ failures: 2, open_for: 1s }}
+    spool: {{ replay_rate: 20000 }}
+""")
+        wait_until(lambda: harness.count_lines(copy) >= count, 30, "the file sink's copy")
+        took = time.monotonic() - started
+        # The generator's own pace is count / rate = 3 s.
+        self.assertLess(took, count / rate + 2.0, f"the file sink took {took:.1f}s")
+        self.assertEqual(peer.command("up all"), "ok")
+        wait_until(lambda: sum(peer.watermarks("events").values()) >= count, 60,
+                   "Kafka to get every event once its brokers are back")
+        rc, _ = d.stop()
+        self.assertEqual(rc, 0, d.stderr_tail())
+        c = Counters(d.stats())
+        self.assertEqual(c["copy.events_out"], count)
+        self.assertGreater(c["out.spooled"], count // 2)
+        self.assertEqual(c["out.events_out"], count)
+        seqs = {json.loads(line)["seq"]
+                for line in kafka_peer.consume(peer.bootstrap, "events")}
+        self.assertEqual(seqs, set(range(count)))
+
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)

@@ -809,8 +809,10 @@ void Runtime::spool_batch(Stage& s, Worker& w, Sink& sink, BatchPtr batch) {
   }
 }
 
-// One turn of replay: delivers the oldest spooled batch if the breaker and the replay rate allow.
-// Returns 0 when it did something (try again at once), else how long nothing will change.
+// One turn of replay: delivers the oldest spooled batches, joined up to the pipeline's
+// batch.max_events into one write (batches spooled while a source trickled can be tiny), when the
+// breaker and the replay rate allow. Returns 0 when it did something (try again at once), else how
+// long nothing will change.
 int64_t Runtime::replay(Stage& s, Worker& w, Sink& sink) {
   if (s.spool->records() == 0) return kTickNs;
   std::unique_lock lock(s.replay_mu, std::try_to_lock);
@@ -818,18 +820,36 @@ int64_t Runtime::replay(Stage& s, Worker& w, Sink& sink) {
   int64_t now = clock_.monotonic_ns();
   check_replay_rate(s, now);
   if (now < s.replay_not_before) return s.replay_not_before - now;
-  std::optional<reliability::Spool::Claim> claim = s.spool->claim();
+  std::vector<reliability::Spool::Claim> claims;
+  uint64_t events = 0;
+  const uint64_t limit = s.generation->pipeline.batch.max_events;
+  while (events < limit) {
+    std::optional<reliability::Spool::Claim> claim = s.spool->claim();
+    if (!claim) break;
+    if (!claims.empty() && events + claim->events > limit) {
+      s.spool->release(*claim, false);  // first in line again
+      break;
+    }
+    events += claim->events;
+    claims.push_back(std::move(*claim));
+  }
   count_spool_corrupt(s);
-  if (!claim) return kTickNs;
-  if (int64_t wait = s.bucket.wait_ns(claim->events, now); wait > 0) {
-    s.spool->release(*claim, false);
+  auto release_all = [&](bool delivered) {
+    // Newest first, so that undelivered ones are claimed again in their order.
+    for (auto it = claims.rbegin(); it != claims.rend(); ++it) s.spool->release(*it, delivered);
+  };
+  if (claims.empty()) return kTickNs;
+  if (int64_t wait = s.bucket.wait_ns(events, now); wait > 0) {
+    release_all(false);
     return wait;
   }
   if (!s.breaker.allow(now)) {
-    s.spool->release(*claim, false);
+    release_all(false);
     return std::max<int64_t>(s.breaker.wait_ns(now), 1'000'000);
   }
-  Batch& batch = *claim->batch;
+  BatchPtr joined;
+  if (claims.size() > 1) joined = join(claims);
+  Batch& batch = joined ? *joined : *claims.front().batch;
   SinkResult r;
   uint64_t set_aside = 0;
   {
@@ -839,7 +859,16 @@ int64_t Runtime::replay(Stage& s, Worker& w, Sink& sink) {
   now = clock_.monotonic_ns();
   s.breaker.record(r.status != SinkStatus::kRetryable, now);
   if (r.status == SinkStatus::kRetryable) {
-    s.spool->release(*claim, false);
+    release_all(false);
+    s.retries.add();
+    s.context.log_limited(LogLevel::kWarn, "replay.retry",
+                          fmt::format("replay from the spool failed, retrying: {}", r.error));
+    if (s.breaker.state() != reliability::BreakerState::kClosed) {
+      // The breaker paces the probes now (open_for); a backoff grown during a long outage
+      // would only delay the first delivery once the peer is back.
+      s.replay_retry.reset();
+      return std::max<int64_t>(s.breaker.wait_ns(now), 1'000'000);
+    }
     if (!s.replay_retry) {
       s.replay_retry.emplace(s.replay_retry_config, s.replay_random);
       s.replay_retry->start(now);
@@ -847,9 +876,6 @@ int64_t Runtime::replay(Stage& s, Worker& w, Sink& sink) {
     int64_t wait = 0;
     s.replay_retry->next(now, wait);  // no limits: the batch stays spooled until it is taken
     wait = std::max(wait, r.retry_after_ns);
-    s.retries.add();
-    s.context.log_limited(LogLevel::kWarn, "replay.retry",
-                          fmt::format("replay from the spool failed, retrying: {}", r.error));
     s.replay_not_before = now + wait;
     return std::max<int64_t>(wait, 1);
   }
@@ -860,16 +886,53 @@ int64_t Runtime::replay(Stage& s, Worker& w, Sink& sink) {
   } else {
     fail_batch(s, batch, r.error);
   }
-  s.spool->release(*claim, true);
+  release_all(true);
   return 0;
 }
 
-// At the end of a batch job: replays the whole spool while the peer takes it.
+// One batch of the events of several spooled ones, in order. Its events and fields point into
+// the decoded batches, which it keeps alive: nothing is copied.
+BatchPtr Runtime::join(std::vector<reliability::Spool::Claim>& claims) {
+  auto joined = std::make_unique<Batch>(0);
+  size_t events = 0;
+  size_t fields = 0;
+  for (const auto& c : claims)
+    for (const Event& e : c.batch->events()) {
+      ++events;
+      fields += e.field_count;
+    }
+  joined->reserve(events, fields);
+  joined->origin = claims.front().batch->origin;
+  joined->ingest_time_ns = claims.front().batch->ingest_time_ns;
+  for (auto& c : claims) {
+    for (const Event& e : c.batch->events()) {
+      Event& out = joined->add(e.raw, e.time_ns);
+      for (const Field& f : c.batch->fields(e)) joined->append_field(out, f.key, f.value);
+    }
+    std::shared_ptr<const Batch> part = std::move(c.batch);
+    joined->keep_alive(part, 0);  // its bytes already count in the spool, not in a queue
+  }
+  return joined;
+}
+
+// When the sink's inputs have ended (not by a stop): replays the whole spool, waiting out an open
+// breaker while anything else still runs. Once every thread left is a sink waiting like this (a
+// batch job whose peers are down), it leaves the rest on disk for the next run.
 void Runtime::drain_spool(Stage& s, Worker& w, Sink& sink) {
-  while (s.spool->records() > 0 && !abandoned() &&
-         s.breaker.state() != reliability::BreakerState::kOpen) {
-    int64_t wait = replay(s, w, sink);
-    if (wait > 0 && wait_abandon_for(std::min(wait, kTickNs))) return;
+  while (s.spool->records() > 0 && !abandoned() && !stopping()) {
+    int64_t wait = replay(s, w, sink);  // also turns an open breaker half-open in time
+    if (wait == 0) continue;
+    bool open = s.breaker.state() == reliability::BreakerState::kOpen;
+    if (open) {
+      std::lock_guard lock(mu_);
+      if (running_ <= waiting_drains_ + 1) return;
+      ++waiting_drains_;
+    }
+    wait_abandon_for(std::min(wait, kTickNs));
+    if (open) {
+      std::lock_guard lock(mu_);
+      --waiting_drains_;
+    }
   }
 }
 
@@ -898,11 +961,14 @@ void Runtime::count_spool_corrupt(Stage& s) {
 // Under replay_mu: warns when the spool keeps growing while its sink is up, i.e. when the input
 // rate is above replay_rate and the spool would never empty.
 void Runtime::check_replay_rate(Stage& s, int64_t now) {
-  if (now - s.rate_check_ns < kRateCheckNs) return;
+  if (s.breaker.state() != reliability::BreakerState::kClosed) {
+    s.rate_check_ns = 0;  // an outage, not the input rate, makes it grow: start afresh after
+    return;
+  }
+  if (s.rate_check_ns != 0 && now - s.rate_check_ns < kRateCheckNs) return;
   uint64_t pending = s.spool->events();
   uint64_t in = s.events_in.value();
-  if (s.rate_check_ns != 0 && pending > s.rate_check_pending &&
-      s.breaker.state() == reliability::BreakerState::kClosed && s.config.spool.replay_rate > 0) {
+  if (s.rate_check_ns != 0 && pending > s.rate_check_pending) {
     double rate = static_cast<double>(in - s.rate_check_in) * 1e9 /
                   static_cast<double>(now - s.rate_check_ns);
     s.context.log(LogLevel::kWarn,

@@ -13,6 +13,7 @@
 #include "config/config.h"
 #include "graph/model.h"
 #include "ingestd/component.h"
+#include "reliability/spool.h"
 #include "runtime/components.h"
 #include "runtime/generation.h"
 #include "runtime/metrics.h"
@@ -131,6 +132,7 @@ class Runtime {
   bool open_spool(Stage& stage, Stage* predecessor, std::string& error);
   void spool_batch(Stage& stage, Worker& worker, Sink& sink, BatchPtr batch);
   int64_t replay(Stage& stage, Worker& worker, Sink& sink);
+  static BatchPtr join(std::vector<reliability::Spool::Claim>& claims);
   void drain_spool(Stage& stage, Worker& worker, Sink& sink);
   void sync_spool(Stage& stage);
   void count_spool_corrupt(Stage& stage);
@@ -158,6 +160,7 @@ class Runtime {
   std::atomic<bool> stopping_{false};
   bool abandoned_ = false;
   int running_ = 0;
+  int waiting_drains_ = 0;  // sinks whose inputs ended, waiting on an open breaker to drain
   std::function<void()> on_finished_;
   BreakerObserver on_breaker_changed_;
 };
