@@ -69,8 +69,7 @@ int fail(const std::string& message) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc < 3 || argc > 4)
-    return fail("usage: bench_spool_io DIR BATCHES [EVENTS_PER_BATCH]");
+  if (argc < 3 || argc > 4) return fail("usage: bench_spool_io DIR BATCHES [EVENTS_PER_BATCH]");
   const std::filesystem::path dir = std::filesystem::path(argv[1]) / "spool";
   const long batches = std::strtol(argv[2], nullptr, 10);
   const long events_per_batch = argc == 4 ? std::strtol(argv[3], nullptr, 10) : 1024;
