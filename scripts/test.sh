@@ -28,6 +28,7 @@ step "reload pause benchmark (figures; fails only when a reload does, not on a m
 cmake --build "$root/build" --target bench_reload
 step "Kafka sink benchmark (figures; fails only when delivery does, not on a missed target)"
 cmake --build "$root/build" --target bench_kafka
+step "spool benchmarks: write vs dd, a 10 s broker outage (figures; fail only on a lost event)"; OUTAGE_S=10 cmake --build "$root/build" --target bench_spool bench_outage
 
 if [ "${QUICK:-0}" = 1 ]; then
   exit 0
