@@ -197,6 +197,10 @@ bool KafkaSink::start(Context& ctx) {
     properties_.emplace_back(
         "queue.buffering.max.kbytes",
         std::to_string(std::max<size_t>((4 * limits.max_bytes + (1 << 20)) / 1024, 1024)));
+  // The core's breaker paces the probes after an outage; librdkafka's own reconnect backoff
+  // (10 s at most by default) would hold the first delivery back for that long again.
+  if (!configured("reconnect.backoff.max.ms"))
+    properties_.emplace_back("reconnect.backoff.max.ms", "1000");
 
   std::string error;
   if (!create_producer(error)) {

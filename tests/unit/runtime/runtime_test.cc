@@ -554,5 +554,32 @@ TEST_F(RuntimeTest, AnOpenBreakerSpoolsBatchesAndTheyAreReplayedWhenItCloses) {
   EXPECT_GE(counter("out.breaker_closed"), 1u);
 }
 
+TEST_F(RuntimeTest, BackfillWritesNewDataWhileTheSpoolDrainsAtItsRate) {
+  shared.sink_fails = true;
+  char dir[] = "/tmp/ingestd-runtime-test-XXXXXX";
+  ASSERT_NE(mkdtemp(dir), nullptr);
+  pipeline.data_dir = dir;
+  pipeline.components.push_back(component("src", kSource, {}, ints({{"count", 0}, {"batch", 10}})));
+  pipeline.components.push_back(component("out", kSink, {"src"}, ints({{"slot", 0}})));
+  config::ComponentConfig& out = pipeline.components.back();
+  out.spool.enabled = true;
+  out.spool.replay = config::SpoolConfig::Replay::kBackfill;
+  out.spool.replay_rate = 200;  // slow: the spool takes seconds to drain
+  out.breaker.failures = 2;
+  start();
+  ASSERT_TRUE(wait_counter("out.spooled", 2000));
+  shared.sink_fails = false;
+  // New data goes straight to the sink while the spool is still far from drained.
+  ASSERT_TRUE(wait_counter("out.events_out", counter("out.replayed") + 5000));
+  EXPECT_LT(counter("out.replayed"), counter("out.spooled"));
+  rt->request_stop();
+  ASSERT_TRUE(rt->wait_for(kWait));
+  rt.reset();
+  std::filesystem::remove_all(dir);
+  uint64_t pending = counter("out.spooled") - counter("out.replayed");
+  EXPECT_EQ(counter("out.events_out") + pending + counter("out.shutdown_dropped"),
+            counter("src.events_out"));
+}
+
 }  // namespace
 }  // namespace ingestd::runtime
