@@ -23,4 +23,8 @@ int64_t TokenBucket::wait_ns(uint64_t n, int64_t now_ns) {
   return std::max<int64_t>(1, static_cast<int64_t>(std::ceil((need - tokens_) / rate_per_ns_)));
 }
 
+void TokenBucket::refund(uint64_t n) {
+  tokens_ = std::min(burst_, tokens_ + static_cast<double>(n));
+}
+
 }  // namespace ingestd::reliability

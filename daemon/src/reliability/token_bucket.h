@@ -20,6 +20,9 @@ class TokenBucket {
   TokenBucket(uint64_t rate_per_s, uint64_t burst);
 
   int64_t wait_ns(uint64_t n, int64_t now_ns);
+  // Gives back n tokens taken by a wait_ns() whose batch was not sent after all (the circuit
+  // breaker refused it), so that an outage does not leave the bucket in debt.
+  void refund(uint64_t n);
 
  private:
   const double rate_per_ns_;

@@ -333,6 +333,7 @@ struct Runtime::Stage final : public Output {
   int64_t rate_check_ns = 0;  // check_replay_rate(): the last look
   uint64_t rate_check_pending = 0;
   uint64_t rate_check_in = 0;
+  uint64_t rate_check_replayed = 0;
 
   // Wiring. The stage counts as a producer on each of its consumers' queues from the moment it is
   // wired to them until it is rewired away or its last worker ends (`closed`). A rewiring is
@@ -844,6 +845,7 @@ int64_t Runtime::replay(Stage& s, Worker& w, Sink& sink) {
     return wait;
   }
   if (!s.breaker.allow(now)) {
+    s.bucket.refund(events);
     release_all(false);
     return std::max<int64_t>(s.breaker.wait_ns(now), 1'000'000);
   }
@@ -968,17 +970,22 @@ void Runtime::check_replay_rate(Stage& s, int64_t now) {
   if (s.rate_check_ns != 0 && now - s.rate_check_ns < kRateCheckNs) return;
   uint64_t pending = s.spool->events();
   uint64_t in = s.events_in.value();
+  uint64_t replayed = s.replayed.value();
   if (s.rate_check_ns != 0 && pending > s.rate_check_pending) {
-    double rate = static_cast<double>(in - s.rate_check_in) * 1e9 /
-                  static_cast<double>(now - s.rate_check_ns);
-    s.context.log(LogLevel::kWarn,
-                  fmt::format("the spool grew to {} events while the sink was up: input ({:.0f} "
-                              "events/s) is above spool.replay_rate ({}), so it will not empty",
-                              pending, rate, s.config.spool.replay_rate));
+    double seconds = static_cast<double>(now - s.rate_check_ns) / 1e9;
+    s.context.log(
+        LogLevel::kWarn,
+        fmt::format("the spool grew to {} events over {:.0f} s while the sink was up: {:.0f} "
+                    "events/s came in, {:.0f} events/s were replayed (spool.replay_rate {}); at "
+                    "this pace it will not empty",
+                    pending, seconds, static_cast<double>(in - s.rate_check_in) / seconds,
+                    static_cast<double>(replayed - s.rate_check_replayed) / seconds,
+                    s.config.spool.replay_rate));
   }
   s.rate_check_ns = now;
   s.rate_check_pending = pending;
   s.rate_check_in = in;
+  s.rate_check_replayed = replayed;
 }
 
 // A batch that cannot be written: dead-lettered, counted as failed, its acks failed.

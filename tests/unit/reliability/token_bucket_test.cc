@@ -26,6 +26,18 @@ TEST(TokenBucket, ABatchBiggerThanTheBurstPassesAndLeavesDebt) {
   EXPECT_EQ(bucket.wait_ns(1, 41 * kSec / 100), 0);
 }
 
+TEST(TokenBucket, ARefundUndoesTheDebtOfABatchNotSent) {
+  TokenBucket bucket(100, 10);
+  EXPECT_EQ(bucket.wait_ns(50, 0), 0);
+  bucket.refund(50);
+  EXPECT_EQ(bucket.wait_ns(10, 0), 0);
+  EXPECT_EQ(bucket.wait_ns(1, 0), kSec / 100);
+  // Never more than the burst.
+  bucket.refund(1000);
+  EXPECT_EQ(bucket.wait_ns(10, 0), 0);
+  EXPECT_EQ(bucket.wait_ns(1, 0), kSec / 100);
+}
+
 TEST(TokenBucket, AClockSteppingBackIsNoTimePassing) {
   TokenBucket bucket(1, 1);
   EXPECT_EQ(bucket.wait_ns(1, 10 * kSec), 0);
