@@ -19,62 +19,25 @@ Exit status: 0 when everything ran (whether the target was met or missed), 1 whe
 (a non-zero exit, a wrong message count).
 """
 
-import argparse
 import json
 import os
 import subprocess
 import sys
 import time
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+import common  # noqa: E402  (bench/common.py)
+from common import fail  # noqa: E402
+
 TARGET_RATIO = 0.80
-TEMPLATE = ('{"seq":{{seq}},"device":"{{choice xbox_one,ps4,roku,apple_tv}}",'
-            '"sev":"{{choice success,success,success,error}}",'
-            '"title":"{{choice narcos,dark,ozark,mindhunter}}","country":"{{choice UK,US,BR,DE}}",'
-            '"n":{{int 0 99999}}}')
 # The client settings both sides run with (the sink sets acks, idempotence and compression from
 # its options; linger.ms is librdkafka's default, written out so both sides agree).
 COMPRESSION = "lz4"
 LINGER_MS = "5"
 
 
-def fail(message):
-    print(f"bench_kafka: FAILED: {message}", file=sys.stderr)
-    sys.exit(1)
-
-
-def tail(path, n=3000):
-    try:
-        with open(path, "rb") as f:
-            return f.read()[-n:].decode("utf-8", "replace")
-    except OSError:
-        return ""
-
-
-class Peer:
-    def __init__(self, path, partitions, workdir):
-        self.stderr_path = os.path.join(workdir, "peer.stderr")
-        with open(self.stderr_path, "wb") as err:
-            self.proc = subprocess.Popen(
-                [path, "--topic", f"ingestd:{partitions}", "--topic", f"rdkafka:{partitions}"],
-                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err, text=True, bufsize=1)
-        self.bootstrap = self.proc.stdout.readline().strip()
-        if not self.bootstrap:
-            fail(f"the Kafka peer printed no bootstrap list: {tail(self.stderr_path)}")
-
-    def delivered(self, topic):
-        self.proc.stdin.write(f"hwm {topic}\n")
-        answer = self.proc.stdout.readline().strip()
-        if not answer or answer.startswith("error"):
-            fail(f"hwm {topic}: {answer!r} {tail(self.stderr_path)}")
-        return sum(int(item.split(":")[1]) for item in answer.split())
-
-    def close(self):
-        self.proc.stdin.close()
-        self.proc.wait(30)
-
-
 def run_producer(args, peer):
-    before = peer.delivered("rdkafka")
+    before = peer.delivered("rdkafka", strict=True)
     start = time.monotonic()
     p = subprocess.run([args.producer, peer.bootstrap, "rdkafka", str(args.events),
                         "acks=all", "enable.idempotence=true", f"compression.codec={COMPRESSION}",
@@ -83,7 +46,7 @@ def run_producer(args, peer):
     if p.returncode != 0:
         fail(f"bench_rdkafka_producer exited {p.returncode}: {p.stderr}")
     result = json.loads(p.stdout.strip().splitlines()[-1])
-    added = peer.delivered("rdkafka") - before
+    added = peer.delivered("rdkafka", strict=True) - before
     if added != args.events or result["failed"] != 0:
         fail(f"the producer added {added} messages ({result['failed']} failed), "
              f"expected {args.events}")
@@ -91,16 +54,17 @@ def run_producer(args, peer):
 
 
 def run_ingestd(args, peer, run):
-    before = peer.delivered("ingestd")
+    before = peer.delivered("ingestd", strict=True)
     config = os.path.join(args.workdir, "kafka.yaml")
     stats = os.path.join(args.workdir, f"ingestd-{run}.stats.json")
     stderr_path = os.path.join(args.workdir, f"ingestd-{run}.stderr")
+    template = json.dumps(common.EVENT_TEMPLATE)
     with open(config, "w") as f:
         f.write(f"""
 data_dir: {json.dumps(args.workdir)}
 batch: {{ max_events: {args.batch_events} }}
 sources:
-  gen: {{ type: generator, count: {args.events}, seed: 1, template: {json.dumps(TEMPLATE)} }}
+  gen: {{ type: generator, count: {args.events}, seed: 1, template: {template} }}
 sinks:
   out:
     type: kafka
@@ -112,41 +76,20 @@ sinks:
     compression: {COMPRESSION}
     librdkafka: {{ linger.ms: "{LINGER_MS}" }}
 """)
-    cmd = [args.ingestd, "run", "-c", config, "--plugin-dir", args.plugin_dir,
-           "--stats-file", stats]
-    with open(stderr_path, "wb") as err:
-        start = time.monotonic()
-        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                stderr=err)
-        _, status, usage = os.wait4(proc.pid, 0)
-        wall = time.monotonic() - start
-    rc = os.waitstatus_to_exitcode(status)
-    if rc != 0:
-        fail(f"ingestd exited {rc}; stderr:\n{tail(stderr_path)}")
-    with open(stats) as f:
-        counters = json.load(f)["counters"]
-    added = peer.delivered("ingestd") - before
+    wall, rss_kib, counters = common.run_ingestd(args.ingestd, args.plugin_dir, config, stats,
+                                                 stderr_path)
+    added = peer.delivered("ingestd", strict=True) - before
     if added != args.events or counters.get("out.delivered") != args.events:
         fail(f"ingestd added {added} messages (out.delivered={counters.get('out.delivered')}), "
              f"expected {args.events}")
-    return wall, usage.ru_maxrss, counters
-
-
-def verdict(ok):
-    return "PASS" if ok else "MISS"
+    return wall, rss_kib, counters
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    build = os.environ.get("INGESTD_BUILD_DIR", os.path.join(
-        os.path.dirname(os.path.abspath(__file__)), "..", "..", "build"))
-    parser.add_argument("--ingestd", default=os.path.join(build, "ingestd"))
-    parser.add_argument("--plugin-dir", default=os.path.join(build, "plugins"))
-    parser.add_argument("--peer", default=os.path.join(build, "tests", "tools", "kafka_mock",
-                                                       "ingestd-test-kafka"))
-    parser.add_argument("--producer", default=os.path.join(build, "bench", "kafka",
-                                                           "bench_rdkafka_producer"))
-    parser.add_argument("--workdir", default=os.path.join(build, "bench", "kafka", "work"))
+    parser = common.argument_parser(__doc__, workdir="bench/kafka/work")
+    parser.add_argument("--peer", default=common.kafka_peer_path())
+    parser.add_argument("--producer",
+                        default=common.build_path("bench", "kafka", "bench_rdkafka_producer"))
     parser.add_argument("--events", type=int, default=2_000_000)
     parser.add_argument("--partitions", type=int, default=16,
                         help="per topic; the mock keeps ~5 MiB of each")
@@ -155,12 +98,11 @@ def main():
     parser.add_argument("--sink-workers", type=int, default=1)
     parser.add_argument("--runs", type=int, default=2)
     args = parser.parse_args()
-    for tool in (args.ingestd, args.peer, args.producer):
-        if not os.access(tool, os.X_OK):
-            fail(f"{tool} is not an executable (build it first: ninja bench_kafka)")
+    common.require_executables((args.ingestd, args.peer, args.producer), "bench_kafka")
     os.makedirs(args.workdir, exist_ok=True)
 
-    peer = Peer(args.peer, args.partitions, args.workdir)
+    peer = common.KafkaPeer(args.peer, ["--topic", f"ingestd:{args.partitions}",
+                                        "--topic", f"rdkafka:{args.partitions}"], args.workdir)
     try:
         producer_walls, ingestd_walls, rss = [], [], 0
         for run in range(max(1, args.runs)):
@@ -180,11 +122,10 @@ def main():
     print(f"ingestd pipeline: {args.events} messages, best {min(ingestd_walls):.3f} s, "
           f"{rate:,.0f} msgs/s  (batch {args.batch_events} events, {args.sink_workers} sink "
           f"worker(s))")
-    print(f"ratio:            {ratio:.1%} of librdkafka  (target >= {TARGET_RATIO:.0%})  "
-          f"{verdict(ratio >= TARGET_RATIO)}")
+    print(common.ratio_line("ratio:            ", ratio, "librdkafka", TARGET_RATIO))
     print(f"ingestd peak RSS: {rss / 1024:.1f} MiB")
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    common.run("bench_kafka", main)

@@ -24,7 +24,6 @@ non-zero, the high watermarks summing to less than count at the end (an event lo
 are allowed), a deadline passed.
 """
 
-import argparse
 import glob
 import json
 import os
@@ -37,63 +36,15 @@ import tempfile
 import threading
 import time
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+import common  # noqa: E402  (bench/common.py)
+from common import fail, percent, tail  # noqa: E402
+
 RSS_LIMIT_MIB = 150
-TEMPLATE = ('{"seq":{{seq}},"device":"{{choice xbox_one,ps4,roku,apple_tv}}",'
-            '"sev":"{{choice success,success,success,error}}",'
-            '"title":"{{choice narcos,dark,ozark,mindhunter}}","country":"{{choice UK,US,BR,DE}}",'
-            '"n":{{int 0 99999}}}')
 # The spool's on-disk format (daemon/src/reliability/spool.h): a 12-byte segment header, then
 # records of a 20-byte header (u32 payload length, u32 event count, checksums) and the payload.
 SEGMENT_HEADER = 12
 RECORD_HEADER = 20
-
-
-def fail(message):
-    print(f"bench_outage: FAILED: {message}", file=sys.stderr)
-    sys.exit(1)
-
-
-def tail(path, n=3000):
-    try:
-        with open(path, "rb") as f:
-            return f.read()[-n:].decode("utf-8", "replace")
-    except OSError:
-        return ""
-
-
-class Peer:
-    def __init__(self, path, brokers, partitions, workdir):
-        self.stderr_path = os.path.join(workdir, "peer.stderr")
-        with open(self.stderr_path, "wb") as err:
-            self.proc = subprocess.Popen(
-                [path, "--brokers", str(brokers), "--topic", f"events:{partitions}"],
-                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err, text=True, bufsize=1)
-        self.bootstrap = self.proc.stdout.readline().strip()
-        if not self.bootstrap:
-            fail(f"the Kafka peer printed no bootstrap list: {tail(self.stderr_path)}")
-
-    def command(self, line):
-        self.proc.stdin.write(line + "\n")
-        answer = self.proc.stdout.readline().strip()
-        if not answer:
-            fail(f"the Kafka peer did not answer {line!r}: {tail(self.stderr_path)}")
-        return answer
-
-    def delivered(self):
-        """The topic's high watermarks summed, or None when the peer answers with an error."""
-        answer = self.command("hwm events")
-        if answer.startswith("error"):
-            return None
-        return sum(int(item.split(":")[1]) for item in answer.split())
-
-    def close(self):
-        if self.proc.poll() is None:
-            try:
-                self.proc.stdin.close()
-                self.proc.wait(30)
-            except (OSError, subprocess.TimeoutExpired):
-                self.proc.kill()
-                self.proc.wait()
 
 
 class Daemon:
@@ -200,7 +151,7 @@ def write_config(args, path, data_dir, bootstrap, count):
 data_dir: {json.dumps(data_dir)}
 sources:
   gen: {{ type: generator, count: {count}, rate: {args.rate}, seed: 1,
-         template: {json.dumps(TEMPLATE)} }}
+         template: {json.dumps(common.EVENT_TEMPLATE)} }}
   idle: {{ type: generator, count: 2, rate: 0.001, template: '{{"seq":-1}}' }}
 sinks:
   out:
@@ -215,20 +166,11 @@ sinks:
 """)
 
 
-def ratio(value, reference):
-    return f"{value / reference:.0%}" if reference else "-"
-
-
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    build = os.environ.get("INGESTD_BUILD_DIR", os.path.join(
-        os.path.dirname(os.path.abspath(__file__)), "..", "..", "build"))
-    parser.add_argument("--ingestd", default=os.path.join(build, "ingestd"))
-    parser.add_argument("--plugin-dir", default=os.path.join(build, "plugins"))
-    parser.add_argument("--peer", default=os.path.join(build, "tests", "tools", "kafka_mock",
-                                                       "ingestd-test-kafka"))
-    parser.add_argument("--workdir", default=os.path.join(build, "bench", "outage", "work"),
-                        help="config, logs and counters; the data_dir is a temporary directory")
+    parser = common.argument_parser(
+        __doc__, workdir="bench/outage/work",
+        workdir_help="config, logs and counters; the data_dir is a temporary directory")
+    parser.add_argument("--peer", default=common.kafka_peer_path())
     parser.add_argument("--outage-s", type=float, default=float(os.environ.get("OUTAGE_S", 60)),
                         help="how long every broker is down (default: $OUTAGE_S or 60)")
     parser.add_argument("--tail-s", type=float, default=5,
@@ -239,9 +181,7 @@ def main():
     parser.add_argument("--partitions", type=int, default=16,
                         help="the mock keeps only ~5 MiB of each")
     args = parser.parse_args()
-    for tool in (args.ingestd, args.peer):
-        if not os.access(tool, os.X_OK):
-            fail(f"{tool} is not an executable (build it first: ninja bench_outage)")
+    common.require_executables((args.ingestd, args.peer), "bench_outage")
     if args.replay_rate <= args.rate:
         fail(f"--replay-rate {args.replay_rate} must exceed --rate {args.rate}, else the spool "
              "never drains")
@@ -251,7 +191,9 @@ def main():
     data_dir = tempfile.mkdtemp(prefix="ingestd-bench-outage-")
     peer = daemon = None
     try:
-        peer = Peer(args.peer, args.brokers, args.partitions, args.workdir)
+        peer = common.KafkaPeer(args.peer, ["--brokers", str(args.brokers),
+                                            "--topic", f"events:{args.partitions}"],
+                                args.workdir)
         config = os.path.join(args.workdir, "outage.yaml")
         stats = os.path.join(args.workdir, "ingestd.stats.json")
         write_config(args, config, data_dir, peer.bootstrap, count)
@@ -260,9 +202,10 @@ def main():
         started = time.monotonic()
 
         # 1. A second of events through the sink, then every broker down.
-        before = wait_for("second of events in Kafka",
-                          lambda: (n := peer.delivered()) is not None and n >= args.rate and n,
-                          30, daemon)
+        before = wait_for(
+            "second of events in Kafka",
+            lambda: (n := peer.delivered("events")) is not None and n >= args.rate and n,
+            30, daemon)
         if peer.command("down all") != "ok":
             fail("the peer refused `down all`")
         down_at = time.monotonic()
@@ -285,7 +228,7 @@ def main():
 
         def drained():
             t0 = time.monotonic()
-            n = peer.delivered()
+            n = peer.delivered("events")
             if n is not None:
                 samples.append(((t0 + time.monotonic()) / 2, n))
             return n is not None and n >= count
@@ -297,13 +240,12 @@ def main():
             fail(f"ingestd did not stop within 60 s of SIGTERM:\n{tail(daemon.stderr_path)}")
         if rc != 0:
             fail(f"ingestd exited {rc}:\n{tail(daemon.stderr_path)}")
-        with open(stats) as f:
-            counters = json.load(f)["counters"]
+        counters = common.read_counters(stats)
         # Every event generated (the idle source's marker too) must be in the topic.
         expected = counters.get("gen.events_out", 0) + counters.get("idle.events_out", 0)
         if counters.get("gen.events_out") != count:
             fail(f"the generator made {counters.get('gen.events_out')} events, not {count}")
-        delivered = peer.delivered()
+        delivered = peer.delivered("events")
         if delivered is None or delivered < expected:
             fail(f"the topic holds {delivered} events, expected at least {expected}")
     finally:
@@ -327,8 +269,8 @@ def main():
     print(f"|---|---|---|")
     print(f"| outage | {args.outage_s:g} s, {args.brokers} brokers down, input {args.rate:,} "
           f"events/s | |")
-    print(f"| peak RSS (whole run) | {peak_mib:.1f} MiB ({ratio(peak_mib, RSS_LIMIT_MIB)} of the "
-          f"limit) | < {RSS_LIMIT_MIB} MiB |")
+    print(f"| peak RSS (whole run) | {peak_mib:.1f} MiB ({percent(peak_mib, RSS_LIMIT_MIB)} of "
+          f"the limit) | < {RSS_LIMIT_MIB} MiB |")
     print(f"| peak RSS during the outage (sampled) | {rss_outage / 1024:.1f} MiB | |")
     print(f"| spool at the end of the outage | {spool_events:,} events, {spool_size / 1e6:.1f} MB "
           f"({spool_alloc / 1e6:.1f} MB allocated), {spool_size / max(spool_events, 1):.0f} "
@@ -336,7 +278,8 @@ def main():
     print(f"| first delivery after the brokers returned | "
           + (f"{first_delivery - up_at:.1f} s" if first_delivery else "-") + " | |")
     print(f"| replay rate, 10-90 % of the drain | {replay:,.0f} events/s "
-          f"({ratio(replay, args.replay_rate)} of replay_rate) | {args.replay_rate:,} events/s |")
+          f"({percent(replay, args.replay_rate)} of replay_rate) | "
+          f"{args.replay_rate:,} events/s |")
     print(f"| delivered (high watermarks) | {delivered:,} of {expected:,} "
           f"({delivered - expected:,} duplicates) | >= {expected:,} |")
     print(f"| counters | spooled {counters.get('out.spooled', 0):,}, replayed "
@@ -346,4 +289,4 @@ def main():
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    common.run("bench_outage", main)

@@ -14,56 +14,27 @@
 Exit status: 0 when everything ran (whether targets were met or missed), 1 when a step failed.
 """
 
-import argparse
 import json
 import os
 import subprocess
 import sys
-import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+import common  # noqa: E402  (bench/common.py)
+from common import fail  # noqa: E402
 
 TARGET_RATIO = 0.40
 TARGET_RSS_MIB = 64
 
 
-def fail(message):
-    print(f"bench: FAILED: {message}", file=sys.stderr)
-    sys.exit(1)
-
-
-def tail(path, n=3000):
-    try:
-        with open(path, "rb") as f:
-            return f.read()[-n:].decode("utf-8", "replace")
-    except OSError:
-        return ""
-
-
 def run_ingestd(args, workdir, name, config_text):
     """Runs `ingestd run` on config_text; returns (wall seconds, peak RSS KiB, counters)."""
     config = os.path.join(workdir, f"{name}.yaml")
-    stats = os.path.join(workdir, f"{name}.stats.json")
-    stderr_path = os.path.join(workdir, f"{name}.stderr")
     with open(config, "w") as f:
         f.write(config_text)
-    cmd = [args.ingestd, "run", "-c", config, "--plugin-dir", args.plugin_dir,
-           "--stats-file", stats]
-    with open(stderr_path, "wb") as err:
-        start = time.monotonic()
-        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                stderr=err)
-        # wait4 reports this child's own rusage; RUSAGE_CHILDREN would be the maximum over every
-        # child waited for so far (the generator run, bench_raw_parse with the whole file).
-        _, status, usage = os.wait4(proc.pid, 0)
-        wall = time.monotonic() - start
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    if proc.returncode != 0:
-        fail(f"{name}: ingestd exited {proc.returncode}; stderr:\n{tail(stderr_path)}")
-    try:
-        with open(stats) as f:
-            counters = json.load(f)["counters"]
-    except (OSError, ValueError, KeyError) as e:
-        fail(f"{name}: no usable stats file {stats}: {e}")
-    return wall, usage.ru_maxrss, counters
+    return common.run_ingestd(args.ingestd, args.plugin_dir, config,
+                              os.path.join(workdir, f"{name}.stats.json"),
+                              os.path.join(workdir, f"{name}.stderr"), what=f"{name}: ingestd")
 
 
 def generate(args, events_path):
@@ -131,19 +102,10 @@ sinks:
     return wall, rss_kib
 
 
-def verdict(ok):
-    return "PASS" if ok else "MISS"
-
-
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    build = os.environ.get("INGESTD_BUILD_DIR", os.path.join(
-        os.path.dirname(os.path.abspath(__file__)), "..", "..", "build"))
-    parser.add_argument("--ingestd", default=os.path.join(build, "ingestd"))
-    parser.add_argument("--plugin-dir", default=os.path.join(build, "plugins"))
+    parser = common.argument_parser(__doc__, workdir="bench/pipeline/work")
     parser.add_argument("--raw-parse",
-                        default=os.path.join(build, "bench", "pipeline", "bench_raw_parse"))
-    parser.add_argument("--workdir", default=os.path.join(build, "bench", "pipeline", "work"))
+                        default=common.build_path("bench", "pipeline", "bench_raw_parse"))
     parser.add_argument("--events", type=int, default=2_000_000)
     parser.add_argument("--parse-workers", type=int, default=2,
                         help="json parser workers (the target machine has 2 cores)")
@@ -153,9 +115,7 @@ def main():
     parser.add_argument("--reuse", action="store_true",
                         help="reuse the generated events file when it has the right line count")
     args = parser.parse_args()
-    for tool in (args.ingestd, args.raw_parse):
-        if not os.access(tool, os.X_OK):
-            fail(f"{tool} is not an executable (build it first: ninja ingestd bench_raw_parse)")
+    common.require_executables((args.ingestd, args.raw_parse), "ingestd bench_raw_parse")
     os.makedirs(args.workdir, exist_ok=True)
     events_path = os.path.join(args.workdir, "events.jsonl")
 
@@ -174,12 +134,11 @@ def main():
     rss_mib = rss_kib / 1024
     print(f"pipeline:  {args.events} events, best of {len(runs)} runs {wall:.3f} s, "
           f"{rate:,.0f} events/s")
-    print(f"ratio:     {ratio:.1%} of raw parse  (target >= {TARGET_RATIO:.0%})  "
-          f"{verdict(ratio >= TARGET_RATIO)}")
+    print(common.ratio_line("ratio:     ", ratio, "raw parse", TARGET_RATIO))
     print(f"peak RSS:  {rss_mib:.1f} MiB  (target < {TARGET_RSS_MIB} MiB)  "
-          f"{verdict(rss_mib < TARGET_RSS_MIB)}")
+          f"{common.verdict(rss_mib < TARGET_RSS_MIB)}")
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    common.run("bench", main)

@@ -14,7 +14,6 @@ changes) and adds or removes a file sink, waiting for each reload's "reloaded" l
 Exit status: 0 when everything ran (whether targets were met or missed), 1 when a step failed.
 """
 
-import argparse
 import json
 import os
 import re
@@ -24,12 +23,11 @@ import subprocess
 import sys
 import time
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+import common  # noqa: E402  (bench/common.py)
+from common import fail, tail, verdict  # noqa: E402
+
 TARGET_PAUSE_MS = 100.0
-
-
-def fail(message):
-    print(f"bench-reload: FAILED: {message}", file=sys.stderr)
-    sys.exit(1)
 
 
 def config(workdir, rate, variant):
@@ -94,10 +92,7 @@ def longest_gap(arrivals, start, end):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--ingestd", required=True)
-    parser.add_argument("--plugin-dir", required=True)
-    parser.add_argument("--workdir", required=True)
+    parser = common.argument_parser(__doc__, workdir="bench/reload/work")
     parser.add_argument("--rate", type=int, default=20000)
     parser.add_argument("--reloads", type=int, default=5)
     args = parser.parse_args()
@@ -132,7 +127,7 @@ def main():
             deadline = sent + 30
             while len(re.findall(r"reloaded ", log())) <= done_before:
                 if time.monotonic() > deadline or proc.poll() is not None:
-                    fail(f"reload {i} did not complete; stderr:\n{log()[-3000:]}")
+                    fail(f"reload {i} did not complete; stderr:\n{tail(stderr_path)}")
                 reader.pump(time.monotonic() + 0.01)
             reader.pump(sent + 1.0)
             pauses.append(longest_gap(reader.arrivals, sent - 0.5, sent + 1.0))
@@ -143,9 +138,8 @@ def main():
         if proc.poll() is None:
             proc.kill()
     if rc != 0:
-        fail(f"ingestd exited {rc}; stderr:\n{log()[-3000:]}")
-    with open(stats) as f:
-        generated = json.load(f)["counters"]["gen.events_out"]
+        fail(f"ingestd exited {rc}; stderr:\n{tail(stderr_path)}")
+    generated = common.read_counters(stats)["gen.events_out"]
     seen = set(reader.seqs)
     lost = generated - len(seen & set(range(generated)))
     duplicated = len(reader.seqs) - len(seen)
@@ -155,13 +149,13 @@ def main():
     print(f"  longest gap between outputs around a reload: {worst:.1f} ms "
           f"(each: {', '.join(f'{p * 1000:.1f}' for p in pauses)}; "
           f"steady state: {steady * 1000:.1f} ms); target < {TARGET_PAUSE_MS:.0f} ms: "
-          f"{'PASS' if worst < TARGET_PAUSE_MS else 'MISS'}")
+          f"{verdict(worst < TARGET_PAUSE_MS)}")
     print(f"  events: {generated} generated, {len(seen)} delivered, {lost} lost, "
           f"{duplicated} duplicated; target 0 lost, 0 duplicated: "
-          f"{'PASS' if lost == 0 and duplicated == 0 else 'MISS'}")
+          f"{verdict(lost == 0 and duplicated == 0)}")
     if len(seen) > generated or not reader.eof:
         fail("more sequence numbers than the generator emitted, or stdout not closed")
 
 
 if __name__ == "__main__":
-    main()
+    common.run("bench-reload", main)

@@ -17,7 +17,6 @@ Exit status: 0 when everything ran, 1 when a step failed (a spool error, a wrong
 back, dd failing). There is no target: the figures are for reading.
 """
 
-import argparse
 import json
 import os
 import re
@@ -27,12 +26,11 @@ import sys
 import tempfile
 import time
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+import common  # noqa: E402  (bench/common.py)
+from common import fail  # noqa: E402
+
 MIB = 1 << 20
-
-
-def fail(message):
-    print(f"bench_spool: FAILED: {message}", file=sys.stderr)
-    sys.exit(1)
 
 
 def run_spool(args, tmp):
@@ -66,20 +64,17 @@ def run_dd(tmp, mib):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    build = os.environ.get("INGESTD_BUILD_DIR", os.path.join(
-        os.path.dirname(os.path.abspath(__file__)), "..", "..", "build"))
-    parser.add_argument("--spool-io", default=os.path.join(build, "bench", "spool",
-                                                           "bench_spool_io"))
-    parser.add_argument("--workdir", default=os.path.join(build, "bench", "spool", "work"),
-                        help="the temporary directory (spool and dd.bin) is made in here")
+    parser = common.argument_parser(
+        __doc__, workdir="bench/spool/work", ingestd=False,
+        workdir_help="the temporary directory (spool and dd.bin) is made in here")
+    parser.add_argument("--spool-io", default=common.build_path("bench", "spool",
+                                                                "bench_spool_io"))
     parser.add_argument("--batches", type=int, default=2048,
                         help="batches appended per run (2048 of 1024 events: about 230 MB)")
     parser.add_argument("--events-per-batch", type=int, default=1024)
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
-    if not os.access(args.spool_io, os.X_OK):
-        fail(f"{args.spool_io} is not an executable (build it first: ninja bench_spool)")
+    common.require_executables((args.spool_io,), "bench_spool")
     os.makedirs(args.workdir, exist_ok=True)
 
     tmp = tempfile.mkdtemp(prefix="spool-", dir=args.workdir)
@@ -112,11 +107,11 @@ def main():
     print(f"  of which appends alone:                      "
           f"{best['bytes'] / best['append_s'] / 1e6:,.0f} MB/s")
     print(f"dd bs=1M conv=fdatasync, same file system:     {dd_mbps:,.0f} MB/s")
-    print(f"ratio spool / dd:                              {write_mbps / dd_mbps:.0%}")
+    print(f"ratio spool / dd:                              {common.percent(write_mbps, dd_mbps)}")
     print(f"spool read (claim + release, page cache):      {read_mbps:,.0f} MB/s, "
           f"{fastest_read['events'] / fastest_read['read_s'] / 1e6:.2f} M events/s")
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    common.run("bench_spool", main)

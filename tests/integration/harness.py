@@ -1,6 +1,7 @@
 """Shared helpers for the integration tests: run the real `ingestd` binary on a temporary data
 directory and config, wait on conditions with a deadline, stop it with a signal, and collect its
-exit code, stderr and final counters (--stats-file).
+exit code, stderr and final counters (--stats-file); and the peers the tests talk to (the HTTP
+receiver, a private D-Bus, a NOTIFY_SOCKET listener).
 
 Paths come from the environment that ctest sets (INGESTD_BIN, INGESTD_PLUGIN_DIR,
 INGESTD_SOURCE_DIR, INGESTD_BUILD_DIR); run by hand, they default to the build/ tree of this checkout.
@@ -16,9 +17,11 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import time
 import unittest
+import urllib.request
 
 SOURCE_DIR = os.environ.get(
     "INGESTD_SOURCE_DIR",
@@ -269,6 +272,68 @@ class IntegrationTestCase(unittest.TestCase):
             self.assertEqual(c[f"{up}.events_out"], c[f"{down}.events_in"], f"edge {up} -> {down}")
             self.assertEqual(c.get(f"{down}.queue_dropped"), 0, f"{down}.queue_dropped")
             self.assertEqual(c.get(f"{down}.shutdown_dropped"), 0, f"{down}.shutdown_dropped")
+
+
+# --- The http sink's peer: tests/tools/http_receiver/http_receiver.py -----------------------
+
+HTTP_RECEIVER = os.path.join(SOURCE_DIR, "tests", "tools", "http_receiver", "http_receiver.py")
+
+
+class HttpReceiver:
+    """The test HTTP receiver as a child process; `url` is where to POST data.
+
+    It records the events of every request it answered 2xx in `record_path` (seqs() reads their
+    "seq" fields back) and answers in the mode that control() sets (ok, 503, 429, 400, hang; see
+    http_receiver.py). Its stderr is appended to `stderr_path`. With `port` it listens on that
+    port, so that a receiver stopped by the test can be brought back at the same address; the new
+    one appends to the same record file. Starting raises AssertionError when the process prints no
+    port (or another one than asked for); stop() closes its stdin, kills it after 10 s, and may be
+    called more than once."""
+
+    def __init__(self, workdir, port=None):
+        self.record_path = os.path.join(workdir, "received.jsonl")
+        self.stderr_path = os.path.join(workdir, "receiver.stderr")
+        args = [sys.executable, HTTP_RECEIVER, self.record_path]
+        if port is not None:
+            args += ["--port", str(port)]
+        with open(self.stderr_path, "ab") as err:
+            self.proc = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                         stderr=err)
+        line = self.proc.stdout.readline().decode().strip()  # the port, its first output
+        if not line.isdigit() or (port is not None and line != str(port)):
+            self.stop()
+            raise AssertionError(f"the receiver printed {line!r}, not a port"
+                                 f"{'' if port is None else f' ({port})'}: {self.stderr()}")
+        self.port = int(line)
+        self.base = f"http://127.0.0.1:{line}"
+        self.url = self.base + "/ingest"
+
+    def stderr(self):
+        with open(self.stderr_path, encoding="utf-8", errors="replace") as f:
+            return f.read()
+
+    def control(self, mode, **options):
+        body = json.dumps(dict(options, mode=mode)).encode()
+        with urllib.request.urlopen(self.base + "/_control", data=body, timeout=10) as r:
+            assert r.status == 200, r.read()
+
+    def stats(self):
+        with urllib.request.urlopen(self.base + "/_stats", timeout=10) as r:
+            return json.load(r)
+
+    def seqs(self):
+        return [json.loads(line)["seq"] for line in read_lines(self.record_path)] \
+            if os.path.exists(self.record_path) else []
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.stdin.close()  # the receiver exits when its stdin closes
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc.stdout.close()
 
 
 # --- Control-plane peers: a private D-Bus and a NOTIFY_SOCKET listener ------------------------

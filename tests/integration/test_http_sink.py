@@ -10,68 +10,19 @@ so every test expects each number exactly once.
 """
 
 import json
-import os
 import re
-import subprocess
-import sys
 import unittest
-import urllib.request
 
 import harness
 from harness import Counters, q
 
-RECEIVER = os.path.join(harness.SOURCE_DIR, "tests", "tools", "http_receiver", "http_receiver.py")
 TEMPLATE = '{"seq":{{seq}},"pad":"{{hex 24}}"}'
-
-
-class Receiver:
-    """The receiver process; `url` is where to POST data."""
-
-    def __init__(self, workdir):
-        self.record_path = os.path.join(workdir, "received.jsonl")
-        self.stderr_path = os.path.join(workdir, "receiver.stderr")
-        with open(self.stderr_path, "wb") as err:
-            self.proc = subprocess.Popen([sys.executable, RECEIVER, self.record_path],
-                                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err)
-        line = self.proc.stdout.readline().decode().strip()  # the port, its first output
-        if not line.isdigit():
-            self.stop()
-            raise AssertionError(f"the receiver printed no port: {line!r}, {self.stderr()}")
-        self.base = f"http://127.0.0.1:{line}"
-        self.url = self.base + "/ingest"
-
-    def stderr(self):
-        with open(self.stderr_path, encoding="utf-8", errors="replace") as f:
-            return f.read()
-
-    def control(self, mode, **options):
-        body = json.dumps(dict(options, mode=mode)).encode()
-        with urllib.request.urlopen(self.base + "/_control", data=body, timeout=10) as r:
-            assert r.status == 200, r.read()
-
-    def stats(self):
-        with urllib.request.urlopen(self.base + "/_stats", timeout=10) as r:
-            return json.load(r)
-
-    def seqs(self):
-        return [json.loads(line)["seq"] for line in harness.read_lines(self.record_path)] \
-            if os.path.exists(self.record_path) else []
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.stdin.close()  # the receiver exits when its stdin closes
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.proc.stdout.close()
 
 
 class HttpSinkTest(harness.IntegrationTestCase):
     def setUp(self):
         super().setUp()
-        self.receiver = Receiver(self.dir)
+        self.receiver = harness.HttpReceiver(self.dir)
         self.addCleanup(self.receiver.stop)
 
     def config(self, count, sink_options, retry="{ initial: 10ms, max: 100ms }",
@@ -197,21 +148,15 @@ sinks:
         started on that port. Without a spool the batch waits in the sink meanwhile (with one,
         the batch job would end with its events spooled for the next run: test_spool.py)."""
         count = 2_000
-        port = int(self.receiver.url.split(":")[2].split("/")[0])
         self.receiver.stop()
         d = self.start_daemon(self.config(count, "    spool: false\n"))
         harness.wait_until(lambda: "Connection refused" in d.stderr(), 30,
                            what="a refused connection in the log")
-        restarted = subprocess.Popen(
-            [sys.executable, RECEIVER, self.receiver.record_path, "--port", str(port)],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        restarted = harness.HttpReceiver(self.dir, port=self.receiver.port)
         try:
-            self.assertEqual(restarted.stdout.readline().decode().strip(), str(port))
             self.assertEqual(d.wait(60), 0, d.stderr_tail())
         finally:
-            restarted.stdin.close()
-            restarted.wait(10)
-            restarted.stdout.close()
+            restarted.stop()
         self.assert_each_once(count)
         c = Counters(d.stats())
         self.assertGreater(c["out.transport_errors"], 0)

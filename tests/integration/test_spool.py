@@ -17,8 +17,7 @@ import time
 import unittest
 
 import harness
-from harness import Counters, q, wait_until
-from test_http_sink import Receiver as HttpReceiver
+from harness import Counters, HttpReceiver, q, wait_until
 
 TEMPLATE = '{"seq":{{seq}},"pad":"{{hex 40}}"}'
 

@@ -1,0 +1,172 @@
+"""What the benchmarks under bench/*/run.py share: where the built tools are, failing a step,
+running `ingestd run` to its end with its peak RSS, the Kafka test peer, and the PASS/MISS and
+percentage figures they print.
+
+A run.py imports this module with bench/ put on sys.path and hands its main() to run(), which
+turns a Failure (raised by fail(), here or in the run.py) into "<name>: FAILED: <message>" on
+stderr and exit status 1. Every `finally` of the run.py runs before that, as it would for
+sys.exit(); nothing here catches a Failure itself.
+"""
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+
+SOURCE_DIR = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
+BUILD_DIR = os.environ.get("INGESTD_BUILD_DIR", os.path.join(SOURCE_DIR, "build"))
+
+# The generator template of the Kafka benchmarks: a numbered event of about 90 bytes of JSON.
+EVENT_TEMPLATE = ('{"seq":{{seq}},"device":"{{choice xbox_one,ps4,roku,apple_tv}}",'
+                  '"sev":"{{choice success,success,success,error}}",'
+                  '"title":"{{choice narcos,dark,ozark,mindhunter}}",'
+                  '"country":"{{choice UK,US,BR,DE}}","n":{{int 0 99999}}}')
+
+
+class Failure(Exception):
+    """A step of a benchmark failed (not a missed target): the run ends with exit status 1."""
+
+
+def fail(message):
+    raise Failure(message)
+
+
+def run(name, main):
+    """Runs main() and exits with what it returns (None: 0), or with 1 after printing a
+    Failure as "<name>: FAILED: <message>"."""
+    try:
+        status = main()
+    except Failure as e:
+        print(f"{name}: FAILED: {e}", file=sys.stderr)
+        sys.exit(1)
+    sys.exit(status)
+
+
+def build_path(*parts):
+    """A path in the build tree ($INGESTD_BUILD_DIR, default build/ of this checkout)."""
+    return os.path.join(BUILD_DIR, *parts)
+
+
+def argument_parser(doc, workdir=None, workdir_help=None, ingestd=True):
+    """An ArgumentParser described by the first line of doc, with --ingestd and --plugin-dir
+    (when ingestd) and --workdir (default build/<workdir>) already added."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    if ingestd:
+        parser.add_argument("--ingestd", default=build_path("ingestd"))
+        parser.add_argument("--plugin-dir", default=build_path("plugins"))
+    if workdir:
+        parser.add_argument("--workdir", default=build_path(workdir), help=workdir_help)
+    return parser
+
+
+def kafka_peer_path():
+    """Where the build puts the Kafka test peer (tests/tools/kafka_mock)."""
+    return build_path("tests", "tools", "kafka_mock", "ingestd-test-kafka")
+
+
+def require_executables(tools, target):
+    """Fails unless each of tools is an executable, naming the ninja target that builds them."""
+    for tool in tools:
+        if not os.access(tool, os.X_OK):
+            fail(f"{tool} is not an executable (build it first: ninja {target})")
+
+
+def tail(path, n=3000):
+    """The last n bytes of a log file as text ("" when it cannot be read)."""
+    try:
+        with open(path, "rb") as f:
+            return f.read()[-n:].decode("utf-8", "replace")
+    except OSError:
+        return ""
+
+
+def read_counters(stats_path):
+    """The counters of an `ingestd run --stats-file` file: {"<component>.<counter>": N}."""
+    with open(stats_path) as f:
+        return json.load(f)["counters"]
+
+
+def run_ingestd(ingestd, plugin_dir, config, stats, stderr_path, what="ingestd"):
+    """Runs `ingestd run -c config` to its end, stdout discarded and stderr to stderr_path.
+
+    Returns (wall seconds from start to exit, the daemon's peak RSS in KiB, its counters). The
+    RSS is wait4's ru_maxrss of this one child: RUSAGE_CHILDREN would be the maximum over every
+    child waited for so far (a generator run, a raw parser holding the whole file). Fails, as
+    "<what> exited N", on a non-zero exit or an unreadable stats file."""
+    cmd = [ingestd, "run", "-c", config, "--plugin-dir", plugin_dir, "--stats-file", stats]
+    with open(stderr_path, "wb") as err:
+        start = time.monotonic()
+        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                stderr=err)
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.monotonic() - start
+    proc.returncode = os.waitstatus_to_exitcode(status)  # reaped here, not by Popen
+    if proc.returncode != 0:
+        fail(f"{what} exited {proc.returncode}; stderr:\n{tail(stderr_path)}")
+    try:
+        counters = read_counters(stats)
+    except (OSError, ValueError, KeyError) as e:
+        fail(f"{what}: no usable stats file {stats}: {e}")
+    return wall, usage.ru_maxrss, counters
+
+
+class KafkaPeer:
+    """The Kafka test peer (librdkafka's mock cluster, tests/tools/kafka_mock) as a child process.
+
+    Started with the peer's own arguments (--brokers, --topic NAME:PARTITIONS); `bootstrap` is
+    the bootstrap list it prints first. command() sends one line of its stdin protocol ("hwm
+    TOPIC", "down all", "up all") and returns the answer line; the peer not answering is a
+    Failure. Its stderr goes to workdir/peer.stderr. close() closes its stdin (the peer exits),
+    kills it after 30 s, and may be called more than once."""
+
+    def __init__(self, path, peer_args, workdir):
+        self.stderr_path = os.path.join(workdir, "peer.stderr")
+        with open(self.stderr_path, "wb") as err:
+            self.proc = subprocess.Popen(
+                [path] + list(peer_args), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                stderr=err, text=True, bufsize=1)
+        self.bootstrap = self.proc.stdout.readline().strip()
+        if not self.bootstrap:
+            fail(f"the Kafka peer printed no bootstrap list: {tail(self.stderr_path)}")
+
+    def command(self, line):
+        self.proc.stdin.write(line + "\n")
+        answer = self.proc.stdout.readline().strip()
+        if not answer:
+            fail(f"the Kafka peer did not answer {line!r}: {tail(self.stderr_path)}")
+        return answer
+
+    def delivered(self, topic, strict=False):
+        """The topic's high watermarks summed. An error answer gives None, or with strict a
+        Failure."""
+        answer = self.command(f"hwm {topic}")
+        if answer.startswith("error"):
+            if strict:
+                fail(f"hwm {topic}: {answer!r} {tail(self.stderr_path)}")
+            return None
+        return sum(int(item.split(":")[1]) for item in answer.split())
+
+    def close(self):
+        if self.proc.poll() is None:
+            try:
+                self.proc.stdin.close()
+                self.proc.wait(30)
+            except (OSError, subprocess.TimeoutExpired):
+                self.proc.kill()
+                self.proc.wait()
+
+
+def verdict(ok):
+    return "PASS" if ok else "MISS"
+
+
+def percent(value, reference):
+    """value as a whole percentage of reference ("-" when reference is 0)."""
+    return f"{value / reference:.0%}" if reference else "-"
+
+
+def ratio_line(label, ratio, of, target):
+    """The line `<label>12.3% of <of>  (target >= 40%)  PASS` (MISS below the target)."""
+    return f"{label}{ratio:.1%} of {of}  (target >= {target:.0%})  {verdict(ratio >= target)}"
