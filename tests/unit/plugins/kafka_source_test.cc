@@ -1,6 +1,11 @@
 #include "source/kafka/kafka_source.h"
 
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <fmt/format.h>
@@ -9,12 +14,15 @@
 #include "config/config.h"
 #include "fake_context.h"
 #include "ingestd/plugin.h"
+#include "kafka_mock_cluster.h"
 #include "plugin_test_support.h"
+#include "runtime/system_clock.h"
 
 namespace ingestd::plugins {
 namespace {
 
 using ingestd::testing::CollectingDiagnostics;
+using ingestd::testing::MockCluster;
 
 constexpr ComponentDescriptor kDescriptor =
     describe<KafkaSource>(Kind::kSource, "kafka", kKafkaSourceDoc, kKafkaSourceOptions);
@@ -117,6 +125,177 @@ TEST(KafkaSourceOptions, SchemaErrorsHavePositions) {
             std::string::npos)
       << errors[0].to_string();
   EXPECT_EQ(errors[1].to_string().rfind("src.yaml:5:18: ", 0), 0u) << errors[1].to_string();
+}
+
+// A context on real time whose stop is requested from another thread.
+class LiveContext : public ingestd::testing::FakeContext {
+ public:
+  using FakeContext::FakeContext;
+  const Clock& clock() const override { return clock_; }
+  bool stopping() const override { return stop_.load(); }
+  bool wait_for_stop(int64_t timeout_ns) override {
+    std::this_thread::sleep_for(std::chrono::nanoseconds(timeout_ns));
+    return stop_.load();
+  }
+  void stop() { stop_.store(true); }
+
+ private:
+  runtime::SystemClock clock_;
+  std::atomic<bool> stop_{false};
+};
+
+// Keeps every pushed batch, so that their acks fire only when the test lets them go.
+class HoldingOutput : public Output {
+ public:
+  bool push(BatchPtr batch) override {
+    {
+      std::lock_guard lock(mu_);
+      messages_ += batch->size();
+      held_.push_back(std::move(batch));
+    }
+    cv_.notify_all();
+    return true;
+  }
+  bool wait_for_messages(size_t n, std::chrono::seconds timeout) {
+    std::unique_lock lock(mu_);
+    return cv_.wait_for(lock, timeout, [&] { return messages_ >= n; });
+  }
+  // Lets go of (acknowledges) the held batches for which keep(batch) is false.
+  template <class Keep>
+  void release_unless(Keep keep) {
+    std::vector<BatchPtr> released;
+    {
+      std::lock_guard lock(mu_);
+      auto it = std::stable_partition(held_.begin(), held_.end(),
+                                      [&](const BatchPtr& b) { return keep(*b); });
+      released.assign(std::make_move_iterator(it), std::make_move_iterator(held_.end()));
+      held_.erase(it, held_.end());
+    }
+  }
+  std::vector<std::pair<int32_t, int64_t>> origins() {  // (partition, first offset)
+    std::lock_guard lock(mu_);
+    std::vector<std::pair<int32_t, int64_t>> out;
+    for (const BatchPtr& b : held_) out.emplace_back(*b->origin.partition, *b->origin.offset);
+    return out;
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<BatchPtr> held_;
+  size_t messages_ = 0;
+};
+
+// A plain group member, polled on its own thread, that joins to take partitions away.
+class OtherMember {
+ public:
+  OtherMember(const std::string& bootstrap, const std::string& group, const std::string& topic) {
+    char errstr[256];
+    rd_kafka_conf_t* conf = rd_kafka_conf_new();
+    rd_kafka_conf_set(conf, "bootstrap.servers", bootstrap.c_str(), errstr, sizeof errstr);
+    rd_kafka_conf_set(conf, "group.id", group.c_str(), errstr, sizeof errstr);
+    rd_kafka_conf_set(conf, "partition.assignment.strategy", "cooperative-sticky", errstr,
+                      sizeof errstr);
+    rd_kafka_conf_set(conf, "session.timeout.ms", "3000", errstr, sizeof errstr);
+    rd_kafka_conf_set(conf, "heartbeat.interval.ms", "300", errstr, sizeof errstr);
+    rd_kafka_conf_set(conf, "enable.auto.commit", "false", errstr, sizeof errstr);
+    rd_kafka_conf_set(conf, "log_level", "0", errstr, sizeof errstr);
+    rk_ = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof errstr);
+    rd_kafka_poll_set_consumer(rk_);
+    rd_kafka_topic_partition_list_t* list = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(list, topic.c_str(), RD_KAFKA_PARTITION_UA);
+    rd_kafka_subscribe(rk_, list);
+    rd_kafka_topic_partition_list_destroy(list);
+    thread_ = std::thread([this] {
+      while (!stop_.load())
+        if (rd_kafka_message_t* m = rd_kafka_consumer_poll(rk_, 50)) rd_kafka_message_destroy(m);
+    });
+  }
+  ~OtherMember() {
+    stop_.store(true);
+    thread_.join();
+    rd_kafka_consumer_close(rk_);
+    rd_kafka_destroy(rk_);
+  }
+  // The partitions assigned to it (empty until the rebalance is done).
+  std::vector<int32_t> assignment() {
+    rd_kafka_topic_partition_list_t* list = nullptr;
+    std::vector<int32_t> out;
+    if (rd_kafka_assignment(rk_, &list) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+      for (int i = 0; i < list->cnt; ++i) out.push_back(list->elems[i].partition);
+      rd_kafka_topic_partition_list_destroy(list);
+    }
+    return out;
+  }
+
+ private:
+  rd_kafka_t* rk_;
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+};
+
+// A revoke waits (up to rebalance_timeout) for the acks of the revoked partition's batches, then
+// commits the acknowledged prefix only; a stop commits what was acknowledged by then.
+TEST(KafkaSource, RevokeAndStopCommitOnlyTheAcknowledgedPrefix) {
+  MockCluster cluster;
+  cluster.create("t", 2);
+  for (int p = 0; p < 2; ++p) {
+    std::vector<std::string> values;
+    for (int i = 0; i < 20; ++i) values.push_back(fmt::format("p{}-{}", p, i));
+    cluster.produce("t", p, values);
+  }
+  CollectingDiagnostics diag;
+  KafkaSource source(
+      ingestd::testing::options_or_fail(
+          kDescriptor, fmt::format("{{brokers: '{}', group: g, topics: [t], commit_interval: 1h, "
+                                   "rebalance_timeout: 1s, librdkafka: {{session.timeout.ms: "
+                                   "'3000', heartbeat.interval.ms: '300', log_level: '0'}}}}",
+                                   cluster.bootstrap())),
+      diag);
+  ASSERT_TRUE(diag.errors.empty()) << diag.errors[0].second;
+  LiveContext ctx("in");
+  ctx.limits.max_events = 5;
+  ctx.limits.linger_ns = 1'000'000;
+  ASSERT_TRUE(source.start(ctx));
+  HoldingOutput out;
+  std::thread runner([&] { source.run(ctx, out); });
+
+  ASSERT_TRUE(out.wait_for_messages(40, std::chrono::seconds(30)));
+  auto origins = out.origins();
+  ASSERT_EQ(origins.size(), 8u);  // 4 batches of 5 per partition, each with its first offset
+  for (int32_t p = 0; p < 2; ++p)
+    for (int64_t first = 0; first < 20; first += 5)
+      EXPECT_NE(std::find(origins.begin(), origins.end(), std::make_pair(p, first)), origins.end());
+  // Acknowledge every batch but the one at offset 10 of each partition.
+  out.release_unless([](const Batch& b) { return *b.origin.offset == 10; });
+
+  // A second member takes one partition: the revoke waits for the held batch, gives up after
+  // rebalance_timeout, and commits up to it (10), not past it.
+  OtherMember other(cluster.bootstrap(), "g", "t");
+  std::vector<int32_t> moved;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while ((moved = other.assignment()).empty() && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  ASSERT_EQ(moved.size(), 1u);
+  const int32_t kept = 1 - moved[0];
+  auto committed = cluster.committed("g", "t", 2);
+  EXPECT_EQ(committed[static_cast<size_t>(moved[0])], 10);
+  EXPECT_EQ(committed[static_cast<size_t>(kept)], -1) << "commit_interval is 1h";
+  EXPECT_EQ(ctx.count("abandoned"), 1u);
+
+  // The kept partition's held batch is acknowledged before the stop: all of it is committed.
+  out.release_unless([](const Batch&) { return false; });
+  ctx.stop();
+  runner.join();
+  committed = cluster.committed("g", "t", 2);
+  EXPECT_EQ(committed[static_cast<size_t>(kept)], 20);
+  EXPECT_EQ(committed[static_cast<size_t>(moved[0])], 10);
+  EXPECT_EQ(ctx.count("messages"), 40u);
+  EXPECT_EQ(ctx.count("batches"), 8u);
+  EXPECT_EQ(ctx.count("abandoned"), 1u);
+  EXPECT_EQ(ctx.count("acks_failed"), 0u);
+  EXPECT_GE(ctx.count("commits"), 2u);
+  EXPECT_EQ(ctx.count("commit_failed"), 0u);
 }
 
 }  // namespace
