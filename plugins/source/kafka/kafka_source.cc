@@ -15,7 +15,7 @@ namespace {
 
 constexpr int64_t kMaxPollNs = 100'000'000;     // how soon run() notices a stop
 constexpr int64_t kPausedAfterNs = 10'000'000;  // a push blocked this long counts as `paused`
-constexpr size_t kMaxArenaStart = 256 * 1024;
+constexpr size_t kMaxArenaStart = 64 * 1024;    // a batch's first arena block; it grows
 
 // Properties that an option of this source sets, and the option to use instead.
 constexpr kafka::OwnedProperty kOwnedProperties[] = {
@@ -205,11 +205,11 @@ bool KafkaSource::start(Context& ctx) {
 }
 
 void KafkaSource::run(Context& ctx, Output& out) {
-  int64_t next_commit = ctx_->clock().monotonic_ns() + commit_interval_ns_;
+  int64_t next_commit = ctx.clock().monotonic_ns() + commit_interval_ns_;
   bool accepted = true;
   while (accepted && !ctx.stopping()) {
     drain_acks();
-    int64_t now = ctx_->clock().monotonic_ns();
+    int64_t now = ctx.clock().monotonic_ns();
     if (now >= next_commit) {
       commit(tracker_.commits(), false);
       next_commit = now + commit_interval_ns_;
@@ -244,7 +244,7 @@ bool KafkaSource::take(Context& ctx, Output& out, rd_kafka_message_t& message) {
     o.batch->reserve(std::min<size_t>(limits_.max_events, 4096), 0);
     o.batch->ingest_time_ns = ctx.clock().now_ns();
     o.first = message.offset;
-    o.opened_ns = ctx_->clock().monotonic_ns();
+    o.opened_ns = ctx.clock().monotonic_ns();
   }
   o.last = message.offset;
   messages_->add();
@@ -274,11 +274,10 @@ bool KafkaSource::take(Context& ctx, Output& out, rd_kafka_message_t& message) {
 }
 
 void KafkaSource::consumer_error(const rd_kafka_message_t& message) {
+  if (message.err == RD_KAFKA_RESP_ERR__PARTITION_EOF) return;  // only if configured: not an error
   consumer_errors_->add();
   std::string text;
   switch (message.err) {
-    case RD_KAFKA_RESP_ERR__PARTITION_EOF:
-      return;
     case RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART:
     case RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC:
     case RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED:
