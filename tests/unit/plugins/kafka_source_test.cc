@@ -3,9 +3,11 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <map>
 #include <mutex>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <vector>
 
 #include <fmt/format.h>
@@ -172,10 +174,12 @@ class HoldingOutput : public Output {
       held_.erase(it, held_.end());
     }
   }
-  std::vector<std::pair<int32_t, int64_t>> origins() {  // (partition, first offset)
+  // (partition, first offset, events) of each held batch.
+  std::vector<std::tuple<int32_t, int64_t, int64_t>> origins() {
     std::lock_guard lock(mu_);
-    std::vector<std::pair<int32_t, int64_t>> out;
-    for (const BatchPtr& b : held_) out.emplace_back(*b->origin.partition, *b->origin.offset);
+    std::vector<std::tuple<int32_t, int64_t, int64_t>> out;
+    for (const BatchPtr& b : held_)
+      out.emplace_back(*b->origin.partition, *b->origin.offset, static_cast<int64_t>(b->size()));
     return out;
   }
 
@@ -255,22 +259,38 @@ TEST(KafkaSource, RevokeAndStopCommitOnlyTheAcknowledgedPrefix) {
   ASSERT_TRUE(diag.errors.empty()) << diag.errors[0].second;
   LiveContext ctx("in");
   ctx.limits.max_events = 5;
-  ctx.limits.linger_ns = 1'000'000;
+  ctx.limits.linger_ns = 5'000'000'000;  // batches fill up: 4 of 5 per partition
   ASSERT_TRUE(source.start(ctx));
   HoldingOutput out;
-  std::thread runner([&] { source.run(ctx, out); });
+  struct Running {
+    LiveContext& ctx;
+    std::thread thread;
+    ~Running() {
+      ctx.stop();
+      if (thread.joinable()) thread.join();
+    }
+  } running{ctx, std::thread([&] { source.run(ctx, out); })};
 
   ASSERT_TRUE(out.wait_for_messages(40, std::chrono::seconds(30)));
+  // Every offset of each partition in exactly one batch, whose origin has its first offset.
+  std::map<int32_t, int64_t> next, held;
   auto origins = out.origins();
-  ASSERT_EQ(origins.size(), 8u);  // 4 batches of 5 per partition, each with its first offset
-  for (int32_t p = 0; p < 2; ++p)
-    for (int64_t first = 0; first < 20; first += 5)
-      EXPECT_NE(std::find(origins.begin(), origins.end(), std::make_pair(p, first)), origins.end());
-  // Acknowledge every batch but the one at offset 10 of each partition.
-  out.release_unless([](const Batch& b) { return *b.origin.offset == 10; });
+  std::sort(origins.begin(), origins.end());
+  for (const auto& [partition, first, events] : origins) {
+    EXPECT_EQ(first, next[partition]) << "partition " << partition;
+    next[partition] = first + events;
+    if (first <= 10 && 10 < first + events) held[partition] = first;
+  }
+  EXPECT_EQ(next, (std::map<int32_t, int64_t>{{0, 20}, {1, 20}}));
+  ASSERT_EQ(held.size(), 2u);
+  // Acknowledge every batch but the one holding offset 10 of each partition.
+  auto holds_10 = [](const Batch& b) {
+    return *b.origin.offset <= 10 && 10 < *b.origin.offset + static_cast<int64_t>(b.size());
+  };
+  out.release_unless(holds_10);
 
   // A second member takes one partition: the revoke waits for the held batch, gives up after
-  // rebalance_timeout, and commits up to it (10), not past it.
+  // rebalance_timeout, and commits up to it, not past it.
   OtherMember other(cluster.bootstrap(), "g", "t");
   std::vector<int32_t> moved;
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
@@ -279,19 +299,19 @@ TEST(KafkaSource, RevokeAndStopCommitOnlyTheAcknowledgedPrefix) {
   ASSERT_EQ(moved.size(), 1u);
   const int32_t kept = 1 - moved[0];
   auto committed = cluster.committed("g", "t", 2);
-  EXPECT_EQ(committed[static_cast<size_t>(moved[0])], 10);
+  EXPECT_EQ(committed[static_cast<size_t>(moved[0])], held[moved[0]]);
   EXPECT_EQ(committed[static_cast<size_t>(kept)], -1) << "commit_interval is 1h";
   EXPECT_EQ(ctx.count("abandoned"), 1u);
 
   // The kept partition's held batch is acknowledged before the stop: all of it is committed.
   out.release_unless([](const Batch&) { return false; });
   ctx.stop();
-  runner.join();
+  running.thread.join();
   committed = cluster.committed("g", "t", 2);
   EXPECT_EQ(committed[static_cast<size_t>(kept)], 20);
-  EXPECT_EQ(committed[static_cast<size_t>(moved[0])], 10);
+  EXPECT_EQ(committed[static_cast<size_t>(moved[0])], held[moved[0]]);
   EXPECT_EQ(ctx.count("messages"), 40u);
-  EXPECT_EQ(ctx.count("batches"), 8u);
+  EXPECT_EQ(ctx.count("batches"), origins.size());
   EXPECT_EQ(ctx.count("abandoned"), 1u);
   EXPECT_EQ(ctx.count("acks_failed"), 0u);
   EXPECT_GE(ctx.count("commits"), 2u);
