@@ -13,6 +13,8 @@ real `kcat` as an independent consumer, for the Kafka integration tests.
 import os
 import shutil
 import subprocess
+import sys
+import unittest
 
 import harness
 
@@ -27,6 +29,24 @@ def missing_tools():
     if not KCAT:
         return "kcat is not installed (scripts/packages.txt lists it)"
     return None
+
+
+class KafkaTestCase(harness.IntegrationTestCase):
+    """An integration test against the Kafka peer: skipped, with the reason, when kcat is
+    missing; self.peer(...) starts a KafkaPeer that is closed after the test."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        why = missing_tools()
+        if why:
+            print(f"skipping {cls.__name__}: {why}", file=sys.stderr)
+            raise unittest.SkipTest(why)
+
+    def peer(self, **kwargs):
+        peer = KafkaPeer(self.dir, **kwargs)
+        self.addCleanup(peer.close)
+        return peer
 
 
 class KafkaPeer:

@@ -20,7 +20,6 @@ import unittest
 import harness
 import kafka_peer
 from harness import Counters, q
-from kafka_peer import KafkaPeer
 
 GROUP = "archive"
 
@@ -31,20 +30,7 @@ def records(first, count):
     return [json.dumps({"id": i, "user": f"u{i % 16}"}) for i in ids], [f"u{i % 16}" for i in ids]
 
 
-class KafkaSourceTest(harness.IntegrationTestCase):
-    @classmethod
-    def setUpClass(cls):
-        super().setUpClass()
-        why = kafka_peer.missing_tools()
-        if why:
-            print(f"skipping the Kafka source tests: {why}", file=sys.stderr)
-            raise unittest.SkipTest(why)
-
-    def peer(self, **kwargs):
-        peer = KafkaPeer(self.dir, **kwargs)
-        self.addCleanup(peer.close)
-        return peer
-
+class KafkaSourceTest(kafka_peer.KafkaTestCase):
     def produce(self, peer, first, count, topic="events"):
         lines, keys = records(first, count)
         kafka_peer.produce(peer.bootstrap, topic, lines, keys)
