@@ -2,8 +2,8 @@
 #   ingestd      the daemon, ingestctl, the core plugins (ingestd_add_plugin), the default config,
 #                man pages; systemd/CMakeLists.txt adds the unit, sysusers, tmpfiles and D-Bus files
 #   dev          ingestd-dev: the SDK headers, the static SDK library and the CMake package
-#   kafka        ingestd-plugin-kafka: the plugins that link librdkafka (plugins/sink/kafka), so
-#                that the daemon's package does not depend on it
+#   kafka        ingestd-plugin-kafka: the plugins that link librdkafka (plugins/sink/kafka,
+#                plugins/source/kafka), so that the daemon's package does not depend on it
 include(CMakePackageConfigHelpers)
 
 # ingestctl is built and installed by tools/ingestctl; its page goes with it.

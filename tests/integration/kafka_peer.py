@@ -5,12 +5,16 @@ real `kcat` as an independent consumer, for the Kafka integration tests.
         peer.bootstrap            # "127.0.0.1:port,..."
         peer.command("down all")  # one line in, one line out
         peer.watermarks("events") # {partition: high watermark}
+        peer.committed("g", "events")  # {partition: the group's committed offset, -1 if none}
         consume(peer.bootstrap, "events", "%p %k %s")  # every message, via kcat
+        produce(peer.bootstrap, "events", lines, keys)  # via kcat -P
 """
 
 import os
 import shutil
 import subprocess
+import sys
+import unittest
 
 import harness
 
@@ -25,6 +29,24 @@ def missing_tools():
     if not KCAT:
         return "kcat is not installed (scripts/packages.txt lists it)"
     return None
+
+
+class KafkaTestCase(harness.IntegrationTestCase):
+    """An integration test against the Kafka peer: skipped, with the reason, when kcat is
+    missing; self.peer(...) starts a KafkaPeer that is closed after the test."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        why = missing_tools()
+        if why:
+            print(f"skipping {cls.__name__}: {why}", file=sys.stderr)
+            raise unittest.SkipTest(why)
+
+    def peer(self, **kwargs):
+        peer = KafkaPeer(self.dir, **kwargs)
+        self.addCleanup(peer.close)
+        return peer
 
 
 class KafkaPeer:
@@ -61,6 +83,13 @@ class KafkaPeer:
             raise AssertionError(f"hwm {topic}: {answer}")
         return {int(p): int(h) for p, h in (item.split(":") for item in answer.split())}
 
+    def committed(self, group, topic):
+        """{partition: committed offset (-1: none)} of a consumer group; raises on an error."""
+        answer = self.command(f"committed {group} {topic}")
+        if answer.startswith("error"):
+            raise AssertionError(f"committed {group} {topic}: {answer}")
+        return {int(p): int(o) for p, o in (item.split(":") for item in answer.split())}
+
     def topics(self):
         return dict((name, int(n)) for name, n in
                     (item.rsplit(":", 1) for item in self.command("topics").split()))
@@ -89,6 +118,21 @@ def consume(bootstrap, topic, fmt="%s\\n", timeout=60):
     if r.returncode != 0:
         raise AssertionError(f"kcat -C {topic} exited {r.returncode}: {r.stderr}")
     return r.stdout.splitlines()
+
+
+def produce(bootstrap, topic, lines, keys=None, timeout=60):
+    """Produces one message per line with kcat -P (acks=all), keyed by keys[i] when given (kcat's
+    default partitioner: equal keys, same partition). Lines and keys must not contain newlines
+    or, for keys, a tab (the key delimiter)."""
+    args = [KCAT, "-P", "-b", bootstrap, "-t", topic, "-X", "acks=all"]
+    if keys is not None:
+        args += ["-K", "\t"]
+        text = "".join(f"{k}\t{line}\n" for k, line in zip(keys, lines))
+    else:
+        text = "".join(f"{line}\n" for line in lines)
+    r = subprocess.run(args, input=text, capture_output=True, text=True, timeout=timeout)
+    if r.returncode != 0:
+        raise AssertionError(f"kcat -P {topic} exited {r.returncode}: {r.stderr}")
 
 
 def metadata(bootstrap, timeout=30):

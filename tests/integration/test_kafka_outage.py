@@ -24,15 +24,7 @@ BATCH = 500  # replay joins up to this many per write: not bound by the round tr
 TEMPLATE = '{"seq":{{seq}},"pad":"{{hex 32}}"}'
 
 
-class KafkaOutageTest(harness.IntegrationTestCase):
-    @classmethod
-    def setUpClass(cls):
-        super().setUpClass()
-        why = kafka_peer.missing_tools()
-        if why:
-            print(f"skipping the Kafka outage test: {why}", file=sys.stderr)
-            raise unittest.SkipTest(why)
-
+class KafkaOutageTest(kafka_peer.KafkaTestCase):
     def test_every_broker_down_for_20s_loses_nothing(self):
         peer = KafkaPeer(self.dir, brokers=3, topics={"events": 2})
         self.addCleanup(peer.close)

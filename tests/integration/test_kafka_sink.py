@@ -14,7 +14,6 @@ import unittest
 import harness
 import kafka_peer
 from harness import Counters, q
-from kafka_peer import KafkaPeer
 
 TEMPLATE = '{"seq":{{seq}},"user":"u{{int 0 19}}","service":"{{choice api,db,web}}"}'
 
@@ -23,20 +22,7 @@ def seqs_of(lines):
     return [json.loads(line)["seq"] for line in lines]
 
 
-class KafkaSinkTest(harness.IntegrationTestCase):
-    @classmethod
-    def setUpClass(cls):
-        super().setUpClass()
-        why = kafka_peer.missing_tools()
-        if why:
-            print(f"skipping the Kafka sink tests: {why}", file=sys.stderr)
-            raise unittest.SkipTest(why)
-
-    def peer(self, **kwargs):
-        peer = KafkaPeer(self.dir, **kwargs)
-        self.addCleanup(peer.close)
-        return peer
-
+class KafkaSinkTest(kafka_peer.KafkaTestCase):
     def config(self, peer, sink, count, parsers=True, extra="", rate=0, batch=500):
         inputs = "ev" if parsers else "gen"
         parser = "parsers:\n  ev: { type: json, inputs: [gen] }\n" if parsers else ""

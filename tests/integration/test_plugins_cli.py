@@ -7,6 +7,10 @@ import unittest
 
 import harness
 
+# The Kafka source is built with the core plugins but is not in harness.CORE_PLUGIN_FILES yet.
+if "source_kafka.so" not in harness.CORE_PLUGIN_FILES:
+    harness.CORE_PLUGIN_FILES.append("source_kafka.so")
+
 KIND_WORDS = {
     "source": ("source",),
     "parser": ("parser", "parse"),
@@ -18,6 +22,8 @@ KIND_WORDS = {
 EXPECTED = [
     ("source", "file", ["path", "mode", "poll_interval", "start_at", "max_line"]),
     ("source", "generator", ["template", "rate", "count", "seed"]),
+    ("source", "kafka", ["brokers", "group", "topics", "topic_pattern", "start", "commit_interval",
+                         "rebalance_timeout", "librdkafka"]),
     ("parser", "json", ["strip_prefix", "on_error", "time_field", "time_format", "max_depth"]),
     ("aggregate", "window", ["window", "where", "group_by", "metrics"]),
     ("sink", "file", ["path", "encoding", "rotate_size", "rotate_keep", "fsync", "fsync_interval"]),

@@ -16,11 +16,9 @@ namespace {
 
 constexpr int kPending = INT_MIN;      // produced, its delivery report not in yet
 constexpr int kMissing = INT_MIN + 1;  // a template field is missing: never produced
-constexpr size_t kMaxTopicLength = 249;
-constexpr int64_t kLogIntervalNs = 5'000'000'000;
 
 // Properties that an option of this sink sets, and the option to use instead.
-constexpr std::pair<std::string_view, std::string_view> kOwnedProperties[] = {
+constexpr kafka::OwnedProperty kOwnedProperties[] = {
     {"bootstrap.servers", "brokers"},           {"metadata.broker.list", "brokers"},
     {"compression.codec", "compression"},       {"compression.type", "compression"},
     {"message.timeout.ms", "delivery_timeout"}, {"delivery.timeout.ms", "delivery_timeout"},
@@ -30,24 +28,6 @@ int64_t monotonic_ns() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(
              std::chrono::steady_clock::now().time_since_epoch())
       .count();
-}
-
-// The characters Kafka allows in a topic name.
-bool topic_chars_ok(std::string_view name) {
-  return std::all_of(name.begin(), name.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
-           c == '_' || c == '-';
-  });
-}
-
-bool topic_name_ok(std::string_view name) {
-  return !name.empty() && name.size() <= kMaxTopicLength && name != "." && name != ".." &&
-         topic_chars_ok(name);
-}
-
-std::string err_text(int err) {
-  return fmt::format("{} ({})", rd_kafka_err2str(static_cast<rd_kafka_resp_err_t>(err)),
-                     rd_kafka_err2name(static_cast<rd_kafka_resp_err_t>(err)));
 }
 
 struct ConfDeleter {
@@ -75,27 +55,16 @@ KafkaSink::KafkaSink(const Options& options, Diagnostics& diag)
       delivery_timeout_ms_(options.get_duration_ns("delivery_timeout", 30'000'000'000) / 1'000'000),
       metadata_timeout_ms_(options.get_duration_ns("metadata_timeout", 10'000'000'000) /
                            1'000'000) {
-  // brokers: a list, each entry possibly a comma-separated list itself ("a:9092, b:9092").
-  std::vector<std::string> brokers;
-  for (const std::string& entry : options.get_list("brokers")) {
-    size_t start = 0;
-    while ((start = entry.find_first_not_of(", \t", start)) != std::string::npos) {
-      size_t end = entry.find_first_of(", \t", start);
-      brokers.push_back(entry.substr(start, end - start));
-      start = end;
-    }
-  }
-  if (brokers.empty()) diag.error("brokers", "needs at least one host:port");
-  brokers_ = fmt::format("{}", fmt::join(brokers, ","));
+  brokers_ = kafka::bootstrap_servers(options, diag);
 
   std::string error;
   if (!topic_.parse(options.get_string("topic"), error)) {
     diag.error("topic", error);
-  } else if (topic_.literal() ? !topic_name_ok(topic_.text())
-                              : !topic_chars_ok(topic_.literal_parts())) {
+  } else if (topic_.literal() ? !kafka::topic_name_ok(topic_.text())
+                              : !kafka::topic_chars_ok(topic_.literal_parts())) {
     diag.error("topic", fmt::format("'{}' is not a valid Kafka topic name: at most {} of the "
                                     "characters a-z A-Z 0-9 . _ -",
-                                    topic_.text(), kMaxTopicLength));
+                                    topic_.text(), kafka::kMaxTopicLength));
   }
   if (options.has("key")) {
     has_key_ = true;
@@ -112,71 +81,37 @@ KafkaSink::KafkaSink(const Options& options, Diagnostics& diag)
   }
 
   // Our settings first, so that the configured properties are checked against them.
-  properties_ = {
-      {"bootstrap.servers", brokers_},
-      {"client.id", "ingestd"},
-      {"compression.codec", options.get_string("compression", "lz4")},
-      {"message.timeout.ms", std::to_string(delivery_timeout_ms_)},
-      {"acks", "all"},
-      {"enable.idempotence", "true"},
-  };
-  ConfPtr scratch(rd_kafka_conf_new());
-  char errstr[512];
-  for (const auto& [name, value] : properties_) {
-    if (rd_kafka_conf_set(scratch.get(), name.c_str(), value.c_str(), errstr, sizeof errstr) !=
-        RD_KAFKA_CONF_OK)
-      diag.error(name == "compression.codec" ? "compression" : "", errstr);
-  }
-  for (const auto& [name, value] : options.get_object("librdkafka").entries) {
-    const std::string path = "librdkafka." + name;
-    if (value.type != OptionType::kString) {
-      diag.error(path, "expected a string value, got a list");
-      continue;
-    }
-    auto owned = std::find_if(std::begin(kOwnedProperties), std::end(kOwnedProperties),
-                              [&](const auto& p) { return p.first == name; });
-    if (owned != std::end(kOwnedProperties)) {
-      diag.error(path, fmt::format("'{}' is set by the option `{}`; use that instead", name,
-                                   owned->second));
-      continue;
-    }
-    if ((name == "acks" || name == "request.required.acks") && value.s != "all" &&
-        value.s != "-1") {
-      diag.error(path, fmt::format("'{}' must stay 'all': a batch counts as delivered only when "
-                                   "every in-sync replica has it",
-                                   name));
-      continue;
-    }
-    if (name == "transactional.id") {
-      diag.error(path, "transactions are not supported; the sink is idempotent, at-least-once");
-      continue;
-    }
-    switch (
-        rd_kafka_conf_set(scratch.get(), name.c_str(), value.s.c_str(), errstr, sizeof errstr)) {
-      case RD_KAFKA_CONF_OK:
-        properties_.emplace_back(name, value.s);
-        break;
-      case RD_KAFKA_CONF_UNKNOWN:
-        diag.error(path, fmt::format("unknown librdkafka property '{}' (see librdkafka's "
-                                     "CONFIGURATION.md for the names)",
-                                     name));
-        break;
-      default:
-        diag.error(path, fmt::format("invalid value '{}' for librdkafka property '{}': {}", value.s,
-                                     name, errstr));
-        break;
-    }
-  }
+  properties_ = kafka::checked_properties(
+      {
+          {"bootstrap.servers", brokers_},
+          {"client.id", "ingestd"},
+          {"compression.codec", options.get_string("compression", "lz4")},
+          {"message.timeout.ms", std::to_string(delivery_timeout_ms_)},
+          {"acks", "all"},
+          {"enable.idempotence", "true"},
+      },
+      options, kOwnedProperties,
+      [](std::string_view name, std::string_view value) -> std::string {
+        if ((name == "acks" || name == "request.required.acks") && value != "all" && value != "-1")
+          return fmt::format(
+              "'{}' must stay 'all': a batch counts as delivered only when "
+              "every in-sync replica has it",
+              name);
+        if (name == "transactional.id")
+          return "transactions are not supported; the sink is idempotent, at-least-once";
+        return {};
+      },
+      diag);
 }
 
 KafkaSink::~KafkaSink() {
   // The context may go before the sink: librdkafka's last log lines are not passed on.
-  ctx_.store(nullptr, std::memory_order_release);
+  log_.attach(nullptr);
   destroy_producer();
 }
 
 bool KafkaSink::start(Context& ctx) {
-  ctx_.store(&ctx, std::memory_order_release);
+  log_.attach(&ctx);
   delivered_ = &ctx.counter("delivered");
   delivery_failed_ = &ctx.counter("delivery_failed");
   missing_field_ = &ctx.counter("missing_field");
@@ -186,10 +121,7 @@ bool KafkaSink::start(Context& ctx) {
   // librdkafka's queue holds at most about two batches: a write waits for its whole batch, so
   // more would only hide an outage from the core.
   const BatchLimits limits = ctx.batch_limits();
-  auto configured = [&](std::string_view name) {
-    return std::any_of(properties_.begin(), properties_.end(),
-                       [&](const auto& p) { return p.first == name; });
-  };
+  auto configured = [&](std::string_view name) { return kafka::has_property(properties_, name); };
   if (!configured("queue.buffering.max.messages"))
     properties_.emplace_back("queue.buffering.max.messages",
                              std::to_string(std::max<size_t>(2 * limits.max_events, 64)));
@@ -218,15 +150,9 @@ bool KafkaSink::start(Context& ctx) {
 }
 
 bool KafkaSink::create_producer(std::string& error) {
-  ConfPtr conf(rd_kafka_conf_new());
+  ConfPtr conf(kafka::new_conf(properties_, error));
+  if (!conf) return false;
   char errstr[512];
-  for (const auto& [name, value] : properties_) {
-    if (rd_kafka_conf_set(conf.get(), name.c_str(), value.c_str(), errstr, sizeof errstr) !=
-        RD_KAFKA_CONF_OK) {
-      error = fmt::format("{}={}: {}", name, value, errstr);
-      return false;
-    }
-  }
   rd_kafka_conf_set_opaque(conf.get(), this);
   rd_kafka_conf_set_dr_msg_cb(conf.get(), &delivery_trampoline);
   rd_kafka_conf_set_log_cb(conf.get(), &log_trampoline);
@@ -262,7 +188,7 @@ bool KafkaSink::check_topic(Context& ctx) {
     ctx.logf(LogLevel::kWarn,
              "cannot list the topics of {} within {} ms: {}; starting anyway, topic {} is not "
              "checked and writes fail (and are retried) until the brokers answer",
-             brokers_, metadata_timeout_ms_, err_text(err), topic_.text());
+             brokers_, metadata_timeout_ms_, kafka::err_text(err), topic_.text());
     return true;
   }
   int partitions = -1;
@@ -334,7 +260,7 @@ int32_t KafkaSink::topic_index(std::string_view name, std::string& error) {
   if (auto it = topic_ids_.find(name); it != topic_ids_.end()) return it->second;
   rd_kafka_topic_t* handle = rd_kafka_topic_new(rk_, std::string(name).c_str(), nullptr);
   if (handle == nullptr) {
-    error = fmt::format("cannot use topic {}: {}", name, err_text(rd_kafka_last_error()));
+    error = fmt::format("cannot use topic {}: {}", name, kafka::err_text(rd_kafka_last_error()));
     return -1;
   }
   const auto id = static_cast<int32_t>(topics_.size());
@@ -380,7 +306,7 @@ void KafkaSink::render(const Batch& batch) {
         m.missing_in_key = false;
         continue;
       }
-      if (!topic_name_ok(scratch_)) {
+      if (!kafka::topic_name_ok(scratch_)) {
         m.err = RD_KAFKA_RESP_ERR_TOPIC_EXCEPTION;
         continue;
       }
@@ -503,7 +429,7 @@ SinkResult KafkaSink::outcome(Context& ctx, const Batch& batch) {
         "{} of {} messages not delivered to {} (first: {}); the {} acknowledged will be sent "
         "again with the batch",
         failed, messages_.size(), topics_[static_cast<size_t>(first->topic)].name,
-        err_text(first_err), delivered);
+        kafka::err_text(first_err), delivered);
     char fatal[512];
     if (rd_kafka_fatal_error(rk_, fatal, sizeof fatal) != RD_KAFKA_RESP_ERR_NO_ERROR) {
       ctx.logf(LogLevel::kError, "fatal producer error: {}; replacing the producer", fatal);
@@ -520,7 +446,7 @@ SinkResult KafkaSink::outcome(Context& ctx, const Batch& batch) {
       reason = fmt::format("the event has no field '{}' for the {} template", m.missing,
                            m.missing_in_key ? "key" : "topic");
     } else {
-      reason = fmt::format("Kafka refused the message: {}", err_text(m.err));
+      reason = fmt::format("Kafka refused the message: {}", kafka::err_text(m.err));
     }
     const Event& event = events[m.event];
     scratch_.clear();
@@ -538,43 +464,17 @@ SinkResult KafkaSink::flush(Context&) {
   if (rk_ == nullptr) return SinkResult::ok();
   rd_kafka_resp_err_t err = rd_kafka_flush(rk_, static_cast<int>(delivery_timeout_ms_));
   if (err != RD_KAFKA_RESP_ERR_NO_ERROR)
-    return SinkResult::retryable("final flush: " + err_text(err));
+    return SinkResult::retryable("final flush: " + kafka::err_text(err));
   return SinkResult::ok();
 }
 
 void KafkaSink::on_log(int level, const char* facility, const char* text) {
-  // librdkafka's own warnings and errors (a broker that cannot be reached, ...) repeat for every
-  // reconnect: they share the error lines' limit. Its informational lines are debug output here.
-  if (level <= 4) {
-    log_limited(fmt::format("librdkafka {}: {}", facility, text));
-    return;
-  }
-  if (Context* ctx = ctx_.load(std::memory_order_acquire))
-    ctx->logf(LogLevel::kDebug, "librdkafka {}: {}", facility, text);
+  log_.librdkafka_log(level, facility, text);
 }
 
 void KafkaSink::on_error(int err, const char* reason) {
-  log_limited(fmt::format("Kafka error {}: {}",
-                          rd_kafka_err2name(static_cast<rd_kafka_resp_err_t>(err)), reason));
-}
-
-// Outages repeat errors for every broker and reconnect: at most one line per kLogIntervalNs, with
-// how many were left out since the last one. Called from librdkafka's threads and the worker's.
-void KafkaSink::log_limited(const std::string& message) {
-  Context* ctx = ctx_.load(std::memory_order_acquire);
-  if (ctx == nullptr) return;
-  std::lock_guard lock(log_mu_);
-  const int64_t now = monotonic_ns();
-  if (last_error_log_ns_ != 0 && now - last_error_log_ns_ < kLogIntervalNs) {
-    ++errors_suppressed_;
-    return;
-  }
-  if (errors_suppressed_ > 0)
-    ctx->logf(LogLevel::kWarn, "{} ({} similar lines suppressed)", message, errors_suppressed_);
-  else
-    ctx->log(LogLevel::kWarn, message);
-  last_error_log_ns_ = now;
-  errors_suppressed_ = 0;
+  log_.warn(fmt::format("Kafka error {}: {}",
+                        rd_kafka_err2name(static_cast<rd_kafka_resp_err_t>(err)), reason));
 }
 
 }  // namespace ingestd::plugins

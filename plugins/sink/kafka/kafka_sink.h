@@ -1,9 +1,7 @@
 // sink/kafka: events produced to Kafka topics with librdkafka, acknowledged per batch.
 #pragma once
 
-#include <atomic>
 #include <cstdint>
-#include <mutex>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -14,6 +12,7 @@
 #include "ingestd/component.h"
 #include "ingestd/json.h"
 #include "ingestd/schema.h"
+#include "shared/kafka/kafka_client.h"
 
 struct rd_kafka_s;
 struct rd_kafka_topic_s;
@@ -140,7 +139,6 @@ class KafkaSink final : public Sink {
   void on_delivery(const rd_kafka_message_s& message);
   void on_log(int level, const char* facility, const char* text);
   void on_error(int err, const char* reason);
-  void log_limited(const std::string& message);
 
  private:
   // One message of the batch being written.
@@ -187,9 +185,9 @@ class KafkaSink final : public Sink {
   int create_partitions_ = 0;  // 0: do not create
   int create_replication_ = -1;
   // Client properties in the order they are applied: ours, then the configured ones.
-  std::vector<std::pair<std::string, std::string>> properties_;
+  kafka::Properties properties_;
 
-  std::atomic<Context*> ctx_{nullptr};  // for librdkafka's threads
+  kafka::LimitedLog log_;  // for librdkafka's threads and the worker's
   rd_kafka_s* rk_ = nullptr;
   std::vector<Topic> topics_;
   std::unordered_map<std::string, int32_t, StringHash, std::equal_to<>> topic_ids_;
@@ -200,10 +198,6 @@ class KafkaSink final : public Sink {
   std::string keys_;
   std::string scratch_;
   size_t outstanding_ = 0;
-
-  std::mutex log_mu_;
-  int64_t last_error_log_ns_ = 0;   // log_mu_
-  uint64_t errors_suppressed_ = 0;  // log_mu_
 
   Counter* delivered_ = nullptr;
   Counter* delivery_failed_ = nullptr;

@@ -9,6 +9,8 @@
 //   up <id|all>      it accepts connections again                           -> ok
 //   hwm <topic>      high watermarks per partition, "0:123 1:118 ..."       -> or "error: ..."
 //   topics           "name:partitions ..." of every topic in the cluster
+//   committed <group> <topic>  the group's committed offset per partition, "0:120 1:-1 ..."
+//                    (-1: none committed)                                   -> or "error: ..."
 //   quit             exits (so does the end of stdin)
 // The mock keeps only the newest few MiB of each partition; the watermarks count everything.
 #include <librdkafka/rdkafka.h>
@@ -30,11 +32,14 @@ namespace {
   std::exit(2);
 }
 
-rd_kafka_t* new_client(rd_kafka_type_t type, const char* bootstrap) {
+rd_kafka_t* new_client(rd_kafka_type_t type, const char* bootstrap, const char* group = nullptr) {
   char errstr[512];
   rd_kafka_conf_t* conf = rd_kafka_conf_new();
   if (bootstrap && rd_kafka_conf_set(conf, "bootstrap.servers", bootstrap, errstr, sizeof errstr) !=
                        RD_KAFKA_CONF_OK)
+    die(errstr);
+  if (group &&
+      rd_kafka_conf_set(conf, "group.id", group, errstr, sizeof errstr) != RD_KAFKA_CONF_OK)
     die(errstr);
   rd_kafka_conf_set(conf, "log_level", "3", errstr, sizeof errstr);
   rd_kafka_t* rk = rd_kafka_new(type, conf, errstr, sizeof errstr);
@@ -55,15 +60,27 @@ bool broker_id(const std::string& arg, int32_t& id) {
   return true;
 }
 
-std::string watermarks(rd_kafka_t* client, const std::string& topic) {
+// The topic's partition count, or -1 with `error` set.
+int partition_count(rd_kafka_t* client, const std::string& topic, std::string& error) {
   const rd_kafka_metadata_t* md = nullptr;
   rd_kafka_resp_err_t err = rd_kafka_metadata(client, 1, nullptr, &md, 5000);
-  if (err) return fmt::format("error: metadata: {}", rd_kafka_err2str(err));
+  if (err) {
+    error = fmt::format("error: metadata: {}", rd_kafka_err2str(err));
+    return -1;
+  }
   int partitions = -1;
   for (int i = 0; i < md->topic_cnt; ++i)
     if (topic == md->topics[i].topic) partitions = md->topics[i].partition_cnt;
   rd_kafka_metadata_destroy(md);
-  if (partitions < 0) return fmt::format("error: no topic {}", topic);
+  if (partitions < 0) error = fmt::format("error: no topic {}", topic);
+  return partitions;
+}
+
+std::string watermarks(rd_kafka_t* client, const std::string& topic) {
+  std::string error;
+  const int partitions = partition_count(client, topic, error);
+  if (partitions < 0) return error;
+  rd_kafka_resp_err_t err;
   std::string out;
   for (int32_t p = 0; p < partitions; ++p) {
     int64_t low = 0, high = 0;
@@ -71,6 +88,36 @@ std::string watermarks(rd_kafka_t* client, const std::string& topic) {
     if (err) return fmt::format("error: partition {}: {}", p, rd_kafka_err2str(err));
     out += fmt::format("{}{}:{}", out.empty() ? "" : " ", p, high);
   }
+  return out;
+}
+
+// Asks the group coordinator (OffsetFetch) without joining the group.
+std::string committed(const std::string& bootstrap, const std::string& arg) {
+  const size_t space = arg.find(' ');
+  if (space == std::string::npos || space == 0 || space + 1 == arg.size())
+    return "error: usage: committed <group> <topic>";
+  const std::string group = arg.substr(0, space), topic = arg.substr(space + 1);
+  rd_kafka_t* client = new_client(RD_KAFKA_CONSUMER, bootstrap.c_str(), group.c_str());
+  std::string out;
+  const int partitions = partition_count(client, topic, out);
+  if (partitions >= 0) {
+    rd_kafka_topic_partition_list_t* list = rd_kafka_topic_partition_list_new(partitions);
+    for (int32_t p = 0; p < partitions; ++p)
+      rd_kafka_topic_partition_list_add(list, topic.c_str(), p);
+    rd_kafka_resp_err_t err = rd_kafka_committed(client, list, 5000);
+    if (err) out = fmt::format("error: committed: {}", rd_kafka_err2str(err));
+    for (int i = 0; !err && i < list->cnt; ++i) {
+      const rd_kafka_topic_partition_t& p = list->elems[i];
+      if (p.err) {
+        out = fmt::format("error: partition {}: {}", p.partition, rd_kafka_err2str(p.err));
+        break;
+      }
+      out +=
+          fmt::format("{}{}:{}", out.empty() ? "" : " ", p.partition, p.offset < 0 ? -1 : p.offset);
+    }
+    rd_kafka_topic_partition_list_destroy(list);
+  }
+  rd_kafka_destroy(client);
   return out;
 }
 
@@ -135,10 +182,14 @@ int main(int argc, char** argv) {
       answer = err ? fmt::format("error: {}", rd_kafka_err2str(err)) : "ok";
     } else if (command == "hwm" && !arg.empty()) {
       answer = watermarks(client, arg);
+    } else if (command == "committed") {
+      answer = committed(bootstrap, arg);
     } else if (command == "topics") {
       answer = topics(client);
     } else {
-      answer = "error: unknown command; use down|up <id|all>, hwm <topic>, topics, quit";
+      answer =
+          "error: unknown command; use down|up <id|all>, hwm <topic>, topics, "
+          "committed <group> <topic>, quit";
     }
     std::cout << answer << std::endl;
   }

@@ -17,6 +17,7 @@
 #include "config/config.h"
 #include "fake_context.h"
 #include "ingestd/plugin.h"
+#include "kafka_mock_cluster.h"
 #include "plugin_test_support.h"
 #include "sink/kafka/field_template.h"
 
@@ -25,6 +26,7 @@ namespace {
 
 using ingestd::testing::CollectingDiagnostics;
 using ingestd::testing::FakeContext;
+using ingestd::testing::MockCluster;
 
 constexpr ComponentDescriptor kDescriptor =
     describe<KafkaSink>(Kind::kSink, "kafka", kKafkaSinkDoc, kKafkaSinkOptions);
@@ -129,67 +131,6 @@ TEST(FieldTemplate, ParsesPlaceholdersAndEscapes) {
   EXPECT_FALSE(t.parse("{a", error));
   EXPECT_FALSE(t.parse("{}", error));
 }
-
-// An in-process mock cluster with one broker.
-class MockCluster {
- public:
-  MockCluster() {
-    char errstr[256];
-    rd_kafka_conf_t* conf = rd_kafka_conf_new();
-    rd_kafka_conf_set(conf, "log_level", "0", errstr, sizeof errstr);
-    host_ = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof errstr);
-    cluster_ = rd_kafka_mock_cluster_new(host_, 1);
-    bootstrap_ = rd_kafka_mock_cluster_bootstraps(cluster_);
-  }
-  ~MockCluster() {
-    rd_kafka_mock_cluster_destroy(cluster_);
-    rd_kafka_destroy(host_);
-  }
-  const std::string& bootstrap() const { return bootstrap_; }
-  void create(const std::string& topic, int partitions) {
-    ASSERT_EQ(rd_kafka_mock_topic_create(cluster_, topic.c_str(), partitions, 1),
-              RD_KAFKA_RESP_ERR_NO_ERROR);
-  }
-
-  // Every message of the topic as (partition, key, value), read from the beginning.
-  std::vector<std::tuple<int, std::string, std::string>> read(const std::string& topic,
-                                                              int partitions) {
-    char errstr[256];
-    rd_kafka_conf_t* conf = rd_kafka_conf_new();
-    rd_kafka_conf_set(conf, "bootstrap.servers", bootstrap_.c_str(), errstr, sizeof errstr);
-    rd_kafka_conf_set(conf, "group.id", "reader", errstr, sizeof errstr);
-    rd_kafka_conf_set(conf, "enable.partition.eof", "true", errstr, sizeof errstr);
-    rd_kafka_conf_set(conf, "log_level", "0", errstr, sizeof errstr);
-    rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof errstr);
-    rd_kafka_topic_partition_list_t* list = rd_kafka_topic_partition_list_new(partitions);
-    for (int p = 0; p < partitions; ++p)
-      rd_kafka_topic_partition_list_add(list, topic.c_str(), p)->offset = RD_KAFKA_OFFSET_BEGINNING;
-    rd_kafka_assign(rk, list);
-    rd_kafka_topic_partition_list_destroy(list);
-    std::vector<std::tuple<int, std::string, std::string>> out;
-    int eofs = 0;
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-    while (eofs < partitions && std::chrono::steady_clock::now() < deadline) {
-      rd_kafka_message_t* m = rd_kafka_consumer_poll(rk, 100);
-      if (!m) continue;
-      if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF)
-        ++eofs;
-      else if (!m->err)
-        out.emplace_back(m->partition,
-                         m->key ? std::string(static_cast<const char*>(m->key), m->key_len) : "",
-                         std::string(static_cast<const char*>(m->payload), m->len));
-      rd_kafka_message_destroy(m);
-    }
-    rd_kafka_consumer_close(rk);
-    rd_kafka_destroy(rk);
-    return out;
-  }
-
- private:
-  rd_kafka_t* host_;
-  rd_kafka_mock_cluster_t* cluster_;
-  std::string bootstrap_;
-};
 
 struct Producing {
   FakeContext ctx{"kafka"};
