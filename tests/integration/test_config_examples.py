@@ -8,10 +8,6 @@ import signal
 import unittest
 
 import harness
-
-# The Kafka source is built with the core plugins but is not in harness.CORE_PLUGIN_FILES yet.
-if "source_kafka.so" not in harness.CORE_PLUGIN_FILES:
-    harness.CORE_PLUGIN_FILES.append("source_kafka.so")
 from harness import Counters, IntegrationTestCase
 
 
