@@ -19,7 +19,7 @@ bool BatchQueue::has_room(size_t batch_bytes) const {
 
 void BatchQueue::discard(BatchPtr batch, Counter& counter) {
   counter.add(batch->size());
-  for (auto& ack : batch->acks) ack->fail();
+  batch->resolve_acks(false);
 }
 
 BatchQueue::PushResult BatchQueue::push(BatchPtr batch) {

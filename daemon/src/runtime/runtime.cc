@@ -28,6 +28,8 @@ constexpr int64_t kRateCheckNs = 30'000'000'000;  // a spool that grew for this 
 // Records this thread set aside through Context::dead_letter() (stored or lost): how the core
 // learns how many events of a batch a sink wrote when it dead-lettered some and returned ok.
 thread_local uint64_t t_set_aside = 0;
+// Of those, the records that could not be stored: a sink's batch that lost one fails its acks.
+thread_local uint64_t t_lost = 0;
 
 constexpr int64_t kSpillAfterNs = 1'000'000'000;  // a sink's queue full this long: it is behind
 
@@ -92,6 +94,7 @@ class ComponentContext final : public Context {
       dead_letters_.add();
       return true;
     }
+    ++t_lost;
     dead_letter_lost_.add();
     log_limited(LogLevel::kError, "dead_letter.write",
                 fmt::format("a record is lost: {} (reason it was rejected: {})", error, reason));
@@ -188,6 +191,7 @@ struct Runtime::Stage final : public Output {
         events_in(counter_if(rt, config.kind != Kind::kSource, "events_in")),
         events_out(counter_if(rt, true, "events_out")),
         unconsumed(counter_if(rt, config.kind != Kind::kSink, "unconsumed")),
+        acks_unresolved(counter_if(rt, true, "acks_unresolved")),
         failed(
             counter_if(rt, config.kind == Kind::kParser || config.kind == Kind::kSink, "failed")),
         retries(counter_if(rt, config.kind == Kind::kSink, "retries")),
@@ -231,15 +235,23 @@ struct Runtime::Stage final : public Output {
     return wanted ? rt.metrics_.counter(fmt::format("{}.{}", config.name, name)) : unused;
   }
 
-  // Fan-out: every consumer but the last gets a clone; the last gets the batch itself.
+  // Fan-out: every consumer but the last gets a clone; the last gets the batch itself. The
+  // batch's refs are this component's until a consumer takes them: an output nothing reads lets
+  // them die unresolved (failed, counted in acks_unresolved).
   bool push(BatchPtr batch) override {
-    if (batch->empty()) return true;
+    batch->attribute_acks(&acks_unresolved);
+    if (batch->empty()) {
+      batch->resolve_acks(true);  // nothing left to deliver (see Parser)
+      return true;
+    }
     events_out.add(batch->size());
+    BatchPtr unread;  // destroyed after out_mu is released: ack callbacks may run
     std::lock_guard lock(out_mu);
     adopt_rewiring();
     bool accepted = true;
     if (outputs.empty()) {
       unconsumed.add(batch->size());
+      unread = std::move(batch);
     } else {
       for (size_t i = 0; i < outputs.size(); ++i) {
         BatchPtr copy = i + 1 < outputs.size() ? batch->clone() : std::move(batch);
@@ -273,6 +285,7 @@ struct Runtime::Stage final : public Output {
     }
     events_in.add(n);
     spooled.add(n);
+    batch->resolve_acks(true);  // durable once appended; a replay does not acknowledge again
     return BatchQueue::PushResult::kOk;
   }
 
@@ -305,6 +318,7 @@ struct Runtime::Stage final : public Output {
   Counter& events_in;
   Counter& events_out;
   Counter& unconsumed;
+  Counter& acks_unresolved;   // ack holders this component dropped without a verdict (failed)
   Counter& failed;            // parsers and sinks: events lost to an error the component reported
   Counter& retries;           // sinks
   Counter& shutdown_dropped;  // consumers: what the shutdown deadline discarded
@@ -637,13 +651,14 @@ void Runtime::run_parser(Stage& s, Worker& w, Component& instance) {
   auto& parser = static_cast<Parser&>(instance);
   while (BatchPtr batch = s.input().pop()) {
     s.events_in.add(batch->size());
+    batch->attribute_acks(&s.acks_unresolved);
     try {
       InFlight held(w.in_flight, batch->size());
       Busy busy(w.busy_since, clock_);
       parser.parse(s.context, *batch);
     } catch (const std::exception& e) {
       s.failed.add(batch->size());
-      for (auto& ack : batch->acks) ack->fail();
+      batch->resolve_acks(false);
       s.context.log_limited(LogLevel::kError, "parse",
                             fmt::format("batch of {} events failed: {}", batch->size(), e.what()));
       continue;
@@ -660,6 +675,9 @@ void Runtime::run_aggregator(Stage& s, Worker& w) {
       BatchPtr batch = s.input().pop_for(kTickNs);
       if (batch) {
         s.events_in.add(batch->size());
+        // Its refs move into the aggregate's state; any left in the batch, or lost with the
+        // state to an exception, fail and are counted here.
+        batch->attribute_acks(&s.acks_unresolved);
         Busy busy(w.busy_since, clock_);
         agg.consume(s.context, *batch);
       } else if (s.input().ended()) {
@@ -695,6 +713,7 @@ void Runtime::run_sink(Stage& s, Worker& w, Component& instance) {
       }
     }
     s.events_in.add(batch->size());
+    batch->attribute_acks(&s.acks_unresolved);
     InFlight held(w.in_flight, batch->size());
     write_to_sink(s, w, sink, std::move(batch));
   }
@@ -718,8 +737,9 @@ void Runtime::run_sink(Stage& s, Worker& w, Component& instance) {
 
 // One call of the sink's write(), timed for stalled() and shielded from exceptions.
 SinkResult Runtime::call_sink(Stage& s, Worker& w, Sink& sink, const Batch& batch,
-                              uint64_t& set_aside) {
+                              uint64_t& set_aside, bool& lost) {
   const uint64_t before = t_set_aside;
+  const uint64_t lost_before = t_lost;
   SinkResult r;
   try {
     Busy busy(w.busy_since, clock_);
@@ -728,6 +748,7 @@ SinkResult Runtime::call_sink(Stage& s, Worker& w, Sink& sink, const Batch& batc
     r = SinkResult::permanent(e.what());
   }
   set_aside = std::min<uint64_t>(t_set_aside - before, batch.size());
+  lost = t_lost != lost_before;
   return r;
 }
 
@@ -749,11 +770,15 @@ void Runtime::write_to_sink(Stage& s, Worker& w, Sink& sink, BatchPtr batch) {
       continue;
     }
     uint64_t set_aside = 0;
-    SinkResult r = call_sink(s, w, sink, *batch, set_aside);
+    bool lost = false;
+    SinkResult r = call_sink(s, w, sink, *batch, set_aside, lost);
     // A permanent error is the data's fault, not the peer's: the peer answered.
     s.breaker.record(r.status != SinkStatus::kRetryable, clock_.monotonic_ns());
     if (r.status == SinkStatus::kOk) {
       s.events_out.add(batch->size() - set_aside);  // what it dead-lettered is counted there
+      // Written, or set aside in the dead-letter file; a record that could not be stored there
+      // is lost, and so the batch's acks fail.
+      batch->resolve_acks(!lost);
       return;
     }
     if (r.status == SinkStatus::kPermanent) return fail_batch(s, *batch, r.error);
@@ -790,6 +815,7 @@ void Runtime::spool_batch(Stage& s, Worker& w, Sink& sink, BatchPtr batch) {
     }
     if (r.status == Status::kOk) {
       s.spooled.add(batch->size());
+      batch->resolve_acks(true);  // durable once appended; a replay does not acknowledge again
       if (s.spool_blocked.exchange(false))
         s.context.log(LogLevel::kInfo, "the spool takes batches again");
       return;
@@ -852,9 +878,10 @@ int64_t Runtime::replay(Stage& s, Worker& w, Sink& sink) {
   Batch& batch = joined ? *joined : *claims.front().batch;
   SinkResult r;
   uint64_t set_aside = 0;
+  bool lost = false;  // a spooled batch has no acks left to fail: they fired when it was spooled
   {
     InFlight held(w.in_flight, batch.size());
-    r = call_sink(s, w, sink, batch, set_aside);
+    r = call_sink(s, w, sink, batch, set_aside, lost);
   }
   now = clock_.monotonic_ns();
   s.breaker.record(r.status != SinkStatus::kRetryable, now);
@@ -991,7 +1018,7 @@ void Runtime::fail_batch(Stage& s, Batch& batch, const std::string& reason) {
     line.pop_back();
     s.context.dead_letter(line, reason);  // a record it cannot store is counted as lost
   }
-  for (auto& ack : batch.acks) ack->fail();
+  batch.resolve_acks(false);
   s.context.log_limited(
       LogLevel::kError, "write.permanent",
       fmt::format("batch of {} events failed permanently: {}", batch.size(), reason));
@@ -1000,7 +1027,7 @@ void Runtime::fail_batch(Stage& s, Batch& batch, const std::string& reason) {
 // A batch the shutdown deadline took from a sink that was waiting to write it.
 void Runtime::drop_batch(Stage& s, Batch& batch) {
   s.shutdown_dropped.add(batch.size());
-  for (auto& ack : batch.acks) ack->fail();
+  batch.resolve_acks(false);
 }
 
 void Runtime::worker_done(Stage& s) {

@@ -43,7 +43,7 @@ TEST_F(QueueTest, DropNewestCountsEventsAndFailsAcks) {
   ASSERT_EQ(q.push(make_batch(0, 3)), BatchQueue::PushResult::kOk);
   bool ok = true;
   auto b = make_batch(3, 5);
-  b->acks.push_back(std::make_shared<AckState>([&](bool r) { ok = r; }));
+  b->acks.push_back(AckRef::make([&](bool r) { ok = r; }));
   EXPECT_EQ(q.push(std::move(b)), BatchQueue::PushResult::kDropped);
   EXPECT_EQ(dropped.value(), 5u);
   EXPECT_FALSE(ok);
