@@ -73,7 +73,20 @@ class Context {
   }
 };
 
+// What Output::try_push() did with a batch.
+// - kOk: taken (a queue with `when_full: drop_newest` may have dropped it: counted, acks failed).
+// - kFull: not taken: a downstream queue that blocks when full has no room. The batch is still the
+//   caller's, untouched, acks intact, and no consumer got a copy.
+// - kStopped: taken and discarded: the pipeline is stopping past its deadline (counted as
+//   shutdown_dropped, acks failed).
+enum class PushResult { kOk, kFull, kStopped };
+
 // Where a source or an aggregator hands its batches to the graph.
+//
+// Fan-out: with several downstream components each gets its own copy (Batch::clone(), sharing
+// the acks). A push reaches all of them; so does a try_push() that returns kOk, and one that
+// returns kFull reaches none (all or nothing). Thread-safe, but one producer pushes at a time
+// (a second caller waits for the first).
 class Output {
  public:
   virtual ~Output() = default;
@@ -81,6 +94,17 @@ class Output {
   // how backpressure reaches a source). Returns false when the batch was not accepted because the
   // pipeline is stopping past its deadline; the core has counted it as dropped.
   virtual bool push(BatchPtr batch) = 0;
+  // As push(), but never waits for room: kFull leaves the batch with the caller, which goes on
+  // with its own work (a Kafka source keeps polling with its partitions paused) and offers it
+  // again later, typically after wait_writable(). A sink with a spool that stayed full for a
+  // while takes the batch into its spool instead, as with push(); should that append fail (a disk
+  // error), the copy for that sink is pushed blocking, as push() would.
+  virtual PushResult try_push(BatchPtr& batch) = 0;
+  // Waits at most timeout_ns until every downstream queue has room for a batch (so that a
+  // try_push() would likely succeed; another producer may take the room first) or the pipeline
+  // is stopping past its deadline; returns true then, false on timeout. Returns false within
+  // about 100 ms once the component is asked to stop (check Context::stopping()).
+  virtual bool wait_writable(int64_t timeout_ns) = 0;
 };
 
 // Every component. The factory (the constructor) validates and stores options but does no I/O,
@@ -96,9 +120,10 @@ class Component {
 
 // Produces data. run() is called on a thread of its own; it returns when its input is exhausted
 // (a batch job) or soon after ctx.stopping() becomes true. interrupt() is called from another
-// thread when stopping, to wake a run() blocked in I/O. To hear back about its data it puts
-// AckRefs into its batches (see AckRef); an empty batch is acknowledged ok at once (nothing to
-// deliver).
+// thread when stopping, to wake a run() blocked in I/O. A source that must stay responsive while
+// downstream is full (a Kafka consumer that keeps polling) uses Output::try_push() and
+// wait_writable() instead of push(). To hear back about its data it puts AckRefs into its batches
+// (see AckRef); an empty batch is acknowledged ok at once (nothing to deliver).
 class Source : public Component {
  public:
   virtual void run(Context& ctx, Output& out) = 0;

@@ -6,7 +6,8 @@ namespace ingestd {
 
 // The version of the plugin SDK. A plugin built for another major is refused, and so is one built
 // for a newer minor than the daemon's; before 1.0 the minor must match exactly (0.2 changed
-// Context::dead_letter() and SinkResult; 0.3 made acks explicit: AckRef in Batch::acks).
+// Context::dead_letter() and SinkResult; 0.3 made acks explicit (AckRef in Batch::acks) and gave
+// Output try_push() and wait_writable()).
 inline constexpr uint32_t kSdkMajor = 0;
 inline constexpr uint32_t kSdkMinor = 3;
 

@@ -235,32 +235,114 @@ struct Runtime::Stage final : public Output {
     return wanted ? rt.metrics_.counter(fmt::format("{}.{}", config.name, name)) : unused;
   }
 
-  // Fan-out: every consumer but the last gets a clone; the last gets the batch itself. The
-  // batch's refs are this component's until a consumer takes them: an output nothing reads lets
-  // them die unresolved (failed, counted in acks_unresolved).
-  bool push(BatchPtr batch) override {
+  // Fan-out: every consumer but the last gets a clone; the last gets the batch itself.
+  bool push(BatchPtr batch) override { return offer(batch, true) != PushResult::kStopped; }
+  PushResult try_push(BatchPtr& batch) override { return offer(batch, false); }
+
+  // push() (wait) and try_push() (all or nothing, never waiting for room). The batch's refs are
+  // this component's until a consumer takes them: an output nothing reads lets them die
+  // unresolved (failed, counted in acks_unresolved).
+  PushResult offer(BatchPtr& batch, bool wait) {
     batch->attribute_acks(&acks_unresolved);
+    BatchPtr done;  // destroyed after out_mu is released: ack callbacks may run
     if (batch->empty()) {
       batch->resolve_acks(true);  // nothing left to deliver (see Parser)
-      return true;
+      done = std::move(batch);
+      return PushResult::kOk;
     }
-    events_out.add(batch->size());
-    BatchPtr unread;  // destroyed after out_mu is released: ack callbacks may run
     std::lock_guard lock(out_mu);
     adopt_rewiring();
-    bool accepted = true;
+    PushResult result = PushResult::kOk;
+    const size_t n = batch->size();
     if (outputs.empty()) {
-      unconsumed.add(batch->size());
-      unread = std::move(batch);
-    } else {
+      events_out.add(n);
+      unconsumed.add(n);
+      done = std::move(batch);
+    } else if (wait) {
+      events_out.add(n);
       for (size_t i = 0; i < outputs.size(); ++i) {
         BatchPtr copy = i + 1 < outputs.size() ? batch->clone() : std::move(batch);
         if (outputs[i]->take(std::move(copy)) == BatchQueue::PushResult::kAbandoned)
-          accepted = false;
+          result = PushResult::kStopped;
       }
+    } else {
+      result = try_fan_out(batch);
+      if (result != PushResult::kFull) events_out.add(n);
     }
     adopt_rewiring();  // one that came while the batch was being pushed
-    return accepted;
+    return result;
+  }
+
+  // Under out_mu: room in every consumer's queue first (a sink that has fallen behind takes the
+  // batch into its spool instead), then a copy into each. Nothing is pushed when any has no room.
+  PushResult try_fan_out(BatchPtr& batch) {
+    const size_t b = batch->bytes();
+    const int64_t now = context.clock().monotonic_ns();
+    struct Slot {
+      BatchQueue::Reservation room;
+      bool spill = false;
+    };
+    std::vector<Slot> slots(outputs.size());
+    size_t i = 0;
+    BatchQueue::PushResult r = BatchQueue::PushResult::kOk;
+    for (; i < outputs.size(); ++i) {
+      Stage& c = *outputs[i];
+      r = c.input().try_reserve(b, slots[i].room);
+      if (r == BatchQueue::PushResult::kOk) {
+        c.full_since.store(0, std::memory_order_relaxed);
+        continue;
+      }
+      if (r == BatchQueue::PushResult::kTimedOut && c.spill_due(now)) {
+        slots[i].spill = true;
+        continue;
+      }
+      break;
+    }
+    if (i < outputs.size()) {
+      for (size_t j = 0; j < i; ++j) outputs[j]->input().cancel(slots[j].room);
+      if (r == BatchQueue::PushResult::kTimedOut) return PushResult::kFull;
+      outputs[i]->input().push(std::move(batch));  // abandoned: discards and counts it
+      return PushResult::kStopped;
+    }
+    PushResult result = PushResult::kOk;
+    for (i = 0; i < outputs.size(); ++i) {
+      Stage& c = *outputs[i];
+      BatchPtr copy = i + 1 < outputs.size() ? batch->clone() : std::move(batch);
+      if (slots[i].spill) {
+        if (c.spill(copy)) continue;
+        if (c.input().push(std::move(copy)) == BatchQueue::PushResult::kAbandoned)
+          result = PushResult::kStopped;
+        continue;
+      }
+      if (c.input().push_reserved(std::move(copy), slots[i].room) ==
+          BatchQueue::PushResult::kAbandoned)
+        result = PushResult::kStopped;
+    }
+    return result;
+  }
+
+  // Waits, under out_mu, until every consumer's queue has room (or a spooling sink would take the
+  // batch into its spool), in slices so that a stop is noticed.
+  bool wait_writable(int64_t timeout_ns) override {
+    const Clock& clock = context.clock();
+    const int64_t deadline = clock.monotonic_ns() + timeout_ns;
+    std::lock_guard lock(out_mu);
+    adopt_rewiring();
+    bool ready = true;
+    for (Stage* c : outputs) {
+      for (;;) {
+        int64_t now = clock.monotonic_ns();
+        if (c->input().wait_writable(0) || (c->spool && c->spill_due(now))) break;
+        if (now >= deadline || context.stopping()) {
+          ready = false;
+          break;
+        }
+        c->input().wait_writable(std::min(deadline - now, kTickNs));
+      }
+      if (!ready) break;
+    }
+    adopt_rewiring();
+    return ready;
   }
 
   // A batch from upstream into this stage's queue. A sink with a spool that has fallen behind
@@ -274,19 +356,35 @@ struct Runtime::Stage final : public Output {
       if (was_behind) behind.store(false, std::memory_order_relaxed);
       return r;
     }
+    if (spill(batch)) return BatchQueue::PushResult::kOk;
+    return input().push(std::move(batch));
+  }
+
+  // A spooling sink whose queue has no room: whether try_push() should spill into the spool, i.e.
+  // the queue has been found full for kSpillAfterNs (or the sink is behind already).
+  bool spill_due(int64_t now) {
+    if (behind.load(std::memory_order_relaxed)) return true;
+    int64_t since = 0;
+    if (full_since.compare_exchange_strong(since, now, std::memory_order_relaxed)) return false;
+    return now - since >= kSpillAfterNs;
+  }
+
+  // Appends the batch to the spool, where it is acknowledged; false (the batch still the
+  // caller's) when the spool cannot take it.
+  bool spill(BatchPtr& batch) {
     const size_t n = batch->size();
     reliability::Spool::AppendResult a = spool->append(*batch);
     spool_dropped.add(a.dropped_events);
-    if (a.status != reliability::Spool::AppendStatus::kOk) return input().push(std::move(batch));
-    if (!was_behind) {
-      behind.store(true, std::memory_order_relaxed);
+    if (a.status != reliability::Spool::AppendStatus::kOk) return false;
+    if (!behind.exchange(true, std::memory_order_relaxed))
       context.log_limited(LogLevel::kWarn, "spool.behind",
                           "falling behind: its queue stayed full, so batches go to the spool");
-    }
+    full_since.store(0, std::memory_order_relaxed);
     events_in.add(n);
     spooled.add(n);
     batch->resolve_acks(true);  // durable once appended; a replay does not acknowledge again
-    return BatchQueue::PushResult::kOk;
+    batch.reset();
+    return true;
   }
 
   // Under out_mu: switches to a published rewiring, leaving the old consumers' queues.
@@ -335,6 +433,7 @@ struct Runtime::Stage final : public Output {
   Counter& spool_corrupt;                  // damaged records skipped, on recovery or on read
   std::atomic<bool> spool_blocked{false};  // the spool refused the last append (logged once)
   std::atomic<bool> behind{false};         // take() spills into the spool without waiting
+  std::atomic<int64_t> full_since{0};      // try_push() found the queue full since (monotonic)
   std::atomic<int64_t> last_sync_ns{0};
   std::atomic<bool> retiring{false};  // a reload retires it: leave the spool to the successor
   std::mutex replay_mu;               // one worker replays at a time; guards the members below

@@ -703,5 +703,64 @@ TEST_F(RuntimeTest, ASpooledBatchIsAcknowledgedOnceWhenSpooledAndNotAgainAtRepla
   EXPECT_EQ(shared.acks_failed, 0);
 }
 
+// Pushes batches 0 and 1 (blocking), then offers batch 2 with try_push() while the gated sink's
+// queue is full, and records what happened.
+struct TryPushReport {
+  PushResult first = PushResult::kOk;
+  bool kept = false;
+  bool writable_while_full = true;
+  bool writable_after = false;
+  PushResult second = PushResult::kFull;
+};
+TryPushReport* g_report = nullptr;
+
+class TryPushSource : public Source {
+ public:
+  TryPushSource(const Options&, Diagnostics&) {}
+  void run(Context&, Output& out) override {
+    auto make = [](int64_t n) {
+      auto b = std::make_unique<Batch>();
+      for (int64_t i = 0; i < 10; ++i) b->add({}, n * 10 + i);
+      b->acks.push_back(AckRef::make(
+          [](bool ok) { (ok ? g_shared->acks_ok : g_shared->acks_failed).fetch_add(1); }));
+      return b;
+    };
+    out.push(make(0));
+    out.push(make(1));
+    BatchPtr b = make(2);
+    g_report->first = out.try_push(b);  // must not wait: the gate opens only below
+    g_report->kept = b != nullptr && b->size() == 10 && b->acks.size() == 1;
+    g_report->writable_while_full = out.wait_writable(1'000'000);
+    g_shared->open_gate();
+    g_report->writable_after = out.wait_writable(kWait);
+    if (b) g_report->second = out.try_push(b);
+  }
+};
+
+TEST_F(RuntimeTest, TryPushOnAFullQueueKeepsTheBatchAndReachesNoConsumerOfTheFanOut) {
+  static constexpr ComponentDescriptor kTryPush =
+      describe<TryPushSource>(Kind::kSource, "try_push", "", kNoOptions);
+  TryPushReport report;
+  g_report = &report;
+  pipeline.components.push_back(component("src", kTryPush, {}));
+  pipeline.components.push_back(component("a", kSink, {"src"}, ints({{"slot", 0}, {"gated", 1}})));
+  pipeline.components.back().queue.max_batches = 1;
+  pipeline.components.push_back(component("b", kSink, {"src"}, ints({{"slot", 1}})));
+  start();
+  ASSERT_TRUE(rt->wait_for(kWait));
+  g_report = nullptr;
+  EXPECT_EQ(report.first, PushResult::kFull);
+  EXPECT_TRUE(report.kept);
+  EXPECT_FALSE(report.writable_while_full);
+  EXPECT_TRUE(report.writable_after);
+  EXPECT_EQ(report.second, PushResult::kOk);
+  // Sink b, which had room, did not get batch 2 from the first try: each event once, in both.
+  EXPECT_EQ(shared.written[0], sequence(30));
+  EXPECT_EQ(shared.written[1], sequence(30));
+  EXPECT_EQ(counter("src.events_out"), 30u);
+  EXPECT_EQ(shared.acks_ok, 3);
+  EXPECT_EQ(shared.acks_failed, 0);
+}
+
 }  // namespace
 }  // namespace ingestd::runtime
