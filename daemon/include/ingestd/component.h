@@ -96,9 +96,9 @@ class Output {
   virtual bool push(BatchPtr batch) = 0;
   // As push(), but never waits for room: kFull leaves the batch with the caller, which goes on
   // with its own work (a Kafka source keeps polling with its partitions paused) and offers it
-  // again later, typically after wait_writable(). A sink with a spool that stayed full for a
-  // while takes the batch into its spool instead, as with push(); should that append fail (a disk
-  // error), the copy for that sink is pushed blocking, as push() would.
+  // again later, typically after wait_writable(). A sink with a spool whose queue has been found
+  // full for a second takes the batch into its spool instead, as with push(); should that append
+  // fail (a disk error), the copy for that sink is pushed blocking, as push() would.
   virtual PushResult try_push(BatchPtr& batch) = 0;
   // Waits at most timeout_ns until every downstream queue has room for a batch (so that a
   // try_push() would likely succeed; another producer may take the room first) or the pipeline
