@@ -5,6 +5,8 @@
 #include <cstring>
 #include <stdexcept>
 
+#include "ingestd/component.h"
+
 namespace ingestd {
 
 namespace {
@@ -57,6 +59,40 @@ bool Value::text_equals(std::string_view text) const {
   return tmp == text;
 }
 
+AckRef AckRef::make(std::function<void(bool ok)> done) {
+  AckRef ref;
+  ref.state_ = std::shared_ptr<AckState>(new AckState(std::move(done)));
+  return ref;
+}
+
+AckRef AckRef::share() const {
+  AckRef ref;
+  ref.state_ = state_;
+  ref.unresolved_ = unresolved_;
+  return ref;
+}
+
+void AckRef::fail() {
+  if (!state_) return;
+  state_->failed_.store(true, std::memory_order_release);
+  state_.reset();
+}
+
+void AckRef::abandon() {
+  if (!state_) return;
+  if (unresolved_) unresolved_->add();
+  fail();
+}
+
+void Batch::resolve_acks(bool ok) {
+  for (AckRef& ack : acks) ack.resolve(ok);
+  acks.clear();
+}
+
+void Batch::attribute_acks(Counter* unresolved) {
+  for (AckRef& ack : acks) ack.attribute(unresolved);
+}
+
 Batch::Batch() : Batch(kDefaultArena) {}
 
 Batch::Batch(size_t initial_arena_bytes) : arena_(initial_arena_bytes) {}
@@ -98,7 +134,8 @@ const Value* Batch::find(const Event& e, std::string_view key) const {
 std::unique_ptr<Batch> Batch::clone() const {
   auto out = std::make_unique<Batch>(raw_bytes_ + fields_.size() * 16 + kDefaultArena);
   out->origin = origin;
-  out->acks = acks;
+  out->acks.reserve(acks.size());
+  for (const AckRef& ack : acks) out->acks.push_back(ack.share());
   out->ingest_time_ns = ingest_time_ns;
   out->events_.reserve(events_.size());
   out->fields_.reserve(fields_.size());

@@ -80,6 +80,7 @@ class FakeContext : public Context {
   bool stopping_ = false;
 };
 
+// Never full: try_push() always takes the batch.
 class CollectingOutput : public Output {
  public:
   bool push(BatchPtr batch) override {
@@ -87,6 +88,11 @@ class CollectingOutput : public Output {
     batches.push_back(std::move(batch));
     return true;
   }
+  PushResult try_push(BatchPtr& batch) override {
+    push(std::move(batch));
+    return PushResult::kOk;
+  }
+  bool wait_writable(int64_t) override { return true; }
   size_t event_count() const {
     size_t n = 0;
     for (const auto& b : batches) n += b->size();

@@ -56,9 +56,11 @@ class Context {
   virtual boost::asio::io_context& io() = 0;
   virtual BatchLimits batch_limits() const = 0;
   // Writes a record that could not be processed, with the reason, to the dead-letter file of this
-  // component (data_dir/dead_letter/<component>.jsonl). Counted; never throws. Returns false
-  // when the record could not be stored (the core has counted it as lost and logged why): the
-  // caller then fails the acks of the batch the record came from.
+  // component (data_dir/dead_letter/<component>.jsonl). Counted; never throws. A stored record
+  // is set aside durably: it does not fail its batch's acks. Returns false when the record could
+  // not be stored (the core has counted it as lost and logged why): the caller then fails the
+  // acks of the batch the record came from (Batch::resolve_acks(false)); for a sink, whose batch
+  // is const, the core does so when the write returns.
   virtual bool dead_letter(std::string_view raw, std::string_view reason) = 0;
   // True once the pipeline is shutting down (sources should return from run()).
   virtual bool stopping() const = 0;
@@ -71,7 +73,20 @@ class Context {
   }
 };
 
+// What Output::try_push() did with a batch.
+// - kOk: taken (a queue with `when_full: drop_newest` may have dropped it: counted, acks failed).
+// - kFull: not taken: a downstream queue that blocks when full has no room. The batch is still the
+//   caller's, untouched, acks intact, and no consumer got a copy.
+// - kStopped: taken and discarded: the pipeline is stopping past its deadline (counted as
+//   shutdown_dropped, acks failed).
+enum class PushResult { kOk, kFull, kStopped };
+
 // Where a source or an aggregator hands its batches to the graph.
+//
+// Fan-out: with several downstream components each gets its own copy (Batch::clone(), sharing
+// the acks). A push reaches all of them; so does a try_push() that returns kOk, and one that
+// returns kFull reaches none (all or nothing). Thread-safe, but one producer pushes at a time
+// (a second caller waits for the first).
 class Output {
  public:
   virtual ~Output() = default;
@@ -79,6 +94,17 @@ class Output {
   // how backpressure reaches a source). Returns false when the batch was not accepted because the
   // pipeline is stopping past its deadline; the core has counted it as dropped.
   virtual bool push(BatchPtr batch) = 0;
+  // As push(), but never waits for room: kFull leaves the batch with the caller, which goes on
+  // with its own work (a Kafka source keeps polling with its partitions paused) and offers it
+  // again later, typically after wait_writable(). A sink with a spool whose queue has been found
+  // full for a second takes the batch into its spool instead, as with push(); should that append
+  // fail (a disk error), the copy for that sink is pushed blocking, as push() would.
+  virtual PushResult try_push(BatchPtr& batch) = 0;
+  // Waits at most timeout_ns until every downstream queue has room for a batch (so that a
+  // try_push() would likely succeed; another producer may take the room first) or the pipeline
+  // is stopping past its deadline; returns true then, false on timeout. Returns false within
+  // about 100 ms once the component is asked to stop (check Context::stopping()).
+  virtual bool wait_writable(int64_t timeout_ns) = 0;
 };
 
 // Every component. The factory (the constructor) validates and stores options but does no I/O,
@@ -94,7 +120,10 @@ class Component {
 
 // Produces data. run() is called on a thread of its own; it returns when its input is exhausted
 // (a batch job) or soon after ctx.stopping() becomes true. interrupt() is called from another
-// thread when stopping, to wake a run() blocked in I/O.
+// thread when stopping, to wake a run() blocked in I/O. A source that must stay responsive while
+// downstream is full (a Kafka consumer that keeps polling) uses Output::try_push() and
+// wait_writable() instead of push(). To hear back about its data it puts AckRefs into its batches
+// (see AckRef); an empty batch is acknowledged ok at once (nothing to deliver).
 class Source : public Component {
  public:
   virtual void run(Context& ctx, Output& out) = 0;
@@ -103,7 +132,11 @@ class Source : public Component {
 
 // Turns raw records into events with fields, in place. The core makes one instance per worker,
 // so an instance is used by one thread at a time. Records that fail are removed from the batch
-// and counted or dead-lettered by the parser (ctx.dead_letter()).
+// and counted or dead-lettered by the parser (ctx.dead_letter()). Acks: the batch keeps its refs.
+// Removing records does not fail them, not even all of them: a record dropped by `on_error` or
+// durably dead-lettered is set aside on purpose, and delivering it again would not help. When
+// ctx.dead_letter() returns false the record is lost: fail the acks (Batch::resolve_acks(false)).
+// A parse() that throws fails them too (the core does it).
 class Parser : public Component {
  public:
   virtual void parse(Context& ctx, Batch& batch) = 0;
@@ -112,6 +145,11 @@ class Parser : public Component {
 // Keeps state across batches and emits results. Always one instance on one thread.
 // The core calls consume() per input batch, advance() after each batch and at least every
 // tick interval with the current wall-clock time, and flush() once when its inputs have ended.
+// Acks: consume() takes the batch's refs (Batch::acks) into the state its data went into, and the
+// output batches that carry that state carry them on; refs of data that no output will carry on
+// purpose (filtered out, too late) are resolved ok() there. Refs left in the batch after
+// consume(), or dropped with the state (an exception, a discarded window), fail and are counted
+// in <component>.acks_unresolved.
 class Aggregator : public Component {
  public:
   virtual void consume(Context& ctx, Batch& batch) = 0;
@@ -133,8 +171,9 @@ struct SinkResult {
 };
 
 // Writes batches out. kOk means the batch is durably taken as far as this sink's policy goes; the
-// core then acknowledges it. Retrying, breaking and spooling are the core's job, not the sink's.
-// The core makes one instance per worker unless the component is declared single-worker.
+// core then acknowledges it (resolves its acks ok), and fails them on a permanent error.
+// Retrying, breaking and spooling are the core's job, not the sink's. The core makes one instance
+// per worker unless the component is declared single-worker.
 class Sink : public Component {
  public:
   virtual SinkResult write(Context& ctx, const Batch& batch) = 0;

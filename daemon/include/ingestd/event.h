@@ -86,31 +86,90 @@ struct Event {
   uint32_t field_count = 0;
 };
 
-// Shared acknowledgement state of data that a source handed to the pipeline.
-//
-// A source creates one per unit it wants to hear back about (an HTTP request, a Kafka offset
-// range, a file position) and puts it into the batch. Every copy of the batch (fan-out) and every
-// aggregate state built from it holds a reference. When the last reference goes away the callback
-// runs, once, with ok == true when every sink reached took the data durably, false when any
-// holder called fail(). The callback runs on whichever thread drops the last reference: keep it
-// short and thread-safe. A plugin must not be unloaded while its callbacks may still run; the core
-// unloads plugins only after the whole graph has stopped.
+class Counter;
+
+// The shared state of one acknowledgement: its callback and whether a holder failed. Made only by
+// AckRef::make() and reached only through AckRefs; see there.
 class AckState {
  public:
-  explicit AckState(std::function<void(bool ok)> done) : done_(std::move(done)) {}
   ~AckState() {
     if (done_) done_(!failed_.load(std::memory_order_acquire));
   }
   AckState(const AckState&) = delete;
   AckState& operator=(const AckState&) = delete;
 
-  void fail() { failed_.store(true, std::memory_order_release); }
-
  private:
+  friend class AckRef;
+  explicit AckState(std::function<void(bool ok)> done) : done_(std::move(done)) {}
+
   std::atomic<bool> failed_{false};
   std::function<void(bool)> done_;
 };
-using Ack = std::shared_ptr<AckState>;
+
+// One holder's part in an acknowledgement: success is explicit, never the default.
+//
+// A source makes an acknowledgement per unit it wants to hear back about (an HTTP request, a
+// Kafka offset range, a file position) with AckRef::make(done), and puts that ref, or more refs
+// from share(), into its batches (Batch::acks). Each ref is one holder. `done(ok)` runs exactly
+// once, when the last holder has let go, with ok == true only when every holder resolved with
+// ok(). A holder resolves once:
+// - ok(): its part is done durably (a sink wrote, delivered or spooled the batch; an aggregator's
+//   output that carries the data was so taken; the data was set aside on purpose, e.g. filtered
+//   out or durably dead-lettered as malformed);
+// - fail(): its part is lost or refused (a dead-lettered write, a queue that dropped it, a
+//   shutdown that discarded it);
+// - neither: a ref destroyed or assigned over while it still holds counts as fail(), and adds one
+//   to the counter given to attribute(). The core attributes every batch's refs to the component
+//   that holds the batch (`<component>.acks_unresolved`), so a batch that is lost anywhere (a
+//   component that throws, an output nothing reads, a state discarded) reports failure and is
+//   counted, instead of reporting success.
+// Where the batch goes the refs go: Batch::clone() shares them (one more holder per copy); an
+// aggregator moves a consumed batch's refs into its state and from there into the output batches
+// that carry the result (share() when one result spans several batches).
+//
+// Thread safety: a ref is used by one thread at a time (it travels with its batch); refs of one
+// acknowledgement may be resolved on different threads at once. `done` runs on the thread that
+// resolves the last ref: keep it short, thread-safe and non-throwing. That can be the source's
+// own thread inside Output::push() or try_push() (a batch dropped by a full queue, or spooled at
+// once), so `done` must not take a lock the source holds while it pushes. A plugin must not be
+// unloaded while its callbacks may still run; the core unloads plugins only after the whole graph
+// has stopped.
+class AckRef {
+ public:
+  AckRef() = default;  // holds nothing: every call is a no-op
+  // A new acknowledgement, and its first holder.
+  static AckRef make(std::function<void(bool ok)> done);
+  AckRef(AckRef&& other) noexcept
+      : state_(std::move(other.state_)), unresolved_(other.unresolved_) {}
+  AckRef& operator=(AckRef&& other) noexcept {
+    if (this != &other) {
+      abandon();
+      state_ = std::move(other.state_);
+      unresolved_ = other.unresolved_;
+    }
+    return *this;
+  }
+  AckRef(const AckRef&) = delete;
+  AckRef& operator=(const AckRef&) = delete;
+  ~AckRef() { abandon(); }
+
+  // Another holder of the same acknowledgement, with the same attribution. Empty when this one
+  // no longer holds.
+  AckRef share() const;
+  void ok() { state_.reset(); }
+  void fail();
+  void resolve(bool ok) { ok ? this->ok() : fail(); }
+  // True while it holds (not yet resolved).
+  bool holds() const { return state_ != nullptr; }
+  // The counter that a drop without a verdict adds to (nullptr: none). The core sets it.
+  void attribute(Counter* unresolved) { unresolved_ = unresolved; }
+
+ private:
+  void abandon();  // a drop without a verdict: fails and counts
+
+  std::shared_ptr<AckState> state_;
+  Counter* unresolved_ = nullptr;
+};
 
 // Where a batch came from.
 struct Origin {
@@ -126,6 +185,9 @@ struct Origin {
 // Contract:
 // - Single owner: a batch travels as std::unique_ptr<Batch> and is touched by one thread at a
 //   time. Fan-out to several consumers hands each a clone() (the last one gets the original).
+// - Acknowledgement: `acks` holds the batch's refs. Whoever ends a batch's journey resolves them
+//   (a sink's core wrapper, a queue that drops it, a parser that fails it); a batch destroyed with
+//   refs still holding fails them (see AckRef).
 // - Memory: bytes live in a monotonic arena released only when the batch is destroyed; events and
 //   fields are in two vectors. Adding an event costs no allocation beyond amortised vector growth
 //   and arena blocks.
@@ -190,11 +252,16 @@ class Batch {
   // Bytes of raw event data (what a source read); used for batch size limits.
   size_t raw_bytes() const { return raw_bytes_; }
 
-  // A deep copy into a fresh arena, sharing the acks.
+  // A deep copy into a fresh arena; its acks are shared (AckRef::share()): one holder more each.
   std::unique_ptr<Batch> clone() const;
 
+  // Resolves every ref in `acks` with ok() or fail() and empties it.
+  void resolve_acks(bool ok);
+  // Core: attributes every ref in `acks` to `unresolved` (see AckRef::attribute()).
+  void attribute_acks(Counter* unresolved);
+
   Origin origin;
-  std::vector<Ack> acks;
+  std::vector<AckRef> acks;  // the holders this batch is (see AckRef)
   int64_t ingest_time_ns = 0;
 
  private:

@@ -6,9 +6,10 @@ namespace ingestd {
 
 // The version of the plugin SDK. A plugin built for another major is refused, and so is one built
 // for a newer minor than the daemon's; before 1.0 the minor must match exactly (0.2 changed
-// Context::dead_letter() and SinkResult).
+// Context::dead_letter() and SinkResult; 0.3 made acks explicit (AckRef in Batch::acks) and gave
+// Output try_push() and wait_writable()).
 inline constexpr uint32_t kSdkMajor = 0;
-inline constexpr uint32_t kSdkMinor = 2;
+inline constexpr uint32_t kSdkMinor = 3;
 
 // Layout version of PluginDescriptor/ComponentDescriptor and of the entry symbol's contract.
 inline constexpr uint32_t kAbiVersion = 1;

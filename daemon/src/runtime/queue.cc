@@ -1,5 +1,6 @@
 #include "runtime/queue.h"
 
+#include <algorithm>
 #include <chrono>
 
 namespace ingestd::runtime {
@@ -13,13 +14,19 @@ BatchQueue::BatchQueue(size_t max_batches, size_t max_bytes, WhenFull when_full,
       abandoned_(abandoned) {}
 
 bool BatchQueue::has_room(size_t batch_bytes) const {
-  if (items_.empty()) return true;
-  return items_.size() < max_batches_ && bytes_ + batch_bytes <= max_bytes_;
+  const size_t taken = items_.size() + reserved_batches_;
+  if (taken == 0) return true;
+  return taken < max_batches_ && bytes_ + reserved_bytes_ + batch_bytes <= max_bytes_;
+}
+
+void BatchQueue::room_freed() {
+  not_full_.notify_one();
+  if (writable_waiters_ > 0) writable_.notify_all();
 }
 
 void BatchQueue::discard(BatchPtr batch, Counter& counter) {
   counter.add(batch->size());
-  for (auto& ack : batch->acks) ack->fail();
+  batch->resolve_acks(false);
 }
 
 BatchQueue::PushResult BatchQueue::push(BatchPtr batch) {
@@ -53,11 +60,63 @@ BatchQueue::PushResult BatchQueue::push_for(BatchPtr& batch, int64_t timeout_ns)
   return PushResult::kOk;
 }
 
+BatchQueue::PushResult BatchQueue::try_reserve(size_t bytes, Reservation& r) {
+  std::lock_guard lock(mu_);
+  if (abandoned_flag_) return PushResult::kAbandoned;
+  if (!has_room(bytes))
+    return when_full_ == WhenFull::kBlock ? PushResult::kTimedOut : PushResult::kOk;
+  ++reserved_batches_;
+  reserved_bytes_ += bytes;
+  r.bytes = bytes;
+  r.held = true;
+  return PushResult::kOk;
+}
+
+BatchQueue::PushResult BatchQueue::push_reserved(BatchPtr batch, Reservation& r) {
+  if (!r.held) return push(std::move(batch));
+  std::unique_lock lock(mu_);
+  --reserved_batches_;
+  reserved_bytes_ -= r.bytes;
+  r.held = false;
+  if (abandoned_flag_) {
+    room_freed();
+    lock.unlock();
+    discard(std::move(batch), abandoned_);
+    return PushResult::kAbandoned;
+  }
+  bytes_ += batch->bytes();
+  items_.push_back(std::move(batch));
+  lock.unlock();
+  not_empty_.notify_one();
+  return PushResult::kOk;
+}
+
+void BatchQueue::cancel(Reservation& r) {
+  if (!r.held) return;
+  std::lock_guard lock(mu_);
+  --reserved_batches_;
+  reserved_bytes_ -= r.bytes;
+  r.held = false;
+  room_freed();
+}
+
+bool BatchQueue::wait_writable(int64_t timeout_ns) {
+  std::unique_lock lock(mu_);
+  auto ready = [&] {
+    return abandoned_flag_ || when_full_ == WhenFull::kDropNewest || has_room(0);
+  };
+  ++writable_waiters_;
+  bool r =
+      writable_.wait_for(lock, std::chrono::nanoseconds(std::max<int64_t>(timeout_ns, 0)), ready);
+  --writable_waiters_;
+  return r;
+}
+
 BatchPtr BatchQueue::take_locked() {
   BatchPtr batch = std::move(items_.front());
   items_.pop_front();
   bytes_ -= batch->bytes();
-  not_full_.notify_one();
+  room_freed();
   return batch;
 }
 
@@ -104,6 +163,7 @@ void BatchQueue::abandon() {
   }
   not_empty_.notify_all();
   not_full_.notify_all();
+  writable_.notify_all();
   for (auto& batch : left) discard(std::move(batch), abandoned_);
 }
 

@@ -28,6 +28,8 @@ constexpr int64_t kRateCheckNs = 30'000'000'000;  // a spool that grew for this 
 // Records this thread set aside through Context::dead_letter() (stored or lost): how the core
 // learns how many events of a batch a sink wrote when it dead-lettered some and returned ok.
 thread_local uint64_t t_set_aside = 0;
+// Of those, the records that could not be stored: a sink's batch that lost one fails its acks.
+thread_local uint64_t t_lost = 0;
 
 constexpr int64_t kSpillAfterNs = 1'000'000'000;  // a sink's queue full this long: it is behind
 
@@ -92,6 +94,7 @@ class ComponentContext final : public Context {
       dead_letters_.add();
       return true;
     }
+    ++t_lost;
     dead_letter_lost_.add();
     log_limited(LogLevel::kError, "dead_letter.write",
                 fmt::format("a record is lost: {} (reason it was rejected: {})", error, reason));
@@ -188,6 +191,7 @@ struct Runtime::Stage final : public Output {
         events_in(counter_if(rt, config.kind != Kind::kSource, "events_in")),
         events_out(counter_if(rt, true, "events_out")),
         unconsumed(counter_if(rt, config.kind != Kind::kSink, "unconsumed")),
+        acks_unresolved(counter_if(rt, true, "acks_unresolved")),
         failed(
             counter_if(rt, config.kind == Kind::kParser || config.kind == Kind::kSink, "failed")),
         retries(counter_if(rt, config.kind == Kind::kSink, "retries")),
@@ -232,23 +236,113 @@ struct Runtime::Stage final : public Output {
   }
 
   // Fan-out: every consumer but the last gets a clone; the last gets the batch itself.
-  bool push(BatchPtr batch) override {
-    if (batch->empty()) return true;
-    events_out.add(batch->size());
+  bool push(BatchPtr batch) override { return offer(batch, true) != PushResult::kStopped; }
+  PushResult try_push(BatchPtr& batch) override { return offer(batch, false); }
+
+  // push() (wait) and try_push() (all or nothing, never waiting for room). The batch's refs are
+  // this component's until a consumer takes them: an output nothing reads lets them die
+  // unresolved (failed, counted in acks_unresolved).
+  PushResult offer(BatchPtr& batch, bool wait) {
+    batch->attribute_acks(&acks_unresolved);
+    BatchPtr done;  // destroyed after out_mu is released: ack callbacks may run
+    if (batch->empty()) {
+      batch->resolve_acks(true);  // nothing left to deliver (see Parser)
+      done = std::move(batch);
+      return PushResult::kOk;
+    }
     std::lock_guard lock(out_mu);
     adopt_rewiring();
-    bool accepted = true;
+    PushResult result = PushResult::kOk;
+    const size_t n = batch->size();
     if (outputs.empty()) {
-      unconsumed.add(batch->size());
-    } else {
+      events_out.add(n);
+      unconsumed.add(n);
+      done = std::move(batch);
+    } else if (wait) {
+      events_out.add(n);
       for (size_t i = 0; i < outputs.size(); ++i) {
         BatchPtr copy = i + 1 < outputs.size() ? batch->clone() : std::move(batch);
         if (outputs[i]->take(std::move(copy)) == BatchQueue::PushResult::kAbandoned)
-          accepted = false;
+          result = PushResult::kStopped;
       }
+    } else {
+      result = try_fan_out(batch);
+      if (result != PushResult::kFull) events_out.add(n);
     }
     adopt_rewiring();  // one that came while the batch was being pushed
-    return accepted;
+    return result;
+  }
+
+  // Under out_mu: room in every consumer's queue first (a sink that has fallen behind takes the
+  // batch into its spool instead), then a copy into each. Nothing is pushed when any has no room.
+  PushResult try_fan_out(BatchPtr& batch) {
+    const size_t b = batch->bytes();
+    const int64_t now = context.clock().monotonic_ns();
+    struct Slot {
+      BatchQueue::Reservation room;
+      bool spill = false;
+    };
+    std::vector<Slot> slots(outputs.size());
+    size_t i = 0;
+    BatchQueue::PushResult r = BatchQueue::PushResult::kOk;
+    for (; i < outputs.size(); ++i) {
+      Stage& c = *outputs[i];
+      r = c.input().try_reserve(b, slots[i].room);
+      if (r == BatchQueue::PushResult::kOk) {
+        c.full_since.store(0, std::memory_order_relaxed);
+        continue;
+      }
+      if (r == BatchQueue::PushResult::kTimedOut && c.spill_due(now)) {
+        slots[i].spill = true;
+        continue;
+      }
+      break;
+    }
+    if (i < outputs.size()) {
+      for (size_t j = 0; j < i; ++j) outputs[j]->input().cancel(slots[j].room);
+      if (r == BatchQueue::PushResult::kTimedOut) return PushResult::kFull;
+      outputs[i]->input().push(std::move(batch));  // abandoned: discards and counts it
+      return PushResult::kStopped;
+    }
+    PushResult result = PushResult::kOk;
+    for (i = 0; i < outputs.size(); ++i) {
+      Stage& c = *outputs[i];
+      BatchPtr copy = i + 1 < outputs.size() ? batch->clone() : std::move(batch);
+      if (slots[i].spill) {
+        if (c.spill(copy)) continue;
+        if (c.input().push(std::move(copy)) == BatchQueue::PushResult::kAbandoned)
+          result = PushResult::kStopped;
+        continue;
+      }
+      if (c.input().push_reserved(std::move(copy), slots[i].room) ==
+          BatchQueue::PushResult::kAbandoned)
+        result = PushResult::kStopped;
+    }
+    return result;
+  }
+
+  // Waits, under out_mu, until every consumer's queue has room (or a spooling sink would take the
+  // batch into its spool), in slices so that a stop is noticed.
+  bool wait_writable(int64_t timeout_ns) override {
+    const Clock& clock = context.clock();
+    const int64_t deadline = clock.monotonic_ns() + timeout_ns;
+    std::lock_guard lock(out_mu);
+    adopt_rewiring();
+    bool ready = true;
+    for (Stage* c : outputs) {
+      for (;;) {
+        int64_t now = clock.monotonic_ns();
+        if (c->input().wait_writable(0) || (c->spool && c->spill_due(now))) break;
+        if (now >= deadline || context.stopping()) {
+          ready = false;
+          break;
+        }
+        c->input().wait_writable(std::min(deadline - now, kTickNs));
+      }
+      if (!ready) break;
+    }
+    adopt_rewiring();
+    return ready;
   }
 
   // A batch from upstream into this stage's queue. A sink with a spool that has fallen behind
@@ -262,18 +356,35 @@ struct Runtime::Stage final : public Output {
       if (was_behind) behind.store(false, std::memory_order_relaxed);
       return r;
     }
+    if (spill(batch)) return BatchQueue::PushResult::kOk;
+    return input().push(std::move(batch));
+  }
+
+  // A spooling sink whose queue has no room: whether try_push() should spill into the spool, i.e.
+  // the queue has been found full for kSpillAfterNs (or the sink is behind already).
+  bool spill_due(int64_t now) {
+    if (behind.load(std::memory_order_relaxed)) return true;
+    int64_t since = 0;
+    if (full_since.compare_exchange_strong(since, now, std::memory_order_relaxed)) return false;
+    return now - since >= kSpillAfterNs;
+  }
+
+  // Appends the batch to the spool, where it is acknowledged; false (the batch still the
+  // caller's) when the spool cannot take it.
+  bool spill(BatchPtr& batch) {
     const size_t n = batch->size();
     reliability::Spool::AppendResult a = spool->append(*batch);
     spool_dropped.add(a.dropped_events);
-    if (a.status != reliability::Spool::AppendStatus::kOk) return input().push(std::move(batch));
-    if (!was_behind) {
-      behind.store(true, std::memory_order_relaxed);
+    if (a.status != reliability::Spool::AppendStatus::kOk) return false;
+    if (!behind.exchange(true, std::memory_order_relaxed))
       context.log_limited(LogLevel::kWarn, "spool.behind",
                           "falling behind: its queue stayed full, so batches go to the spool");
-    }
+    full_since.store(0, std::memory_order_relaxed);
     events_in.add(n);
     spooled.add(n);
-    return BatchQueue::PushResult::kOk;
+    batch->resolve_acks(true);  // durable once appended; a replay does not acknowledge again
+    batch.reset();
+    return true;
   }
 
   // Under out_mu: switches to a published rewiring, leaving the old consumers' queues.
@@ -305,6 +416,7 @@ struct Runtime::Stage final : public Output {
   Counter& events_in;
   Counter& events_out;
   Counter& unconsumed;
+  Counter& acks_unresolved;   // ack holders this component dropped without a verdict (failed)
   Counter& failed;            // parsers and sinks: events lost to an error the component reported
   Counter& retries;           // sinks
   Counter& shutdown_dropped;  // consumers: what the shutdown deadline discarded
@@ -321,6 +433,7 @@ struct Runtime::Stage final : public Output {
   Counter& spool_corrupt;                  // damaged records skipped, on recovery or on read
   std::atomic<bool> spool_blocked{false};  // the spool refused the last append (logged once)
   std::atomic<bool> behind{false};         // take() spills into the spool without waiting
+  std::atomic<int64_t> full_since{0};      // try_push() found the queue full since (monotonic)
   std::atomic<int64_t> last_sync_ns{0};
   std::atomic<bool> retiring{false};  // a reload retires it: leave the spool to the successor
   std::mutex replay_mu;               // one worker replays at a time; guards the members below
@@ -638,13 +751,14 @@ void Runtime::run_parser(Stage& s, Worker& w, Component& instance) {
   auto& parser = static_cast<Parser&>(instance);
   while (BatchPtr batch = s.input().pop()) {
     s.events_in.add(batch->size());
+    batch->attribute_acks(&s.acks_unresolved);
     try {
       InFlight held(w.in_flight, batch->size());
       Busy busy(w.busy_since, clock_);
       parser.parse(s.context, *batch);
     } catch (const std::exception& e) {
       s.failed.add(batch->size());
-      for (auto& ack : batch->acks) ack->fail();
+      batch->resolve_acks(false);
       s.context.log_limited(LogLevel::kError, "parse",
                             fmt::format("batch of {} events failed: {}", batch->size(), e.what()));
       continue;
@@ -661,6 +775,9 @@ void Runtime::run_aggregator(Stage& s, Worker& w) {
       BatchPtr batch = s.input().pop_for(kTickNs);
       if (batch) {
         s.events_in.add(batch->size());
+        // Its refs move into the aggregate's state; any left in the batch, or lost with the
+        // state to an exception, fail and are counted here.
+        batch->attribute_acks(&s.acks_unresolved);
         Busy busy(w.busy_since, clock_);
         agg.consume(s.context, *batch);
       } else if (s.input().ended()) {
@@ -696,6 +813,7 @@ void Runtime::run_sink(Stage& s, Worker& w, Component& instance) {
       }
     }
     s.events_in.add(batch->size());
+    batch->attribute_acks(&s.acks_unresolved);
     InFlight held(w.in_flight, batch->size());
     write_to_sink(s, w, sink, std::move(batch));
   }
@@ -719,8 +837,9 @@ void Runtime::run_sink(Stage& s, Worker& w, Component& instance) {
 
 // One call of the sink's write(), timed for stalled() and shielded from exceptions.
 SinkResult Runtime::call_sink(Stage& s, Worker& w, Sink& sink, const Batch& batch,
-                              uint64_t& set_aside) {
+                              uint64_t& set_aside, bool& lost) {
   const uint64_t before = t_set_aside;
+  const uint64_t lost_before = t_lost;
   SinkResult r;
   try {
     Busy busy(w.busy_since, clock_);
@@ -729,6 +848,7 @@ SinkResult Runtime::call_sink(Stage& s, Worker& w, Sink& sink, const Batch& batc
     r = SinkResult::permanent(e.what());
   }
   set_aside = std::min<uint64_t>(t_set_aside - before, batch.size());
+  lost = t_lost != lost_before;
   return r;
 }
 
@@ -750,11 +870,15 @@ void Runtime::write_to_sink(Stage& s, Worker& w, Sink& sink, BatchPtr batch) {
       continue;
     }
     uint64_t set_aside = 0;
-    SinkResult r = call_sink(s, w, sink, *batch, set_aside);
+    bool lost = false;
+    SinkResult r = call_sink(s, w, sink, *batch, set_aside, lost);
     // A permanent error is the data's fault, not the peer's: the peer answered.
     s.breaker.record(r.status != SinkStatus::kRetryable, clock_.monotonic_ns());
     if (r.status == SinkStatus::kOk) {
       s.events_out.add(batch->size() - set_aside);  // what it dead-lettered is counted there
+      // Written, or set aside in the dead-letter file; a record that could not be stored there
+      // is lost, and so the batch's acks fail.
+      batch->resolve_acks(!lost);
       return;
     }
     if (r.status == SinkStatus::kPermanent) return fail_batch(s, *batch, r.error);
@@ -791,6 +915,7 @@ void Runtime::spool_batch(Stage& s, Worker& w, Sink& sink, BatchPtr batch) {
     }
     if (r.status == Status::kOk) {
       s.spooled.add(batch->size());
+      batch->resolve_acks(true);  // durable once appended; a replay does not acknowledge again
       if (s.spool_blocked.exchange(false))
         s.context.log(LogLevel::kInfo, "the spool takes batches again");
       return;
@@ -854,9 +979,10 @@ int64_t Runtime::replay(Stage& s, Worker& w, Sink& sink) {
   Batch& batch = joined ? *joined : *claims.front().batch;
   SinkResult r;
   uint64_t set_aside = 0;
+  bool lost = false;  // a spooled batch has no acks left to fail: they fired when it was spooled
   {
     InFlight held(w.in_flight, batch.size());
-    r = call_sink(s, w, sink, batch, set_aside);
+    r = call_sink(s, w, sink, batch, set_aside, lost);
   }
   now = clock_.monotonic_ns();
   s.breaker.record(r.status != SinkStatus::kRetryable, now);
@@ -998,7 +1124,7 @@ void Runtime::fail_batch(Stage& s, Batch& batch, const std::string& reason) {
     line.pop_back();
     s.context.dead_letter(line, reason);  // a record it cannot store is counted as lost
   }
-  for (auto& ack : batch.acks) ack->fail();
+  batch.resolve_acks(false);
   s.context.log_limited(
       LogLevel::kError, "write.permanent",
       fmt::format("batch of {} events failed permanently: {}", batch.size(), reason));
@@ -1007,7 +1133,7 @@ void Runtime::fail_batch(Stage& s, Batch& batch, const std::string& reason) {
 // A batch the shutdown deadline took from a sink that was waiting to write it.
 void Runtime::drop_batch(Stage& s, Batch& batch) {
   s.shutdown_dropped.add(batch.size());
-  for (auto& ack : batch.acks) ack->fail();
+  batch.resolve_acks(false);
 }
 
 void Runtime::worker_done(Stage& s) {

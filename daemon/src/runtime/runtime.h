@@ -48,8 +48,26 @@ class ComponentContext;
 //
 // Counters: <c>.events_out for every component (for sinks: events written), <c>.events_in for
 // every consumer, <c>.queue_dropped, <c>.shutdown_dropped, <c>.unconsumed (output of a component
-// nothing reads), sinks' <c>.failed and <c>.retries, <c>.dead_letters. Counters belong to a name
-// and live on across reloads.
+// nothing reads), sinks' <c>.failed and <c>.retries, <c>.dead_letters, <c>.acks_unresolved (ack
+// holders, AckRefs, that died in the component's hands without a verdict). Counters belong to a
+// name and live on across reloads.
+//
+// Acks (see AckRef): a batch's refs are attributed to the component that holds it (the producer
+// until a consumer pops it), and resolved where its journey ends:
+// - ok: a sink wrote it (records it dead-lettered itself, durably, included), it was appended to
+//   a sink's spool (once: a replayed batch has no refs), or it is empty when pushed (a parser
+//   removed every record, each dropped by its on_error policy or durably dead-lettered: nothing
+//   is left to deliver, and delivering it again would not help);
+// - failed: a permanent sink error or spent retries (dead-lettered), a record a sink could not
+//   store in its dead-letter file, a parse() that threw, a queue that dropped it (drop_newest), and
+//   whatever the shutdown deadline discards (a queue's contents, a sink waiting to retry, a push
+//   into an abandoned queue);
+// - failed and counted in acks_unresolved: refs that die without a verdict: the output of a
+//   component nothing reads, a batch an aggregator's consume() left refs in or threw on, an
+//   aggregate state dropped with its refs (after an error), anything still queued when the
+//   runtime is destroyed.
+// A reload moves batches on without resolving them: a retired stage drains into its successors,
+// and past the deadline its queue discards (failed) as at shutdown.
 //
 // Sinks: each write goes through the sink's retry policy and circuit breaker (config `retry:`
 // and `breaker:`, see reliability/). A retryable error is retried after the policy's backoff
@@ -128,7 +146,7 @@ class Runtime {
   void run_sink(Stage& stage, Worker& worker, Component& instance);
   void write_to_sink(Stage& stage, Worker& worker, Sink& sink, BatchPtr batch);
   SinkResult call_sink(Stage& stage, Worker& worker, Sink& sink, const Batch& batch,
-                       uint64_t& set_aside);
+                       uint64_t& set_aside, bool& lost);
   bool open_spool(Stage& stage, Stage* predecessor, std::string& error);
   void spool_batch(Stage& stage, Worker& worker, Sink& sink, BatchPtr batch);
   int64_t replay(Stage& stage, Worker& worker, Sink& sink);

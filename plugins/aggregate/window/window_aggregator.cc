@@ -188,7 +188,10 @@ void WindowAggregator::consume(Context& ctx, Batch& batch) {
     last_arrival_ns_ = ctx.clock().now_ns();
     arrival_watermark_ = watermark_;
   }
-  if (latest) std::move(batch.acks.begin(), batch.acks.end(), std::back_inserter(latest->acks));
+  if (latest)
+    std::move(batch.acks.begin(), batch.acks.end(), std::back_inserter(latest->acks));
+  else
+    for (AckRef& ack : batch.acks) ack.ok();  // filtered or late: dropped by policy, not lost
   batch.acks.clear();
 
   if (filtered) filtered_->add(filtered);
@@ -344,7 +347,7 @@ void WindowAggregator::emit(Context& ctx, Output& out, int64_t limit) {
       if (batch && batch->size() >= max_events) {
         // The full batch holds part of this window: it must be written before the acks fire.
         if (window_in_batch)
-          batch->acks.insert(batch->acks.end(), window.acks.begin(), window.acks.end());
+          for (const AckRef& ack : window.acks) batch->acks.push_back(ack.share());
         out.push(std::move(batch));
         window_in_batch = false;
       }
@@ -373,7 +376,8 @@ void WindowAggregator::emit(Context& ctx, Output& out, int64_t limit) {
     }
     if (batch && window_in_batch)
       std::move(window.acks.begin(), window.acks.end(), std::back_inserter(batch->acks));
-    windows_.erase(it);  // releases acks of a window without groups (none are created so)
+    // A window without groups (none are created so) would fail its acks here, counted.
+    windows_.erase(it);
     start_text = {};
   }
   if (batch && !batch->empty()) out.push(std::move(batch));

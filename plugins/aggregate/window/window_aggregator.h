@@ -101,9 +101,11 @@ inline constexpr OptionSpec kWindowAggregatorOptions[] = {
 // time since.
 //
 // Acknowledgement: a consumed batch's acks move into the latest window its events reached and
-// from there into every output batch holding that window's groups, so a source hears back only
-// once the aggregate is written. A batch none of whose events reached a window releases its acks
-// at once.
+// from there into every output batch holding that window's groups (shared when the window spans
+// several), so a source hears back only once the aggregate is written. A batch none of whose
+// events reached a window (all filtered out or late) resolves its acks ok at once: they were
+// dropped by policy. Windows dropped unemitted (the aggregator destroyed after an error) fail
+// theirs.
 //
 // Counters: filtered, late, non_numeric (per metric and event), windows (groups emitted).
 // Threading: one instance, driven by one thread (the Aggregator contract). No allocation per
@@ -151,7 +153,7 @@ class WindowAggregator final : public Aggregator {
   };
   struct Window {
     absl::flat_hash_map<std::string, Group> groups;
-    std::vector<Ack> acks;
+    std::vector<AckRef> acks;
   };
 
   void bind_counters(Context& ctx);

@@ -462,7 +462,7 @@ void JsonParser::parse(Context& ctx, Batch& batch) {
     if (!document_->parse(batch, event, text, reason)) {
       ++errors;
       if (dead_letter_ && !ctx.dead_letter(event.raw, reason))
-        for (auto& ack : batch.acks) ack->fail();  // the record is lost, not set aside
+        batch.resolve_acks(false);  // the record is lost, not set aside
       last_reason.swap(reason);
       continue;
     }

@@ -13,9 +13,8 @@ namespace ingestd::plugins {
 
 namespace {
 
-constexpr int64_t kMaxPollNs = 100'000'000;     // how soon run() notices a stop
-constexpr int64_t kPausedAfterNs = 10'000'000;  // a push blocked this long counts as `paused`
-constexpr size_t kMaxArenaStart = 64 * 1024;    // a batch's first arena block; it grows
+constexpr int64_t kMaxPollNs = 100'000'000;   // how soon run() notices a stop
+constexpr size_t kMaxArenaStart = 64 * 1024;  // a batch's first arena block; it grows
 
 // Properties that an option of this source sets, and the option to use instead.
 constexpr kafka::OwnedProperty kOwnedProperties[] = {
@@ -215,7 +214,12 @@ void KafkaSource::run(Context& ctx, Output& out) {
       next_commit = now + commit_interval_ns_;
     }
     int64_t deadline = std::min(next_commit, now + kMaxPollNs);
-    if (!push_lingering(ctx, out, now, deadline)) break;
+    if (!push_held(out) || !push_lingering(ctx, out, now, deadline)) break;
+    if (!held_.empty()) {
+      // Paused: wait for room downstream, then poll without waiting (rebalances, commits).
+      out.wait_writable(std::max<int64_t>(deadline - now, 0));
+      deadline = now;
+    }
     const int timeout_ms = static_cast<int>(std::max<int64_t>(deadline - now, 0) / 1'000'000);
     // The first message waits up to the next deadline; the ones already fetched follow without
     // waiting, up to a batch's worth before the bookkeeping above runs again.
@@ -335,27 +339,65 @@ bool KafkaSource::push_lingering(Context& ctx, Output& out, int64_t now, int64_t
   return true;
 }
 
-// BACKPRESSURE SWITCH POINT: the one place that decides between handing a batch on and pausing.
-// Today Output::push blocks while the pipeline is full; librdkafka's own thread keeps the group
-// session alive meanwhile, but a push blocked longer than max.poll.interval.ms makes this member
-// leave the group (its partitions are lost, see on_rebalance). Once the SDK's Output has a
-// non-blocking try_push and a readiness wait, this becomes: try_push; when refused, keep the
-// batch, rd_kafka_pause_partitions() its partition (and count `paused`), go on polling (so that
-// rebalances and commits are served) and, when the output is ready again, push the kept batch
-// and rd_kafka_resume_partitions(). Returns false when the pipeline refused the batch (stopping).
+// Hands a batch to the pipeline without blocking. When a downstream queue is full the batch is
+// held, in order behind any held before it, and every assigned partition is paused: the poll loop
+// goes on serving rebalances and commits while nothing new is fetched, so memory stays bounded
+// and the group does not take this member for dead. Returns false when the pipeline refused the
+// batch because it is stopping. While draining at stop, pushes block instead.
 bool KafkaSource::deliver(Output& out, BatchPtr batch) {
-  const int64_t started = ctx_->clock().monotonic_ns();
-  const bool accepted = out.push(std::move(batch));
-  if (ctx_->clock().monotonic_ns() - started > kPausedAfterNs) paused_->add();
-  return accepted;
+  if (draining_) return out.push(std::move(batch));
+  if (!held_.empty()) {
+    held_.push_back(std::move(batch));
+    return true;
+  }
+  switch (out.try_push(batch)) {
+    case PushResult::kOk:
+      return true;
+    case PushResult::kStopped:
+      return false;
+    case PushResult::kFull:
+      break;
+  }
+  held_.push_back(std::move(batch));
+  pause(true);
+  return true;
 }
 
-// ACK SEMANTICS: the one place that makes a batch's ack. Today AckState calls back ok unless a
-// holder called fail(); when acks become ok only on every holder's explicit ok, only this changes.
-// The callback runs on whichever thread settles the batch: it only posts to the inbox, which it
-// keeps alive itself, so a late ack after the source is gone is harmless.
-Ack KafkaSource::make_ack(const OffsetTracker::Ticket& ticket) {
-  return std::make_shared<AckState>([inbox = inbox_, ticket](bool ok) {
+// Offers the held batches again, oldest first; resumes the partitions once all are taken.
+// Returns false when the pipeline is stopping.
+bool KafkaSource::push_held(Output& out) {
+  while (!held_.empty()) {
+    const PushResult r = out.try_push(held_.front());
+    if (r == PushResult::kFull) return true;
+    held_.pop_front();  // taken (kStopped: taken and discarded, acks failed)
+    if (r == PushResult::kStopped) return false;
+  }
+  pause(false);
+  return true;
+}
+
+// Pauses (or resumes) fetching for the whole assignment.
+void KafkaSource::pause(bool on) {
+  if (paused_now_ == on) return;
+  rd_kafka_topic_partition_list_t* assignment = nullptr;
+  if (rd_kafka_assignment(rk_, &assignment) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+    if (on)
+      rd_kafka_pause_partitions(rk_, assignment);
+    else
+      rd_kafka_resume_partitions(rk_, assignment);
+    rd_kafka_topic_partition_list_destroy(assignment);
+  }
+  paused_now_ = on;
+  if (on) paused_->add();
+  ctx_->log(LogLevel::kDebug, on ? "downstream is full: partitions paused"
+                                 : "downstream has room: partitions resumed");
+}
+
+// The one ack of a batch. The callback runs on whichever thread settles the batch (possibly this
+// one, inside try_push): it only posts to the inbox, which it keeps alive itself, so a late ack
+// after the source is gone is harmless.
+AckRef KafkaSource::make_ack(const OffsetTracker::Ticket& ticket) {
+  return AckRef::make([inbox = inbox_, ticket](bool ok) {
     {
       std::lock_guard lock(inbox->mu);
       inbox->settled.push_back(Inbox::Settled{ticket, ok});
@@ -477,6 +519,7 @@ void KafkaSource::on_rebalance(int err, rd_kafka_topic_partition_list_t* partiti
       error = rd_kafka_incremental_assign(rk_, partitions);
     else
       assign_err = rd_kafka_assign(rk_, partitions);
+    if (paused_now_) rd_kafka_pause_partitions(rk_, partitions);  // they wait for room too
   } else if (err == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS) {
     revoke(tps, rd_kafka_assignment_lost(rk_) != 0);
     if (cooperative)
@@ -499,6 +542,12 @@ void KafkaSource::on_rebalance(int err, rd_kafka_topic_partition_list_t* partiti
 
 void KafkaSource::revoke(const std::vector<TopicPartition>& tps, bool lost) {
   for (const TopicPartition& tp : tps) open_.erase(tp);  // never pushed, fetched again later
+  // Held batches of these partitions were never taken: their acks fail, so the commit below stops
+  // before them, and whoever takes the partitions reads them again.
+  std::erase_if(held_, [&](const BatchPtr& b) {
+    return std::find(tps.begin(), tps.end(),
+                     TopicPartition{*b->origin.topic, *b->origin.partition}) != tps.end();
+  });
   if (lost) {
     lost_->add(tps.size());
     ctx_->logf(
@@ -527,6 +576,16 @@ void KafkaSource::revoke(const std::vector<TopicPartition>& tps, bool lost) {
 
 void KafkaSource::shutdown(Context& ctx, Output& out) {
   // What was polled goes out too: the pipeline is still draining, and its acks may come in time.
+  draining_ = true;
+  while (!held_.empty()) {
+    BatchPtr batch = std::move(held_.front());
+    held_.pop_front();
+    if (!out.push(std::move(batch))) {
+      held_.clear();
+      open_.clear();
+      break;
+    }
+  }
   std::vector<TopicPartition> open;
   for (const auto& [tp, _] : open_) open.push_back(tp);
   for (const TopicPartition& tp : open) {

@@ -4,6 +4,7 @@
 
 #include <condition_variable>
 #include <cstdint>
+#include <deque>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -107,16 +108,17 @@ inline constexpr OptionSpec kKafkaSourceOptions[] = {
 //   Lost partitions (the member was fenced) are given up without a commit.
 // - Stop: ctx.stopping() ends polling; open batches are pushed, acks awaited up to
 //   rebalance_timeout, offsets committed synchronously, the consumer closed (leaving the group).
-// - Backpressure: deliver() is the one place that hands a batch to the core; today it blocks in
-//   Output::push while librdkafka's thread keeps the group session alive. A push blocked longer
-//   than max.poll.interval.ms gets the member removed from the group (its partitions are then
-//   lost, and delivered again from the last commit to whoever takes them).
+// - Backpressure: batches go out with Output::try_push. When the pipeline is full, the refused
+//   batch is held (later ones queue behind it) and every assigned partition is paused; polling
+//   goes on (rebalances, commits, acks) and the held batches are offered again as soon as
+//   wait_writable() says there is room, then the partitions are resumed. Memory is bounded by
+//   the open batches, the held ones and what librdkafka had fetched before the pause.
 // - Threading: start() and run() on the source's thread (run() notices a stop within 100 ms, or
 //   within rebalance_timeout while a revoke waits for acks); acks on any thread, handed to the poll
 //   thread through a mutex-protected inbox that outlives the source.
 // Counters: messages, bytes, empty, batches, commits, commit_failed, acks_failed, rebalances,
 // assigned, revoked, lost, abandoned (batches whose ack was not in when a revoke or stop stopped
-// waiting), paused (pushes that blocked on backpressure for more than 10 ms), consumer_errors.
+// waiting), paused (times the partitions were paused for backpressure), consumer_errors.
 class KafkaSource final : public Source {
  public:
   KafkaSource(const Options& options, Diagnostics& diag);
@@ -159,7 +161,9 @@ class KafkaSource final : public Source {
   bool push_open(Context& ctx, Output& out, const TopicPartition& tp);
   bool push_lingering(Context& ctx, Output& out, int64_t now, int64_t& next_deadline);
   bool deliver(Output& out, BatchPtr batch);
-  Ack make_ack(const OffsetTracker::Ticket& ticket);
+  bool push_held(Output& out);
+  void pause(bool on);
+  AckRef make_ack(const OffsetTracker::Ticket& ticket);
   void drain_acks();
   // Waits until no batch of `tps` (of every partition when empty) is in flight, or the deadline.
   void await_acks(const std::vector<TopicPartition>& tps, int64_t timeout_ns);
@@ -185,6 +189,9 @@ class KafkaSource final : public Source {
   std::vector<Inbox::Settled> settled_;  // drained from inbox_, reused
   OffsetTracker tracker_;
   std::map<TopicPartition, Open> open_;
+  std::deque<BatchPtr> held_;  // refused by a full pipeline, in order; partitions paused meanwhile
+  bool paused_now_ = false;
+  bool draining_ = false;   // stop: pushes block
   std::string last_error_;  // the last consumer error logged, to log a repeat only when limited
 
   Counter* messages_ = nullptr;

@@ -388,6 +388,11 @@ class WaitableOutput : public Output {
     cv_.notify_all();
     return true;
   }
+  PushResult try_push(BatchPtr& batch) override {
+    push(std::move(batch));
+    return PushResult::kOk;
+  }
+  bool wait_writable(int64_t) override { return true; }
   bool wait_for(size_t n) {
     std::unique_lock lock(mu_);
     return cv_.wait_for(lock, std::chrono::seconds(10), [&] { return lines_.size() >= n; });

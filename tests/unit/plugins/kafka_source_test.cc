@@ -147,6 +147,7 @@ class LiveContext : public ingestd::testing::FakeContext {
 };
 
 // Keeps every pushed batch, so that their acks fire only when the test lets them go.
+// While set_full(true), try_push() refuses batches as a full pipeline would.
 class HoldingOutput : public Output {
  public:
   bool push(BatchPtr batch) override {
@@ -157,6 +158,36 @@ class HoldingOutput : public Output {
     }
     cv_.notify_all();
     return true;
+  }
+  PushResult try_push(BatchPtr& batch) override {
+    {
+      std::lock_guard lock(mu_);
+      if (full_) {
+        ++refused_;
+        return PushResult::kFull;
+      }
+    }
+    push(std::move(batch));
+    return PushResult::kOk;
+  }
+  bool wait_writable(int64_t timeout_ns) override {
+    std::unique_lock lock(mu_);
+    return cv_.wait_for(lock, std::chrono::nanoseconds(timeout_ns), [&] { return !full_; });
+  }
+  void set_full(bool full) {
+    {
+      std::lock_guard lock(mu_);
+      full_ = full;
+    }
+    cv_.notify_all();
+  }
+  size_t refused() {
+    std::lock_guard lock(mu_);
+    return refused_;
+  }
+  size_t messages() {
+    std::lock_guard lock(mu_);
+    return messages_;
   }
   bool wait_for_messages(size_t n, std::chrono::seconds timeout) {
     std::unique_lock lock(mu_);
@@ -173,6 +204,7 @@ class HoldingOutput : public Output {
       released.assign(std::make_move_iterator(it), std::make_move_iterator(held_.end()));
       held_.erase(it, held_.end());
     }
+    for (BatchPtr& b : released) b->resolve_acks(true);  // as a sink that wrote them
   }
   // (partition, first offset, events) of each held batch.
   std::vector<std::tuple<int32_t, int64_t, int64_t>> origins() {
@@ -188,6 +220,8 @@ class HoldingOutput : public Output {
   std::condition_variable cv_;
   std::vector<BatchPtr> held_;
   size_t messages_ = 0;
+  bool full_ = false;
+  size_t refused_ = 0;
 };
 
 // A plain group member, polled on its own thread, that joins to take partitions away.
@@ -316,6 +350,66 @@ TEST(KafkaSource, RevokeAndStopCommitOnlyTheAcknowledgedPrefix) {
   EXPECT_EQ(ctx.count("acks_failed"), 0u);
   EXPECT_GE(ctx.count("commits"), 2u);
   EXPECT_EQ(ctx.count("commit_failed"), 0u);
+}
+
+// A full pipeline pauses the partitions instead of buffering: nothing is taken while it is
+// full, polling goes on, and once there is room everything arrives, in order per partition, and
+// is committed at the stop.
+TEST(KafkaSource, AFullPipelinePausesThePartitionsAndLosesNothing) {
+  MockCluster cluster;
+  cluster.create("t", 2);
+  for (int p = 0; p < 2; ++p) {
+    std::vector<std::string> values;
+    for (int i = 0; i < 50; ++i) values.push_back(fmt::format("p{}-{}", p, i));
+    cluster.produce("t", p, values);
+  }
+  CollectingDiagnostics diag;
+  KafkaSource source(
+      ingestd::testing::options_or_fail(
+          kDescriptor, fmt::format("{{brokers: '{}', group: g, topics: [t], librdkafka: "
+                                   "{{session.timeout.ms: '3000', heartbeat.interval.ms: '300', "
+                                   "log_level: '0'}}}}",
+                                   cluster.bootstrap())),
+      diag);
+  ASSERT_TRUE(diag.errors.empty()) << diag.errors[0].second;
+  LiveContext ctx("in");
+  ctx.limits.max_events = 5;
+  ctx.limits.linger_ns = 10'000'000;
+  ASSERT_TRUE(source.start(ctx));
+  HoldingOutput out;
+  out.set_full(true);
+  struct Running {
+    LiveContext& ctx;
+    std::thread thread;
+    ~Running() {
+      ctx.stop();
+      if (thread.joinable()) thread.join();
+    }
+  } running{ctx, std::thread([&] { source.run(ctx, out); })};
+
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (ctx.count("paused") == 0 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  ASSERT_EQ(ctx.count("paused"), 1u);
+  EXPECT_EQ(out.messages(), 0u);
+  out.set_full(false);
+  ASSERT_TRUE(out.wait_for_messages(100, std::chrono::seconds(30)));
+  EXPECT_GE(out.refused(), 1u);
+
+  // Per partition, the batches arrived in offset order, every offset once.
+  std::map<int32_t, int64_t> next;
+  for (const auto& [partition, first, events] : out.origins()) {
+    EXPECT_EQ(first, next[partition]) << "partition " << partition;
+    next[partition] = first + events;
+  }
+  EXPECT_EQ(next, (std::map<int32_t, int64_t>{{0, 50}, {1, 50}}));
+  out.release_unless([](const Batch&) { return false; });
+  ctx.stop();
+  running.thread.join();
+  auto committed = cluster.committed("g", "t", 2);
+  EXPECT_EQ(committed, (std::vector<int64_t>{50, 50}));
+  EXPECT_EQ(ctx.count("messages"), 100u);
+  EXPECT_EQ(ctx.count("acks_failed"), 0u);
 }
 
 }  // namespace

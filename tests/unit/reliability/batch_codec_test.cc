@@ -93,7 +93,7 @@ TEST(BatchCodec, RoundTripsOriginOptionalsSetAndUnset) {
 TEST(BatchCodec, DoesNotEncodeAcks) {
   Batch batch;
   bool settled = false;
-  batch.acks.push_back(std::make_shared<AckState>([&](bool) { settled = true; }));
+  batch.acks.push_back(AckRef::make([&](bool) { settled = true; }));
   BatchPtr out = round_trip(batch);
   ASSERT_NE(out, nullptr);
   EXPECT_TRUE(out->acks.empty());

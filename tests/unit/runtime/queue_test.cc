@@ -43,7 +43,7 @@ TEST_F(QueueTest, DropNewestCountsEventsAndFailsAcks) {
   ASSERT_EQ(q.push(make_batch(0, 3)), BatchQueue::PushResult::kOk);
   bool ok = true;
   auto b = make_batch(3, 5);
-  b->acks.push_back(std::make_shared<AckState>([&](bool r) { ok = r; }));
+  b->acks.push_back(AckRef::make([&](bool r) { ok = r; }));
   EXPECT_EQ(q.push(std::move(b)), BatchQueue::PushResult::kDropped);
   EXPECT_EQ(dropped.value(), 5u);
   EXPECT_FALSE(ok);
@@ -148,6 +148,69 @@ TEST_F(QueueTest, ManyProducersAndConsumersLoseAndDuplicateNothing) {
   for (size_t i = 0; i < seen.size(); ++i) ASSERT_EQ(seen[i].load(), 1) << "event " << i;
   EXPECT_EQ(dropped.value(), 0u);
   EXPECT_EQ(q.size(), 0u);
+}
+
+TEST_F(QueueTest, ReservedRoomCountsAsTakenAndAFullBlockingQueueReservesNothing) {
+  BatchQueue q(2, 1 << 20, BatchQueue::WhenFull::kBlock, dropped, abandoned);
+  q.add_producer();
+  ASSERT_EQ(q.push(make_batch(0, 1)), BatchQueue::PushResult::kOk);
+  BatchQueue::Reservation room, none;
+  ASSERT_EQ(q.try_reserve(100, room), BatchQueue::PushResult::kOk);
+  EXPECT_TRUE(room.held);
+  // One batch queued and one reserved: full, at once.
+  EXPECT_EQ(q.try_reserve(100, none), BatchQueue::PushResult::kTimedOut);
+  EXPECT_FALSE(none.held);
+  EXPECT_FALSE(q.wait_writable(0));
+  EXPECT_EQ(q.push_reserved(make_batch(1, 1), room), BatchQueue::PushResult::kOk);
+  EXPECT_FALSE(room.held);
+  EXPECT_EQ(q.size(), 2u);
+  ASSERT_NE(q.pop(), nullptr);
+  ASSERT_EQ(q.try_reserve(100, room), BatchQueue::PushResult::kOk);
+  q.cancel(room);  // given back: room again
+  EXPECT_TRUE(q.wait_writable(0));
+}
+
+TEST_F(QueueTest, ADropNewestQueueNeedsNoReservationAndDropsOnPush) {
+  BatchQueue q(1, 1 << 20, BatchQueue::WhenFull::kDropNewest, dropped, abandoned);
+  q.add_producer();
+  ASSERT_EQ(q.push(make_batch(0, 1)), BatchQueue::PushResult::kOk);
+  BatchQueue::Reservation none;
+  ASSERT_EQ(q.try_reserve(100, none), BatchQueue::PushResult::kOk);
+  EXPECT_FALSE(none.held);
+  EXPECT_TRUE(q.wait_writable(0));  // a push never waits here
+  EXPECT_EQ(q.push_reserved(make_batch(1, 3), none), BatchQueue::PushResult::kDropped);
+  EXPECT_EQ(dropped.value(), 3u);
+}
+
+TEST_F(QueueTest, WaitWritableReturnsOnceAPopMakesRoom) {
+  BatchQueue q(1, 1 << 20, BatchQueue::WhenFull::kBlock, dropped, abandoned);
+  q.add_producer();
+  ASSERT_EQ(q.push(make_batch(0, 1)), BatchQueue::PushResult::kOk);
+  EXPECT_FALSE(q.wait_writable(1'000'000));  // full: times out
+  std::atomic<bool> writable{false};
+  std::thread waiter([&] { writable = q.wait_writable(10'000'000'000); });
+  ASSERT_NE(q.pop(), nullptr);
+  waiter.join();  // within the deadline, or the assertion below fails
+  EXPECT_TRUE(writable);
+}
+
+TEST_F(QueueTest, AbandonWakesAWaitForRoomAndFailsAReservedPush) {
+  BatchQueue q(2, 1 << 20, BatchQueue::WhenFull::kBlock, dropped, abandoned);
+  q.add_producer();
+  BatchQueue::Reservation room;
+  ASSERT_EQ(q.try_reserve(100, room), BatchQueue::PushResult::kOk);
+  ASSERT_EQ(q.push(make_batch(0, 1)), BatchQueue::PushResult::kOk);
+  std::atomic<bool> writable{false};
+  std::thread waiter([&] { writable = q.wait_writable(10'000'000'000); });
+  q.abandon();
+  waiter.join();
+  EXPECT_TRUE(writable);
+  bool ok = true;
+  auto b = make_batch(1, 2);
+  b->acks.push_back(AckRef::make([&](bool r) { ok = r; }));
+  EXPECT_EQ(q.push_reserved(std::move(b), room), BatchQueue::PushResult::kAbandoned);
+  EXPECT_FALSE(ok);
+  EXPECT_EQ(abandoned.value(), 3u);
 }
 
 }  // namespace

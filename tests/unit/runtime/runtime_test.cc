@@ -5,10 +5,12 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <filesystem>
 #include <mutex>
 #include <set>
 #include <sstream>
+#include <stdexcept>
 #include <thread>
 
 #include <spdlog/sinks/ostream_sink.h>
@@ -45,26 +47,40 @@ struct Shared {
   std::mutex mu;
   std::multiset<int64_t> written[2];
   std::atomic<bool> sink_fails{false};
+  // A sink made with `gated: 1` holds every write until the gate opens.
+  std::condition_variable gate_cv;
+  bool gate_open = false;  // under mu
+  void open_gate() {
+    {
+      std::lock_guard lock(mu);
+      gate_open = true;
+    }
+    gate_cv.notify_all();
+  }
 };
 Shared* g_shared = nullptr;
 
 class CountingSource : public Source {
  public:
   CountingSource(const Options& o, Diagnostics&)
-      : count_(o.get_int("count")), batch_(o.get_int("batch")) {}
+      : count_(o.get_int("count")), batch_(o.get_int("batch")), linger_(o.get_int("linger") != 0) {}
   void run(Context& ctx, Output& out) override {
     int64_t next = 0;
     while (!ctx.stopping() && (count_ == 0 || next < count_)) {
       auto b = std::make_unique<Batch>();
       for (int64_t i = 0; i < batch_ && (count_ == 0 || next < count_); ++i) b->add({}, next++);
-      b->acks.push_back(std::make_shared<AckState>(
+      b->acks.push_back(AckRef::make(
           [](bool ok) { (ok ? g_shared->acks_ok : g_shared->acks_failed).fetch_add(1); }));
       if (!out.push(std::move(b))) break;
     }
+    if (linger_)  // stays until stopped, so that its input does not end
+      while (!ctx.wait_for_stop(kWait)) {
+      }
   }
 
  private:
   int64_t count_, batch_;
+  bool linger_;
 };
 
 class KeepEvenParser : public Parser {
@@ -78,11 +94,16 @@ class KeepEvenParser : public Parser {
 class RecordingSink : public Sink {
  public:
   RecordingSink(const Options& o, Diagnostics&)
-      : slot_(o.get_int("slot")), fail_start_(o.get_int("fail_start") != 0) {}
+      : slot_(o.get_int("slot")),
+        fail_start_(o.get_int("fail_start") != 0),
+        gated_(o.get_int("gated") != 0),
+        refuses_(o.get_int("refuses") != 0) {}
   bool start(Context&) override { return !fail_start_; }
   SinkResult write(Context&, const Batch& b) override {
     if (g_shared->sink_fails) return SinkResult::retryable("down");
-    std::lock_guard lock(g_shared->mu);
+    if (refuses_) return SinkResult::permanent("refused");
+    std::unique_lock lock(g_shared->mu);
+    if (gated_) g_shared->gate_cv.wait(lock, [] { return g_shared->gate_open; });
     for (const Event& e : b.events()) g_shared->written[slot_].insert(e.time_ns);
     return SinkResult::ok();
   }
@@ -90,6 +111,8 @@ class RecordingSink : public Sink {
  private:
   int slot_;
   bool fail_start_;
+  bool gated_;
+  bool refuses_;
 };
 
 class SumAggregator : public Aggregator {
@@ -97,7 +120,8 @@ class SumAggregator : public Aggregator {
   SumAggregator(const Options&, Diagnostics&) {}
   void consume(Context&, Batch& b) override {
     for (const Event& e : b.events()) sum_ += e.time_ns;
-    for (auto& a : b.acks) acks_.push_back(a);
+    for (auto& a : b.acks) acks_.push_back(std::move(a));
+    b.acks.clear();
   }
   void advance(Context&, Output&, int64_t) override {}
   void flush(Context&, Output& out) override {
@@ -109,7 +133,7 @@ class SumAggregator : public Aggregator {
 
  private:
   int64_t sum_ = 0;
-  std::vector<Ack> acks_;
+  std::vector<AckRef> acks_;
 };
 
 constexpr OptionSpec kNoOptions[] = {{.name = "unused", .type = OptionType::kInt}};
@@ -159,7 +183,11 @@ std::string no_plugin(const config::ComponentConfig&) {
 
 struct RuntimeTest : ::testing::Test {
   void SetUp() override { g_shared = &shared; }
-  void TearDown() override { g_shared = nullptr; }
+  void TearDown() override {
+    rt.reset();
+    g_shared = nullptr;
+    if (!data_dir.empty()) std::filesystem::remove_all(data_dir);
+  }
 
   // Builds and starts; the caller waits.
   void start() {
@@ -191,23 +219,22 @@ struct RuntimeTest : ::testing::Test {
     return counter(name) >= n;
   }
   uint64_t counter(const std::string& name) { return metrics.counter(name).value(); }
-  // A data_dir of the test's own; the test removes it.
-  std::string make_data_dir() {
+  // A fresh data_dir for the pipeline, removed by TearDown().
+  void use_data_dir() {
     char dir[] = "/tmp/ingestd-runtime-test-XXXXXX";
-    EXPECT_NE(mkdtemp(dir), nullptr);
-    pipeline.data_dir = dir;
-    return dir;
+    ASSERT_NE(mkdtemp(dir), nullptr);
+    data_dir = pipeline.data_dir = dir;
   }
-  // src (endless, batches of 10) -> out (slot 0) with a spool whose breaker opens after two
-  // failed writes. Returns out's config for the test to adjust before start().
-  config::ComponentConfig& endless_source_into_spooling_sink() {
-    pipeline.components.push_back(
-        component("src", kSource, {}, ints({{"count", 0}, {"batch", 10}})));
-    pipeline.components.push_back(component("out", kSink, {"src"}, ints({{"slot", 0}})));
+  // A sink "out" reading `input` that fails until shared.sink_fails is cleared, with a spool in a
+  // fresh data_dir (removed by TearDown()) that replays fast once its breaker closes.
+  void failing_sink_with_spool(const char* input) {
+    shared.sink_fails = true;
+    use_data_dir();
+    pipeline.components.push_back(component("out", kSink, {input}, ints({{"slot", 0}})));
     config::ComponentConfig& out = pipeline.components.back();
     out.spool.enabled = true;
+    out.spool.replay_rate = 1'000'000;
     out.breaker.failures = 2;
-    return out;
   }
 
   Shared shared;
@@ -217,6 +244,7 @@ struct RuntimeTest : ::testing::Test {
   SteppedClock clock;
   graph::Model model;
   std::unique_ptr<Runtime> rt;
+  std::string data_dir;
 };
 
 TEST_F(RuntimeTest, BatchJobDrainsEverythingAndFinishesByItself) {
@@ -498,7 +526,7 @@ TEST_F(RuntimeTest, RepeatedFailuresAreLoggedOncePerPlaceAndKind) {
       "capture", std::make_shared<spdlog::sinks::ostream_sink_mt>(captured));
   auto previous = spdlog::default_logger();
   spdlog::set_default_logger(logger);
-  const std::string dir = make_data_dir();
+  use_data_dir();
   pipeline.components.push_back(
       component("src", kSource, {}, ints({{"count", 60}, {"batch", 10}})));
   pipeline.components.push_back(component("out", kFlaky, {"src"}));
@@ -506,7 +534,6 @@ TEST_F(RuntimeTest, RepeatedFailuresAreLoggedOncePerPlaceAndKind) {
   ASSERT_TRUE(rt->wait_for(kWait));
   rt.reset();
   spdlog::set_default_logger(previous);
-  std::filesystem::remove_all(dir);
 
   // Six retries and three permanent failures within a second: one line of each kind, neither
   // hiding the other.
@@ -525,7 +552,7 @@ TEST_F(RuntimeTest, RepeatedFailuresAreLoggedOncePerPlaceAndKind) {
 
 TEST_F(RuntimeTest, MaxAttemptsTurnsAForeverFailingBatchIntoADeadLetteredOne) {
   shared.sink_fails = true;
-  const std::string dir = make_data_dir();
+  use_data_dir();
   pipeline.components.push_back(
       component("src", kSource, {}, ints({{"count", 50}, {"batch", 10}})));
   pipeline.components.push_back(component("out", kSink, {"src"}, ints({{"slot", 0}})));
@@ -534,7 +561,6 @@ TEST_F(RuntimeTest, MaxAttemptsTurnsAForeverFailingBatchIntoADeadLetteredOne) {
   // Without the limit the sink would retry for ever and the batch job would never end.
   ASSERT_TRUE(rt->wait_for(kWait));
   rt.reset();
-  std::filesystem::remove_all(dir);
   EXPECT_EQ(counter("out.events_out"), 0u);
   EXPECT_EQ(counter("out.failed"), 50u);
   EXPECT_EQ(counter("out.dead_letters"), 50u);
@@ -548,10 +574,8 @@ TEST_F(RuntimeTest, MaxAttemptsTurnsAForeverFailingBatchIntoADeadLetteredOne) {
 }
 
 TEST_F(RuntimeTest, AnOpenBreakerSpoolsBatchesAndTheyAreReplayedWhenItCloses) {
-  shared.sink_fails = true;
-  const std::string dir = make_data_dir();
-  config::ComponentConfig& out = endless_source_into_spooling_sink();
-  out.spool.replay_rate = 1'000'000;
+  pipeline.components.push_back(component("src", kSource, {}, ints({{"count", 0}, {"batch", 10}})));
+  failing_sink_with_spool("src");
   start();
   // While the sink fails the breaker opens and batches are acknowledged into the spool.
   ASSERT_TRUE(wait_counter("out.spooled", 500));
@@ -563,7 +587,6 @@ TEST_F(RuntimeTest, AnOpenBreakerSpoolsBatchesAndTheyAreReplayedWhenItCloses) {
   rt->request_stop();
   ASSERT_TRUE(rt->wait_for(kWait));
   rt.reset();
-  std::filesystem::remove_all(dir);
   // Every event the source emitted was written once, or is in the spool or was dropped at the
   // stop; the spool's share was acknowledged when it was spooled.
   uint64_t emitted = counter("src.events_out");
@@ -577,9 +600,9 @@ TEST_F(RuntimeTest, AnOpenBreakerSpoolsBatchesAndTheyAreReplayedWhenItCloses) {
 }
 
 TEST_F(RuntimeTest, BackfillWritesNewDataWhileTheSpoolDrainsAtItsRate) {
-  shared.sink_fails = true;
-  const std::string dir = make_data_dir();
-  config::ComponentConfig& out = endless_source_into_spooling_sink();
+  pipeline.components.push_back(component("src", kSource, {}, ints({{"count", 0}, {"batch", 10}})));
+  failing_sink_with_spool("src");
+  config::ComponentConfig& out = pipeline.components.back();
   out.spool.replay = config::SpoolConfig::Replay::kBackfill;
   out.spool.replay_rate = 200;  // slow: the spool takes seconds to drain
   start();
@@ -591,7 +614,6 @@ TEST_F(RuntimeTest, BackfillWritesNewDataWhileTheSpoolDrainsAtItsRate) {
   rt->request_stop();
   ASSERT_TRUE(rt->wait_for(kWait));
   rt.reset();
-  std::filesystem::remove_all(dir);
   uint64_t pending = counter("out.spooled") - counter("out.replayed");
   EXPECT_EQ(counter("out.events_out") + pending + counter("out.shutdown_dropped"),
             counter("src.events_out"));
@@ -607,9 +629,9 @@ TEST_F(RuntimeTest, ASpoolThatKeepsGrowingWhileTheSinkIsUpIsReportedAnOutageIsNo
     return std::string();
   };
   constexpr int64_t kMinute = 60'000'000'000;
-  shared.sink_fails = true;
-  const std::string dir = make_data_dir();
-  config::ComponentConfig& out = endless_source_into_spooling_sink();
+  pipeline.components.push_back(component("src", kSource, {}, ints({{"count", 0}, {"batch", 10}})));
+  failing_sink_with_spool("src");
+  config::ComponentConfig& out = pipeline.components.back();
   out.spool.replay_rate = 100;            // far below what the source emits
   out.breaker.open_for_ns = 2 * kMinute;  // the steps below do not close it by themselves
   start();
@@ -638,11 +660,162 @@ TEST_F(RuntimeTest, ASpoolThatKeepsGrowingWhileTheSinkIsUpIsReportedAnOutageIsNo
   ASSERT_TRUE(rt->wait_for(kWait));
   rt.reset();
   spdlog::set_default_logger(previous);
-  std::filesystem::remove_all(dir);
   std::string line = warned();
   EXPECT_NE(line.find("[warning] [sinks.out] the spool grew to "), std::string::npos) << line;
   EXPECT_NE(line.find("(spool.replay_rate 100); at this pace it will not empty"), std::string::npos)
       << line;
+}
+
+// Acknowledgements: every path a batch can end on gives its source the right verdict.
+
+class ThrowingAggregator : public Aggregator {
+ public:
+  ThrowingAggregator(const Options&, Diagnostics&) {}
+  void consume(Context&, Batch&) override { throw std::runtime_error("broken"); }
+  void advance(Context&, Output&, int64_t) override {}
+  void flush(Context&, Output&) override {}
+};
+
+TEST_F(RuntimeTest, AnAggregatorWhoseConsumeThrowsFailsItsInputsAcksAndCountsThem) {
+  static constexpr ComponentDescriptor kThrowing =
+      describe<ThrowingAggregator>(Kind::kAggregator, "throwing", "", kNoOptions);
+  pipeline.components.push_back(
+      component("src", kSource, {}, ints({{"count", 10}, {"batch", 10}})));
+  pipeline.components.push_back(component("agg", kThrowing, {"src"}));
+  pipeline.components.push_back(component("out", kSink, {"agg"}, ints({{"slot", 0}})));
+  start();
+  ASSERT_TRUE(wait_counter("agg.acks_unresolved", 1));
+  rt->request_stop();
+  ASSERT_TRUE(rt->wait_for(kWait));
+  EXPECT_EQ(shared.acks_ok, 0);
+  EXPECT_EQ(shared.acks_failed, 1);
+  EXPECT_EQ(counter("agg.acks_unresolved"), 1u);
+}
+
+TEST_F(RuntimeTest, AnOutputNothingReadsFailsItsAcksAndCountsThem) {
+  pipeline.components.push_back(
+      component("src", kSource, {}, ints({{"count", 50}, {"batch", 10}})));
+  start();
+  ASSERT_TRUE(rt->wait_for(kWait));
+  EXPECT_EQ(counter("src.unconsumed"), 50u);
+  EXPECT_EQ(counter("src.acks_unresolved"), 5u);
+  EXPECT_EQ(shared.acks_ok, 0);
+  EXPECT_EQ(shared.acks_failed, 5);
+}
+
+TEST_F(RuntimeTest, ABatchAFullDropNewestQueueDropsFailsItsAck) {
+  pipeline.components.push_back(
+      component("src", kSource, {}, ints({{"count", 100}, {"batch", 10}})));
+  pipeline.components.push_back(
+      component("out", kSink, {"src"}, ints({{"slot", 0}, {"gated", 1}})));
+  pipeline.components.back().queue.max_batches = 1;
+  pipeline.components.back().queue.when_full = config::WhenFull::kDropNewest;
+  start();
+  // The sink holds its first batch and its queue one more: of ten, at least eight are dropped.
+  ASSERT_TRUE(wait_counter("out.queue_dropped", 80));
+  shared.open_gate();
+  ASSERT_TRUE(rt->wait_for(kWait));
+  EXPECT_EQ(counter("out.queue_dropped") + counter("out.events_out"), 100u);
+  EXPECT_EQ(static_cast<uint64_t>(shared.acks_failed) * 10, counter("out.queue_dropped"));
+  EXPECT_EQ(static_cast<uint64_t>(shared.acks_ok) * 10, counter("out.events_out"));
+  EXPECT_EQ(counter("out.acks_unresolved") + counter("src.acks_unresolved"), 0u);
+}
+
+TEST_F(RuntimeTest, FanOutToTwoSinksOneOfWhichDeadLettersFailsTheAck) {
+  use_data_dir();
+  pipeline.components.push_back(
+      component("src", kSource, {}, ints({{"count", 30}, {"batch", 10}})));
+  pipeline.components.push_back(component("a", kSink, {"src"}, ints({{"slot", 0}})));
+  pipeline.components.push_back(
+      component("b", kSink, {"src"}, ints({{"slot", 1}, {"refuses", 1}})));
+  start();
+  ASSERT_TRUE(rt->wait_for(kWait));
+  EXPECT_EQ(counter("a.events_out"), 30u);
+  EXPECT_EQ(counter("b.dead_letters"), 30u);
+  EXPECT_EQ(shared.acks_ok, 0);
+  EXPECT_EQ(shared.acks_failed, 3);
+  EXPECT_EQ(counter("a.acks_unresolved") + counter("b.acks_unresolved"), 0u);
+}
+
+TEST_F(RuntimeTest, ASpooledBatchIsAcknowledgedOnceWhenSpooledAndNotAgainAtReplay) {
+  pipeline.components.push_back(
+      component("src", kSource, {}, ints({{"count", 200}, {"batch", 10}, {"linger", 1}})));
+  failing_sink_with_spool("src");
+  start();
+  // Every batch ends in the spool while the sink fails, and is acknowledged there.
+  ASSERT_TRUE(wait_counter("out.spooled", 200));
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::nanoseconds(kWait);
+  while (shared.acks_ok < 20 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::yield();
+  EXPECT_EQ(shared.acks_ok, 20);
+  EXPECT_EQ(counter("out.events_out"), 0u);
+  shared.sink_fails = false;
+  ASSERT_TRUE(wait_counter("out.replayed", 200));
+  rt->request_stop();
+  ASSERT_TRUE(rt->wait_for(kWait));
+  rt.reset();
+  EXPECT_EQ(counter("out.events_out"), 200u);
+  EXPECT_EQ(shared.acks_ok, 20);  // the replay acknowledged nothing again
+  EXPECT_EQ(shared.acks_failed, 0);
+}
+
+// Pushes batches 0 and 1 (blocking), then offers batch 2 with try_push() while the gated sink's
+// queue is full, and records what happened.
+struct TryPushReport {
+  PushResult first = PushResult::kOk;
+  bool kept = false;
+  bool writable_while_full = true;
+  bool writable_after = false;
+  PushResult second = PushResult::kFull;
+};
+TryPushReport* g_report = nullptr;
+
+class TryPushSource : public Source {
+ public:
+  TryPushSource(const Options&, Diagnostics&) {}
+  void run(Context&, Output& out) override {
+    auto make = [](int64_t n) {
+      auto b = std::make_unique<Batch>();
+      for (int64_t i = 0; i < 10; ++i) b->add({}, n * 10 + i);
+      b->acks.push_back(AckRef::make(
+          [](bool ok) { (ok ? g_shared->acks_ok : g_shared->acks_failed).fetch_add(1); }));
+      return b;
+    };
+    out.push(make(0));
+    out.push(make(1));
+    BatchPtr b = make(2);
+    g_report->first = out.try_push(b);  // must not wait: the gate opens only below
+    g_report->kept = b != nullptr && b->size() == 10 && b->acks.size() == 1;
+    g_report->writable_while_full = out.wait_writable(1'000'000);
+    g_shared->open_gate();
+    g_report->writable_after = out.wait_writable(kWait);
+    if (b) g_report->second = out.try_push(b);
+  }
+};
+
+TEST_F(RuntimeTest, TryPushOnAFullQueueKeepsTheBatchAndReachesNoConsumerOfTheFanOut) {
+  static constexpr ComponentDescriptor kTryPush =
+      describe<TryPushSource>(Kind::kSource, "try_push", "", kNoOptions);
+  TryPushReport report;
+  g_report = &report;
+  pipeline.components.push_back(component("src", kTryPush, {}));
+  pipeline.components.push_back(component("a", kSink, {"src"}, ints({{"slot", 0}, {"gated", 1}})));
+  pipeline.components.back().queue.max_batches = 1;
+  pipeline.components.push_back(component("b", kSink, {"src"}, ints({{"slot", 1}})));
+  start();
+  ASSERT_TRUE(rt->wait_for(kWait));
+  g_report = nullptr;
+  EXPECT_EQ(report.first, PushResult::kFull);
+  EXPECT_TRUE(report.kept);
+  EXPECT_FALSE(report.writable_while_full);
+  EXPECT_TRUE(report.writable_after);
+  EXPECT_EQ(report.second, PushResult::kOk);
+  // Sink b, which had room, did not get batch 2 from the first try: each event once, in both.
+  EXPECT_EQ(shared.written[0], sequence(30));
+  EXPECT_EQ(shared.written[1], sequence(30));
+  EXPECT_EQ(counter("src.events_out"), 30u);
+  EXPECT_EQ(shared.acks_ok, 3);
+  EXPECT_EQ(shared.acks_failed, 0);
 }
 
 }  // namespace
