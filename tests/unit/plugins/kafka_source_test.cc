@@ -332,8 +332,13 @@ TEST(KafkaSource, RevokeAndStopCommitOnlyTheAcknowledgedPrefix) {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   ASSERT_EQ(moved.size(), 1u);
   const int32_t kept = 1 - moved[0];
+  // The mock coordinator may refuse the revoke's commit as the group is rebalancing
+  // (REBALANCE_IN_PROGRESS; seen on a slow build): then nothing is committed, which re-reads,
+  // but a commit past the unacknowledged batch is never right.
+  auto revoke_commit_ok = [&] { return ctx.count("commit_failed") == 0; };
   auto committed = cluster.committed("g", "t", 2);
-  EXPECT_EQ(committed[static_cast<size_t>(moved[0])], held[moved[0]]);
+  const int64_t moved_committed = committed[static_cast<size_t>(moved[0])];
+  EXPECT_EQ(moved_committed, revoke_commit_ok() ? held[moved[0]] : -1);
   EXPECT_EQ(committed[static_cast<size_t>(kept)], -1) << "commit_interval is 1h";
   EXPECT_EQ(ctx.count("abandoned"), 1u);
 
@@ -343,13 +348,13 @@ TEST(KafkaSource, RevokeAndStopCommitOnlyTheAcknowledgedPrefix) {
   running.thread.join();
   committed = cluster.committed("g", "t", 2);
   EXPECT_EQ(committed[static_cast<size_t>(kept)], 20);
-  EXPECT_EQ(committed[static_cast<size_t>(moved[0])], held[moved[0]]);
+  EXPECT_EQ(committed[static_cast<size_t>(moved[0])], moved_committed) << "not ours any more";
   EXPECT_EQ(ctx.count("messages"), 40u);
   EXPECT_EQ(ctx.count("batches"), origins.size());
   EXPECT_EQ(ctx.count("abandoned"), 1u);
   EXPECT_EQ(ctx.count("acks_failed"), 0u);
-  EXPECT_GE(ctx.count("commits"), 2u);
-  EXPECT_EQ(ctx.count("commit_failed"), 0u);
+  EXPECT_EQ(ctx.count("commits"), revoke_commit_ok() ? 2u : 1u);
+  EXPECT_LE(ctx.count("commit_failed"), 1u);
 }
 
 // A full pipeline pauses the partitions instead of buffering: nothing is taken while it is
