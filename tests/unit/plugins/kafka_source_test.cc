@@ -272,38 +272,50 @@ class OtherMember {
   std::thread thread_;
 };
 
+// Topic "t" of two partitions, each holding "p<partition>-<i>" for i in [0, n).
+void produce_numbered(MockCluster& cluster, int n) {
+  cluster.create("t", 2);
+  for (int p = 0; p < 2; ++p) {
+    std::vector<std::string> values;
+    for (int i = 0; i < n; ++i) values.push_back(fmt::format("p{}-{}", p, i));
+    cluster.produce("t", p, values);
+  }
+}
+
+// Options of a source in group g reading t, with short group timeouts; `more` adds options
+// ("name: value, " each).
+Options group_options(MockCluster& cluster, const std::string& more) {
+  return ingestd::testing::options_or_fail(
+      kDescriptor, fmt::format("{{brokers: '{}', group: g, topics: [t], {}librdkafka: "
+                               "{{session.timeout.ms: '3000', heartbeat.interval.ms: '300', "
+                               "log_level: '0'}}}}",
+                               cluster.bootstrap(), more));
+}
+
+// source.run() on a thread of its own, stopped and joined when this goes out of scope.
+struct Running {
+  LiveContext& ctx;
+  std::thread thread;
+  ~Running() {
+    ctx.stop();
+    if (thread.joinable()) thread.join();
+  }
+};
+
 // A revoke waits (up to rebalance_timeout) for the acks of the revoked partition's batches, then
 // commits the acknowledged prefix only; a stop commits what was acknowledged by then.
 TEST(KafkaSource, RevokeAndStopCommitOnlyTheAcknowledgedPrefix) {
   MockCluster cluster;
-  cluster.create("t", 2);
-  for (int p = 0; p < 2; ++p) {
-    std::vector<std::string> values;
-    for (int i = 0; i < 20; ++i) values.push_back(fmt::format("p{}-{}", p, i));
-    cluster.produce("t", p, values);
-  }
+  produce_numbered(cluster, 20);
   CollectingDiagnostics diag;
-  KafkaSource source(
-      ingestd::testing::options_or_fail(
-          kDescriptor, fmt::format("{{brokers: '{}', group: g, topics: [t], commit_interval: 1h, "
-                                   "rebalance_timeout: 1s, librdkafka: {{session.timeout.ms: "
-                                   "'3000', heartbeat.interval.ms: '300', log_level: '0'}}}}",
-                                   cluster.bootstrap())),
-      diag);
+  KafkaSource source(group_options(cluster, "commit_interval: 1h, rebalance_timeout: 1s, "), diag);
   ASSERT_TRUE(diag.errors.empty()) << diag.errors[0].second;
   LiveContext ctx("in");
   ctx.limits.max_events = 5;
   ctx.limits.linger_ns = 5'000'000'000;  // batches fill up: 4 of 5 per partition
   ASSERT_TRUE(source.start(ctx));
   HoldingOutput out;
-  struct Running {
-    LiveContext& ctx;
-    std::thread thread;
-    ~Running() {
-      ctx.stop();
-      if (thread.joinable()) thread.join();
-    }
-  } running{ctx, std::thread([&] { source.run(ctx, out); })};
+  Running running{ctx, std::thread([&] { source.run(ctx, out); })};
 
   ASSERT_TRUE(out.wait_for_messages(40, std::chrono::seconds(30)));
   // Every offset of each partition in exactly one batch, whose origin has its first offset.
@@ -362,20 +374,9 @@ TEST(KafkaSource, RevokeAndStopCommitOnlyTheAcknowledgedPrefix) {
 // is committed at the stop.
 TEST(KafkaSource, AFullPipelinePausesThePartitionsAndLosesNothing) {
   MockCluster cluster;
-  cluster.create("t", 2);
-  for (int p = 0; p < 2; ++p) {
-    std::vector<std::string> values;
-    for (int i = 0; i < 50; ++i) values.push_back(fmt::format("p{}-{}", p, i));
-    cluster.produce("t", p, values);
-  }
+  produce_numbered(cluster, 50);
   CollectingDiagnostics diag;
-  KafkaSource source(
-      ingestd::testing::options_or_fail(
-          kDescriptor, fmt::format("{{brokers: '{}', group: g, topics: [t], librdkafka: "
-                                   "{{session.timeout.ms: '3000', heartbeat.interval.ms: '300', "
-                                   "log_level: '0'}}}}",
-                                   cluster.bootstrap())),
-      diag);
+  KafkaSource source(group_options(cluster, ""), diag);
   ASSERT_TRUE(diag.errors.empty()) << diag.errors[0].second;
   LiveContext ctx("in");
   ctx.limits.max_events = 5;
@@ -383,14 +384,7 @@ TEST(KafkaSource, AFullPipelinePausesThePartitionsAndLosesNothing) {
   ASSERT_TRUE(source.start(ctx));
   HoldingOutput out;
   out.set_full(true);
-  struct Running {
-    LiveContext& ctx;
-    std::thread thread;
-    ~Running() {
-      ctx.stop();
-      if (thread.joinable()) thread.join();
-    }
-  } running{ctx, std::thread([&] { source.run(ctx, out); })};
+  Running running{ctx, std::thread([&] { source.run(ctx, out); })};
 
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
   while (ctx.count("paused") == 0 && std::chrono::steady_clock::now() < deadline)
