@@ -18,6 +18,9 @@ namespace {
 
 constexpr size_t kMaxReadSize = 256 * 1024;
 constexpr size_t kArenaBytes = 4 * 1024;  // a batch's own arena: the file's bytes live in chunks
+// The longest run() waits at its end for acks, whatever checkpoint_interval says: a stop must not
+// hang on a source (later acks are written from the callbacks anyway).
+constexpr int64_t kMaxFinalAckWaitNs = 1'000'000'000;
 
 }  // namespace
 
@@ -236,12 +239,14 @@ void FileSource::save_checkpoint(Context& ctx, bool finish) {
 }
 
 // At the end of run(): the graph drains what this source pushed while run() waits here, so most
-// acks come back now; wait up to checkpoint_interval for them and write the position.
+// acks come back now; wait up to checkpoint_interval (at most 1 s) for them and write the
+// position.
 void FileSource::finish_checkpoints(Context& ctx) {
   if (!checkpoints_) return;
   {
     std::unique_lock lock(checkpoints_->mu);
-    checkpoints_->cv.wait_for(lock, std::chrono::nanoseconds(checkpoint_interval_ns_),
+    const int64_t wait_ns = std::min(checkpoint_interval_ns_, kMaxFinalAckWaitNs);
+    checkpoints_->cv.wait_for(lock, std::chrono::nanoseconds(wait_ns),
                               [&] { return checkpoints_->tracker.unresolved() == 0; });
   }
   save_checkpoint(ctx, true);

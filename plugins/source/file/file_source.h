@@ -55,7 +55,7 @@ inline constexpr OptionSpec kFileSourceOptions[] = {
      .min = "10ms",
      .doc = "How often at most the checkpoint is written while running (after a crash, at most "
             "about this much acknowledged data is read again). At stop the source waits up to "
-            "this long for the acks of what it read, then writes it."},
+            "this long (at most 1s) for the acks of what it read, then writes it."},
     {.name = "max_line",
      .type = OptionType::kSize,
      .default_value = "1MiB",
@@ -98,7 +98,8 @@ inline constexpr OptionSpec kFileSourceOptions[] = {
 //   after each push and at every poll);
 // - at the end of run(): the runtime ends a source first and drains the rest of the graph after,
 //   but sinks keep taking batches while run() is still in it, so run() waits up to
-//   checkpoint_interval for the acks of everything it pushed and writes the position then;
+//   checkpoint_interval (at most 1 s) for the acks of everything it pushed and writes the
+//   position then;
 // - after run(): acks that come back later (an aggregator holds them until it flushes, which it
 //   does only once this source has ended; a sink retrying) are written from the ack callback,
 //   on the sink's thread, once none is left unresolved, and the destructor writes whatever moved
