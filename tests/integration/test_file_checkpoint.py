@@ -72,7 +72,8 @@ class Writer(threading.Thread):
 
     def stop(self):
         self.stopped.set()
-        self.join(10)
+        if self.is_alive():
+            self.join(10)
 
     def most_in(self, seconds):
         """The most lines written within any window of `seconds`."""
@@ -212,6 +213,25 @@ sinks:
         bound = self.writer.most_in(CHECKPOINT_INTERVAL_S + POLL_S + 0.5)
         self.assertLessEqual(duplicates, bound,
                              f"{duplicates} duplicates; at most {bound} expected")
+
+    def test_a_data_dir_without_room_for_state_stops_start_up_with_the_reason(self):
+        data_dir = self.write_file("not-a-dir", "x\n")
+        self.write_file("in.log", "a\n")
+        config = f"""
+data_dir: {q(data_dir)}
+sources:
+  in: {{ type: file, path: {q(self.input)}{{}} }}
+sinks:
+  out: {{ type: file, inputs: [in], path: {q(self.output)}, spool: false }}
+"""
+        d = self.start_daemon(config.replace("{}", ""), name="refused")
+        rc = d.wait(30)
+        self.assertNotEqual(rc, 0)
+        self.assertIn(f"cannot create its state directory {data_dir}/state/in", d.stderr())
+        self.assertIn("or set checkpoint: false", d.stderr())
+
+        d = self.run_daemon(config.replace("{}", ", checkpoint: false"), name="without")
+        self.assertEqual(harness.read_lines(self.output), ["a"])
 
 
 if __name__ == "__main__":
