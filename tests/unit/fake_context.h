@@ -2,7 +2,10 @@
 // records counters, logs and dead letters, and an output that collects batches.
 #pragma once
 
+#include <stdlib.h>
+
 #include <deque>
+#include <filesystem>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -30,6 +33,14 @@ class FakeClock : public Clock {
 class FakeContext : public Context {
  public:
   explicit FakeContext(std::string name = "test") : name_(std::move(name)) {}
+  ~FakeContext() override {
+    if (!owned_root_.empty()) {
+      std::error_code ec;
+      std::filesystem::remove_all(owned_root_, ec);
+    }
+  }
+  FakeContext(const FakeContext&) = delete;
+  FakeContext& operator=(const FakeContext&) = delete;
 
   std::string_view name() const override { return name_; }
   void log(LogLevel level, std::string_view message) override {
@@ -58,6 +69,21 @@ class FakeContext : public Context {
     dead_letters.emplace_back(std::string(raw), std::string(reason));
     return dead_letter_ok;
   }
+  // state_root/<name>/; without a state_root, a fresh temporary directory removed with the
+  // context. Share a state_root between contexts to see what one run left for the next.
+  std::string state_dir() override {
+    std::lock_guard lock(mu_);
+    if (state_root.empty()) {
+      std::string pattern =
+          (std::filesystem::temp_directory_path() / "ingestd_state_XXXXXX").string();
+      if (::mkdtemp(pattern.data()) == nullptr) return {};
+      state_root = owned_root_ = pattern;
+    }
+    auto dir = std::filesystem::path(state_root) / name_;
+    std::error_code ec;
+    std::filesystem::create_directories(dir, ec);
+    return ec ? std::string() : dir.string() + "/";
+  }
   bool stopping() const override { return stopping_; }
   bool wait_for_stop(int64_t timeout_ns) override {
     if (!stopping_) clock_.advance(timeout_ns);
@@ -71,9 +97,11 @@ class FakeContext : public Context {
   std::vector<std::pair<LogLevel, std::string>> logs;
   std::vector<std::pair<std::string, std::string>> dead_letters;
   bool dead_letter_ok = true;  // what dead_letter() answers
+  std::string state_root;      // where state_dir() makes <name>/ (see there)
 
  private:
   std::string name_;
+  std::string owned_root_;  // a temporary state_root made by state_dir(), removed at the end
   std::mutex mu_;
   std::map<std::string, std::unique_ptr<Counter>> counters_;
   FakeClock clock_{1'700'000'000'000'000'000};

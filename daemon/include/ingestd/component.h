@@ -62,6 +62,14 @@ class Context {
   // acks of the batch the record came from (Batch::resolve_acks(false)); for a sink, whose batch
   // is const, the core does so when the write returns.
   virtual bool dead_letter(std::string_view raw, std::string_view reason) = 0;
+  // This component's own directory for state kept across restarts (checkpoints, offsets):
+  // data_dir/state/<component>/, created (with its parents) on first call. Returns "" when it
+  // cannot be created (an unwritable or missing data_dir); the core has then logged why, with the
+  // path and the system's error, and the component decides (a source that promised checkpoints
+  // fails start()). Files in it are the component's own: write them atomically (temp file,
+  // fsync, rename), as a crash may come at any point. A replacement after a reload gets the same
+  // directory.
+  virtual std::string state_dir() = 0;
   // True once the pipeline is shutting down (sources should return from run()).
   virtual bool stopping() const = 0;
   // Waits up to timeout_ns or until stopping; returns stopping(). Sources pace themselves with it.

@@ -100,6 +100,17 @@ class ComponentContext final : public Context {
                 fmt::format("a record is lost: {} (reason it was rejected: {})", error, reason));
     return false;
   }
+  std::string state_dir() override {
+    auto dir = std::filesystem::path(pipeline_.data_dir) / "state" / config_.name;
+    std::error_code ec;
+    std::filesystem::create_directories(dir, ec);
+    if (ec) {
+      log(LogLevel::kError,
+          fmt::format("cannot create its state directory {}: {}", dir.string(), ec.message()));
+      return {};
+    }
+    return dir.string() + "/";
+  }
   void reopen_dead_letters() { dead_letter_file_.reopen(); }
 
   // A message from one place in the core (`place`: a fixed name), logged at most once per

@@ -5,9 +5,11 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 
+#include "checkpoint.h"
 #include "ingestd/component.h"
 #include "ingestd/schema.h"
 
@@ -36,8 +38,24 @@ inline constexpr OptionSpec kFileSourceOptions[] = {
      .type = OptionType::kEnum,
      .default_value = "beginning",
      .choices = "beginning|end",
-     .doc = "Follow mode: where to start in the file that exists at start-up. A file that "
-            "appears or replaces it later is always read from its beginning."},
+     .doc = "Follow mode: where to start in the file that exists at start-up when there is no "
+            "usable checkpoint. A file that appears or replaces it later is always read from "
+            "its beginning."},
+    {.name = "checkpoint",
+     .type = OptionType::kBool,
+     .default_value = "true",
+     .doc = "Keep the position of the last acknowledged line in `data_dir/state/<component>/"
+            "checkpoint.json` and resume there after a restart (both modes; `start_at` applies "
+            "only without a usable checkpoint). A read-mode job that finished records the end of "
+            "the file, so running it again reads only what was appended since: delete the file, "
+            "or set `checkpoint: false`, to read it all again."},
+    {.name = "checkpoint_interval",
+     .type = OptionType::kDuration,
+     .default_value = "1s",
+     .min = "10ms",
+     .doc = "How often at most the checkpoint is written while running (after a crash, at most "
+            "about this much acknowledged data is read again). At stop the source waits up to "
+            "this long (at most 1s) for the acks of what it read, then writes it."},
     {.name = "max_line",
      .type = OptionType::kSize,
      .default_value = "1MiB",
@@ -62,12 +80,44 @@ inline constexpr OptionSpec kFileSourceOptions[] = {
 // last line is a record) or when the file shrank below the read position, and returns once
 // ctx.stopping(); an unterminated last line waits for its newline.
 //
-// Counters: events, bytes (of all consumed lines with their line endings: after run() returns
-// it is the offset just past the last consumed line, in read mode), empty, oversized, reopened.
+// Counters: events, bytes (of all consumed lines with their line endings in this run: after
+// run() returns in read mode, with no checkpoint to resume from, it is the offset just past the
+// last consumed line), empty, oversized, reopened,
+// acks_failed, checkpoint_errors.
 // Failure modes: read mode fails start() when the file cannot be opened; follow mode then
 // warns and retries every poll_interval. Read errors end read mode and make follow mode reopen.
 //
-// Threading: start() and run() run on the source's thread; nothing else is called concurrently.
+// Checkpoints (`checkpoint: true`, the default). Each pushed batch carries an AckRef for its byte
+// range [start, end) of the file (dev, ino) it came from; opening a file adds an empty range at
+// the position it starts from, and lines skipped without events an empty range too. A
+// CheckpointTracker turns the acks, which may come back in any order, into the contiguous
+// acknowledged prefix; the first failed ack stops it there for this run (counted in
+// `acks_failed`, logged once), so that a restart reads that batch and what followed again. The
+// position {path, dev, ino, offset} is written atomically to state_dir()/checkpoint.json:
+// - while running, from run()'s thread, when it moved and checkpoint_interval has passed (checked
+//   after each push and at every poll);
+// - at the end of run(): the runtime ends a source first and drains the rest of the graph after,
+//   but sinks keep taking batches while run() is still in it, so run() waits up to
+//   checkpoint_interval (at most 1 s) for the acks of everything it pushed and writes the
+//   position then;
+// - after run(): acks that come back later (an aggregator holds them until it flushes, which it
+//   does only once this source has ended; a sink retrying) are written from the ack callback,
+//   on the sink's thread, once none is left unresolved, and the destructor writes whatever moved
+//   since (the core destroys a source after the graph has stopped, or for a reload once the
+//   source ended). These late writes cannot log (the Context may be gone); they count
+//   `checkpoint_errors`.
+// The shared state lives behind a shared_ptr held by the callbacks, so they stay safe after the
+// source is destroyed. A kill -9 re-reads at most what was acknowledged since the last write.
+//
+// On start, a checkpoint for `path` resumes there when the path still names that file (same
+// dev/ino) and it is at least that long. Another file at the path (rotated while stopped): the
+// rest of the old file is read first if it is still at `path.1` (the usual rotated name) with the
+// checkpoint's dev/ino, then the new file from its beginning. A shorter file (truncated while
+// stopped): from the beginning. Each case is logged; an unreadable or damaged checkpoint is
+// logged and ignored (the next write replaces it). start() fails when state_dir() cannot be made.
+//
+// Threading: start() and run() run on the source's thread; nothing else is called concurrently,
+// except ack callbacks, which only touch the shared checkpoint state under its mutex.
 class FileSource final : public Source {
  public:
   FileSource(const Options& options, Diagnostics& diag);
@@ -81,7 +131,13 @@ class FileSource final : public Source {
  private:
   enum class Step { kEndOfFile, kError, kStop };
 
-  int open_file(bool at_end);  // 0 or an errno value
+  struct Checkpoints;
+
+  int open_file(const std::string& path, bool at_end);  // 0 or an errno value
+  bool apply_checkpoint(Context& ctx, const FilePosition& saved);
+  void mark_opened();  // an empty range at the position a file is opened at
+  void save_checkpoint(Context& ctx, bool now);
+  void finish_checkpoints(Context& ctx);
   void close_file();
   Step read_available(Context& ctx, Output& out);
   ssize_t fill(Context& ctx);
@@ -96,6 +152,7 @@ class FileSource final : public Source {
   void drop_unconsumed();
   bool reopen_if_changed(Context& ctx, Output& out, bool& stop);
   void run_read(Context& ctx, Output& out);
+  bool switch_to_path(Context& ctx);
   void run_follow(Context& ctx, Output& out);
 
   std::string path_;
@@ -103,6 +160,8 @@ class FileSource final : public Source {
   bool start_at_end_;
   int64_t poll_interval_ns_;
   size_t max_line_;
+  bool checkpoint_;
+  int64_t checkpoint_interval_ns_;
 
   BatchLimits limits_;
   size_t read_size_ = 0;
@@ -114,6 +173,11 @@ class FileSource final : public Source {
   uint64_t read_offset_ = 0;      // file offset of the next byte read()
   uint64_t consumed_offset_ = 0;  // file offset just past the last consumed line
   int last_error_ = 0;            // last open/read errno reported, to log each failure once
+  bool reading_rotated_ = false;  // fd_ is the rotated `path.1`, read before the file at path_
+
+  std::shared_ptr<Checkpoints> checkpoints_;  // null with `checkpoint: false`
+  int64_t last_save_ns_ = 0;
+  std::string last_checkpoint_error_;  // to log each write failure once
 
   BatchPtr batch_;
   uint64_t batch_offset_ = 0;
@@ -137,6 +201,8 @@ class FileSource final : public Source {
   Counter* empty_ = nullptr;
   Counter* oversized_ = nullptr;
   Counter* reopened_ = nullptr;
+  Counter* acks_failed_ = nullptr;
+  Counter* checkpoint_errors_ = nullptr;
 };
 
 }  // namespace ingestd::plugins

@@ -34,7 +34,12 @@ using ingestd::testing::FakeContext;
 constexpr ComponentDescriptor kDescriptor =
     describe<FileSource>(Kind::kSource, "file", kFileSourceDoc, kFileSourceOptions);
 
-Options parse_options(const std::string& yaml) {
+// With a short checkpoint_interval unless the test sets one: a run waits that long at its end for
+// the acks of batches that CollectingOutput holds unacknowledged.
+Options parse_options(std::string yaml) {
+  if (yaml.find("checkpoint_interval") == std::string::npos)
+    yaml = yaml.starts_with("{") ? "{checkpoint_interval: 10ms, " + yaml.substr(1)
+                                 : yaml + "\ncheckpoint_interval: 10ms";
   return ingestd::testing::options_or_fail(kDescriptor, yaml);
 }
 
@@ -429,6 +434,187 @@ TEST(FileSource, FollowOnAThreadSeesLinesAppendedWhileItRuns) {
   runner.join();
   ASSERT_TRUE(seen);
   EXPECT_EQ(out.lines(), want);
+}
+
+// Checkpoints: each run is a fresh source and context sharing one state directory, as a restart.
+struct Restart {
+  std::vector<std::string> lines;
+  std::vector<std::pair<LogLevel, std::string>> logs;
+  uint64_t acks_failed = 0;
+
+  bool logged(std::string_view text) const {
+    for (const auto& [level, message] : logs)
+      if (message.find(text) != std::string::npos) return true;
+    return false;
+  }
+};
+
+Restart run_once(const std::string& state_root, const std::string& yaml, bool ack = true,
+                 std::function<void()> step = {}) {
+  ScriptedContext ctx;
+  ctx.state_root = state_root;
+  if (step) ctx.steps.push_back(std::move(step));
+  CollectingOutput out;
+  CollectingDiagnostics diag;
+  Restart r;
+  {
+    FileSource source(parse_options(yaml), diag);
+    EXPECT_TRUE(diag.errors.empty());
+    if (!source.start(ctx)) {
+      r.logs = ctx.logs;
+      return r;
+    }
+    source.run(ctx, out);
+    // Acks that come back after run() returned, as from an aggregator that flushes at the end.
+    for (auto& b : out.batches) b->resolve_acks(ack);
+  }
+  r.lines = texts(out.batches);
+  r.logs = ctx.logs;
+  r.acks_failed = ctx.count("acks_failed");
+  return r;
+}
+
+std::string read_text(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+using Lines = std::vector<std::string>;
+
+TEST(FileSourceCheckpoint, ReadModeResumesAfterTheLastAcknowledgedLine) {
+  TempDir dir;
+  const std::string path = dir.file("in.log");
+  const std::string state = dir.file("state");
+  write_file(path, "a\nb\n");
+  EXPECT_EQ(run_once(state, "path: " + path).lines, (Lines{"a", "b"}));
+  std::string error;
+  auto saved = read_checkpoint(state + "/tail/checkpoint.json", error);
+  ASSERT_TRUE(saved) << error;
+  EXPECT_EQ(saved->path, path);
+  EXPECT_EQ(saved->offset, 4u);
+
+  append_file(path, "c\n");
+  Restart second = run_once(state, "path: " + path);
+  EXPECT_EQ(second.lines, (Lines{"c"}));
+  EXPECT_TRUE(second.logged("resuming " + path + " at byte 4"));
+  // The batch job ran to the end: running it again reads nothing new.
+  EXPECT_EQ(run_once(state, "path: " + path).lines, Lines{});
+  // Without checkpoints it reads everything, and leaves the checkpoint as it was.
+  EXPECT_EQ(run_once(state, "{path: " + path + ", checkpoint: false}").lines,
+            (Lines{"a", "b", "c"}));
+  EXPECT_EQ(read_checkpoint(state + "/tail/checkpoint.json", error)->offset, 6u);
+}
+
+TEST(FileSourceCheckpoint, FailedAcksAreReadAgainAfterARestart) {
+  TempDir dir;
+  const std::string path = dir.file("in.log");
+  const std::string state = dir.file("state");
+  write_file(path, "a\nb\n");
+  Restart first = run_once(state, "path: " + path, /*ack=*/false);
+  EXPECT_EQ(first.acks_failed, 1u);
+  EXPECT_EQ(run_once(state, "path: " + path).lines, (Lines{"a", "b"}));
+}
+
+TEST(FileSourceCheckpoint, FollowModeResumesAndIgnoresStartAtWithACheckpoint) {
+  TempDir dir;
+  const std::string path = dir.file("app.log");
+  const std::string state = dir.file("state");
+  write_file(path, "a\nb\n");
+  EXPECT_EQ(run_once(state, "{mode: follow, path: " + path + "}").lines, (Lines{"a", "b"}));
+  append_file(path, "c\n");
+  EXPECT_EQ(run_once(state, "{mode: follow, start_at: end, path: " + path + "}").lines,
+            (Lines{"c"}));
+}
+
+TEST(FileSourceCheckpoint, RotatedWhileStoppedReadsTheRestOfPathDot1ThenTheNewFile) {
+  TempDir dir;
+  const std::string path = dir.file("app.log");
+  const std::string state = dir.file("state");
+  write_file(path, "1\n2\n");
+  EXPECT_EQ(run_once(state, "{mode: follow, path: " + path + "}").lines, (Lines{"1", "2"}));
+  append_file(path, "3\n");
+  std::filesystem::rename(path, path + ".1");
+  write_file(path, "4\n");
+  Restart second = run_once(state, "{mode: follow, path: " + path + "}");
+  EXPECT_EQ(second.lines, (Lines{"3", "4"}));
+  EXPECT_TRUE(second.logged("rotated while stopped"));
+  // The checkpoint now follows the new file.
+  EXPECT_EQ(run_once(state, "{mode: follow, path: " + path + "}").lines, Lines{});
+
+  // Read mode does the same.
+  append_file(path, "5\n");
+  std::filesystem::rename(path, path + ".1");
+  write_file(path, "6\n");
+  EXPECT_EQ(run_once(state, "path: " + path).lines, (Lines{"5", "6"}));
+}
+
+TEST(FileSourceCheckpoint, RotatedWhileStoppedWithoutPathDot1ReadsTheNewFileFromItsBeginning) {
+  TempDir dir;
+  const std::string path = dir.file("app.log");
+  const std::string state = dir.file("state");
+  write_file(path, "1\n2\n");
+  EXPECT_EQ(run_once(state, "{mode: follow, path: " + path + "}").lines, (Lines{"1", "2"}));
+  std::filesystem::rename(path, path + ".old");
+  write_file(path, "3\n4\n5\n");  // longer than the checkpoint's offset: still read whole
+  Restart second = run_once(state, "{mode: follow, start_at: end, path: " + path + "}");
+  EXPECT_EQ(second.lines, (Lines{"3", "4", "5"}));
+  EXPECT_TRUE(second.logged("rotated while stopped"));
+}
+
+TEST(FileSourceCheckpoint, TruncatedWhileStoppedReadsFromTheBeginning) {
+  TempDir dir;
+  const std::string path = dir.file("app.log");
+  const std::string state = dir.file("state");
+  write_file(path, "aaa\nbbb\n");
+  EXPECT_EQ(run_once(state, "{mode: follow, path: " + path + "}").lines, (Lines{"aaa", "bbb"}));
+  write_file(path, "c\n");  // same inode, shorter
+  Restart second = run_once(state, "{mode: follow, path: " + path + "}");
+  EXPECT_EQ(second.lines, (Lines{"c"}));
+  EXPECT_TRUE(second.logged("truncated while stopped"));
+}
+
+TEST(FileSourceCheckpoint, RotationWhileRunningMovesTheCheckpointToTheNewFile) {
+  TempDir dir;
+  const std::string path = dir.file("app.log");
+  const std::string state = dir.file("state");
+  write_file(path, "1\n");
+  Restart first = run_once(state, "{mode: follow, path: " + path + "}", true, [&] {
+    std::filesystem::rename(path, path + ".1");
+    write_file(path, "2\n");
+  });
+  EXPECT_EQ(first.lines, (Lines{"1", "2"}));
+  std::string error;
+  auto saved = read_checkpoint(state + "/tail/checkpoint.json", error);
+  ASSERT_TRUE(saved) << error;
+  struct stat st;
+  ASSERT_EQ(::stat(path.c_str(), &st), 0);
+  EXPECT_EQ(saved->ino, st.st_ino);
+  EXPECT_EQ(saved->offset, 2u);
+  append_file(path, "3\n");
+  EXPECT_EQ(run_once(state, "{mode: follow, path: " + path + "}").lines, (Lines{"3"}));
+}
+
+TEST(FileSourceCheckpoint, ADamagedCheckpointIsReportedAndIgnored) {
+  TempDir dir;
+  const std::string path = dir.file("in.log");
+  const std::string state = dir.file("state");
+  write_file(path, "a\n");
+  std::filesystem::create_directories(state + "/tail");
+  write_file(state + "/tail/checkpoint.json", "{\"path\": \"" + path + "\", \"dev\": ");
+  Restart r = run_once(state, "path: " + path);
+  EXPECT_EQ(r.lines, (Lines{"a"}));
+  EXPECT_TRUE(r.logged("damaged checkpoint"));
+  EXPECT_NE(read_text(state + "/tail/checkpoint.json").find("\"offset\":2"), std::string::npos);
+}
+
+TEST(FileSourceCheckpoint, StartFailsWhenTheStateDirectoryCannotBeMade) {
+  TempDir dir;
+  const std::string path = dir.file("in.log");
+  write_file(path, "a\n");
+  write_file(dir.file("blocker"), "");  // a file where a directory must go
+  Restart r = run_once(dir.file("blocker"), "path: " + path);
+  EXPECT_TRUE(r.lines.empty());
+  EXPECT_TRUE(r.logged("checkpoint: false"));
 }
 
 }  // namespace
