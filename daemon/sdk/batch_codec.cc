@@ -13,7 +13,9 @@ constexpr uint8_t kHasTopic = 1;
 constexpr uint8_t kHasPartition = 2;
 constexpr uint8_t kHasOffset = 4;
 constexpr uint8_t kHasKey = 8;
-constexpr uint8_t kKnownOrigin = kHasTopic | kHasPartition | kHasOffset | kHasKey;
+constexpr uint8_t kHasEndOffset = 16;  // version 2
+constexpr uint8_t kKnownOriginV1 = kHasTopic | kHasPartition | kHasOffset | kHasKey;
+constexpr uint8_t kKnownOriginV2 = kKnownOriginV1 | kHasEndOffset;
 
 // The fewest bytes an encoded event (time, empty raw, no fields) and field (empty key, null)
 // take: bounds the counts before anything is reserved.
@@ -150,7 +152,8 @@ bool read_value(Reader& r, Batch& batch, Value& value) {
   return r.fail(fmt::format("unknown value type {}", type));
 }
 
-BatchPtr decode_v1(Reader& r, size_t input_size) {
+// Versions 1 and 2 (2 adds the origin's end offset).
+BatchPtr decode_v1(Reader& r, size_t input_size, uint8_t version) {
   // The arena grows as needed; start it at the input's size so that most batches need one block.
   auto batch = std::make_unique<Batch>(std::max<size_t>(input_size, 1024));
   std::string_view s;
@@ -159,7 +162,7 @@ BatchPtr decode_v1(Reader& r, size_t input_size) {
   batch->origin.component = std::string(s);
   uint8_t present = 0;
   if (!r.u8(present, "origin flags")) return nullptr;
-  if (present & ~kKnownOrigin) {
+  if (present & ~(version >= 2 ? kKnownOriginV2 : kKnownOriginV1)) {
     r.fail(fmt::format("unknown origin flags {:#x}", present));
     return nullptr;
   }
@@ -176,6 +179,11 @@ BatchPtr decode_v1(Reader& r, size_t input_size) {
     int64_t offset = 0;
     if (!r.i64(offset, "origin offset")) return nullptr;
     batch->origin.offset = offset;
+  }
+  if (present & kHasEndOffset) {
+    int64_t end = 0;
+    if (!r.i64(end, "origin end offset")) return nullptr;
+    batch->origin.end_offset = end;
   }
   if (present & kHasKey) {
     if (!r.str(s, "origin key")) return nullptr;
@@ -215,16 +223,19 @@ BatchPtr decode_v1(Reader& r, size_t input_size) {
 }  // namespace
 
 void encode_batch(const Batch& batch, std::string& out) {
-  out.push_back(static_cast<char>(kBatchCodecVersion));
-  put_fixed(out, static_cast<uint64_t>(batch.ingest_time_ns), 8);
   const Origin& o = batch.origin;
+  // Version 1 unless version 2's addition is needed, so older builds read what they can.
+  out.push_back(static_cast<char>(o.end_offset ? 2 : 1));
+  put_fixed(out, static_cast<uint64_t>(batch.ingest_time_ns), 8);
   put_str(out, o.component);
   uint8_t present = (o.topic ? kHasTopic : 0) | (o.partition ? kHasPartition : 0) |
-                    (o.offset ? kHasOffset : 0) | (o.key ? kHasKey : 0);
+                    (o.offset ? kHasOffset : 0) | (o.key ? kHasKey : 0) |
+                    (o.end_offset ? kHasEndOffset : 0);
   out.push_back(static_cast<char>(present));
   if (o.topic) put_str(out, *o.topic);
   if (o.partition) put_fixed(out, static_cast<uint32_t>(*o.partition), 4);
   if (o.offset) put_fixed(out, static_cast<uint64_t>(*o.offset), 8);
+  if (o.end_offset) put_fixed(out, static_cast<uint64_t>(*o.end_offset), 8);
   if (o.key) put_str(out, *o.key);
   put_varint(out, batch.size());
   for (const Event& e : batch.events()) {
@@ -267,7 +278,8 @@ BatchPtr decode_batch(std::string_view bytes, std::string& error) {
   if (r.u8(version, "version")) {
     switch (version) {
       case 1:
-        batch = decode_v1(r, bytes.size());
+      case 2:
+        batch = decode_v1(r, bytes.size(), version);
         break;
       default:
         r.fail(fmt::format("unknown batch encoding version {} (this build reads 1 to {})", version,

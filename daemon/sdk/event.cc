@@ -59,9 +59,9 @@ bool Value::text_equals(std::string_view text) const {
   return tmp == text;
 }
 
-AckRef AckRef::make(std::function<void(bool ok)> done) {
+AckRef AckRef::make(std::function<void(bool ok)> done, Replay replay) {
   AckRef ref;
-  ref.state_ = std::shared_ptr<AckState>(new AckState(std::move(done)));
+  ref.state_ = std::shared_ptr<AckState>(new AckState(std::move(done), replay == Replay::kYes));
   return ref;
 }
 

@@ -108,14 +108,17 @@ class FakeContext : public Context {
   bool stopping_ = false;
 };
 
-// Never full: try_push() always takes the batch.
+// Never full: try_push() always takes the batch. With acknowledge_on_push, it resolves each
+// batch's acks ok as it takes it, as a sink that writes at once would.
 class CollectingOutput : public Output {
  public:
   bool push(BatchPtr batch) override {
+    if (acknowledge_on_push) batch->resolve_acks(true);
     std::lock_guard lock(mu_);
     batches.push_back(std::move(batch));
     return true;
   }
+  void close() override { closed = true; }
   PushResult try_push(BatchPtr& batch) override {
     push(std::move(batch));
     return PushResult::kOk;
@@ -127,6 +130,8 @@ class CollectingOutput : public Output {
     return n;
   }
   std::vector<BatchPtr> batches;
+  bool acknowledge_on_push = false;
+  bool closed = false;
 
  private:
   std::mutex mu_;

@@ -2,12 +2,15 @@
 // to hand batches through a byte stream.
 //
 // Format (all integers little-endian; "varint" is unsigned LEB128, at most 10 bytes):
-//   u8 version                       1 today; a reader keeps reading every older version
-//   version 1:
+//   u8 version                       1 or 2; a reader keeps reading every older version. The
+//                                    writer uses 1 unless the batch needs 2 (an end offset).
+//   versions 1 and 2:
 //     i64 ingest_time_ns
 //     str origin.component
-//     u8  present: bit 0 topic, 1 partition, 2 offset, 3 key (other bits: malformed)
-//     [str topic] [i32 partition] [i64 offset] [str key]   only those present, in this order
+//     u8  present: bit 0 topic, 1 partition, 2 offset, 3 key, version 2: 4 end_offset (other
+//         bits: malformed)
+//     [str topic] [i32 partition] [i64 offset] [i64 end_offset] [str key]   only those
+//         present, in this order
 //     varint event count, then per event:
 //       i64 time_ns, str raw, varint field count, then per field:
 //         str key, u8 type (Value::Type: 0 null, 1 bool, 2 int, 3 double, 4 string, 5 raw),
@@ -33,9 +36,9 @@
 
 namespace ingestd {
 
-inline constexpr uint8_t kBatchCodecVersion = 1;
+inline constexpr uint8_t kBatchCodecVersion = 2;
 
-// Appends the encoding of `batch` (current version) to `out`.
+// Appends the encoding of `batch` (version 1, or 2 when it has an end offset) to `out`.
 void encode_batch(const Batch& batch, std::string& out);
 
 // Decodes one encoded batch that spans all of `bytes`.

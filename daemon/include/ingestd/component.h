@@ -113,6 +113,11 @@ class Output {
   // is stopping past its deadline; returns true then, false on timeout. Returns false within
   // about 100 ms once the component is asked to stop (check Context::stopping()).
   virtual bool wait_writable(int64_t timeout_ns) = 0;
+  // The component will push no more: the components downstream may finish with its data now (an
+  // aggregator emits or saves its windows), so that a source stopping can still hear back about
+  // what it sent before it commits its position. Later pushes are refused (false, kStopped) and
+  // counted as dropped. For a source's run(); it is implied when run() returns.
+  virtual void close() {}
 };
 
 // Every component. The factory (the constructor) validates and stores options but does no I/O,

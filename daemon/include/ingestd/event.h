@@ -100,9 +100,11 @@ class AckState {
 
  private:
   friend class AckRef;
-  explicit AckState(std::function<void(bool ok)> done) : done_(std::move(done)) {}
+  AckState(std::function<void(bool ok)> done, bool replayable)
+      : replayable_(replayable), done_(std::move(done)) {}
 
   std::atomic<bool> failed_{false};
+  const bool replayable_;
   std::function<void(bool)> done_;
 };
 
@@ -134,11 +136,19 @@ class AckState {
 // once), so `done` must not take a lock the source holds while it pushes. A plugin must not be
 // unloaded while its callbacks may still run; the core unloads plugins only after the whole graph
 // has stopped.
+//
+// Replay: a source that delivers the same data again when its acknowledgement fails (a Kafka
+// consumer that commits only acknowledged offsets, a file source that resumes from its checkpoint)
+// says so with Replay::kYes. A component holding such data at shutdown may then fail the refs
+// instead of passing on a partial result: an aggregator drops its open windows, which the next run
+// recomputes from the replayed input, rather than emitting them cut short.
 class AckRef {
  public:
+  enum class Replay : uint8_t { kNo, kYes };
+
   AckRef() = default;  // holds nothing: every call is a no-op
   // A new acknowledgement, and its first holder.
-  static AckRef make(std::function<void(bool ok)> done);
+  static AckRef make(std::function<void(bool ok)> done, Replay replay = Replay::kNo);
   AckRef(AckRef&& other) noexcept
       : state_(std::move(other.state_)), unresolved_(other.unresolved_) {}
   AckRef& operator=(AckRef&& other) noexcept {
@@ -161,6 +171,8 @@ class AckRef {
   void resolve(bool ok) { ok ? this->ok() : fail(); }
   // True while it holds (not yet resolved).
   bool holds() const { return state_ != nullptr; }
+  // True while it holds data that its source delivers again should the acknowledgement fail.
+  bool replayable() const { return state_ && state_->replayable_; }
   // The counter that a drop without a verdict adds to (nullptr: none). The core sets it.
   void attribute(Counter* unresolved) { unresolved_ = unresolved; }
 
@@ -176,7 +188,8 @@ struct Origin {
   std::string component;
   std::optional<std::string> topic;
   std::optional<int32_t> partition;
-  std::optional<int64_t> offset;
+  std::optional<int64_t> offset;      // of the first event (e.g. a Kafka offset)
+  std::optional<int64_t> end_offset;  // one past the last event's offset, with `offset`
   std::optional<std::string> key;
 };
 

@@ -7,9 +7,10 @@ namespace ingestd {
 // The version of the plugin SDK. A plugin built for another major is refused, and so is one built
 // for a newer minor than the daemon's; before 1.0 the minor must match exactly (0.2 changed
 // Context::dead_letter() and SinkResult; 0.3 made acks explicit (AckRef in Batch::acks) and gave
-// Output try_push() and wait_writable()).
+// Output try_push() and wait_writable(); 0.4 added Context::state_dir(), Output::close(),
+// replayable acks and Origin::end_offset).
 inline constexpr uint32_t kSdkMajor = 0;
-inline constexpr uint32_t kSdkMinor = 3;
+inline constexpr uint32_t kSdkMinor = 4;
 
 // Layout version of PluginDescriptor/ComponentDescriptor and of the entry symbol's contract.
 inline constexpr uint32_t kAbiVersion = 1;

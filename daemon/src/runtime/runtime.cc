@@ -250,6 +250,17 @@ struct Runtime::Stage final : public Output {
   bool push(BatchPtr batch) override { return offer(batch, true) != PushResult::kStopped; }
   PushResult try_push(BatchPtr& batch) override { return offer(batch, false); }
 
+  // The producer's end: its consumers' queues no longer wait for it. Its workers' end implies it.
+  void close() override {
+    std::lock_guard out_lock(out_mu);
+    std::lock_guard lock(wire_mu);
+    closed = true;
+    release(outputs);
+    release(next);
+    release(staged);
+    has_next = has_staged = false;
+  }
+
   // push() (wait) and try_push() (all or nothing, never waiting for room). The batch's refs are
   // this component's until a consumer takes them: an output nothing reads lets them die
   // unresolved (failed, counted in acks_unresolved).
@@ -265,10 +276,11 @@ struct Runtime::Stage final : public Output {
     adopt_rewiring();
     PushResult result = PushResult::kOk;
     const size_t n = batch->size();
-    if (outputs.empty()) {
+    if (outputs.empty()) {  // nothing reads it (pushed after close(): refused)
       events_out.add(n);
       unconsumed.add(n);
       done = std::move(batch);
+      if (closed_locked()) result = PushResult::kStopped;
     } else if (wait) {
       events_out.add(n);
       for (size_t i = 0; i < outputs.size(); ++i) {
@@ -396,6 +408,11 @@ struct Runtime::Stage final : public Output {
     batch->resolve_acks(true);  // durable once appended; a replay does not acknowledge again
     batch.reset();
     return true;
+  }
+
+  bool closed_locked() {
+    std::lock_guard lock(wire_mu);
+    return closed;
   }
 
   // Under out_mu: switches to a published rewiring, leaving the old consumers' queues.
@@ -1149,15 +1166,7 @@ void Runtime::drop_batch(Stage& s, Batch& batch) {
 
 void Runtime::worker_done(Stage& s) {
   if (--s.workers_left == 0) {
-    {
-      std::lock_guard out_lock(s.out_mu);
-      std::lock_guard lock(s.wire_mu);
-      s.closed = true;
-      Stage::release(s.outputs);
-      Stage::release(s.next);
-      Stage::release(s.staged);
-      s.has_next = s.has_staged = false;
-    }
+    s.close();
     {
       std::lock_guard lock(mu_);
       s.ended = true;

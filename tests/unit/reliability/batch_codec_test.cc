@@ -57,6 +57,30 @@ TEST(BatchCodec, RoundTripsAnEmptyBatch) {
   EXPECT_FALSE(out->origin.topic || out->origin.partition || out->origin.offset || out->origin.key);
 }
 
+TEST(BatchCodec, AnEndOffsetNeedsVersion2AndOnlyThen) {
+  Batch batch;
+  batch.origin = {"kafka_in", "t", 3, 40, 45, "k"};
+  batch.add("x", 1);
+  std::string bytes;
+  encode_batch(batch, bytes);
+  EXPECT_EQ(bytes[0], 2);
+  BatchPtr out = round_trip(batch);
+  ASSERT_NE(out, nullptr);
+  EXPECT_EQ(out->origin.topic, "t");
+  EXPECT_EQ(out->origin.partition, 3);
+  EXPECT_EQ(out->origin.offset, 40);
+  EXPECT_EQ(out->origin.end_offset, 45);
+  EXPECT_EQ(out->origin.key, "k");
+
+  batch.origin.end_offset.reset();
+  bytes.clear();
+  encode_batch(batch, bytes);
+  EXPECT_EQ(bytes[0], 1);  // an older build reads it
+  out = round_trip(batch);
+  ASSERT_NE(out, nullptr);
+  EXPECT_FALSE(out->origin.end_offset);
+}
+
 TEST(BatchCodec, KeepsRawBytesWithNulAndInvalidUtf8) {
   Batch batch;
   std::string raw("a\0b\xff\xfe\xc3", 6);
@@ -122,13 +146,15 @@ TEST(BatchCodec, ReportsGarbledInput) {
             "1 bytes after the last event (at byte " + std::to_string(good.size()) + ")");
   std::string v9 = good;
   v9[0] = 9;
-  EXPECT_EQ(error_of(v9), "unknown batch encoding version 9 (this build reads 1 to 1) (at byte 1)");
+  EXPECT_EQ(error_of(v9), "unknown batch encoding version 9 (this build reads 1 to 2) (at byte 1)");
   using testing::from_hex;
   const std::string head = "01 0000000000000000 00 ";  // version, ingest time, component ""
   // A huge event count in an otherwise empty batch: refused before anything is reserved.
   EXPECT_EQ(error_of(from_hex(head + "00 ffffffff0f")),
             "event count 4294967295 is more than the 0 bytes left can hold (at byte 16)");
-  EXPECT_EQ(error_of(from_hex(head + "10")), "unknown origin flags 0x10 (at byte 11)");
+  EXPECT_EQ(error_of(from_hex(head + "10")), "unknown origin flags 0x10 (at byte 11)");  // v2 only
+  EXPECT_EQ(error_of(from_hex("02 0000000000000000 00 20")),
+            "unknown origin flags 0x20 (at byte 11)");
   // One event (time 0, raw ""), one field "" of type 7, or a bool of 2.
   const std::string event = head + "00 01 0000000000000000 00 01 00 ";
   EXPECT_EQ(error_of(from_hex(event + "07")), "unknown value type 7 (at byte 24)");

@@ -818,5 +818,53 @@ TEST_F(RuntimeTest, TryPushOnAFullQueueKeepsTheBatchAndReachesNoConsumerOfTheFan
   EXPECT_EQ(shared.acks_failed, 0);
 }
 
+// Pushes one batch, closes its output and waits for that batch's ack, which the aggregator
+// downstream gives only at its flush: possible only because close() ends the aggregator's input.
+struct CloseReport {
+  bool acked_before_return = false;
+  bool push_after_close = true;
+};
+CloseReport* g_close = nullptr;
+
+class ClosingSource : public Source {
+ public:
+  ClosingSource(const Options&, Diagnostics&) {}
+  void run(Context&, Output& out) override {
+    auto done = std::make_shared<std::atomic<bool>>(false);
+    auto b = std::make_unique<Batch>();
+    b->add({}, 7);
+    b->acks.push_back(AckRef::make([done](bool ok) {
+      (ok ? g_shared->acks_ok : g_shared->acks_failed).fetch_add(1);
+      done->store(true);
+    }));
+    out.push(std::move(b));
+    out.close();
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::nanoseconds(kWait);
+    while (!done->load() && std::chrono::steady_clock::now() < deadline) std::this_thread::yield();
+    g_close->acked_before_return = done->load();
+    auto late = std::make_unique<Batch>();
+    late->add({}, 8);
+    g_close->push_after_close = out.push(std::move(late));
+  }
+};
+
+TEST_F(RuntimeTest, ASourceThatClosesItsOutputHearsBackBeforeItReturns) {
+  static constexpr ComponentDescriptor kClosing =
+      describe<ClosingSource>(Kind::kSource, "closing", "", kNoOptions);
+  CloseReport report;
+  g_close = &report;
+  pipeline.components.push_back(component("src", kClosing, {}));
+  pipeline.components.push_back(component("sum", kAgg, {"src"}));
+  pipeline.components.push_back(component("out", kSink, {"sum"}, ints({{"slot", 0}})));
+  start();
+  ASSERT_TRUE(rt->wait_for(kWait));
+  g_close = nullptr;
+  EXPECT_TRUE(report.acked_before_return);
+  EXPECT_FALSE(report.push_after_close);  // refused, and counted
+  EXPECT_EQ(counter("src.unconsumed"), 1u);
+  EXPECT_EQ(shared.written[0], std::multiset<int64_t>{7});
+  EXPECT_EQ(shared.acks_ok, 1);
+}
+
 }  // namespace
 }  // namespace ingestd::runtime
