@@ -315,7 +315,7 @@ struct Runtime::Stage final : public Output {
         c.full_since.store(0, std::memory_order_relaxed);
         continue;
       }
-      if (r == BatchQueue::PushResult::kTimedOut && c.spill_due(now)) {
+      if (r == BatchQueue::PushResult::kTimedOut && c.spool && c.spill_due(now)) {
         slots[i].spill = true;
         continue;
       }

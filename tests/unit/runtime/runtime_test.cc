@@ -767,6 +767,8 @@ struct TryPushReport {
   bool writable_while_full = true;
   bool writable_after = false;
   PushResult second = PushResult::kFull;
+  SteppedClock* clock = nullptr;
+  PushResult past_spill_delay = PushResult::kOk;  // a sink without a spool: still kFull
 };
 TryPushReport* g_report = nullptr;
 
@@ -787,6 +789,8 @@ class TryPushSource : public Source {
     g_report->first = out.try_push(b);  // must not wait: the gate opens only below
     g_report->kept = b != nullptr && b->size() == 10 && b->acks.size() == 1;
     g_report->writable_while_full = out.wait_writable(1'000'000);
+    g_report->clock->step(2'000'000'000);  // past the delay after which a spool takes batches
+    g_report->past_spill_delay = out.try_push(b);
     g_shared->open_gate();
     g_report->writable_after = out.wait_writable(kWait);
     if (b) g_report->second = out.try_push(b);
@@ -797,6 +801,7 @@ TEST_F(RuntimeTest, TryPushOnAFullQueueKeepsTheBatchAndReachesNoConsumerOfTheFan
   static constexpr ComponentDescriptor kTryPush =
       describe<TryPushSource>(Kind::kSource, "try_push", "", kNoOptions);
   TryPushReport report;
+  report.clock = &clock;
   g_report = &report;
   pipeline.components.push_back(component("src", kTryPush, {}));
   pipeline.components.push_back(component("a", kSink, {"src"}, ints({{"slot", 0}, {"gated", 1}})));
@@ -808,6 +813,7 @@ TEST_F(RuntimeTest, TryPushOnAFullQueueKeepsTheBatchAndReachesNoConsumerOfTheFan
   EXPECT_EQ(report.first, PushResult::kFull);
   EXPECT_TRUE(report.kept);
   EXPECT_FALSE(report.writable_while_full);
+  EXPECT_EQ(report.past_spill_delay, PushResult::kFull);
   EXPECT_TRUE(report.writable_after);
   EXPECT_EQ(report.second, PushResult::kOk);
   // Sink b, which had room, did not get batch 2 from the first try: each event once, in both.
