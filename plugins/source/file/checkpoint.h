@@ -7,6 +7,8 @@
 #include <optional>
 #include <string>
 
+#include "shared/state/state_file.h"
+
 namespace ingestd::plugins {
 
 // A position in one file: everything before `offset` in the file (dev, ino), last seen at
@@ -72,8 +74,5 @@ std::optional<FilePosition> read_checkpoint(const std::string& file, std::string
 // then the directory fsync'ed. After a crash the file holds the old or the new position, whole.
 // False with error set on failure (the old file is left as it was).
 bool write_checkpoint(const std::string& file, const FilePosition& position, std::string& error);
-
-// The system's message for an errno value (the file source's one helper for it).
-std::string error_text(int err);
 
 }  // namespace ingestd::plugins

@@ -295,6 +295,7 @@ void FileSource::run(Context& ctx, Output& out) {
   else
     run_read(ctx, out);
   close_file();
+  out.close();  // an aggregator downstream settles its windows while the acks are awaited
   finish_checkpoints(ctx);
 }
 
@@ -524,8 +525,10 @@ bool FileSource::push(Context& ctx, Output& out) {
         std::lock_guard lock(checkpoints_->mu);
         ticket = checkpoints_->tracker.add(dev_, ino_, consumed_offset_);
       }
+      // Replayable: the checkpoint stays before a failed batch, so the next run reads it again.
       done->acks.push_back(
-          AckRef::make([cp = checkpoints_, ticket](bool ok) { cp->resolved(ticket, ok); }));
+          AckRef::make([cp = checkpoints_, ticket](bool ok) { cp->resolved(ticket, ok); },
+                       AckRef::Replay::kYes));
     }
     accepted = out.push(std::move(done));
   } else {
