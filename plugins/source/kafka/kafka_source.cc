@@ -13,7 +13,11 @@ namespace ingestd::plugins {
 
 namespace {
 
-constexpr int64_t kMaxPollNs = 100'000'000;   // how soon run() notices a stop
+constexpr int64_t kMaxPollNs = 100'000'000;  // how soon run() notices a stop
+// How long downstream may stay full before the partitions are paused. A pause throws away what
+// librdkafka has fetched ahead, to be fetched again on resume; a pipeline that is only briefly
+// full is waited for instead, without polling (librdkafka heartbeats on its own thread).
+constexpr int64_t kPauseAfterNs = 1'000'000'000;
 constexpr size_t kMaxArenaStart = 64 * 1024;  // a batch's first arena block; it grows
 
 // Properties that an option of this source sets, and the option to use instead.
@@ -216,6 +220,12 @@ void KafkaSource::run(Context& ctx, Output& out) {
     int64_t deadline = std::min(next_commit, now + kMaxPollNs);
     if (!push_held(out) || !push_lingering(ctx, out, now, deadline)) break;
     if (!held_.empty()) {
+      const int64_t pause_at = held_since_ + kPauseAfterNs;
+      if (!paused_now_ && now < pause_at) {
+        out.wait_writable(std::min(deadline, pause_at) - now);
+        continue;
+      }
+      pause(true);
       // Paused: wait for room downstream, then poll without waiting (rebalances, commits).
       out.wait_writable(std::max<int64_t>(deadline - now, 0));
       deadline = now;
@@ -227,7 +237,7 @@ void KafkaSource::run(Context& ctx, Output& out) {
     for (size_t n = 0; message != nullptr; ++n) {
       accepted = take(ctx, out, *message);
       rd_kafka_message_destroy(message);
-      if (!accepted || n >= limits_.max_events) break;
+      if (!accepted || !held_.empty() || n >= limits_.max_events) break;
       message = rd_kafka_consumer_poll(rk_, 0);
     }
   }
@@ -319,6 +329,7 @@ bool KafkaSource::push_open(Context& ctx, Output& out, const TopicPartition& tp)
   batch.origin.topic = tp.topic;
   batch.origin.partition = tp.partition;
   batch.origin.offset = o.first;
+  batch.origin.end_offset = o.last + 1;
   if (o.one_key) batch.origin.key = std::move(o.key);
   batch.acks.push_back(make_ack(ticket));
   batches_->add();
@@ -340,10 +351,11 @@ bool KafkaSource::push_lingering(Context& ctx, Output& out, int64_t now, int64_t
 }
 
 // Hands a batch to the pipeline without blocking. When a downstream queue is full the batch is
-// held, in order behind any held before it, and every assigned partition is paused: the poll loop
-// goes on serving rebalances and commits while nothing new is fetched, so memory stays bounded
-// and the group does not take this member for dead. Returns false when the pipeline refused the
-// batch because it is stopping. While draining at stop, pushes block instead.
+// held, in order behind any held before it, and run() stops taking messages: it waits for room
+// for up to kPauseAfterNs, then pauses every assigned partition, and the poll loop goes on
+// serving rebalances and commits while nothing new is fetched, so memory stays bounded and the
+// group does not take this member for dead. Returns false when the pipeline refused the batch
+// because it is stopping. While draining at stop, pushes block instead.
 bool KafkaSource::deliver(Output& out, BatchPtr batch) {
   if (draining_) return out.push(std::move(batch));
   if (!held_.empty()) {
@@ -359,7 +371,7 @@ bool KafkaSource::deliver(Output& out, BatchPtr batch) {
       break;
   }
   held_.push_back(std::move(batch));
-  pause(true);
+  held_since_ = ctx_->clock().monotonic_ns();
   return true;
 }
 
@@ -397,13 +409,16 @@ void KafkaSource::pause(bool on) {
 // one, inside try_push): it only posts to the inbox, which it keeps alive itself, so a late ack
 // after the source is gone is harmless.
 AckRef KafkaSource::make_ack(const OffsetTracker::Ticket& ticket) {
-  return AckRef::make([inbox = inbox_, ticket](bool ok) {
-    {
-      std::lock_guard lock(inbox->mu);
-      inbox->settled.push_back(Inbox::Settled{ticket, ok});
-    }
-    inbox->cv.notify_all();
-  });
+  // Replayable: a failed batch's offsets are not committed, so the group reads them again.
+  return AckRef::make(
+      [inbox = inbox_, ticket](bool ok) {
+        {
+          std::lock_guard lock(inbox->mu);
+          inbox->settled.push_back(Inbox::Settled{ticket, ok});
+        }
+        inbox->cv.notify_all();
+      },
+      AckRef::Replay::kYes);
 }
 
 void KafkaSource::drain_acks() {
@@ -594,6 +609,9 @@ void KafkaSource::shutdown(Context& ctx, Output& out) {
       break;
     }
   }
+  // Nothing more comes from here: an aggregator downstream settles its windows now, not after
+  // this source has given up waiting for them.
+  out.close();
   await_acks({}, rebalance_timeout_ns_);
   commit(tracker_.commits(), true);
   closing_ = true;

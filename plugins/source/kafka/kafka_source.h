@@ -189,7 +189,8 @@ class KafkaSource final : public Source {
   std::vector<Inbox::Settled> settled_;  // drained from inbox_, reused
   OffsetTracker tracker_;
   std::map<TopicPartition, Open> open_;
-  std::deque<BatchPtr> held_;  // refused by a full pipeline, in order; partitions paused meanwhile
+  std::deque<BatchPtr> held_;  // refused by a full pipeline, in order (see deliver())
+  int64_t held_since_ = 0;     // monotonic: when held_ last became non-empty
   bool paused_now_ = false;
   bool draining_ = false;   // stop: pushes block
   std::string last_error_;  // the last consumer error logged, to log a repeat only when limited
