@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <limits>
+#include <thread>
 
 #include <absl/strings/string_view.h>
 #include <fmt/format.h>
@@ -16,6 +17,7 @@ constexpr int64_t kMaxTime = std::numeric_limits<int64_t>::max();
 constexpr char kKeySeparator = '\x1f';
 constexpr std::string_view kWindowStart = "window_start";
 constexpr std::string_view kWindowEnd = "window_end";
+constexpr int64_t kResaveNs = 1'000'000'000;
 
 std::string_view trim(std::string_view s) {
   while (!s.empty() && s.front() == ' ') s.remove_prefix(1);
@@ -123,10 +125,15 @@ WindowAggregator::WindowAggregator(const Options& options, Diagnostics& diag)
     }
     metrics_.push_back(std::move(metric));
   }
+  checkpoint_ = options.get_bool("checkpoint", false);
 }
+
+WindowAggregator::~WindowAggregator() = default;
 
 bool WindowAggregator::start(Context& ctx) {
   bind_counters(ctx);
+  if (checkpoint_) return load_checkpoint(ctx);
+  if (event_time_) load_watermark(ctx);
   return true;
 }
 
@@ -135,6 +142,12 @@ void WindowAggregator::bind_counters(Context& ctx) {
   late_ = &ctx.counter("late");
   non_numeric_ = &ctx.counter("non_numeric");
   windows_emitted_ = &ctx.counter("windows");
+  left_for_replay_ = &ctx.counter("left_for_replay");
+  if (checkpoint_) {
+    checkpoints_ = &ctx.counter("checkpoints");
+    checkpoint_errors_ = &ctx.counter("checkpoint_errors");
+    replay_skipped_ = &ctx.counter("replay_skipped");
+  }
 }
 
 int64_t WindowAggregator::window_start(int64_t t) const {
@@ -151,11 +164,12 @@ void WindowAggregator::consume(Context& ctx, Batch& batch) {
   if (!filtered_) bind_counters(ctx);
   uint64_t filtered = 0, late = 0;
   const int64_t now = event_time_ ? 0 : std::max(ctx.clock().now_ns(), closed_until_);
+  const size_t skip = checkpoint_ ? covered_prefix(ctx, batch) : 0;
+  const std::span<const Event> events = batch.events();
   Window* current = nullptr;
   int64_t current_start = 0;
-  Window* latest = nullptr;
-  int64_t latest_start = 0;
-  for (const Event& event : batch.events()) {
+  for (size_t k = skip; k < events.size(); ++k) {
+    const Event& event = events[k];
     if (!passes(batch, event)) {
       ++filtered;
       continue;
@@ -173,10 +187,8 @@ void WindowAggregator::consume(Context& ctx, Batch& batch) {
     if (!current || start != current_start) {
       current = &windows_[start];
       current_start = start;
-    }
-    if (!latest || start > latest_start) {
-      latest = current;
-      latest_start = start;
+      if (std::find(reached_.begin(), reached_.end(), current) == reached_.end())
+        reached_.push_back(current);
     }
     Group& group = group_for(*current, batch, event);
     ++group.count;
@@ -188,11 +200,16 @@ void WindowAggregator::consume(Context& ctx, Batch& batch) {
     last_arrival_ns_ = ctx.clock().now_ns();
     arrival_watermark_ = watermark_;
   }
-  if (latest)
-    std::move(batch.acks.begin(), batch.acks.end(), std::back_inserter(latest->acks));
-  else
-    for (AckRef& ack : batch.acks) ack.ok();  // filtered or late: dropped by policy, not lost
+  // Every window the batch reached holds its acks: the source hears back once all are written.
+  if (reached_.empty()) {
+    for (AckRef& ack : batch.acks) ack.ok();  // filtered, late or counted before: not lost
+  } else {
+    for (size_t w = 0; w + 1 < reached_.size(); ++w)
+      for (const AckRef& ack : batch.acks) reached_[w]->acks.push_back(ack.share());
+    std::move(batch.acks.begin(), batch.acks.end(), std::back_inserter(reached_.back()->acks));
+  }
   batch.acks.clear();
+  reached_.clear();
 
   if (filtered) filtered_->add(filtered);
   if (late) late_->add(late);
@@ -293,95 +310,166 @@ Value WindowAggregator::metric_value(const Metric& metric, const Group& group,
 }
 
 void WindowAggregator::advance(Context& ctx, Output& out, int64_t now_ns) {
+  if (checkpoint_ && settle_emitted()) unsaved_ = true;
+  bool emitted;
   if (event_time_) {
     const int64_t idle = now_ns - last_arrival_ns_;
     if (idle_timeout_ns_ > 0 && last_arrival_ns_ != 0 && idle >= idle_timeout_ns_ &&
         arrival_watermark_ != kMinTime)
       watermark_ = std::max(watermark_, arrival_watermark_ + idle);
-    emit(ctx, out, watermark_);
+    emitted = emit(ctx, out, watermark_);
   } else {
     closed_until_ = std::max(closed_until_, now_ns);
-    emit(ctx, out, closed_until_);
+    emitted = emit(ctx, out, closed_until_);
   }
+  if (!checkpoint_) return;
+  // Saved when a window closed; windows whose output was acknowledged since leave the file at
+  // most a second later, so that a crash re-sends little.
+  const int64_t mono = ctx.clock().monotonic_ns();
+  if (emitted || (unsaved_ && mono - last_save_ns_ >= kResaveNs)) save_checkpoint(ctx);
 }
 
 void WindowAggregator::flush(Context& ctx, Output& out) {
-  emit(ctx, out, kMaxTime);
+  if (!windows_emitted_) bind_counters(ctx);
+  const bool stopping = ctx.stopping();
+  if (!stopping) {
+    emit(ctx, out, kMaxTime);  // the input ended: every window is complete
+  } else if (!checkpoint_) {
+    leave_for_replay(ctx);
+    if (event_time_) save_watermark(ctx);
+    emit(ctx, out, kMaxTime);  // what no source reads again goes out as it is
+  } else {
+    emit(ctx, out, kMinTime);  // only restored windows still to be re-sent; the open ones are saved
+  }
+  if (!checkpoint_) return;
+  await_emitted();
+  settle_emitted();
+  if (!save_checkpoint(ctx)) {
+    // Not saved: the input it holds is read again where the source can (the last good save
+    // still matches what was acknowledged before).
+    for (auto& [_, window] : windows_)
+      for (AckRef& ack : window.acks) ack.fail();
+  }
 }
 
-void WindowAggregator::emit(Context& ctx, Output& out, int64_t limit) {
+void WindowAggregator::leave_for_replay(Context& ctx) {
+  uint64_t windows = 0, events = 0;
+  for (auto it = windows_.begin(); it != windows_.end();) {
+    std::vector<AckRef>& acks = it->second.acks;
+    const bool replayable =
+        !acks.empty() &&
+        std::all_of(acks.begin(), acks.end(), [](const AckRef& a) { return a.replayable(); });
+    if (!replayable) {
+      ++it;
+      continue;
+    }
+    for (AckRef& ack : acks) ack.fail();
+    for (const auto& [_, group] : it->second.groups) events += static_cast<uint64_t>(group.count);
+    ++windows;
+    it = windows_.erase(it);
+  }
+  if (windows == 0) return;
+  left_for_replay_->add(events);
+  ctx.logf(LogLevel::kInfo,
+           "stopping: {} open windows ({} events) are not emitted; their input is read again at "
+           "the next start, which emits them whole",
+           windows, events);
+}
+
+void WindowAggregator::open_batch(Context& ctx, Emission& em) {
+  em.batch = std::make_unique<Batch>();
+  em.batch->origin.component = std::string(ctx.name());
+  em.batch->ingest_time_ns = ctx.clock().now_ns();
+  em.names.clear();
+  em.names.push_back(em.batch->copy(kWindowStart));
+  em.names.push_back(em.batch->copy(kWindowEnd));
+  for (const std::string& field : group_by_) em.names.push_back(em.batch->copy(field));
+  for (const Metric& metric : metrics_) em.names.push_back(em.batch->copy(metric.name));
+}
+
+bool WindowAggregator::emit(Context& ctx, Output& out, int64_t limit) {
   if (!windows_emitted_) bind_counters(ctx);
-  const size_t max_events = std::max<size_t>(1, ctx.batch_limits().max_events);
-  BatchPtr batch;
-  std::vector<std::string_view> names;    // output field names, in the current batch's arena
-  std::string_view start_text, end_text;  // of the current window, in the current batch's arena
-  std::vector<const std::pair<const std::string, Group>*> sorted;
-  uint64_t emitted = 0;
-  char buf[48];
-
-  auto open_batch = [&] {
-    batch = std::make_unique<Batch>();
-    batch->origin.component = std::string(ctx.name());
-    batch->ingest_time_ns = ctx.clock().now_ns();
-    names.clear();
-    names.push_back(batch->copy(kWindowStart));
-    names.push_back(batch->copy(kWindowEnd));
-    for (const std::string& field : group_by_) names.push_back(batch->copy(field));
-    for (const Metric& metric : metrics_) names.push_back(batch->copy(metric.name));
-    start_text = {};
-  };
-
+  Emission em;
+  if (checkpoint_) resend(ctx, out, em);
+  bool any = false;
   while (!windows_.empty()) {
     auto it = windows_.begin();
     const int64_t start = it->first;
-    const int64_t end = window_end(start);
-    if (limit != kMaxTime && end > limit) break;
-    Window& window = it->second;
-    sorted.clear();
-    for (const auto& entry : window.groups) sorted.push_back(&entry);
-    std::sort(sorted.begin(), sorted.end(),
-              [](const auto* a, const auto* b) { return a->first < b->first; });
-
-    bool window_in_batch = false;
-    for (const auto* entry : sorted) {
-      if (batch && batch->size() >= max_events) {
-        // The full batch holds part of this window: it must be written before the acks fire.
-        if (window_in_batch)
-          for (const AckRef& ack : window.acks) batch->acks.push_back(ack.share());
-        out.push(std::move(batch));
-        window_in_batch = false;
-      }
-      if (!batch) open_batch();
-      if (start_text.empty()) {
-        start_text = batch->copy(format_time(start, buf));
-        end_text = batch->copy(format_time(end, buf));
-      }
-      const std::string& key = entry->first;
-      const Group& group = entry->second;
-      Event& event = batch->add({}, start);
-      size_t name = 0;
-      batch->append_field(event, names[name++], Value::string(start_text));
-      batch->append_field(event, names[name++], Value::string(end_text));
-      for (const KeyPart& part : group.parts) {
-        Value v = part.value;
-        if (v.type == Value::Type::kString || v.type == Value::Type::kRaw)
-          v.s = batch->copy(std::string_view(key).substr(part.offset, part.size));
-        batch->append_field(event, names[name++], v);
-      }
-      for (size_t m = 0; m < metrics_.size(); ++m)
-        batch->append_field(event, names[name++],
-                            metric_value(metrics_[m], group, group.metrics[m]));
-      window_in_batch = true;
-      ++emitted;
+    if (limit != kMaxTime && window_end(start) > limit) break;
+    any = true;
+    if (checkpoint_) {
+      // Kept, with its input's acks, until its output is acknowledged; saved meanwhile.
+      Emitted& e = emitted_.emplace_back();
+      e.start = start;
+      e.window = std::move(it->second);
+      e.outcome = std::make_shared<std::atomic<int>>(0);
+      std::vector<AckRef> confirm;
+      confirm.push_back(AckRef::make([outcome = e.outcome](bool ok) {
+        outcome->store(ok ? 1 : 2, std::memory_order_release);
+      }));
+      write_window(ctx, out, em, start, e.window, confirm);
+    } else {
+      write_window(ctx, out, em, start, it->second, it->second.acks);
     }
-    if (batch && window_in_batch)
-      std::move(window.acks.begin(), window.acks.end(), std::back_inserter(batch->acks));
-    // A window without groups (none are created so) would fail its acks here, counted.
     windows_.erase(it);
-    start_text = {};
   }
-  if (batch && !batch->empty()) out.push(std::move(batch));
-  if (emitted) windows_emitted_->add(emitted);
+  if (em.batch && !em.batch->empty()) out.push(std::move(em.batch));
+  if (em.emitted) windows_emitted_->add(em.emitted);
+  return any;
+}
+
+void WindowAggregator::write_window(Context& ctx, Output& out, Emission& em, int64_t start,
+                                    const Window& window, std::vector<AckRef>& acks) {
+  const size_t max_events = std::max<size_t>(1, ctx.batch_limits().max_events);
+  const int64_t end = window_end(start);
+  std::string_view start_text, end_text;  // of this window, in the current batch's arena
+  char buf[48];
+  em.sorted.clear();
+  for (const auto& entry : window.groups) em.sorted.push_back(&entry);
+  std::sort(em.sorted.begin(), em.sorted.end(),
+            [](const auto* a, const auto* b) { return a->first < b->first; });
+
+  bool in_batch = false;
+  for (const auto* entry : em.sorted) {
+    if (em.batch && em.batch->size() >= max_events) {
+      // The full batch holds part of this window: it must be written before the acks fire.
+      if (in_batch)
+        for (const AckRef& ack : acks) em.batch->acks.push_back(ack.share());
+      out.push(std::move(em.batch));
+      in_batch = false;
+    }
+    if (!em.batch) {
+      open_batch(ctx, em);
+      start_text = {};
+    }
+    if (start_text.empty()) {
+      start_text = em.batch->copy(format_time(start, buf));
+      end_text = em.batch->copy(format_time(end, buf));
+    }
+    Batch& batch = *em.batch;
+    const std::string& key = entry->first;
+    const Group& group = entry->second;
+    Event& event = batch.add({}, start);
+    size_t name = 0;
+    batch.append_field(event, em.names[name++], Value::string(start_text));
+    batch.append_field(event, em.names[name++], Value::string(end_text));
+    for (const KeyPart& part : group.parts) {
+      Value v = part.value;
+      if (v.type == Value::Type::kString || v.type == Value::Type::kRaw)
+        v.s = batch.copy(std::string_view(key).substr(part.offset, part.size));
+      batch.append_field(event, em.names[name++], v);
+    }
+    for (size_t m = 0; m < metrics_.size(); ++m)
+      batch.append_field(event, em.names[name++],
+                         metric_value(metrics_[m], group, group.metrics[m]));
+    in_batch = true;
+    ++em.emitted;
+  }
+  if (em.batch && in_batch) {
+    std::move(acks.begin(), acks.end(), std::back_inserter(em.batch->acks));
+    acks.clear();
+  }
+  // A window without groups (none are created so) would fail its acks with it, counted.
 }
 
 }  // namespace ingestd::plugins

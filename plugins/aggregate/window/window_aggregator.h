@@ -1,11 +1,15 @@
 // aggregate/window: tumbling-window counts, sums, extremes, averages and distinct counts.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <iterator>
 #include <map>
+#include <memory>
+#include <span>
 #include <string>
 #include <string_view>
+#include <tuple>
 #include <vector>
 
 #include <absl/container/flat_hash_map.h>
@@ -80,6 +84,16 @@ inline constexpr OptionSpec kWindowAggregatorOptions[] = {
             "`avg(f)` over the numeric values of field f (others are counted as `non_numeric`), "
             "`distinct(f)` (exact number of distinct values of f). sum, min and max are integers "
             "when every input was an integer."},
+    {.name = "checkpoint",
+     .type = OptionType::kBool,
+     .default_value = "false",
+     .doc = "Save the open windows, and the input positions they cover, to "
+            "`data_dir/state/<component>/` whenever a window closes and at shutdown, and restore "
+            "them at start when the configuration is the same: a restart in the middle of a "
+            "window gives the same results as an uninterrupted run. The input is acknowledged (a "
+            "Kafka source commits it) once it is in a saved checkpoint, not when the window is "
+            "emitted. Without it, a shutdown drops open windows whose input is read again at the "
+            "next start (Kafka, a checkpointed file) and emits the others as they are."},
 };
 
 // Tumbling-window aggregation.
@@ -100,20 +114,43 @@ inline constexpr OptionSpec kWindowAggregatorOptions[] = {
 // arrived for that long moves the watermark to its value at the last arrival plus the wall-clock
 // time since.
 //
-// Acknowledgement: a consumed batch's acks move into the latest window its events reached and
-// from there into every output batch holding that window's groups (shared when the window spans
-// several), so a source hears back only once the aggregate is written. A batch none of whose
-// events reached a window (all filtered out or late) resolves its acks ok at once: they were
-// dropped by policy. Windows dropped unemitted (the aggregator destroyed after an error) fail
+// Acknowledgement: a consumed batch's acks go to every window its events reached (shared when
+// several) and from there into every output batch holding that window's groups (shared when the
+// window spans several), so a source hears back only once the aggregate is written. A batch none
+// of whose events reached a window (all filtered out or late) resolves its acks ok at once: they
+// were dropped by policy. Windows dropped unemitted (the aggregator destroyed after an error) fail
 // theirs.
 //
-// Counters: filtered, late, non_numeric (per metric and event), windows (groups emitted).
-// Threading: one instance, driven by one thread (the Aggregator contract). No allocation per
-// event once its window and group exist, except for new distinct values.
+// Stop (flush() while ctx.stopping()): an open window whose acks are all replayable (see AckRef)
+// is dropped and its acks failed, counted in `left_for_replay` (events): the source reads that
+// input again at the next start, which recomputes the window whole instead of emitting it twice,
+// cut short and then complete. Other open windows are emitted. With event time the watermark is
+// saved (`<state_dir>/watermark`) and restored at start, so that input read again is late for
+// the windows already emitted, as it was before the stop. flush() at the end of the input (a
+// batch job, or the inputs rewired by a reload) emits every window.
+//
+// Checkpoint (`checkpoint: true`): the state is saved to `<state_dir>/windows-<fingerprint>.ckpt`
+// after every advance() that emitted a window, and at flush(): the open windows, the windows
+// emitted whose output is not yet acknowledged (re-emitted by the next start), the watermark and,
+// per (source, topic, partition), the offset after the last input taken in. Once a save is
+// durable, every ack held is resolved ok, so a Kafka source commits what the checkpoint covers.
+// At start the file of this configuration's fingerprint (window, where, group_by, metrics) is
+// restored; input that a restored checkpoint already covers (a batch whose origin offsets are
+// before the saved position, from a source that committed less) is skipped and counted as
+// `replay_skipped`, so a restart counts nothing twice. A damaged file is reported, renamed to
+// `.damaged` and ignored; a failed save is reported and counted in `checkpoint_errors`, and the
+// acks wait for the next one.
+//
+// Counters: filtered, late, non_numeric (per metric and event), windows (groups emitted),
+// left_for_replay, and with checkpoint: checkpoints, checkpoint_errors, replay_skipped.
+// Threading: one instance, driven by one thread (the Aggregator contract); output acks settle on
+// any thread and only set an atomic. No allocation per event once its window and group exist,
+// except for new distinct values.
 class WindowAggregator final : public Aggregator {
  public:
   WindowAggregator(const Options& options, Diagnostics& diag);
 
+  ~WindowAggregator() override;
   bool start(Context& ctx) override;
   void consume(Context& ctx, Batch& batch) override;
   void advance(Context& ctx, Output& out, int64_t now_ns) override;
@@ -155,6 +192,22 @@ class WindowAggregator final : public Aggregator {
     absl::flat_hash_map<std::string, Group> groups;
     std::vector<AckRef> acks;
   };
+  // Checkpoint: a window emitted and kept until its output is acknowledged. `outcome` is set by
+  // the output's ack (1 ok, 2 failed); null for one restored from a checkpoint, not yet re-sent.
+  struct Emitted {
+    int64_t start = 0;
+    Window window;
+    std::shared_ptr<std::atomic<int>> outcome;
+  };
+  // (source component, topic, partition)
+  using Position = std::tuple<std::string, std::string, int32_t>;
+  // The output batch being filled by emit().
+  struct Emission {
+    BatchPtr batch;
+    std::vector<std::string_view> names;  // output field names, in the batch's arena
+    std::vector<const std::pair<const std::string, Group>*> sorted;
+    uint64_t emitted = 0;
+  };
 
   void bind_counters(Context& ctx);
   bool passes(const Batch& batch, const Event& event) const;
@@ -162,8 +215,35 @@ class WindowAggregator final : public Aggregator {
   void accumulate(Accumulator& acc, const Metric& metric, const Value* value);
   int64_t window_start(int64_t t) const;
   int64_t window_end(int64_t start) const;
-  // Emits the windows whose end is <= limit (all of them for INT64_MAX), oldest first.
-  void emit(Context& ctx, Output& out, int64_t limit);
+  // Emits the windows whose end is <= limit (all of them for INT64_MAX), oldest first; true when
+  // it emitted any.
+  bool emit(Context& ctx, Output& out, int64_t limit);
+  void open_batch(Context& ctx, Emission& em);
+  // Writes one window's groups into output batches; the batches holding it get `acks` (moved in,
+  // shared when it spans several).
+  void write_window(Context& ctx, Output& out, Emission& em, int64_t start, const Window& window,
+                    std::vector<AckRef>& acks);
+  // Checkpoint: emits the restored windows still to be re-sent; the output's ack settles them.
+  void resend(Context& ctx, Output& out, Emission& em);
+  // How many leading events of `batch` a restored checkpoint covers already; records its position.
+  size_t covered_prefix(Context& ctx, const Batch& batch);
+  // Drops emitted windows whose output was acknowledged, settling their input's acks; true when
+  // any was dropped.
+  bool settle_emitted();
+  // Waits (up to a bound) for the output of emitted windows to be acknowledged.
+  void await_emitted();
+  // The stop without a checkpoint: drops the windows that are all replayable input.
+  void leave_for_replay(Context& ctx);
+  // Event time without a checkpoint: the watermark at stop, so that input read again after a
+  // restart is late for the windows emitted before it, as it was then.
+  void save_watermark(Context& ctx);
+  void load_watermark(Context& ctx);
+  bool load_checkpoint(Context& ctx);
+  // Saves the state; resolves every held ack ok once it is durable.
+  bool save_checkpoint(Context& ctx);
+  std::string fingerprint() const;
+  std::string encode_checkpoint() const;
+  bool decode_checkpoint(std::string_view data, std::string& error);
   Value metric_value(const Metric& metric, const Group& group, const Accumulator& acc) const;
 
   int64_t size_ns_ = 1'000'000'000;
@@ -173,6 +253,13 @@ class WindowAggregator final : public Aggregator {
   std::vector<Filter> where_;
   std::vector<std::string> group_by_;
   std::vector<Metric> metrics_;
+  bool checkpoint_ = false;
+  std::string checkpoint_file_;          // <state_dir>/windows-<fingerprint hash>.ckpt
+  std::vector<Emitted> emitted_;         // checkpoint: output not yet acknowledged
+  std::map<Position, int64_t> covered_;  // checkpoint: next offset per input position
+  int64_t last_save_ns_ = 0;             // monotonic
+  bool unsaved_ = false;                 // emitted windows were acknowledged since the last save
+  std::vector<Window*> reached_;         // reused by consume(): the windows a batch reached
 
   std::map<int64_t, Window> windows_;  // by start; node-based, so Window pointers stay valid
   int64_t watermark_;                  // event time: max event time - allowed_lateness
@@ -187,6 +274,11 @@ class WindowAggregator final : public Aggregator {
   Counter* late_ = nullptr;
   Counter* non_numeric_ = nullptr;
   Counter* windows_emitted_ = nullptr;
+  Counter* left_for_replay_ = nullptr;
+  Counter* checkpoints_ = nullptr;
+  Counter* checkpoint_errors_ = nullptr;
+  Counter* replay_skipped_ = nullptr;
+  bool gap_warned_ = false;
   uint64_t pending_non_numeric_ = 0;
 };
 

@@ -1,11 +1,13 @@
 #include "aggregate/window/window_aggregator.h"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cstring>
 #include <ctime>
 #include <deque>
+#include <filesystem>
 #include <map>
 #include <random>
 #include <set>
@@ -15,6 +17,7 @@
 #include "config/config.h"
 #include "fake_context.h"
 #include "ingestd/json.h"
+#include "shared/state/state_file.h"
 
 namespace ingestd::plugins {
 namespace {
@@ -76,8 +79,9 @@ class WindowTest : public ::testing::Test {
 
   // Builds a batch, consumes it, then scribbles over and frees its bytes: the aggregator must
   // not keep views into its input.
-  void consume(const std::vector<In>& events, AckRef ack = {}) {
+  void consume(const std::vector<In>& events, AckRef ack = {}, const Origin& origin = {}) {
     auto b = std::make_unique<Batch>();
+    b->origin = origin;
     std::vector<std::string_view> copies;
     for (const In& in : events) {
       Event& e = b->add(b->copy("{}"), in.time_ns);
@@ -571,6 +575,301 @@ metrics: {n: count, total: sum(v), users: distinct(uid)})");
   EXPECT_EQ(ctx_.count("late"), late);
   EXPECT_EQ(ctx_.count("filtered"), filtered);
   EXPECT_EQ(rows(), expected);
+}
+
+// Stop and checkpoint. Events of a unique-users-per-minute job: one per (second, user).
+std::vector<In> users(int64_t from_s, int64_t to_s, int64_t first_uid = 0) {
+  std::vector<In> out;
+  for (int64_t s = from_s; s < to_s; ++s)
+    out.push_back({kBase + s * kSec, {{"uid", I(first_uid + s % 7)}, {"device", S("tv")}}});
+  return out;
+}
+
+AckRef replayable_ack(AckProbe& probe) {
+  return AckRef::make(
+      [&probe](bool ok) {
+        probe.fired = true;
+        probe.ok = ok;
+      },
+      AckRef::Replay::kYes);
+}
+
+Origin kafka_origin(int64_t first, int64_t end) {
+  return {"in", "events", 0, first, end, std::nullopt};
+}
+
+// Hands `events` to an aggregator in one batch (string values point at static texts).
+void feed(WindowAggregator& agg, Context& ctx, const std::vector<In>& events, Origin origin = {},
+          AckRef ack = {}) {
+  Batch batch;
+  batch.origin = std::move(origin);
+  for (const In& in : events) {
+    Event& e = batch.add("{}", in.time_ns);
+    for (const auto& [key, value] : in.fields) batch.append_field(e, key, value);
+  }
+  if (ack.holds()) batch.acks.push_back(std::move(ack));
+  agg.consume(ctx, batch);
+}
+
+std::vector<std::string> rows_of(const CollectingOutput& out) {
+  std::vector<std::string> rows;
+  for (const BatchPtr& b : out.batches)
+    for (const Event& e : b->events()) {
+      std::string line;
+      json::append_fields(line, *b, e);
+      rows.push_back(line);
+    }
+  return rows;
+}
+
+constexpr char kUsers[] = R"(window: {size: 10s, time: event, allowed_lateness: 2s}
+group_by: [device]
+metrics: {n: count, users: distinct(uid)})";
+const std::string kUsersPerWindow = std::string(kUsers) + "\ncheckpoint: true";
+
+// The checkpoint tests: a state directory of their own, and the runs after the first.
+class WindowCheckpointTest : public WindowTest {
+ protected:
+  void SetUp() override {
+    ctx_.state_root =
+        (std::filesystem::temp_directory_path() / fmt::format("ingestd_window_test_{}", ::getpid()))
+            .string();
+    std::filesystem::remove_all(ctx_.state_root);
+  }
+  void TearDown() override { std::filesystem::remove_all(ctx_.state_root); }
+
+  // A new instance over the same state, as the next run of the daemon makes it, started in `ctx`.
+  std::unique_ptr<WindowAggregator> next_run(FakeContext& ctx,
+                                             const std::string& yaml = kUsersPerWindow) {
+    ctx.state_root = ctx_.state_root;
+    std::vector<config::Error> errors;
+    auto options = config::options_from_yaml(kDescriptor, yaml, errors);
+    EXPECT_TRUE(options) << (errors.empty() ? "" : errors.front().to_string());
+    auto agg = std::make_unique<WindowAggregator>(*options, diag_);
+    EXPECT_TRUE(agg->start(ctx));
+    return agg;
+  }
+
+  // The checkpoint file the first run left.
+  std::string checkpoint_file() {
+    for (const auto& entry : std::filesystem::directory_iterator(ctx_.state_dir()))
+      if (entry.path().extension() == ".ckpt") return entry.path().string();
+    ADD_FAILURE() << "no checkpoint in " << ctx_.state_dir();
+    return {};
+  }
+
+  static bool logged(const FakeContext& ctx, LogLevel level, std::string_view text) {
+    return std::any_of(ctx.logs.begin(), ctx.logs.end(), [&](const auto& l) {
+      return l.first == level && l.second.find(text) != std::string::npos;
+    });
+  }
+};
+
+TEST_F(WindowTest, StopLeavesWindowsOfReplayableInputToTheNextRun) {
+  make("window: {size: 10s, time: event}");
+  AckProbe replayable, once;
+  consume(users(0, 5), replayable_ack(replayable));
+  consume(users(12, 13), once.make());  // [base+10s, base+20s): input nobody reads again
+  ctx_.request_stop();
+  flush();
+  EXPECT_TRUE(replayable.fired);
+  EXPECT_FALSE(replayable.ok);  // not committed: the source reads it again
+  EXPECT_EQ(ctx_.count("left_for_replay"), 5u);
+  EXPECT_EQ(rows(), (std::vector<std::string>{"{" + window_fields(kBase + 10 * kSec, 10 * kSec) +
+                                              R"(,"count":1})"}));
+  deliver(out_.batches);
+  EXPECT_TRUE(once.ok);
+}
+
+TEST_F(WindowTest, TheEndOfTheInputEmitsWindowsOfReplayableInputToo) {
+  make("window: {size: 10s, time: event}");
+  AckProbe probe;
+  consume(users(0, 5), replayable_ack(probe));
+  flush();  // not stopping: a batch job's input ended
+  EXPECT_EQ(out_.event_count(), 1u);
+  EXPECT_EQ(ctx_.count("left_for_replay"), 0u);
+  deliver(out_.batches);
+  EXPECT_TRUE(probe.ok);
+}
+
+TEST_F(WindowTest, TheWatermarkAtAStopMakesInputReadAgainLateForEmittedWindows) {
+  make("window: {size: 10s, time: event}");
+  consume(users(0, 12));  // [base, base+10s) closes at second 10
+  advance(0);
+  ASSERT_EQ(out_.event_count(), 1u);
+  ctx_.request_stop();
+  flush();
+
+  FakeContext next;
+  next.state_root = ctx_.state_root;
+  std::vector<config::Error> errors;
+  auto options = config::options_from_yaml(kDescriptor, "window: {size: 10s, time: event}", errors);
+  WindowAggregator again(*options, diag_);
+  ASSERT_TRUE(again.start(next));
+  feed(again, next, users(8, 14));  // read again from an older offset
+  EXPECT_EQ(next.count("late"), 2u);
+  CollectingOutput out;
+  again.flush(next, out);
+  EXPECT_EQ(rows_of(out),
+            (std::vector<std::string>{"{" + window_fields(kBase + 10 * kSec, 10 * kSec) +
+                                      R"(,"count":4})"}));
+}
+
+// The rows of one uninterrupted run over `batches`, flushed at the end.
+std::vector<std::string> uninterrupted(const std::vector<std::vector<In>>& batches) {
+  std::vector<config::Error> errors;
+  auto options = config::options_from_yaml(kDescriptor, kUsers, errors);
+  CollectingDiagnostics diag;
+  FakeContext ctx;
+  CollectingOutput out;
+  WindowAggregator agg(*options, diag);
+  EXPECT_TRUE(agg.start(ctx));
+  for (const auto& events : batches) {
+    feed(agg, ctx, events);
+    agg.advance(ctx, out, 0);
+  }
+  agg.flush(ctx, out);
+  return rows_of(out);
+}
+
+TEST_F(WindowCheckpointTest, ACheckpointCarriesOpenWindowsThroughAStop) {
+  // Up to second 10 before the stop: the watermark (8 s) closes nothing.
+  const std::vector<std::vector<In>> input = {users(0, 4), users(4, 11, 3), users(11, 25, 5),
+                                              users(25, 31, 1)};
+  const std::vector<std::string> expected = uninterrupted(input);
+  ASSERT_EQ(expected.size(), 4u);
+
+  out_.acknowledge_on_push = true;
+  make(kUsersPerWindow);
+  AckProbe a, b;
+  consume(input[0], replayable_ack(a));
+  consume(input[1], replayable_ack(b));
+  advance(0);
+  EXPECT_TRUE(out_.batches.empty());
+  EXPECT_FALSE(a.fired);
+  ctx_.request_stop();
+  flush();  // saved, not emitted, and so acknowledged
+  EXPECT_TRUE(out_.batches.empty());
+  EXPECT_TRUE(a.fired && a.ok);
+  EXPECT_TRUE(b.fired && b.ok);
+  EXPECT_EQ(ctx_.count("checkpoints"), 1u);
+  EXPECT_EQ(ctx_.count("left_for_replay"), 0u);
+
+  FakeContext next;
+  auto again = next_run(next);
+  EXPECT_TRUE(logged(next, LogLevel::kInfo, "restored 2 open windows"));
+  for (size_t i = 2; i < input.size(); ++i) {
+    feed(*again, next, input[i]);
+    again->advance(next, out_, 0);
+  }
+  again->flush(next, out_);
+  EXPECT_EQ(rows(), expected);
+}
+
+TEST_F(WindowCheckpointTest, ACheckpointSkipsReplayedInputItAlreadyCovers) {
+  out_.acknowledge_on_push = true;
+  make(kUsersPerWindow);
+  consume(users(0, 6), {}, kafka_origin(100, 106));
+  ctx_.request_stop();
+  flush();
+
+  // The source committed less than the checkpoint covers (its commits are asynchronous), so the
+  // next run reads offsets 100.. again, in other batches.
+  FakeContext next;
+  auto again = next_run(next);
+  feed(*again, next, users(0, 3), kafka_origin(100, 103));  // covered whole
+  feed(*again, next, users(3, 8), kafka_origin(103, 108));  // 103..105 covered, 106.. new
+  feed(*again, next, users(8, 9), kafka_origin(108, 109));
+  again->flush(next, out_);
+  EXPECT_EQ(next.count("replay_skipped"), 6u);
+  EXPECT_EQ(rows(), (std::vector<std::string>{"{" + window_fields(kBase, 10 * kSec) +
+                                              R"(,"device":"tv","n":9,"users":7})"}));
+}
+
+TEST_F(WindowCheckpointTest, AWindowEmittedUnderCheckpointIsSentAgainUntilItsOutputIsAcknowledged) {
+  make(kUsersPerWindow);
+  AckProbe probe;
+  consume(users(0, 3), replayable_ack(probe));
+  consume(users(15, 16));  // the watermark passes the first window's end
+  advance(0);
+  ASSERT_EQ(out_.event_count(), 1u);
+  EXPECT_TRUE(probe.fired && probe.ok);  // saved (as to be sent again): durable, so acknowledged
+  const std::vector<std::string> first_rows = rows();
+  out_.batches.clear();  // lost with a crash before the sink wrote it
+  agg_.reset();
+
+  FakeContext next;
+  auto again = next_run(next);
+  CollectingOutput out;
+  again->advance(next, out, 0);
+  EXPECT_EQ(rows_of(out), first_rows);
+  deliver(out.batches);
+  again->advance(next, out, 0);  // settled: saved without it
+  again.reset();
+
+  FakeContext third;
+  auto last = next_run(third);
+  last->advance(third, out, 0);
+  EXPECT_TRUE(out.batches.empty());  // delivered once: not sent again
+}
+
+TEST_F(WindowCheckpointTest, ADamagedCheckpointIsReportedSetAsideAndIgnored) {
+  make(kUsersPerWindow);
+  consume(users(0, 6));
+  ctx_.request_stop();
+  flush();
+  const std::string file = checkpoint_file();
+  std::string good, read_error;
+  ASSERT_EQ(read_file(file, good, read_error), ReadStatus::kOk) << read_error;
+
+  auto damaged_start = [&](const std::string& bytes) {
+    std::filesystem::remove(file + ".damaged");
+    std::string error;
+    EXPECT_TRUE(replace_file(file, bytes, error)) << error;
+    FakeContext ctx;
+    next_run(ctx);  // starts: never a crash loop
+    EXPECT_TRUE(std::filesystem::exists(file + ".damaged"));
+    return logged(ctx, LogLevel::kError, "damaged checkpoint");
+  };
+  for (size_t n = 0; n < good.size(); n += std::max<size_t>(1, good.size() / 40))
+    EXPECT_TRUE(damaged_start(good.substr(0, n))) << "truncated to " << n;
+  std::string flipped = good;
+  flipped[flipped.size() / 2] ^= 0x40;
+  EXPECT_TRUE(damaged_start(flipped));
+}
+
+TEST_F(WindowCheckpointTest, AnotherConfigurationsCheckpointIsNamedNotRestored) {
+  make(kUsersPerWindow);
+  consume(users(0, 6));
+  ctx_.request_stop();
+  flush();
+
+  FakeContext next;
+  auto other = next_run(next, kUsersPerWindow + "\nwhere: {device: tv}");
+  EXPECT_TRUE(logged(next, LogLevel::kWarn, "another configuration"));
+  other->flush(next, out_);
+  EXPECT_TRUE(out_.batches.empty());
+}
+
+TEST_F(WindowCheckpointTest, AFailedSaveKeepsTheInputUnacknowledged) {
+  make(kUsersPerWindow);
+  consume(users(0, 2));
+  ctx_.request_stop();
+  flush();
+  // A directory where the file was: the rename over it fails.
+  const std::string file = checkpoint_file();
+  std::filesystem::remove(file);
+  std::filesystem::create_directories(file + "/blocked");
+
+  FakeContext next;
+  next.request_stop();
+  auto agg = next_run(next);
+  AckProbe probe;
+  feed(*agg, next, users(0, 1), {}, replayable_ack(probe));
+  agg->flush(next, out_);
+  EXPECT_EQ(next.count("checkpoint_errors"), 1u);
+  EXPECT_TRUE(probe.fired);
+  EXPECT_FALSE(probe.ok);  // read again next time
 }
 
 TEST(WindowOptionsTest, BadMetricsAndNamesAreReportedPerOption) {

@@ -1,0 +1,464 @@
+// aggregate/window checkpoints: saving, restoring and settling the state across restarts.
+//
+// File format (integers little-endian; str = u32 length + bytes):
+//   "INGWINCK" u8 version (1)
+//   str fingerprint                  the configuration the state belongs to
+//   i64 watermark, i64 closed_until
+//   u32 positions, each: str source, str topic, i32 partition, i64 next offset
+//   u32 windows, each: i64 start, u8 emitted (1: output not yet acknowledged), u32 groups,
+//     each: str key, i64 count, per group_by field: u8 type, the value (bool u8, int i64,
+//     double as u64 bits, string/raw nothing: the text is in the key), u32 offset, u32 size;
+//     per metric: i64 n, u8 flags (1 all_int, 2 int_sum_ok), i64 int_sum, int_min, int_max,
+//     f64 sum, min, max, u32 distinct values, each a str
+//   u64 XXH3 of everything before it
+// The reader checks every length against what is left and the checksum first, so a damaged or
+// torn file is refused as a whole, never half restored.
+#include <algorithm>
+#include <charconv>
+#include <chrono>
+#include <cstring>
+#include <filesystem>
+#include <limits>
+#include <thread>
+
+#include <fmt/format.h>
+#include <xxhash.h>
+
+#include "shared/state/state_file.h"
+#include "window_aggregator.h"
+
+namespace ingestd::plugins {
+
+namespace {
+
+constexpr std::string_view kMagic = "INGWINCK";
+constexpr uint8_t kVersion = 1;
+constexpr int64_t kAwaitEmittedNs = 2'000'000'000;
+constexpr int64_t kMinTimeNs = std::numeric_limits<int64_t>::min();
+
+void put(std::string& out, const void* p, size_t n) {
+  out.append(static_cast<const char*>(p), n);
+}
+void put_u8(std::string& out, uint8_t v) {
+  out.push_back(static_cast<char>(v));
+}
+void put_u32(std::string& out, uint32_t v) {
+  put(out, &v, 4);
+}  // x86-64 / aarch64: LE
+void put_i64(std::string& out, int64_t v) {
+  put(out, &v, 8);
+}
+void put_f64(std::string& out, double v) {
+  put(out, &v, 8);
+}
+void put_str(std::string& out, std::string_view s) {
+  put_u32(out, static_cast<uint32_t>(s.size()));
+  out.append(s);
+}
+
+// Bounds-checked reading; every failure names what was being read.
+class Reader {
+ public:
+  explicit Reader(std::string_view data) : data_(data) {}
+  bool raw(void* p, size_t n, const char* what) {
+    if (data_.size() - pos_ < n) return fail(what);
+    std::memcpy(p, data_.data() + pos_, n);
+    pos_ += n;
+    return true;
+  }
+  bool u8(uint8_t& v, const char* what) { return raw(&v, 1, what); }
+  bool u32(uint32_t& v, const char* what) { return raw(&v, 4, what); }
+  bool i32(int32_t& v, const char* what) { return raw(&v, 4, what); }
+  bool i64(int64_t& v, const char* what) { return raw(&v, 8, what); }
+  bool f64(double& v, const char* what) { return raw(&v, 8, what); }
+  bool str(std::string_view& s, const char* what) {
+    uint32_t n = 0;
+    if (!u32(n, what) || data_.size() - pos_ < n) return fail(what);
+    s = data_.substr(pos_, n);
+    pos_ += n;
+    return true;
+  }
+  // A count of items of at least `min_bytes` each, checked against what is left.
+  bool count(uint32_t& n, size_t min_bytes, const char* what) {
+    if (!u32(n, what)) return false;
+    if (static_cast<uint64_t>(n) * min_bytes > data_.size() - pos_) return fail(what);
+    return true;
+  }
+  bool fail(const char* what) {
+    if (error_.empty()) error_ = fmt::format("truncated or malformed at byte {} ({})", pos_, what);
+    return false;
+  }
+  bool done() const { return pos_ == data_.size(); }
+  const std::string& error() const { return error_; }
+
+ private:
+  std::string_view data_;
+  size_t pos_ = 0;
+  std::string error_;
+};
+
+}  // namespace
+
+std::string WindowAggregator::fingerprint() const {
+  std::string fp = fmt::format("size={} time={} lateness={} where=", size_ns_,
+                               event_time_ ? "event" : "processing", lateness_ns_);
+  for (const Filter& f : where_) {
+    fp += f.field + "=";
+    for (const std::string& v : f.values) fp += v + "|";
+    fp += ";";
+  }
+  fp += " group_by=";
+  for (const std::string& g : group_by_) fp += g + ";";
+  fp += " metrics=";
+  for (const Metric& m : metrics_)
+    fp += fmt::format("{}={}({});", m.name, static_cast<int>(m.kind), m.field);
+  return fp;
+}
+
+size_t WindowAggregator::covered_prefix(Context& ctx, const Batch& batch) {
+  const Origin& o = batch.origin;
+  if (!o.topic || !o.partition || !o.offset || !o.end_offset) return 0;
+  auto [it, fresh] =
+      covered_.try_emplace(Position{o.component, *o.topic, *o.partition}, *o.end_offset);
+  if (fresh) return 0;
+  const int64_t next = it->second;
+  it->second = std::max(next, *o.end_offset);
+  if (*o.offset >= next) return 0;
+  size_t skip = 0;
+  if (*o.end_offset <= next) {
+    skip = batch.size();
+  } else if (*o.end_offset - *o.offset == static_cast<int64_t>(batch.size())) {
+    skip = static_cast<size_t>(next - *o.offset);  // one event per offset: the prefix is exact
+  } else if (!gap_warned_) {
+    gap_warned_ = true;
+    ctx.logf(LogLevel::kWarn,
+             "a batch of {}[{}] offsets {}..{} overlaps the checkpoint (next {}) but its offsets "
+             "have gaps: it is counted whole, so part of it may be counted twice",
+             *o.topic, *o.partition, *o.offset, *o.end_offset - 1, next);
+  }
+  if (skip) replay_skipped_->add(skip);
+  return skip;
+}
+
+bool WindowAggregator::settle_emitted() {
+  auto settled = [](const Emitted& e) {
+    return e.outcome && e.outcome->load(std::memory_order_acquire) != 0;
+  };
+  bool any = false;
+  for (Emitted& e : emitted_) {
+    if (!settled(e)) continue;
+    const bool ok = e.outcome->load(std::memory_order_acquire) == 1;
+    for (AckRef& ack : e.window.acks) ack.resolve(ok);
+    e.window.acks.clear();
+    any = true;
+  }
+  std::erase_if(emitted_, settled);
+  return any;
+}
+
+void WindowAggregator::await_emitted() {
+  const auto deadline =
+      std::chrono::steady_clock::now() + std::chrono::nanoseconds(kAwaitEmittedNs);
+  auto pending = [this] {
+    return std::any_of(emitted_.begin(), emitted_.end(), [](const Emitted& e) {
+      return e.outcome && e.outcome->load(std::memory_order_acquire) == 0;
+    });
+  };
+  while (pending() && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+}
+
+void WindowAggregator::resend(Context& ctx, Output& out, Emission& em) {
+  for (Emitted& e : emitted_) {
+    if (e.outcome) continue;
+    e.outcome = std::make_shared<std::atomic<int>>(0);
+    std::vector<AckRef> confirm;
+    confirm.push_back(AckRef::make(
+        [outcome = e.outcome](bool ok) { outcome->store(ok ? 1 : 2, std::memory_order_release); }));
+    write_window(ctx, out, em, e.start, e.window, confirm);
+  }
+}
+
+bool WindowAggregator::save_checkpoint(Context& ctx) {
+  std::string error;
+  if (!replace_file(checkpoint_file_, encode_checkpoint(), error)) {
+    checkpoint_errors_->add();
+    ctx.logf(LogLevel::kError,
+             "checkpoint not saved: {}; the input it would cover stays unacknowledged", error);
+    return false;
+  }
+  checkpoints_->add();
+  last_save_ns_ = ctx.clock().monotonic_ns();
+  unsaved_ = false;
+  // Durable now: the input held is acknowledged, so a source may commit it.
+  for (auto& [_, window] : windows_) {
+    for (AckRef& ack : window.acks) ack.ok();
+    window.acks.clear();
+  }
+  for (Emitted& e : emitted_) {
+    for (AckRef& ack : e.window.acks) ack.ok();
+    e.window.acks.clear();
+  }
+  return true;
+}
+
+void WindowAggregator::save_watermark(Context& ctx) {
+  if (watermark_ == kMinTimeNs) return;
+  const std::string dir = ctx.state_dir();
+  std::string error;
+  if (dir.empty() || !replace_file(dir + "watermark", fmt::format("{}\n", watermark_), error))
+    ctx.logf(LogLevel::kWarn, "the watermark was not saved{}{}", error.empty() ? "" : ": ", error);
+}
+
+void WindowAggregator::load_watermark(Context& ctx) {
+  const std::string dir = ctx.state_dir();
+  if (dir.empty()) return;
+  std::string data, error;
+  const ReadStatus status = read_file(dir + "watermark", data, error);
+  if (status == ReadStatus::kMissing) return;
+  int64_t mark = 0;
+  const char* end = data.data() + data.size();
+  auto [p, ec] = std::from_chars(data.data(), end, mark);
+  if (status != ReadStatus::kOk || ec != std::errc() || p == data.data() ||
+      std::string_view(p, end) != "\n") {
+    ctx.logf(LogLevel::kWarn, "{}; starting without the saved watermark",
+             error.empty() ? "damaged " + dir + "watermark" : error);
+    return;
+  }
+  watermark_ = std::max(watermark_, mark);
+}
+
+bool WindowAggregator::load_checkpoint(Context& ctx) {
+  const std::string fp = fingerprint();
+  const std::string dir = ctx.state_dir();
+  if (dir.empty()) return false;  // the core has said why
+  const std::string name = fmt::format("windows-{:016x}.ckpt", XXH3_64bits(fp.data(), fp.size()));
+  checkpoint_file_ = dir + name;
+
+  // Checkpoints of other configurations are kept (a reload back restores them) but named.
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
+    const std::string other = entry.path().filename().string();
+    if (other != name && other.starts_with("windows-") && other.ends_with(".ckpt"))
+      ctx.logf(LogLevel::kWarn,
+               "{} holds windows saved under another configuration of this aggregator (window, "
+               "where, group_by or metrics differ); they are not restored",
+               entry.path().string());
+  }
+
+  std::string data, error;
+  switch (read_file(checkpoint_file_, data, error)) {
+    case ReadStatus::kMissing:
+      return true;
+    case ReadStatus::kError:
+      ctx.logf(LogLevel::kError, "{}; starting without a checkpoint", error);
+      return true;
+    case ReadStatus::kOk:
+      break;
+  }
+  if (!decode_checkpoint(data, error)) {
+    windows_.clear();
+    emitted_.clear();
+    covered_.clear();
+    watermark_ = kMinTimeNs;
+    closed_until_ = kMinTimeNs;
+    const std::string aside = checkpoint_file_ + ".damaged";
+    std::filesystem::rename(checkpoint_file_, aside, ec);
+    ctx.logf(LogLevel::kError, "damaged checkpoint {}: {}; starting without it{}", checkpoint_file_,
+             error, ec ? "" : " (kept as " + aside + ")");
+    return true;
+  }
+  size_t groups = 0;
+  for (const auto& [_, w] : windows_) groups += w.groups.size();
+  ctx.logf(LogLevel::kInfo,
+           "restored {} open windows ({} groups) and {} windows to send again from {}",
+           windows_.size(), groups, emitted_.size(), checkpoint_file_);
+  return true;
+}
+
+std::string WindowAggregator::encode_checkpoint() const {
+  std::string out(kMagic);
+  put_u8(out, kVersion);
+  put_str(out, fingerprint());
+  put_i64(out, watermark_);
+  put_i64(out, closed_until_);
+  put_u32(out, static_cast<uint32_t>(covered_.size()));
+  for (const auto& [position, next] : covered_) {
+    put_str(out, std::get<0>(position));
+    put_str(out, std::get<1>(position));
+    put_u32(out, static_cast<uint32_t>(std::get<2>(position)));
+    put_i64(out, next);
+  }
+  put_u32(out, static_cast<uint32_t>(windows_.size() + emitted_.size()));
+  auto window = [&](int64_t start, const Window& w, bool emitted) {
+    put_i64(out, start);
+    put_u8(out, emitted ? 1 : 0);
+    put_u32(out, static_cast<uint32_t>(w.groups.size()));
+    for (const auto& [key, group] : w.groups) {
+      put_str(out, key);
+      put_i64(out, group.count);
+      for (const KeyPart& part : group.parts) {
+        put_u8(out, static_cast<uint8_t>(part.value.type));
+        switch (part.value.type) {
+          case Value::Type::kBool:
+            put_u8(out, part.value.b ? 1 : 0);
+            break;
+          case Value::Type::kInt:
+            put_i64(out, part.value.i);
+            break;
+          case Value::Type::kDouble:
+            put_f64(out, part.value.d);
+            break;
+          default:
+            break;
+        }
+        put_u32(out, part.offset);
+        put_u32(out, part.size);
+      }
+      for (const Accumulator& acc : group.metrics) {
+        put_i64(out, acc.n);
+        put_u8(out, (acc.all_int ? 1 : 0) | (acc.int_sum_ok ? 2 : 0));
+        put_i64(out, acc.int_sum);
+        put_i64(out, acc.int_min);
+        put_i64(out, acc.int_max);
+        put_f64(out, acc.sum);
+        put_f64(out, acc.min);
+        put_f64(out, acc.max);
+        put_u32(out, static_cast<uint32_t>(acc.distinct.size()));
+        for (const std::string& v : acc.distinct) put_str(out, v);
+      }
+    }
+  };
+  for (const Emitted& e : emitted_) window(e.start, e.window, true);
+  for (const auto& [start, w] : windows_) window(start, w, false);
+  const uint64_t sum = XXH3_64bits(out.data(), out.size());
+  put(out, &sum, 8);
+  return out;
+}
+
+bool WindowAggregator::decode_checkpoint(std::string_view data, std::string& error) {
+  auto bad = [&error](std::string why) {
+    error = std::move(why);
+    return false;
+  };
+  if (data.size() < kMagic.size() + 1 + 8 || data.substr(0, kMagic.size()) != kMagic) {
+    error = "not a window checkpoint";
+    return false;
+  }
+  uint64_t sum = 0;
+  std::memcpy(&sum, data.data() + data.size() - 8, 8);
+  const std::string_view body = data.substr(0, data.size() - 8);
+  if (XXH3_64bits(body.data(), body.size()) != sum) {
+    error = "checksum mismatch (torn or damaged)";
+    return false;
+  }
+  Reader r(body.substr(kMagic.size()));
+  uint8_t version = 0;
+  std::string_view fp;
+  if (!r.u8(version, "version")) return bad(r.error());
+  if (version != kVersion) {
+    error = fmt::format("unknown version {}", version);
+    return false;
+  }
+  if (!r.str(fp, "fingerprint") || !r.i64(watermark_, "watermark") ||
+      !r.i64(closed_until_, "closed_until"))
+    return bad(r.error());
+  if (fp != fingerprint()) {
+    error = "saved under another configuration";
+    return false;
+  }
+  uint32_t n = 0;
+  if (!r.count(n, 4 + 4 + 4 + 8, "positions")) return bad(r.error());
+  for (uint32_t i = 0; i < n; ++i) {
+    std::string_view source, topic;
+    int32_t partition = 0;
+    int64_t next = 0;
+    if (!r.str(source, "source") || !r.str(topic, "topic") || !r.i32(partition, "partition") ||
+        !r.i64(next, "offset"))
+      return bad(r.error());
+    covered_[Position{std::string(source), std::string(topic), partition}] = next;
+  }
+  const size_t parts = group_by_.size();
+  const size_t min_group = 4 + 8 + parts * (1 + 8) + metrics_.size() * (8 + 1 + 6 * 8 + 4);
+  uint32_t windows = 0;
+  if (!r.count(windows, 8 + 1 + 4, "windows")) return bad(r.error());
+  for (uint32_t w = 0; w < windows; ++w) {
+    int64_t start = 0;
+    uint8_t emitted = 0;
+    uint32_t groups = 0;
+    if (!r.i64(start, "window start") || !r.u8(emitted, "window flags") || emitted > 1 ||
+        !r.count(groups, min_group, "groups"))
+      return bad(r.error().empty() ? "bad window flags" : r.error());
+    Window* window;
+    if (emitted) {
+      Emitted& e = emitted_.emplace_back();
+      e.start = start;
+      window = &e.window;
+    } else {
+      window = &windows_[start];
+    }
+    window->groups.reserve(groups);
+    for (uint32_t g = 0; g < groups; ++g) {
+      std::string_view key;
+      if (!r.str(key, "group key")) return bad(r.error());
+      Group group;
+      if (!r.i64(group.count, "group count")) return bad(r.error());
+      group.parts.resize(parts);
+      for (KeyPart& part : group.parts) {
+        uint8_t type = 0;
+        if (!r.u8(type, "key type") || type > static_cast<uint8_t>(Value::Type::kRaw))
+          return bad(r.error().empty() ? "bad key type" : r.error());
+        part.value.type = static_cast<Value::Type>(type);
+        bool ok = true;
+        switch (part.value.type) {
+          case Value::Type::kBool: {
+            uint8_t b = 0;
+            ok = r.u8(b, "key bool");
+            part.value.b = b != 0;
+            break;
+          }
+          case Value::Type::kInt:
+            ok = r.i64(part.value.i, "key int");
+            break;
+          case Value::Type::kDouble:
+            ok = r.f64(part.value.d, "key double");
+            break;
+          default:
+            break;
+        }
+        if (!ok || !r.u32(part.offset, "key offset") || !r.u32(part.size, "key size"))
+          return bad(r.error());
+        if (part.offset > key.size() || part.size > key.size() - part.offset) {
+          error = "a group key part lies outside its key";
+          return false;
+        }
+      }
+      group.metrics.resize(metrics_.size());
+      for (Accumulator& acc : group.metrics) {
+        uint8_t flags = 0;
+        uint32_t distinct = 0;
+        if (!r.i64(acc.n, "n") || !r.u8(flags, "flags") || !r.i64(acc.int_sum, "int_sum") ||
+            !r.i64(acc.int_min, "int_min") || !r.i64(acc.int_max, "int_max") ||
+            !r.f64(acc.sum, "sum") || !r.f64(acc.min, "min") || !r.f64(acc.max, "max") ||
+            !r.count(distinct, 4, "distinct"))
+          return bad(r.error());
+        acc.all_int = flags & 1;
+        acc.int_sum_ok = flags & 2;
+        acc.distinct.reserve(distinct);
+        for (uint32_t d = 0; d < distinct; ++d) {
+          std::string_view v;
+          if (!r.str(v, "distinct value")) return bad(r.error());
+          acc.distinct.emplace(v);
+        }
+      }
+      window->groups.emplace(std::string(key), std::move(group));
+    }
+  }
+  if (!r.done()) {
+    error = "bytes after the last window";
+    return false;
+  }
+  return true;
+}
+
+}  // namespace ingestd::plugins
