@@ -123,8 +123,9 @@ class Daemon:
     """One `ingestd run` process with its config, stderr file and stats file."""
 
     def __init__(self, workdir, config_path, name="ingestd", plugin_dir=None, extra_args=(),
-                 env=None, stats=True, stdout_path=None, binary=None):
+                 env=None, stats=True, stdout_path=None, binary=None, stdout_pipe=False):
         self.workdir = workdir
+        self.stdout_pipe = stdout_pipe  # start(): stdout is a pipe, read from self.proc.stdout
         self.config_path = config_path
         self.stderr_path = os.path.join(workdir, f"{name}.stderr")
         self.stdout_path = stdout_path or os.path.join(workdir, f"{name}.stdout")
@@ -142,7 +143,8 @@ class Daemon:
 
     def start(self):
         with open(self.stderr_path, "wb") as err, open(self.stdout_path, "wb") as out:
-            self.proc = subprocess.Popen(self.args, stdin=subprocess.DEVNULL, stdout=out,
+            self.proc = subprocess.Popen(self.args, stdin=subprocess.DEVNULL,
+                                         stdout=subprocess.PIPE if self.stdout_pipe else out,
                                          stderr=err, env=self.env, cwd=self.workdir)
         self.started_at = time.monotonic()
         return self
@@ -180,6 +182,17 @@ class Daemon:
             self.proc.kill()
             self.proc.wait()
             self.poll()
+
+    def rss_kib(self):
+        """The process's resident set size (VmRSS) in KiB, None once it has exited."""
+        try:
+            with open(f"/proc/{self.proc.pid}/status") as f:
+                for line in f:
+                    if line.startswith("VmRSS:"):
+                        return int(line.split()[1])
+        except (FileNotFoundError, ProcessLookupError):
+            pass
+        return None
 
     def stderr(self):
         try:

@@ -111,6 +111,17 @@ class KafkaPeer:
         self.close()
 
 
+def source_yaml(peer, group, topic, name="in", librdkafka=None):
+    """A `sources:` entry (indented for it) of a Kafka source reading `topic` in `group` with a
+    200 ms commit interval and the 6 s session timeout that keeps the mock coordinator's holds
+    short; `librdkafka` adds or overrides client properties."""
+    props = {"session.timeout.ms": "6000", "heartbeat.interval.ms": "500", **(librdkafka or {})}
+    return "\n".join([f"  {name}:", "    type: kafka", f"    brokers: {harness.q(peer.bootstrap)}",
+                      f"    group: {group}", f"    topics: [{topic}]", "    commit_interval: 200ms",
+                      "    librdkafka:"] +
+                     [f"      {k}: {harness.q(v)}" for k, v in props.items()]) + "\n"
+
+
 def consume(bootstrap, topic, fmt="%s\\n", timeout=60):
     """Every message of the topic from the beginning, formatted by kcat (-f fmt), as lines."""
     r = subprocess.run([KCAT, "-C", "-b", bootstrap, "-t", topic, "-e", "-o", "beginning", "-q",
@@ -120,11 +131,13 @@ def consume(bootstrap, topic, fmt="%s\\n", timeout=60):
     return r.stdout.splitlines()
 
 
-def produce(bootstrap, topic, lines, keys=None, timeout=60):
+def produce(bootstrap, topic, lines, keys=None, timeout=60, partition=None):
     """Produces one message per line with kcat -P (acks=all), keyed by keys[i] when given (kcat's
-    default partitioner: equal keys, same partition). Lines and keys must not contain newlines
-    or, for keys, a tab (the key delimiter)."""
+    default partitioner: equal keys, same partition), all into one partition when given. Lines
+    and keys must not contain newlines or, for keys, a tab (the key delimiter)."""
     args = [KCAT, "-P", "-b", bootstrap, "-t", topic, "-X", "acks=all"]
+    if partition is not None:
+        args += ["-p", str(partition)]
     if keys is not None:
         args += ["-K", "\t"]
         text = "".join(f"{k}\t{line}\n" for k, line in zip(keys, lines))
