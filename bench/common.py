@@ -170,3 +170,86 @@ def percent(value, reference):
 def ratio_line(label, ratio, of, target):
     """The line `<label>12.3% of <of>  (target >= 40%)  PASS` (MISS below the target)."""
     return f"{label}{ratio:.1%} of {of}  (target >= {target:.0%})  {verdict(ratio >= target)}"
+
+
+def poll(check, timeout, what, interval=0.02):
+    """Calls check() every interval seconds until it returns a true value, and returns that
+    value; fails, as "timed out after N s waiting for <what>", when timeout seconds pass first."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if result:
+            return result
+        if time.monotonic() >= deadline:
+            fail(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(interval)
+
+
+class JsonLines:
+    """Follows a JSON-lines file that another process appends to (a file sink's output).
+    read() returns the objects of the complete lines added since the last call ([] while the
+    file does not exist); a partial last line waits for its newline."""
+
+    def __init__(self, path):
+        self.path = path
+        self.offset = 0
+
+    def read(self):
+        try:
+            with open(self.path, "rb") as f:
+                f.seek(self.offset)
+                data = f.read()
+        except FileNotFoundError:
+            return []
+        end = data.rfind(b"\n") + 1
+        self.offset += end
+        return [json.loads(line) for line in data[:end].splitlines()]
+
+
+class Daemon:
+    """`ingestd run -c config` as a child process that runs until stop(): stdout discarded,
+    stderr to stderr_path, counters to stats (--stats-file). `started` is time.monotonic() just
+    before the process was started."""
+
+    def __init__(self, ingestd, plugin_dir, config, stats, stderr_path, what="ingestd"):
+        self.stats, self.stderr_path, self.what = stats, stderr_path, what
+        cmd = [ingestd, "run", "-c", config, "--plugin-dir", plugin_dir, "--stats-file", stats]
+        with open(stderr_path, "wb") as err:
+            self.started = time.monotonic()
+            self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL,
+                                         stdout=subprocess.DEVNULL, stderr=err)
+
+    def check_running(self):
+        """Fails when the daemon has exited (on its own, before stop())."""
+        if self.proc.poll() is not None:
+            fail(f"{self.what} exited {self.proc.returncode} before it was stopped; stderr:\n"
+                 f"{tail(self.stderr_path)}")
+
+    def stop(self, timeout=30):
+        """SIGTERM, then waits up to timeout s for the exit (a kill after that is a failure).
+        Returns the daemon's counters; fails on a non-zero exit or an unreadable stats file."""
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+                fail(f"{self.what} did not exit within {timeout} s of SIGTERM; stderr:\n"
+                     f"{tail(self.stderr_path)}")
+        if self.proc.returncode != 0:
+            fail(f"{self.what} exited {self.proc.returncode}; stderr:\n{tail(self.stderr_path)}")
+        try:
+            return read_counters(self.stats)
+        except (OSError, ValueError, KeyError) as e:
+            fail(f"{self.what}: no usable stats file {self.stats}: {e}")
+
+    def kill(self):
+        """Ends the daemon if it still runs (for a `finally` after a failed step)."""
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+    def log_has(self, text):
+        """True once the daemon's stderr holds text."""
+        return text in tail(self.stderr_path, 1 << 20)

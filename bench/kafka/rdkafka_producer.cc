@@ -19,6 +19,8 @@
 
 #include <fmt/format.h>
 
+#include "rdkafka_conf.h"
+
 namespace {
 
 uint64_t failed = 0;
@@ -46,22 +48,8 @@ int main(int argc, char** argv) {
   const long long count = std::atoll(argv[3]);
   char errstr[512];
   rd_kafka_conf_t* conf = rd_kafka_conf_new();
-  auto set = [&](const char* name, const char* value) {
-    if (rd_kafka_conf_set(conf, name, value, errstr, sizeof errstr) != RD_KAFKA_CONF_OK) {
-      std::fprintf(stderr, "%s=%s: %s\n", name, value, errstr);
-      std::exit(2);
-    }
-  };
-  set("bootstrap.servers", argv[1]);
-  for (int i = 4; i < argc; ++i) {
-    std::string kv = argv[i];
-    size_t eq = kv.find('=');
-    if (eq == std::string::npos) {
-      std::fprintf(stderr, "expected PROPERTY=VALUE, got %s\n", argv[i]);
-      return 2;
-    }
-    set(kv.substr(0, eq).c_str(), kv.substr(eq + 1).c_str());
-  }
+  bench::conf_set(conf, "bootstrap.servers", argv[1]);
+  bench::conf_set_args(conf, 4, argc, argv);
   rd_kafka_conf_set_dr_msg_cb(conf, &on_delivery);
   rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof errstr);
   if (!rk) {
