@@ -18,6 +18,10 @@ constexpr char kKeySeparator = '\x1f';
 constexpr std::string_view kWindowStart = "window_start";
 constexpr std::string_view kWindowEnd = "window_end";
 constexpr int64_t kResaveNs = 1'000'000'000;
+// Event time: a stream (a partition) that delivered nothing for this long (or idle_timeout, when
+// set) stops holding the watermark back; one silent for kStreamForgetNs is forgotten.
+constexpr int64_t kStreamIdleNs = 5'000'000'000;
+constexpr int64_t kStreamForgetNs = 3600'000'000'000;
 
 std::string_view trim(std::string_view s) {
   while (!s.empty() && s.front() == ' ') s.remove_prefix(1);
@@ -166,6 +170,11 @@ void WindowAggregator::consume(Context& ctx, Batch& batch) {
   const int64_t now = event_time_ ? 0 : std::max(ctx.clock().now_ns(), closed_until_);
   const size_t skip = checkpoint_ ? covered_prefix(ctx, batch) : 0;
   const std::span<const Event> events = batch.events();
+  // Event time: the watermark is the lowest of the streams' newest times, this batch's stream
+  // raising its own as the events go.
+  Stream* stream = nullptr;
+  int64_t others = kMaxTime;
+  if (event_time_) stream = &stream_of(batch.origin, ctx.clock().now_ns(), others);
   Window* current = nullptr;
   int64_t current_start = 0;
   for (size_t k = skip; k < events.size(); ++k) {
@@ -181,7 +190,9 @@ void WindowAggregator::consume(Context& ctx, Batch& batch) {
         ++late;
         continue;
       }
-      int64_t mark = t < kMinTime + lateness_ns_ ? kMinTime : t - lateness_ns_;
+      stream->newest = std::max(stream->newest, t);
+      const int64_t low = std::min(others, stream->newest);
+      const int64_t mark = low < kMinTime + lateness_ns_ ? kMinTime : low - lateness_ns_;
       watermark_ = std::max(watermark_, mark);
     }
     if (!current || start != current_start) {
@@ -214,6 +225,36 @@ void WindowAggregator::consume(Context& ctx, Batch& batch) {
   if (filtered) filtered_->add(filtered);
   if (late) late_->add(late);
   if (pending_non_numeric_) non_numeric_->add(std::exchange(pending_non_numeric_, 0));
+}
+
+WindowAggregator::Stream& WindowAggregator::stream_of(const Origin& origin, int64_t now,
+                                                      int64_t& others) {
+  stream_key_ = origin.component;
+  if (origin.topic) {
+    stream_key_ += kKeySeparator;
+    stream_key_ += *origin.topic;
+  }
+  if (origin.partition) {
+    stream_key_ += kKeySeparator;
+    stream_key_ += std::to_string(*origin.partition);
+  }
+  const int64_t idle = idle_timeout_ns_ > 0 ? idle_timeout_ns_ : kStreamIdleNs;
+  Stream* self = nullptr;
+  for (auto it = streams_.begin(); it != streams_.end();) {
+    Stream& s = it->second;
+    if (it->first == stream_key_) {
+      self = &s;
+    } else if (now - s.seen_ns > kStreamForgetNs) {
+      streams_.erase(it++);  // a partition long gone (revoked, or the topic shrank)
+      continue;
+    } else if (now - s.seen_ns <= idle && s.newest != kMinTime) {
+      others = std::min(others, s.newest);
+    }
+    ++it;
+  }
+  if (!self) self = &streams_[stream_key_];
+  self->seen_ns = now;
+  return *self;
 }
 
 bool WindowAggregator::passes(const Batch& batch, const Event& event) const {

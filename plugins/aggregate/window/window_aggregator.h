@@ -4,6 +4,7 @@
 #include <atomic>
 #include <cstdint>
 #include <iterator>
+#include <limits>
 #include <map>
 #include <memory>
 #include <span>
@@ -39,8 +40,10 @@ inline constexpr OptionSpec kWindowSpecOptions[] = {
      .doc = "`processing`: an event belongs to the window of the wall-clock time it arrives at, "
             "and a window is emitted once the clock passes its end. `event`: an event belongs to "
             "the window of its own time (set by the parser's time_field), and a window is emitted "
-            "once the watermark (the largest event time seen minus allowed_lateness) reaches its "
-            "end."},
+            "once the watermark reaches its end: the largest event time seen minus "
+            "allowed_lateness, taken per input stream (each Kafka partition is one) and the "
+            "lowest of the streams that delivered in the last 5s (or idle_timeout), so a "
+            "partition read behind the others holds windows open instead of being late."},
     {.name = "allowed_lateness",
      .type = OptionType::kDuration,
      .default_value = "0s",
@@ -108,11 +111,14 @@ inline constexpr OptionSpec kWindowAggregatorOptions[] = {
 //
 // Time: with processing time an event's time is the clock at consume() (never earlier than the
 // last advance(), so no event is late); a window closes at advance(now) once now >= end. With event
-// time the watermark is the largest event time seen minus allowed_lateness, updated event by
-// event; an event whose window end <= watermark on arrival is late (counted, dropped); a window
-// closes at advance() once watermark >= end. With idle_timeout, an advance() that finds no batch
-// arrived for that long moves the watermark to its value at the last arrival plus the wall-clock
-// time since.
+// time each input stream (a source, or each topic partition of one: Origin topic and partition)
+// keeps its largest event time; the watermark is the lowest of those of the streams that
+// delivered within the last 5 s (or idle_timeout), minus allowed_lateness, updated event by event
+// and never moving back: a partition read behind the others holds the windows open rather than
+// having its records dropped as late; an event whose window end <= watermark on arrival is late
+// (counted, dropped); a window closes at advance() once watermark >= end. With idle_timeout, an
+// advance() that finds no batch arrived for that long moves the watermark to its value at the last
+// arrival plus the wall-clock time since.
 //
 // Acknowledgement: a consumed batch's acks go to every window its events reached (shared when
 // several) and from there into every output batch holding that window's groups (shared when the
@@ -192,6 +198,11 @@ class WindowAggregator final : public Aggregator {
     absl::flat_hash_map<std::string, Group> groups;
     std::vector<AckRef> acks;
   };
+  // Event time: one input stream (a source, or a topic partition of it).
+  struct Stream {
+    int64_t newest = std::numeric_limits<int64_t>::min();  // its largest event time taken in
+    int64_t seen_ns = 0;                                   // wall clock of its last batch
+  };
   // Checkpoint: a window emitted and kept until its output is acknowledged. `outcome` is set by
   // the output's ack (1 ok, 2 failed); null for one restored from a checkpoint, not yet re-sent.
   struct Emitted {
@@ -210,6 +221,9 @@ class WindowAggregator final : public Aggregator {
   };
 
   void bind_counters(Context& ctx);
+  // The stream of a batch's origin (seen now), and in `others` the lowest newest time of the
+  // other streams that are not idle.
+  Stream& stream_of(const Origin& origin, int64_t now, int64_t& others);
   bool passes(const Batch& batch, const Event& event) const;
   Group& group_for(Window& window, const Batch& batch, const Event& event);
   void accumulate(Accumulator& acc, const Metric& metric, const Value* value);
@@ -262,13 +276,15 @@ class WindowAggregator final : public Aggregator {
   std::vector<Window*> reached_;         // reused by consume(): the windows a batch reached
 
   std::map<int64_t, Window> windows_;  // by start; node-based, so Window pointers stay valid
-  int64_t watermark_;                  // event time: max event time - allowed_lateness
-  int64_t last_arrival_ns_ = 0;        // event time: wall clock at the last consume(), 0 = none
-  int64_t arrival_watermark_ = 0;      // event time: watermark_ after that consume()
-  int64_t closed_until_;               // processing time: the latest advance() time
-  std::string key_;                    // reused group key
-  std::vector<KeyPart> parts_;         // reused: the parts of key_
-  std::string text_;                   // reused value text for distinct
+  int64_t watermark_;                  // event time: see the class comment
+  absl::flat_hash_map<std::string, Stream> streams_;  // event time: by origin
+  std::string stream_key_;                            // reused
+  int64_t last_arrival_ns_ = 0;    // event time: wall clock at the last consume(), 0 = none
+  int64_t arrival_watermark_ = 0;  // event time: watermark_ after that consume()
+  int64_t closed_until_;           // processing time: the latest advance() time
+  std::string key_;                // reused group key
+  std::vector<KeyPart> parts_;     // reused: the parts of key_
+  std::string text_;               // reused value text for distinct
 
   Counter* filtered_ = nullptr;
   Counter* late_ = nullptr;

@@ -577,6 +577,29 @@ metrics: {n: count, total: sum(v), users: distinct(uid)})");
   EXPECT_EQ(rows(), expected);
 }
 
+TEST_F(WindowTest, EventTimeTakesTheLowestWatermarkOfThePartitions) {
+  make("window: {size: 10s, time: event, allowed_lateness: 1s}");
+  auto partition = [](int32_t p) { return Origin{"in", "t", p, 0, 1, std::nullopt}; };
+  consume({{kBase, {}}}, {}, partition(0));
+  consume({{kBase, {}}}, {}, partition(1));
+  // Then partition 0 is read a minute ahead of partition 1 (librdkafka delivers partitions in
+  // runs, a consumer catches up on one of them, ...).
+  consume({{kBase + 60 * kSec, {}}, {kBase + 61 * kSec, {}}}, {}, partition(0));
+  consume({{kBase + 1 * kSec, {}}, {kBase + 2 * kSec, {}}}, {}, partition(1));
+  EXPECT_EQ(ctx_.count("late"), 0u);  // one watermark for both would have made them late
+  consume({{kBase + 15 * kSec, {}}}, {}, partition(1));
+  advance(0);
+  // Partition 1 at 15 s: [base, base+10s) closed with its four events; nothing later.
+  EXPECT_EQ(rows(),
+            (std::vector<std::string>{"{" + window_fields(kBase, 10 * kSec) + R"(,"count":4})"}));
+  // A partition silent for 5 s no longer holds the watermark: the next batch of partition 0
+  // moves it on alone.
+  ctx_.fake_clock().advance(6 * kSec);
+  consume({{kBase + 62 * kSec, {}}}, {}, partition(0));
+  consume({{kBase + 3 * kSec, {}}}, {}, partition(1));
+  EXPECT_EQ(ctx_.count("late"), 1u);
+}
+
 // Stop and checkpoint. Events of a unique-users-per-minute job: one per (second, user).
 std::vector<In> users(int64_t from_s, int64_t to_s, int64_t first_uid = 0) {
   std::vector<In> out;
