@@ -9,8 +9,8 @@ in turn, each in a fresh consumer group (or none) on the same topic:
 
 1. bench_rdkafka_consumer: librdkafka's high-level consumer reads until it has seen N messages;
 2. `kcat -C -e -o beginning` reads every partition to its end (no group: assign());
-3. `ingestd run` on kafka source (start: earliest) -> json -> window (count, processing time,
-   100 ms) -> file: timed from the start of the process until the `count`s in the output file
+3. `ingestd run` on kafka source (start: earliest) -> window (count, processing time, 100 ms) ->
+   file (with --parse-workers N, a json parser of N workers before the window): timed from the start of the process until the `count`s in the output file
    (polled every 20 ms) add up to N; then SIGTERM, and the exit must be clean.
 
 Each side is timed by wall clock around its process, start-up (and the group join) included; the
@@ -80,18 +80,18 @@ def run_ingestd(args, peer, run):
     config = os.path.join(args.workdir, f"ingestd-{run}.yaml")
     if os.path.exists(out_path):
         os.remove(out_path)  # a previous invocation's
+    parsers = (f"parsers:\n  ev: {{ type: json, inputs: [in], workers: {args.parse_workers} }}\n"
+               if args.parse_workers else "")
     with open(config, "w") as f:
         f.write(f"""
 data_dir: {json.dumps(args.workdir)}
 sources:
   in: {{ type: kafka, brokers: {json.dumps(peer.bootstrap)}, group: ingestd-{run},
         topics: [{TOPIC}], start: earliest }}
-parsers:
-  ev: {{ type: json, inputs: [in], workers: {args.parse_workers} }}
-aggregates:
+{parsers}aggregates:
   counts:
     type: window
-    inputs: [ev]
+    inputs: [{"ev" if args.parse_workers else "in"}]
     window: {{ size: {WINDOW}, time: processing }}
     metrics: {{ count: count }}
 sinks:
@@ -136,7 +136,8 @@ def main():
     parser.add_argument("--events", type=int, default=2_000_000)
     parser.add_argument("--partitions", type=int, default=32,
                         help="the mock keeps ~5 MiB of each")
-    parser.add_argument("--parse-workers", type=int, default=2)
+    parser.add_argument("--parse-workers", type=int, default=0,
+                        help="a json parser of this many workers before the window (0: none)")
     parser.add_argument("--runs", type=int, default=2)
     args = parser.parse_args()
     if not args.kcat:
@@ -171,7 +172,8 @@ def main():
     print(f"librdkafka consumer: {rate(consumer):,.0f} msgs/s  (best {min(consumer):.3f} s)")
     print(f"kcat -C -e:          {rate(kcat):,.0f} msgs/s  (best {min(kcat):.3f} s)")
     print(f"ingestd pipeline:    {rate(ingestd):,.0f} msgs/s  (best {min(ingestd):.3f} s; "
-          f"kafka -> json ({args.parse_workers} workers) -> window {WINDOW} -> file)")
+          f"kafka -> {f'json ({args.parse_workers} workers) -> ' if args.parse_workers else ''}"
+          f"window {WINDOW} count -> file)")
     print(common.ratio_line("ratio:               ", rate(ingestd) / rate(consumer),
                             "librdkafka consumer", TARGET_RATIO))
     print(f"ratio vs kcat:       {rate(ingestd) / rate(kcat):.1%} (information)")
