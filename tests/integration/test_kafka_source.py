@@ -13,6 +13,7 @@ Skipped (with the reason) only when kcat is not installed."""
 import collections
 import json
 import os
+import re
 import signal
 import sys
 import unittest
@@ -119,6 +120,30 @@ sinks:
         c2 = self.stop(d2)
         self.assert_ids(self.ids(), set(range(first + second)))
         self.assertEqual(c2["in.messages"], second)
+        self.assert_committed_everything(peer)
+
+    def test_a_reload_keeps_the_unchanged_source_in_the_group(self):
+        peer = self.peer(topics={"events": 4})
+        self.produce(peer, 0, 2000)
+        d = self.start_daemon(self.config(peer))
+        self.wait_for_ids(set(range(2000)))
+
+        # A second sink: the source is unchanged, so it keeps its membership and assignment.
+        self.write_file("ingestd.yaml", self.config(peer) + f"""  copy: {{ type: file, inputs: [in], path: {q(self.path("copy.jsonl"))} }}
+""")
+        d.send(signal.SIGHUP)
+        harness.wait_until(lambda: re.search(r"reloaded .*: 2 kept \(1 rewired\), 0 replaced, "
+                                             r"1 added, 0 removed", d.stderr()), 30,
+                           "the reload's result line")
+        self.produce(peer, 2000, 2000)
+        self.wait_for_ids(set(range(4000)))
+        self.wait_for_ids(set(range(2000, 4000)), outs=("copy.jsonl",))
+        c = self.stop(d)
+        self.assert_ids(self.ids(), set(range(4000)))
+        self.assertEqual(d.stderr().count("assigned 4 partitions"), 1, d.stderr_tail())
+        self.assertEqual(c["in.assigned"], 4)
+        self.assertEqual(c["in.revoked"], 4)  # only at the stop
+        self.assertEqual(c["in.messages"], 4000)
         self.assert_committed_everything(peer)
 
     def test_kill_9_mid_stream_then_restart_repeats_only_what_was_not_committed(self):
