@@ -107,7 +107,9 @@ sources:
     def test_slow_sink_pauses_the_source_memory_stays_bounded_and_nothing_is_lost(self):
         started = time.monotonic()
         peer = self.peer(topics={TOPIC: PARTITIONS})
-        d = self.start_daemon(self.config(peer), stdout_pipe=True)
+        # Debug logging: the source says when it pauses its partitions.
+        d = self.start_daemon(self.config(peer), stdout_pipe=True,
+                              extra_args=["--log-level", "debug"])
         self.addCleanup(lambda: d.proc.stdout.close())
         harness.wait_until(lambda: f"assigned {PARTITIONS} partitions" in d.stderr(), 60,
                            f"the daemon owning every partition: {d.stderr_tail()}")
@@ -129,6 +131,9 @@ sources:
         # its queue and then the source fill up behind it.
         reader = PipeReader(d)
         harness.wait_until(reader.pipe_full, 30, f"a full pipe: {d.stderr_tail()}")
+        # Full for a moment, the pipeline is waited for; full for a second, the partitions pause.
+        harness.wait_until(lambda: "partitions paused" in d.stderr(), 30,
+                           f"the source to pause its partitions: {d.stderr_tail()}")
         reader.rss_samples.append(d.rss_kib())
         reader.start()
         harness.wait_until(reader.slow_done.is_set, 60, "the slow phase of the reader")
