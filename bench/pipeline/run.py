@@ -73,7 +73,7 @@ def pipeline(args, events_path):
     config = f"""
 data_dir: {json.dumps(args.workdir)}
 sources:
-  in: {{ type: file, path: {json.dumps(events_path)}, mode: read }}
+  in: {{ type: file, path: {json.dumps(events_path)}, mode: read, checkpoint: false }}
 parsers:
   ev: {{ type: json, inputs: [in], workers: {args.parse_workers} }}
 aggregates:
