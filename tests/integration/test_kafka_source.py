@@ -159,9 +159,13 @@ sinks:
         self.assertGreater(len(before), 0)
 
         # The restart writes to a file of its own: the first one may end in a torn line.
+        # The first run may have written everything before the kill: the restart is done when it
+        # has committed everything, not when the ids are all there.
         d2 = self.start_daemon(self.config(peer, out="out2.jsonl", batch=100), name="ingestd2")
         harness.wait_until(lambda: set(before) | set(self.ids("out2.jsonl")) >= set(range(count)),
                            90, f"{count} ids in out.jsonl and out2.jsonl")
+        harness.wait_until(lambda: peer.committed(GROUP, "events") == peer.watermarks("events"),
+                           90, "the restart to commit everything")
         c2 = self.stop(d2)
         # Whatever was written before the kill but not committed comes again; nothing else.
         written = len(before)
