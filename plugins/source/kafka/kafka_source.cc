@@ -249,9 +249,12 @@ bool KafkaSource::take(Context& ctx, Output& out, rd_kafka_message_t& message) {
     consumer_error(message);
     return true;
   }
-  TopicPartition tp{rd_kafka_topic_name(message.rkt), message.partition};
-  if (!tracker_.assigned(tp)) return true;  // fetched before its partition was revoked
-  Open& o = open_[tp];
+  if (!current_ || current_->rkt != message.rkt || current_->partition != message.partition) {
+    TopicPartition tp{rd_kafka_topic_name(message.rkt), message.partition};
+    if (!tracker_.assigned(tp)) return true;  // fetched before its partition was revoked
+    current_ = Current{message.rkt, message.partition, open_.try_emplace(std::move(tp)).first};
+  }
+  Open& o = current_->it->second;
   const bool first = o.batch == nullptr;
   if (first) {
     o.batch = std::make_unique<Batch>(std::min(limits_.max_bytes, kMaxArenaStart) + 4096);
@@ -282,8 +285,10 @@ bool KafkaSource::take(Context& ctx, Output& out, rd_kafka_message_t& message) {
     o.batch->add(raw, ms >= 0 ? ms * 1'000'000 : o.batch->ingest_time_ns);
     bytes_->add(message.len);
   }
-  if (o.batch->size() >= limits_.max_events || o.batch->raw_bytes() >= limits_.max_bytes)
+  if (o.batch->size() >= limits_.max_events || o.batch->raw_bytes() >= limits_.max_bytes) {
+    const TopicPartition tp = current_->it->first;  // push_open() erases the entry
     return push_open(ctx, out, tp);
+  }
   return true;
 }
 
@@ -318,6 +323,7 @@ bool KafkaSource::push_open(Context& ctx, Output& out, const TopicPartition& tp)
   auto it = open_.find(tp);
   if (it == open_.end()) return true;
   Open o = std::move(it->second);
+  current_.reset();
   open_.erase(it);
   const OffsetTracker::Ticket ticket = tracker_.track(tp, o.first, o.last);
   if (o.batch->empty()) {  // only messages without a value: nothing to wait for
@@ -556,6 +562,7 @@ void KafkaSource::on_rebalance(int err, rd_kafka_topic_partition_list_t* partiti
 }
 
 void KafkaSource::revoke(const std::vector<TopicPartition>& tps, bool lost) {
+  current_.reset();
   for (const TopicPartition& tp : tps) open_.erase(tp);  // never pushed, fetched again later
   // Held batches of these partitions were never taken: their acks fail, so the commit below stops
   // before them, and whoever takes the partitions reads them again.
@@ -597,6 +604,7 @@ void KafkaSource::shutdown(Context& ctx, Output& out) {
     held_.pop_front();
     if (!out.push(std::move(batch))) {
       held_.clear();
+      current_.reset();
       open_.clear();
       break;
     }
@@ -605,6 +613,7 @@ void KafkaSource::shutdown(Context& ctx, Output& out) {
   for (const auto& [tp, _] : open_) open.push_back(tp);
   for (const TopicPartition& tp : open) {
     if (!push_open(ctx, out, tp)) {
+      current_.reset();
       open_.clear();
       break;
     }

@@ -20,6 +20,7 @@
 struct rd_kafka_s;
 struct rd_kafka_queue_s;
 struct rd_kafka_message_s;
+struct rd_kafka_topic_s;
 struct rd_kafka_topic_partition_list_s;
 
 namespace ingestd::plugins {
@@ -189,6 +190,15 @@ class KafkaSource final : public Source {
   std::vector<Inbox::Settled> settled_;  // drained from inbox_, reused
   OffsetTracker tracker_;
   std::map<TopicPartition, Open> open_;
+  // The open batch the last message went to: librdkafka hands out long runs of one partition, so
+  // most messages skip the lookups. Reset whenever an entry of open_ is erased or the assignment
+  // changes (forget_current()).
+  struct Current {
+    const rd_kafka_topic_s* rkt = nullptr;
+    int32_t partition = -1;
+    std::map<TopicPartition, Open>::iterator it;
+  };
+  std::optional<Current> current_;
   std::deque<BatchPtr> held_;  // refused by a full pipeline, in order (see deliver())
   int64_t held_since_ = 0;     // monotonic: when held_ last became non-empty
   bool paused_now_ = false;
