@@ -11,6 +11,7 @@ namespace ingestd {
 
 namespace {
 constexpr size_t kDefaultArena = 64 * 1024;
+constexpr size_t kSmallArena = 4 * 1024;  // a fan_out() copy's, for the bytes its consumer adds
 }
 
 bool Value::to_double(double& out) const {
@@ -146,6 +147,32 @@ std::unique_ptr<Batch> Batch::clone() const {
       if (v.type == Value::Type::kString || v.type == Value::Type::kRaw) v.s = out->copy(v.s);
       out->append_field(c, out->copy(f.key), v);
     }
+  }
+  return out;
+}
+
+std::vector<std::unique_ptr<Batch>> Batch::fan_out(std::unique_ptr<Batch> batch, size_t n) {
+  std::vector<std::unique_ptr<Batch>> out;
+  out.reserve(n);
+  if (n == 1) {
+    out.push_back(std::move(batch));
+    return out;
+  }
+  std::vector<AckRef> acks = std::move(batch->acks);
+  batch->acks.clear();
+  const size_t held = batch->bytes();
+  std::shared_ptr<const Batch> bytes(std::move(batch));
+  for (size_t i = 0; i < n; ++i) {
+    auto copy = std::make_unique<Batch>(kSmallArena);
+    copy->origin = bytes->origin;
+    copy->ingest_time_ns = bytes->ingest_time_ns;
+    copy->raw_bytes_ = bytes->raw_bytes_;
+    copy->events_ = bytes->events_;
+    copy->fields_ = bytes->fields_;
+    copy->keep_alive(bytes, held);
+    copy->acks.reserve(acks.size());
+    for (AckRef& ack : acks) copy->acks.push_back(i + 1 < n ? ack.share() : std::move(ack));
+    out.push_back(std::move(copy));
   }
   return out;
 }

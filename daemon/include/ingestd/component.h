@@ -91,9 +91,9 @@ enum class PushResult { kOk, kFull, kStopped };
 
 // Where a source or an aggregator hands its batches to the graph.
 //
-// Fan-out: with several downstream components each gets its own copy (Batch::clone(), sharing
-// the acks). A push reaches all of them; so does a try_push() that returns kOk, and one that
-// returns kFull reaches none (all or nothing). Thread-safe, but one producer pushes at a time
+// Fan-out: with several downstream components each gets its own copy (Batch::fan_out(): one
+// holder of the acks each, the bytes shared). A push reaches all of them; so does a try_push()
+// that returns kOk, and one that returns kFull reaches none (all or nothing). Thread-safe, but one producer pushes at a time
 // (a second caller waits for the first).
 class Output {
  public:

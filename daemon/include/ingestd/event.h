@@ -125,9 +125,9 @@ class AckState {
 //   that holds the batch (`<component>.acks_unresolved`), so a batch that is lost anywhere (a
 //   component that throws, an output nothing reads, a state discarded) reports failure and is
 //   counted, instead of reporting success.
-// Where the batch goes the refs go: Batch::clone() shares them (one more holder per copy); an
-// aggregator moves a consumed batch's refs into its state and from there into the output batches
-// that carry the result (share() when one result spans several batches).
+// Where the batch goes the refs go: Batch::fan_out() and clone() share them (one more holder per
+// copy); an aggregator moves a consumed batch's refs into its state and from there into the
+// output batches that carry the result (share() when one result spans several batches).
 //
 // Thread safety: a ref is used by one thread at a time (it travels with its batch); refs of one
 // acknowledgement may be resolved on different threads at once. `done` runs on the thread that
@@ -197,7 +197,8 @@ struct Origin {
 //
 // Contract:
 // - Single owner: a batch travels as std::unique_ptr<Batch> and is touched by one thread at a
-//   time. Fan-out to several consumers hands each a clone() (the last one gets the original).
+//   time. Fan-out to several consumers hands each a copy from fan_out(), which shares the
+//   bytes: every byte a view points to stays as it was written for the batch's life.
 // - Acknowledgement: `acks` holds the batch's refs. Whoever ends a batch's journey resolves them
 //   (a sink's core wrapper, a queue that drops it, a parser that fails it); a batch destroyed with
 //   refs still holding fails them (see AckRef).
@@ -267,6 +268,12 @@ class Batch {
 
   // A deep copy into a fresh arena; its acks are shared (AckRef::share()): one holder more each.
   std::unique_ptr<Batch> clone() const;
+  // n batches (n >= 1) with the events, fields, origin and ingest time of `batch`, for n
+  // consumers: each has its own events and fields (to filter or add to, and its own arena for new
+  // bytes), and all share `batch`'s bytes, which live until the last of them is destroyed. The
+  // acks go to the copies, shared: n holders where `batch` was one. Costs a copy of the event and
+  // field arrays per batch, none of the bytes. With n == 1, `batch` itself.
+  static std::vector<std::unique_ptr<Batch>> fan_out(std::unique_ptr<Batch> batch, size_t n);
 
   // Resolves every ref in `acks` with ok() or fail() and empties it.
   void resolve_acks(bool ok);

@@ -283,9 +283,9 @@ struct Runtime::Stage final : public Output {
       if (closed_locked()) result = PushResult::kStopped;
     } else if (wait) {
       events_out.add(n);
+      std::vector<BatchPtr> copies = Batch::fan_out(std::move(batch), outputs.size());
       for (size_t i = 0; i < outputs.size(); ++i) {
-        BatchPtr copy = i + 1 < outputs.size() ? batch->clone() : std::move(batch);
-        if (outputs[i]->take(std::move(copy)) == BatchQueue::PushResult::kAbandoned)
+        if (outputs[i]->take(std::move(copies[i])) == BatchQueue::PushResult::kAbandoned)
           result = PushResult::kStopped;
       }
     } else {
@@ -328,9 +328,10 @@ struct Runtime::Stage final : public Output {
       return PushResult::kStopped;
     }
     PushResult result = PushResult::kOk;
+    std::vector<BatchPtr> copies = Batch::fan_out(std::move(batch), outputs.size());
     for (i = 0; i < outputs.size(); ++i) {
       Stage& c = *outputs[i];
-      BatchPtr copy = i + 1 < outputs.size() ? batch->clone() : std::move(batch);
+      BatchPtr& copy = copies[i];
       if (slots[i].spill) {
         if (c.spill(copy)) continue;
         if (c.input().push(std::move(copy)) == BatchQueue::PushResult::kAbandoned)

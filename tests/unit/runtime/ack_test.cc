@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 
 #include <optional>
+#include <string>
 #include <vector>
 
 #include "ingestd/component.h"
@@ -85,13 +86,19 @@ TEST(Ack, AMovedRefHandsOverItsPartAndAnEmptyOneDoesNothing) {
   EXPECT_EQ(unresolved.value(), 0u);
 }
 
-TEST(Ack, ABatchCloneIsOneHolderMoreAndADestroyedBatchFailsItsRefs) {
-  Probe probe;
-  Counter unresolved;
+// A batch of one event holding one ref of probe's, attributed to `unresolved`.
+BatchPtr one_event_holding(Probe& probe, Counter& unresolved) {
   auto batch = std::make_unique<Batch>();
   batch->add({}, 1);
   batch->acks.push_back(probe.make());
   batch->attribute_acks(&unresolved);
+  return batch;
+}
+
+TEST(Ack, ABatchCloneIsOneHolderMoreAndADestroyedBatchFailsItsRefs) {
+  Probe probe;
+  Counter unresolved;
+  BatchPtr batch = one_event_holding(probe, unresolved);
   BatchPtr copy = batch->clone();
   ASSERT_EQ(copy->acks.size(), 1u);
   batch->resolve_acks(true);
@@ -101,6 +108,62 @@ TEST(Ack, ABatchCloneIsOneHolderMoreAndADestroyedBatchFailsItsRefs) {
   EXPECT_EQ(probe.calls, 1);
   EXPECT_EQ(probe.ok, false);
   EXPECT_EQ(unresolved.value(), 1u);
+}
+
+TEST(Ack, FanOutCopiesAreOneHolderEachAndTheAckWaitsForAll) {
+  Probe probe;
+  Counter unresolved;
+  BatchPtr batch = one_event_holding(probe, unresolved);
+  std::vector<BatchPtr> copies = Batch::fan_out(std::move(batch), 3);
+  ASSERT_EQ(copies.size(), 3u);
+  for (BatchPtr& c : copies) ASSERT_EQ(c->acks.size(), 1u);
+  copies[0]->resolve_acks(true);
+  copies[2]->resolve_acks(true);
+  EXPECT_EQ(probe.calls, 0);  // the second copy still holds
+  copies[1].reset();          // lost without a verdict: failed and counted
+  EXPECT_EQ(probe.calls, 1);
+  EXPECT_EQ(probe.ok, false);
+  EXPECT_EQ(unresolved.value(), 1u);
+}
+
+TEST(Batch, FanOutCopiesShareBytesThatOutliveTheOthersAndChangeApart) {
+  auto batch = std::make_unique<Batch>();
+  for (int i = 0; i < 3; ++i) {
+    Event& e = batch->add(batch->copy("{\"user\":\"u" + std::to_string(i) + "\"}"), i);
+    batch->append_field(e, batch->copy("user"), Value::string(batch->copy("u" + std::to_string(i))));
+  }
+  batch->origin.topic = "t";
+  batch->ingest_time_ns = 42;
+  const char* raw0 = batch->events()[0].raw.data();
+  std::vector<BatchPtr> copies = Batch::fan_out(std::move(batch), 2);
+  ASSERT_EQ(copies.size(), 2u);
+  // The first consumer filters its copy and adds a field; the second sees the batch unchanged.
+  copies[0]->retain([](const Event& e) { return e.time_ns != 1; });
+  Event& last = copies[0]->events()[1];
+  copies[0]->append_field(last, copies[0]->copy("extra"), Value::integer(7));
+  BatchPtr second = std::move(copies[1]);
+  copies.clear();  // the first copy is gone; the bytes stay for the second
+  ASSERT_EQ(second->size(), 3u);
+  EXPECT_EQ(second->events()[0].raw.data(), raw0);  // shared, not copied
+  EXPECT_EQ(second->ingest_time_ns, 42);
+  EXPECT_EQ(second->origin.topic, "t");
+  for (int i = 0; i < 3; ++i) {
+    const Event& e = second->events()[i];
+    EXPECT_EQ(e.raw, "{\"user\":\"u" + std::to_string(i) + "\"}");
+    ASSERT_EQ(second->fields(e).size(), 1u);
+    const Value* v = second->find(e, "user");
+    ASSERT_NE(v, nullptr);
+    EXPECT_EQ(v->s, "u" + std::to_string(i));
+  }
+  EXPECT_GE(second->bytes(), second->raw_bytes());
+}
+
+TEST(Batch, FanOutToOneIsTheBatchItself) {
+  auto batch = std::make_unique<Batch>();
+  Batch* p = batch.get();
+  std::vector<BatchPtr> copies = Batch::fan_out(std::move(batch), 1);
+  ASSERT_EQ(copies.size(), 1u);
+  EXPECT_EQ(copies[0].get(), p);
 }
 
 }  // namespace
