@@ -23,9 +23,10 @@ constexpr size_t kMaxCmdlineBytes = 4096;
 constexpr size_t kMaxPidFileBytes = 64;
 constexpr size_t kDirentBytes = 32 * 1024;
 
-// The files that a kernel may lack (options compiled out, psi=0 at boot): silently left out.
+// The files that a kernel may lack (options compiled out, psi=0 at boot), or that a zombie no
+// longer answers for (ESRCH while its directory stays): silently left out.
 bool absent(int err) {
-  return err == ENOENT || err == EOPNOTSUPP;
+  return err == ENOENT || err == EOPNOTSUPP || err == ESRCH;
 }
 
 constexpr FieldMapping kStatus[] = {
@@ -220,7 +221,7 @@ bool ProcfsReader::pid_exists(int64_t pid) const {
 }
 
 bool ProcfsReader::vanished(int err, int64_t pid) {
-  return err == ESRCH || (err == ENOENT && !pid_exists(pid));
+  return (err == ENOENT || err == ESRCH) && !pid_exists(pid);
 }
 
 template <class... Args>

@@ -73,7 +73,7 @@ class ProcfsReader {
   // A host file into buf_; false (counted and logged once unless `optional` and absent) when it
   // cannot be read.
   bool read_host_file(Context& ctx, const char* name, bool optional);
-  // True when the process `pid` is gone: err (of reading one of its files) is ESRCH, or ENOENT
+  // True when the process `pid` is gone: err (of reading one of its files) is ENOENT or ESRCH
   // and its directory no longer exists.
   bool vanished(int err, int64_t pid);
   bool pid_exists(int64_t pid) const;

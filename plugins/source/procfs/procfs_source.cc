@@ -69,7 +69,6 @@ bool ProcfsSource::sample(Context& ctx, Output& out) {
   BatchPtr batch = new_batch(ctx, now);
   if (host_) reader_.sample_host(ctx, *batch, now);
   for (const int64_t pid : pids_) {
-    if (ctx.stopping()) break;
     if (batch->size() >= limits_.max_events) {
       events_->add(batch->size());
       if (!out.push(std::exchange(batch, new_batch(ctx, now)))) return false;

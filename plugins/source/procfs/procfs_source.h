@@ -40,12 +40,12 @@ inline constexpr OptionSpec kProcfsSourceOptions[] = {
      .type = OptionType::kString,
      .doc = "A regular expression (ECMAScript): every process whose name (`match_on: comm`) or "
             "command line (`match_on: cmdline`, its arguments joined by spaces) contains a match "
-            "is sampled. Anchor it (^nginx$) to match a whole name."},
+            "is sampled. Anchor it (`^nginx$`) to match a whole name."},
     {.name = "match_on",
      .type = OptionType::kEnum,
      .default_value = "comm",
      .choices = "comm|cmdline",
-     .doc = "What `pattern` is searched in: `comm`, the process name as /proc/<pid>/comm has it "
+     .doc = "What `pattern` is searched in: `comm`, the process name as `/proc/<pid>/comm` has it "
             "(at most 15 characters, like `pgrep`); `cmdline`, the whole command line (like "
             "`pgrep -f`)."},
     {.name = "root",
@@ -57,12 +57,12 @@ inline constexpr OptionSpec kProcfsSourceOptions[] = {
 // Samples processes and the host every `interval` and emits one event per sample.
 //
 // run() takes a sample at once and then every interval on the monotonic clock, pacing itself
-// with ctx.wait_for_stop(), so it returns promptly at stop; a sample that takes longer than an
-// interval skips the ticks it overran instead of sampling back to back. A sample selects the
-// processes (ProcfsReader::select()), then emits the host's event and one per process, all with
-// the wall-clock time at which the sample began, in batches of at most max_events. The events
-// have fields and no raw bytes (a sink writes them as JSON); they carry no acknowledgement, as a
-// lost sample is not taken again.
+// with ctx.wait_for_stop(), so it returns promptly at stop (a sample under way is finished first:
+// every sample is whole); a sample that takes longer than an interval skips the ticks it overran
+// instead of sampling back to back. A sample selects the processes (ProcfsReader::select()), then
+// emits the host's event and one per process, all with the wall-clock time at which the sample
+// began, in batches of at most max_events. The events have fields and no raw bytes (a sink writes
+// them as JSON); they carry no acknowledgement, as a lost sample is not taken again.
 //
 // Counters: events, and the reader's vanished, unreadable, malformed, missing (see
 // ProcfsReader). Failure modes: start() fails when `root` cannot be opened; everything after is
