@@ -438,6 +438,7 @@ void JsonParser::parse(Context& ctx, Batch& batch) {
   keep_.assign(events.size(), 0);
   uint64_t parsed = 0, errors = 0, skipped = 0, time_missing = 0, rejected = 0;
   std::string reason, last_reason;
+  const bool sanitize = !sanitizer_.empty();
   for (size_t i = 0; i < events.size(); ++i) {
     Event& event = events[i];
     std::string_view text = event.raw;
@@ -471,18 +472,18 @@ void JsonParser::parse(Context& ctx, Batch& batch) {
       continue;
     }
     Sanitizer::Outcome outcome =
-        sanitizer_.empty() ? Sanitizer::Outcome::kKept : sanitizer_.apply(batch, event);
-    if (outcome == Sanitizer::Outcome::kRejected) {
+        sanitize ? sanitizer_.apply(batch, event) : Sanitizer::Outcome::kKept;
+    if (outcome == Sanitizer::Outcome::kKept) {
+      event.raw = text;
+    } else if (outcome == Sanitizer::Outcome::kChanged) {
+      sanitizer_.encode_raw(batch, event);
+    } else {
       ++rejected;
       // Set aside on purpose: its acks stand unless the dead letter is lost.
       if (reject_dead_letter_ && !ctx.dead_letter(event.raw, sanitizer_.reject_reason()))
         batch.resolve_acks(false);
       continue;
     }
-    if (outcome == Sanitizer::Outcome::kChanged)
-      sanitizer_.encode_raw(batch, event);
-    else
-      event.raw = text;
     if (!time_field_.empty()) {
       int64_t ns;
       if (event_time(batch, event, ns)) {
@@ -505,7 +506,7 @@ void JsonParser::parse(Context& ctx, Batch& batch) {
   if (skipped) skipped_->add(skipped);
   if (time_missing) time_missing_->add(time_missing);
   if (rejected) rejected_->add(rejected);
-  if (!sanitizer_.empty()) sanitizer_.flush();
+  if (sanitize) sanitizer_.flush();
   if (errors) report_errors(ctx, errors, last_reason);
 }
 
