@@ -392,8 +392,10 @@ class JsonParser::Document {
 JsonParser::JsonParser(const Options& options, Diagnostics& diag)
     : strip_prefix_(options.get_string("strip_prefix")),
       dead_letter_(options.get_string("on_error", "drop") == "dead_letter"),
+      reject_dead_letter_(options.get_string("on_reject", "drop") == "dead_letter"),
       time_field_(options.get_string("time_field")),
-      max_depth_(static_cast<int>(options.get_int("max_depth", 8))) {
+      max_depth_(static_cast<int>(options.get_int("max_depth", 8))),
+      sanitizer_(options.get_object("sanitize"), diag) {
   std::string format = options.get_string("time_format", "ms");
   if (format == "s") {
     time_format_ = TimeFormat::kSeconds;
@@ -424,6 +426,8 @@ void JsonParser::bind_counters(Context& ctx) {
   errors_ = &ctx.counter("errors");
   skipped_ = &ctx.counter("skipped");
   time_missing_ = &ctx.counter("time_missing");
+  rejected_ = &ctx.counter("rejected");
+  sanitizer_.bind_counters(ctx);
 }
 
 void JsonParser::parse(Context& ctx, Batch& batch) {
@@ -432,8 +436,9 @@ void JsonParser::parse(Context& ctx, Batch& batch) {
   std::span<Event> events = batch.events();
   size_t fields = 0;
   keep_.assign(events.size(), 0);
-  uint64_t parsed = 0, errors = 0, skipped = 0, time_missing = 0;
+  uint64_t parsed = 0, errors = 0, skipped = 0, time_missing = 0, rejected = 0;
   std::string reason, last_reason;
+  const bool sanitize = !sanitizer_.empty();
   for (size_t i = 0; i < events.size(); ++i) {
     Event& event = events[i];
     std::string_view text = event.raw;
@@ -466,7 +471,19 @@ void JsonParser::parse(Context& ctx, Batch& batch) {
       last_reason.swap(reason);
       continue;
     }
-    event.raw = text;
+    Sanitizer::Outcome outcome =
+        sanitize ? sanitizer_.apply(batch, event) : Sanitizer::Outcome::kKept;
+    if (outcome == Sanitizer::Outcome::kKept) {
+      event.raw = text;
+    } else if (outcome == Sanitizer::Outcome::kChanged) {
+      sanitizer_.encode_raw(batch, event);
+    } else {
+      ++rejected;
+      // Set aside on purpose: its acks stand unless the dead letter is lost.
+      if (reject_dead_letter_ && !ctx.dead_letter(event.raw, sanitizer_.reject_reason()))
+        batch.resolve_acks(false);
+      continue;
+    }
     if (!time_field_.empty()) {
       int64_t ns;
       if (event_time(batch, event, ns)) {
@@ -488,6 +505,8 @@ void JsonParser::parse(Context& ctx, Batch& batch) {
   if (errors) errors_->add(errors);
   if (skipped) skipped_->add(skipped);
   if (time_missing) time_missing_->add(time_missing);
+  if (rejected) rejected_->add(rejected);
+  if (sanitize) sanitizer_.flush();
   if (errors) report_errors(ctx, errors, last_reason);
 }
 

@@ -10,6 +10,7 @@
 #include "ingestd/component.h"
 #include "ingestd/plugin.h"
 #include "ingestd/schema.h"
+#include "sanitize.h"
 
 namespace ingestd::plugins {
 
@@ -50,15 +51,39 @@ inline constexpr OptionSpec kJsonParserOptions[] = {
      .doc = "How many levels of nested objects are flattened into dotted keys: with 2, "
             "{\"a\":{\"b\":{\"c\":1}}} gives the field a.b = {\"c\":1}. Deeper objects and all "
             "arrays are kept as raw JSON values."},
+    {.name = "sanitize",
+     .type = OptionType::kStringMap,
+     .doc = "Rules applied to each parsed record, in order: a mapping of rule names to `key=value` "
+            "settings, one string (`field=title prefix=\"busted data\" action=reject`) or a list "
+            "of such strings. `field`: the dotted path of a field (as flattened, up to "
+            "max_depth); a test, at most one: `equals`, `prefix`, `contains` (literal) or `match` "
+            "(an RE2 regular expression, unanchored), which match string values only (numbers, "
+            "bools, null, arrays and objects never match), or none to match any value; `action`: "
+            "`reject` the record, `strip` the field or `replace` its value with `value` (a "
+            "string). A missing field matches nothing. A rejected record leaves the batch, "
+            "counted as `rejected` (not `parsed`) and as `sanitize.<rule>.rejected`, and goes "
+            "where `on_reject` says; it does not fail its batch's acknowledgement. A stripped or "
+            "replaced field counts as `sanitize.<rule>.stripped` or `.replaced`, and the event's "
+            "raw bytes become its fields as one flat JSON object (dotted keys)."},
+    {.name = "on_reject",
+     .type = OptionType::kEnum,
+     .default_value = "drop",
+     .choices = "drop|dead_letter",
+     .doc = "What happens to a record a sanitize rule rejects: `drop` removes and counts it; "
+            "`dead_letter` also writes it as read, with the rule that rejected it, to the "
+            "component's dead-letter file. Neither fails the acknowledgement of its batch, unless "
+            "the dead-letter write fails (the record is then lost, as with on_error)."},
 };
 
 // Turns each event's raw bytes (one JSON object per record) into fields, in place.
 //
-// Per input event, exactly one of the counters parsed / errors / skipped grows:
+// Per input event, exactly one of the counters parsed / errors / skipped / rejected grows:
 // - skipped: a blank record, or one without strip_prefix when that is set;
 // - errors: malformed JSON, or a top-level value that is not an object (dead-lettered with the
 //   reason when on_error is dead_letter);
-// - parsed: the event keeps its fields, and its raw becomes the JSON text (prefix and surrounding
+// - rejected: a sanitize rule rejected it (dropped, or dead-lettered with on_reject);
+// - parsed: the event keeps its fields (after the sanitize rules), and its raw becomes the JSON
+// text (prefix and surrounding
 //   whitespace removed), so that a sink writing raw bytes writes clean JSON.
 // Only parsed events stay in the batch. Values: integers that fit int64 are kInt; other numbers
 // kDouble (a number too large for a double is kept as its raw text); true/false kBool; null
@@ -90,9 +115,11 @@ class JsonParser final : public Parser {
 
   std::string strip_prefix_;
   bool dead_letter_ = false;
+  bool reject_dead_letter_ = false;
   std::string time_field_;
   TimeFormat time_format_ = TimeFormat::kMillis;
   int max_depth_ = 8;
+  Sanitizer sanitizer_;
 
   std::unique_ptr<Document> document_;
   std::vector<char> keep_;       // per event of the current batch: parsed or not
@@ -102,6 +129,7 @@ class JsonParser final : public Parser {
   Counter* errors_ = nullptr;
   Counter* skipped_ = nullptr;
   Counter* time_missing_ = nullptr;
+  Counter* rejected_ = nullptr;
 
   uint64_t unreported_errors_ = 0;  // errors are logged at most every 10 s
   int64_t last_report_ns_ = 0;

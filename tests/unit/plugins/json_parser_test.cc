@@ -1,8 +1,10 @@
 #include "parse/json/json_parser.h"
 
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <cstring>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -51,7 +53,10 @@ class JsonParserTest : public ::testing::Test {
     return b;
   }
 
-  uint64_t total() { return ctx_.count("parsed") + ctx_.count("errors") + ctx_.count("skipped"); }
+  uint64_t total() {
+    return ctx_.count("parsed") + ctx_.count("errors") + ctx_.count("skipped") +
+           ctx_.count("rejected");
+  }
 
   // The one parsed event of a one-line input.
   BatchPtr parse_one(const std::string& line) {
@@ -492,12 +497,214 @@ TEST_F(JsonParserTest, OneParserHandlesManyBatchesOfVaryingSizes) {
   }
 }
 
+// --- sanitize rules
+
+TEST_F(JsonParserTest, SanitizeRejectDropsMatchingRecordsAndCountsThemPerRule) {
+  make(R"(sanitize: { busted: 'field=title prefix="busted data" action=reject' })");
+  BatchPtr b = parse({R"({"title":"narcos","n":1})", R"({"title":"busted data 1234","n":2})",
+                      R"({"title":"the busted data","n":3})", R"({"title":"busted dat","n":4})"});
+  ASSERT_EQ(b->size(), 3u);
+  expect_int(get(*b, "n", 0), 1);
+  expect_int(get(*b, "n", 1), 3);
+  expect_int(get(*b, "n", 2), 4);
+  EXPECT_EQ(ctx_.count("rejected"), 1u);
+  EXPECT_EQ(ctx_.count("sanitize.busted.rejected"), 1u);
+  EXPECT_EQ(ctx_.count("parsed"), 3u);
+  EXPECT_TRUE(ctx_.dead_letters.empty());
+}
+
+TEST_F(JsonParserTest, SanitizeRejectDoesNotFailTheBatchAcks) {
+  make(R"(sanitize: { all: field=title action=reject })");
+  std::optional<bool> acked;
+  {
+    BatchPtr b = batch({R"({"title":"x"})", R"({"title":"y"})"});
+    b->acks.push_back(AckRef::make([&](bool ok) { acked = ok; }));
+    parser_->parse(ctx_, *b);
+    EXPECT_EQ(b->size(), 0u);
+    b->resolve_acks(true);  // what the rest of the pipeline does with an empty batch
+  }
+  ASSERT_TRUE(acked.has_value());
+  EXPECT_TRUE(*acked);
+  EXPECT_EQ(ctx_.count("sanitize.all.rejected"), 2u);
+}
+
+TEST_F(JsonParserTest, SanitizeRejectCanDeadLetterTheRecordAsRead) {
+  make(
+      "strip_prefix: \"data: \"\non_reject: dead_letter\n"
+      "sanitize: { busted: 'field=title match=\"^busted data \\d+$\" action=reject' }");
+  BatchPtr b = parse({R"(data: {"title":"busted data 7"})", R"(data: {"title":"busted data x"})"});
+  ASSERT_EQ(b->size(), 1u);
+  ASSERT_EQ(ctx_.dead_letters.size(), 1u);
+  EXPECT_EQ(ctx_.dead_letters[0].first, R"(data: {"title":"busted data 7"})");
+  EXPECT_EQ(ctx_.dead_letters[0].second,
+            R"(rejected by sanitize rule 'busted': field title match "^busted data \\d+$")");
+}
+
+TEST_F(JsonParserTest, SanitizeRejectFailsTheAcksWhenTheDeadLetterIsLost) {
+  make("on_reject: dead_letter\nsanitize: { all: field=title action=reject }");
+  ctx_.dead_letter_ok = false;
+  std::optional<bool> acked;
+  {
+    BatchPtr b = batch({R"({"title":"x"})"});
+    b->acks.push_back(AckRef::make([&](bool ok) { acked = ok; }));
+    parser_->parse(ctx_, *b);
+  }
+  ASSERT_TRUE(acked.has_value());
+  EXPECT_FALSE(*acked);
+}
+
+TEST_F(JsonParserTest, SanitizeStripRemovesTheFieldAndRewritesRaw) {
+  make(R"(sanitize: { token: [field=auth.token, "match=^tok_", action=strip] })");
+  const std::string kept = R"({"auth":{"token":"abc","user":"u"},"n":1})";
+  BatchPtr b = parse({R"({"auth":{"token":"tok_1","user":"u"},"n":2})", kept});
+  ASSERT_EQ(b->size(), 2u);
+  EXPECT_EQ(keys(*b, 0), (std::vector<std::string>{"auth.user", "n"}));
+  EXPECT_EQ(b->events()[0].raw, R"({"auth.user":"u","n":2})");
+  EXPECT_EQ(keys(*b, 1), (std::vector<std::string>{"auth.token", "auth.user", "n"}));
+  EXPECT_EQ(b->events()[1].raw, kept);  // untouched: still the record as read
+  EXPECT_EQ(ctx_.count("sanitize.token.stripped"), 1u);
+  EXPECT_EQ(ctx_.count("parsed"), 2u);
+}
+
+TEST_F(JsonParserTest, SanitizeStripRemovesEveryFieldOfARepeatedKey) {
+  make(R"(sanitize: { pw: field=password action=strip })");
+  BatchPtr b = parse_one(R"({"password":"a","x":1,"password":2})");
+  EXPECT_EQ(keys(*b, 0), (std::vector<std::string>{"x"}));
+}
+
+TEST_F(JsonParserTest, SanitizeReplaceSetsAStringValue) {
+  make(
+      "sanitize:\n"
+      "  uk: 'field=geo.country equals=\"United Kingdom\" action=replace value=UK'\n");
+  BatchPtr b = parse(
+      {R"({"geo":{"country":"United Kingdom"},"n":1})", R"({"geo":{"country":"France"},"n":2})"});
+  ASSERT_EQ(b->size(), 2u);
+  expect_string(get(*b, "geo.country", 0), "UK");
+  EXPECT_EQ(keys(*b, 0), (std::vector<std::string>{"geo.country", "n"}));
+  EXPECT_EQ(b->events()[0].raw, R"({"geo.country":"UK","n":1})");
+  expect_string(get(*b, "geo.country", 1), "France");
+  EXPECT_EQ(ctx_.count("sanitize.uk.replaced"), 1u);
+}
+
+TEST_F(JsonParserTest, SanitizeRulesApplyInOrderOnWhatEarlierRulesLeft) {
+  make(
+      "sanitize:\n"
+      "  fix: field=title equals=bad action=replace value=busted\n"
+      "  drop: field=title equals=busted action=reject\n"
+      "  never: field=title action=strip\n");
+  BatchPtr b = parse({R"({"title":"bad"})", R"({"title":"ok"})"});
+  ASSERT_EQ(b->size(), 1u);
+  EXPECT_EQ(keys(*b, 0), (std::vector<std::string>{}));
+  EXPECT_EQ(ctx_.count("sanitize.fix.replaced"), 1u);
+  EXPECT_EQ(ctx_.count("sanitize.drop.rejected"), 1u);
+  EXPECT_EQ(ctx_.count("sanitize.never.stripped"), 1u);  // the rejected record never got there
+}
+
+TEST_F(JsonParserTest, SanitizeTestsMatchStringsOnly) {
+  make(
+      "sanitize:\n"
+      "  a: field=title equals=1234 action=reject\n"
+      "  b: field=title prefix=1 action=reject\n"
+      "  c: field=title contains=true action=reject\n"
+      "  d: 'field=title match=\".*\" action=reject'\n");
+  BatchPtr b = parse({R"({"title":1234})", R"({"title":true})", R"({"title":null})",
+                      R"({"title":[1234]})", R"({"title":{"x":"1234"}})", R"({"title":12.5})"});
+  EXPECT_EQ(b->size(), 6u);
+  EXPECT_EQ(ctx_.count("rejected"), 0u);
+  parse({R"({"title":"1234"})"});
+  EXPECT_EQ(ctx_.count("sanitize.a.rejected"), 1u);
+}
+
+TEST_F(JsonParserTest, SanitizeWithoutATestMatchesAnyValue) {
+  make(R"(sanitize: { s: field=secret action=strip })");
+  BatchPtr b = parse({R"({"secret":1,"k":1})", R"({"secret":[1],"k":2})", R"({"k":3})"});
+  ASSERT_EQ(b->size(), 3u);
+  for (size_t i = 0; i < 3; ++i) EXPECT_EQ(keys(*b, i), (std::vector<std::string>{"k"}));
+  EXPECT_EQ(ctx_.count("sanitize.s.stripped"), 2u);
+}
+
+TEST_F(JsonParserTest, SanitizeIgnoresAMissingField) {
+  make(R"(sanitize: { r: field=title action=reject, s: field=a.b action=strip })");
+  const std::string line = R"({"name":"x","a":{"c":1}})";
+  BatchPtr b = parse_one(line);
+  EXPECT_EQ(b->events()[0].raw, line);
+  EXPECT_EQ(ctx_.count("rejected"), 0u);
+  EXPECT_EQ(ctx_.count("sanitize.s.stripped"), 0u);
+}
+
+TEST_F(JsonParserTest, SanitizeSeesFieldsBelowMaxDepthOnlyAsRawValues) {
+  make("max_depth: 1\nsanitize: { r: field=a.b action=reject, s: field=a action=strip }");
+  BatchPtr b = parse_one(R"({"a":{"b":"x"},"n":1})");
+  EXPECT_EQ(keys(*b, 0), (std::vector<std::string>{"n"}));
+  EXPECT_EQ(ctx_.count("rejected"), 0u);
+}
+
+TEST_F(JsonParserTest, SanitizeRunsBeforeTheEventTimeIsRead) {
+  make("time_field: t\nsanitize: { t: field=t equals=never action=replace value=1000 }");
+  BatchPtr b = parse_one(R"({"t":"never"})");
+  EXPECT_EQ(b->events()[0].time_ns, 1'000'000'000);
+}
+
+TEST_F(JsonParserTest, SanitizeKeepsStringsWithEscapesAndRewritesValidJson) {
+  make(R"(sanitize: { s: field=drop action=strip })");
+  BatchPtr b = parse_one(R"({"q":"a\"b\n","drop":1,"r":[1,{"x":2}],"d":0.5})");
+  std::string_view raw = b->events()[0].raw;
+  EXPECT_EQ(raw, R"({"q":"a\"b\n","r":[1,{"x":2}],"d":0.5})");
+  BatchPtr again = parse_one(std::string(raw));
+  expect_string(get(*again, "q"), "a\"b\n");
+}
+
+TEST(JsonParserOptionsTest, SanitizeRuleErrorsAreAllReportedAtTheRule) {
+  std::vector<config::Error> errors;
+  auto options =
+      config::options_from_yaml(kDescriptor,
+                                "sanitize:\n"
+                                "  bad_re: 'field=title match=\"^(busted\" action=reject'\n"
+                                "  no_field: action=reject\n"
+                                "  odd: field=x action=explode prefix=a equals=b\n"
+                                "  replace: field=x action=replace\n"
+                                "  'bad name': field=x action=strip value=y\n"
+                                "  quote: 'field=x prefix=\"abc action=reject'\n"
+                                "  typo: [field=x, action=reject, patern=a]\n",
+                                errors);
+  ASSERT_TRUE(options) << errors.front().to_string();
+  ingestd::testing::CollectingDiagnostics diag;
+  JsonParser parser(*options, diag);
+  std::vector<std::string> got;
+  for (const auto& [option, message] : diag.errors) got.push_back(option + ": " + message);
+  EXPECT_THAT(got,
+              ::testing::ElementsAre(
+                  "sanitize.bad_re: match: invalid regular expression \"^(busted\": "
+                  "missing ): ^(busted",
+                  "sanitize.no_field: missing 'field=' (the field's dotted path)",
+                  "sanitize.odd: action: expected one of reject, strip, replace, got 'explode'",
+                  "sanitize.odd: give at most one of equals, prefix, contains, match",
+                  "sanitize.replace: action=replace needs 'value=' (the replacement)",
+                  "sanitize.bad name: a rule name (it names the rule's counter) may hold "
+                  "only letters, digits, _ and -",
+                  "sanitize.bad name: 'value=' is only for action=replace",
+                  "sanitize.quote: prefix: the closing double quote is missing",
+                  "sanitize.typo: unknown setting 'patern' (expected field, equals, prefix, "
+                  "contains, match, action, value)"));
+}
+
+TEST(JsonParserOptionsTest, SanitizeIsOptional) {
+  std::vector<config::Error> errors;
+  auto options = config::options_from_yaml(kDescriptor, "{}", errors);
+  ASSERT_TRUE(options);
+  ingestd::testing::CollectingDiagnostics diag;
+  JsonParser parser(*options, diag);
+  EXPECT_TRUE(diag.errors.empty());
+}
+
 TEST(JsonParserOptionsTest, SchemaRejectsBadOptions) {
   std::vector<config::Error> errors;
   EXPECT_FALSE(config::options_from_yaml(kDescriptor, "max_depth: 0", errors));
   EXPECT_FALSE(config::options_from_yaml(kDescriptor, "on_error: ignore", errors));
   EXPECT_FALSE(config::options_from_yaml(kDescriptor, "time_format: minutes", errors));
-  EXPECT_EQ(errors.size(), 3u);
+  EXPECT_FALSE(config::options_from_yaml(kDescriptor, "on_reject: keep", errors));
+  EXPECT_FALSE(config::options_from_yaml(kDescriptor, "sanitize: [field=title]", errors));
+  EXPECT_EQ(errors.size(), 5u);
 }
 
 TEST(JsonParserOptionsTest, EveryOptionHasADoc) {

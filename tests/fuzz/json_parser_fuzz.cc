@@ -1,0 +1,142 @@
+// The JSON parser, with sanitize rules, on arbitrary bytes: never crashes, reads out of bounds or
+// leaks, and keeps its promises whatever the input:
+// - every record is counted exactly once as parsed, errors, skipped or rejected, and only the
+//   parsed ones stay in the batch;
+// - no event left holds what a rule removes: a title beginning "busted data" (reject), an
+//   a.token matching ^tok_[0-9] (strip), an empty country (replace), a `secret` (strip);
+// - every event's raw bytes are one JSON object that parses again;
+// - with dead letters on, each error and each rejected record is dead-lettered once.
+//
+// Input: the first byte chooses the options (strip_prefix, max_depth, dead letters, batch size);
+// the rest is split at '\n' into records, handed to one parser in batches.
+#include <re2/re2.h>
+
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "fake_context.h"
+#include "parse/json/json_parser.h"
+
+namespace {
+
+using ingestd::Batch;
+using ingestd::OptionType;
+using ingestd::OptionValue;
+using ingestd::Value;
+
+OptionValue text(OptionType type, std::string s) {
+  OptionValue v;
+  v.type = type;
+  v.s = std::move(s);
+  return v;
+}
+
+OptionValue options(uint8_t selector) {
+  OptionValue o;
+  o.type = OptionType::kObject;
+  if (selector & 1) o.entries.emplace_back("strip_prefix", text(OptionType::kString, "data: "));
+  o.entries.emplace_back("on_error",
+                         text(OptionType::kEnum, selector & 2 ? "dead_letter" : "drop"));
+  o.entries.emplace_back("on_reject",
+                         text(OptionType::kEnum, selector & 2 ? "dead_letter" : "drop"));
+  o.entries.emplace_back("time_field", text(OptionType::kString, "time"));
+  o.entries.emplace_back("time_format", text(OptionType::kEnum, "ms"));
+  OptionValue depth;
+  depth.type = OptionType::kInt;
+  depth.i = 1 + ((selector >> 2) & 3);
+  o.entries.emplace_back("max_depth", depth);
+
+  OptionValue rules;
+  rules.type = OptionType::kStringMap;
+  rules.entries.emplace_back(
+      "busted", text(OptionType::kString, "field=title prefix=\"busted data\" action=reject"));
+  OptionValue token;
+  token.type = OptionType::kStringList;
+  token.list = {"field=a.token", "match=^tok_[0-9]", "action=strip"};
+  rules.entries.emplace_back("token", token);
+  rules.entries.emplace_back(
+      "country",
+      text(OptionType::kString, "field=country equals=\"\" action=replace value=unknown"));
+  rules.entries.emplace_back("secret", text(OptionType::kString, "field=secret action=strip"));
+  o.entries.emplace_back("sanitize", rules);
+  return o;
+}
+
+[[noreturn]] void fail(const char* what, std::string_view detail = {}) {
+  std::fprintf(stderr, "%s: %.*s\n", what, static_cast<int>(detail.size()), detail.data());
+  std::abort();
+}
+
+uint64_t counted(ingestd::testing::FakeContext& ctx) {
+  return ctx.count("parsed") + ctx.count("errors") + ctx.count("skipped") + ctx.count("rejected");
+}
+
+void check_event(const Batch& batch, const ingestd::Event& event, const RE2& token) {
+  const Value* title = batch.find(event, "title");
+  if (title && title->type == Value::Type::kString && title->s.starts_with("busted data"))
+    fail("a busted title was kept", event.raw);
+  const Value* t = batch.find(event, "a.token");
+  if (t && t->type == Value::Type::kString &&
+      RE2::PartialMatch(re2::StringPiece(t->s.data(), t->s.size()), token))
+    fail("a token was kept", event.raw);
+  const Value* country = batch.find(event, "country");
+  if (country && country->type == Value::Type::kString && country->s.empty())
+    fail("an empty country was kept", event.raw);
+  if (batch.find(event, "secret")) fail("a secret was kept", event.raw);
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  if (size == 0) return 0;
+  const uint8_t selector = data[0];
+  std::string_view input(reinterpret_cast<const char*>(data) + 1, size - 1);
+  const size_t per_batch = 1 + ((selector >> 4) & 7);
+  const bool dead_letters = selector & 2;
+
+  ingestd::testing::FakeContext ctx;
+  ingestd::testing::CollectingDiagnostics diag;
+  ingestd::plugins::JsonParser parser(options(selector), diag);
+  if (!diag.errors.empty()) fail("the fuzz target's options are invalid", diag.errors[0].second);
+  parser.start(ctx);
+  ingestd::OptionValue plain;  // a second parser, without rules, re-reads what the first wrote
+  plain.type = OptionType::kObject;
+  ingestd::testing::FakeContext plain_ctx;
+  ingestd::plugins::JsonParser reader(plain, diag);
+  reader.start(plain_ctx);
+  const RE2 token("^tok_[0-9]");
+
+  std::vector<std::string_view> records;
+  for (size_t start = 0; start <= input.size();) {
+    size_t end = input.find('\n', start);
+    if (end == std::string_view::npos) end = input.size();
+    records.push_back(input.substr(start, end - start));
+    start = end + 1;
+  }
+  for (size_t first = 0; first < records.size(); first += per_batch) {
+    Batch batch;
+    size_t n = std::min(per_batch, records.size() - first);
+    for (size_t i = 0; i < n; ++i) batch.add(batch.copy(records[first + i]), 0);
+    uint64_t before = counted(ctx), parsed_before = ctx.count("parsed");
+    parser.parse(ctx, batch);
+    if (counted(ctx) - before != n) fail("records were not each counted once");
+    if (batch.size() != ctx.count("parsed") - parsed_before)
+      fail("the batch does not hold exactly the parsed records");
+
+    Batch again;
+    for (const ingestd::Event& e : batch.events()) {
+      check_event(batch, e, token);
+      again.add(again.copy(e.raw), 0);
+    }
+    reader.parse(plain_ctx, again);
+    if (plain_ctx.count("errors") != 0 || again.size() != batch.size())
+      fail("an event's raw bytes are not a JSON object", batch.events()[0].raw);
+  }
+  uint64_t expected_letters = dead_letters ? ctx.count("errors") + ctx.count("rejected") : 0;
+  if (ctx.dead_letters.size() != expected_letters) fail("dead letters do not add up");
+  return 0;
+}
