@@ -195,7 +195,7 @@ sources:
            topics: [{TOPIC}], start: earliest, rebalance_timeout: 1s }}
 parsers:
   records: {{ type: json, inputs: [users], workers: {args.parse_workers}, time_field: ts,
-             time_format: s }}
+             time_format: s, fields: [uid] }}
 aggregates:
   users_per_minute:
     type: window

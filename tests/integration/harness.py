@@ -37,7 +37,7 @@ POLL_INTERVAL = 0.03
 # (sink_kafka.so ships apart, in ingestd-plugin-kafka, but is built and documented with the rest).
 CORE_PLUGIN_FILES = [
     "source_file.so", "source_generator.so", "parse_json.so", "aggregate_window.so",
-    "sink_file.so", "sink_stdout.so", "sink_http.so", "sink_kafka.so", "source_kafka.so",
+    "sink_file.so", "sink_stdout.so", "sink_http.so", "sink_kafka.so", "source_kafka.so", "source_procfs.so",
 ]
 
 

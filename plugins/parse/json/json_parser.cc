@@ -144,7 +144,9 @@ bool scale_to_ns(double value, int64_t scale, int64_t& ns) {
 // Every value is visited, so malformed JSON anywhere in the record is detected.
 class JsonParser::Document {
  public:
-  explicit Document(int max_depth) : max_depth_(max_depth) {}
+  // `wanted`: the dotted paths to keep (see the `fields` option); empty keeps every field.
+  Document(int max_depth, std::vector<std::string> wanted)
+      : max_depth_(max_depth), wanted_(std::move(wanted)) {}
 
   // Adds the fields of the JSON object `json` (which lies in a buffer of the batch) to `event`.
   // Returns false with `reason` set when `json` is not a valid JSON object; fields added before
@@ -171,7 +173,7 @@ class JsonParser::Document {
     ondemand::object object;
     if (!error) error = doc.get_object().get(object);
     size_t seen = 0;
-    if (!error) error = add_object(object, {}, 1, seen);
+    if (!error) error = add_object(object, {}, 1, wanted_.empty(), seen);
     if (!error && doc.current_location().error() != simdjson::OUT_OF_BOUNDS)
       error = simdjson::TRAILING_CONTENT;
     if (error) {
@@ -204,31 +206,70 @@ class JsonParser::Document {
     return "value";
   }
 
-  // Adds the members of an object at `depth` (1 for the top level), their keys below `prefix`.
-  error_code add_object(ondemand::object object, std::string_view prefix, int depth, size_t& seen) {
+  // Which of an object's members the `fields` option wants.
+  enum class Want { kNo, kAll, kBelow };  // kBelow: only some of what is nested in it
+
+  Want want(std::string_view prefix, std::string_view key) const {
+    Want found = Want::kNo;
+    for (std::string_view rest : wanted_) {
+      if (!prefix.empty()) {
+        if (!rest.starts_with(prefix) || rest.size() <= prefix.size() ||
+            rest[prefix.size()] != '.')
+          continue;
+        rest.remove_prefix(prefix.size() + 1);
+      }
+      if (!rest.starts_with(key)) continue;
+      if (rest.size() == key.size()) return Want::kAll;
+      if (rest[key.size()] == '.') found = Want::kBelow;
+    }
+    return found;
+  }
+
+  // Adds the members of an object at `depth` (1 for the top level), their keys below `prefix`:
+  // all of them, or (all == false) those the `fields` option wants. The others are read only to
+  // validate them.
+  error_code add_object(ondemand::object object, std::string_view prefix, int depth, bool all,
+                        size_t& seen) {
     for (auto member : object) {
       ondemand::field field;
       if (error_code e = std::move(member).get(field)) return e;
       ++seen;
       std::string_view key;
       if (error_code e = read_key(field, true, key)) return e;
+      const Want w = all ? Want::kAll : want(prefix, key);
+      if (w == Want::kNo) {
+        if (error_code e = skip_value(field.value())) return e;
+        continue;
+      }
       if (depth > 1) key = dotted(prefix, key);
-      if (error_code e = add_value(key, field.value(), depth)) return e;
+      if (error_code e = add_value(key, field.value(), depth, w == Want::kAll)) return e;
     }
     return simdjson::SUCCESS;
   }
 
-  error_code add_value(std::string_view key, ondemand::value value, int depth) {
+  error_code skip_value(ondemand::value value) {
+    ondemand::json_type type;
+    if (error_code e = value.type().get(type)) return e;
+    Value unused;
+    return read_value(value, type, false, 0, unused);
+  }
+
+  error_code add_value(std::string_view key, ondemand::value value, int depth, bool all) {
     ondemand::json_type type;
     if (error_code e = value.type().get(type)) return e;
     if (type == ondemand::json_type::object && depth < max_depth_) {
       ondemand::object object;
       if (error_code e = value.get_object().get(object)) return e;
       size_t seen = 0;
-      if (error_code e = add_object(object, key, depth + 1, seen)) return e;
+      if (error_code e = add_object(object, key, depth + 1, all, seen)) return e;
       // An empty object leaves no dotted key behind; keep it visible as the raw value {}.
       if (seen == 0) batch_->append_field(*event_, key, Value::raw(batch_->copy("{}")));
       return simdjson::SUCCESS;
+    }
+    // Wanted only for what it would nest, but not an object (or too deep to flatten): not kept.
+    if (!all) {
+      Value unused;
+      return read_value(value, type, false, 0, unused);
     }
     // A repeated key is kept as it came: lookups (Batch::find) see the first occurrence, and
     // checking for repeats here would cost a scan per field.
@@ -382,6 +423,7 @@ class JsonParser::Document {
   }
 
   int max_depth_;
+  std::vector<std::string> wanted_;
   ondemand::parser parser_;
   Batch* batch_ = nullptr;
   Event* event_ = nullptr;
@@ -411,7 +453,16 @@ JsonParser::JsonParser(const Options& options, Diagnostics& diag)
     diag.error("time_format", fmt::format("unknown time format '{}'", format));
   }
   if (max_depth_ < 1 || max_depth_ > 64) diag.error("max_depth", "must be between 1 and 64");
-  document_ = std::make_unique<Document>(max_depth_);
+  std::vector<std::string> wanted = options.get_list("fields");
+  if (!wanted.empty()) {
+    // What the parser itself reads is always kept.
+    if (!time_field_.empty()) wanted.push_back(time_field_);
+    for (std::string_view field : sanitizer_.fields()) wanted.emplace_back(field);
+    for (const std::string& path : wanted)
+      if (path.empty() || path.front() == '.' || path.back() == '.')
+        diag.error("fields", fmt::format("'{}' is not a dotted field path", path));
+  }
+  document_ = std::make_unique<Document>(max_depth_, std::move(wanted));
 }
 
 JsonParser::~JsonParser() = default;

@@ -51,6 +51,13 @@ inline constexpr OptionSpec kJsonParserOptions[] = {
      .doc = "How many levels of nested objects are flattened into dotted keys: with 2, "
             "{\"a\":{\"b\":{\"c\":1}}} gives the field a.b = {\"c\":1}. Deeper objects and all "
             "arrays are kept as raw JSON values."},
+    {.name = "fields",
+     .type = OptionType::kStringList,
+     .doc = "Only these fields are kept, as dotted paths (`uid`, `user.id`); one that names an "
+            "object keeps everything below it. The rest of each record is still read, so "
+            "malformed JSON anywhere is still an error, but makes no fields: parsing is cheaper "
+            "and so is every component after it. time_field and the fields of sanitize rules "
+            "are always kept. The raw bytes stay the whole record. Unset: every field."},
     {.name = "sanitize",
      .type = OptionType::kStringMap,
      .doc = "Rules applied to each parsed record, in order: a mapping of rule names to `key=value` "

@@ -204,6 +204,12 @@ Sanitizer::Sanitizer(const OptionValue& rules, Diagnostics& diag) {
 
 Sanitizer::~Sanitizer() = default;
 
+std::vector<std::string_view> Sanitizer::fields() const {
+  std::vector<std::string_view> out;
+  for (const Rule& rule : rules_) out.emplace_back(rule.field);
+  return out;
+}
+
 void Sanitizer::bind_counters(Context& ctx) {
   for (Rule& rule : rules_) {
     const char* done = rule.action == Action::kReject  ? "rejected"

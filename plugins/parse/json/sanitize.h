@@ -52,6 +52,8 @@ class Sanitizer {
   Sanitizer& operator=(const Sanitizer&) = delete;
 
   bool empty() const { return rules_.empty(); }
+  // The dotted paths the rules test, in rule order.
+  std::vector<std::string_view> fields() const;
   void bind_counters(Context& ctx);
 
   // Applies the rules to `event`, the last event of `batch` that fields were added to. With

@@ -156,6 +156,48 @@ TEST_F(JsonParserTest, FlattensNestedObjectsToDottedKeys) {
   expect_int(get(*b, "h"), 2);
 }
 
+TEST_F(JsonParserTest, FieldsKeepsOnlyTheNamedPathsAndWhatIsBelowThem) {
+  make("fields: [uid, user.id, geo]");
+  const std::string line =
+      R"({"x":{"uid":"nested","ts":1},"uid":"top","user":{"id":7,"name":"n"},"ts":5,)"
+      R"("geo":{"country":"FR","city":{"name":"Lyon"}},"userx":1,"user.id":"dotted"})";
+  BatchPtr b = parse_one(line);
+  // Only the wanted paths; the same names nested elsewhere are not confused with them. A key
+  // that itself holds a dot flattens to the same path, as without `fields`.
+  EXPECT_EQ(keys(*b, 0),
+            (std::vector<std::string>{"uid", "user.id", "geo.country", "geo.city.name", "user.id"}));
+  expect_string(get(*b, "uid"), "top");
+  expect_int(get(*b, "user.id"), 7);
+  expect_string(get(*b, "geo.city.name"), "Lyon");
+  EXPECT_EQ(b->events()[0].raw, line);  // the whole record
+}
+
+TEST_F(JsonParserTest, FieldsStillRejectsMalformedJsonInWhatItSkips) {
+  make("fields: [uid]");
+  BatchPtr b = parse({R"({"uid":"a","other":{"k":[1,2,}})", R"({"uid":"b","n":01})",
+                      R"({"uid":"c","other":{"k":[1,2]}})"});
+  ASSERT_EQ(b->size(), 1u);
+  expect_string(get(*b, "uid"), "c");
+  EXPECT_EQ(ctx_.count("errors"), 2u);
+}
+
+TEST_F(JsonParserTest, FieldsAlwaysKeepsTheTimeFieldAndSanitizeFields) {
+  make("fields: [uid]\ntime_field: meta.ts\ntime_format: s\n"
+       "sanitize: {busted: field=title prefix=busted action=reject}");
+  BatchPtr b = parse({R"({"title":"busted 1","uid":"a","meta":{"ts":1515445354}})",
+                      R"({"title":"fine","uid":"b","meta":{"ts":1515445354},"n":1})"});
+  ASSERT_EQ(b->size(), 1u);
+  EXPECT_EQ(keys(*b, 0), (std::vector<std::string>{"title", "uid", "meta.ts"}));
+  EXPECT_EQ(b->events()[0].time_ns, kSpsSeconds * 1'000'000'000);
+  EXPECT_EQ(ctx_.count("rejected"), 1u);
+}
+
+TEST_F(JsonParserTest, FieldsNamingAScalarsChildKeepsNothingOfIt) {
+  make("fields: [a.b]");
+  BatchPtr b = parse_one(R"({"a":"scalar","c":1})");
+  EXPECT_TRUE(keys(*b, 0).empty());
+}
+
 TEST_F(JsonParserTest, MaxDepthKeepsDeeperObjectsAsRawJson) {
   make("max_depth: 2");
   BatchPtr b = parse_one(R"({"a":{"b":{ "c" : [1, 2] },"d":3},"x":{"y":2}})");
@@ -695,6 +737,18 @@ TEST(JsonParserOptionsTest, SanitizeIsOptional) {
   ingestd::testing::CollectingDiagnostics diag;
   JsonParser parser(*options, diag);
   EXPECT_TRUE(diag.errors.empty());
+}
+
+TEST(JsonParserOptionsTest, FieldsMustBeDottedPaths) {
+  for (const char* yaml : {"fields: ['']", "fields: [.a]", "fields: [a.]"}) {
+    std::vector<config::Error> errors;
+    auto options = config::options_from_yaml(kDescriptor, yaml, errors);
+    ASSERT_TRUE(options) << yaml;
+    ingestd::testing::CollectingDiagnostics diag;
+    JsonParser parser(*options, diag);
+    ASSERT_EQ(diag.errors.size(), 1u) << yaml;
+    EXPECT_EQ(diag.errors[0].first, "fields");
+  }
 }
 
 TEST(JsonParserOptionsTest, SchemaRejectsBadOptions) {
