@@ -50,8 +50,9 @@ inline constexpr OptionSpec kPrometheusScrapeSourceOptions[] = {
             "`failures_body_too_large`."},
 };
 
-// Scrapes one target with a scrape::Loop on the shared io_context and emits one record per
-// successful scrape.
+// Scrapes one target with a scrape::Loop and emits one record per successful scrape. The loop
+// runs on an io_context of its own, on a thread of its own, until the daemon's shared one can
+// carry a plugin's sockets (see scrape::Loop).
 //
 // Contract:
 // - The factory checks the url (http:// only), the headers and the durations, and does no I/O.

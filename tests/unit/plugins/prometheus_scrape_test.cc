@@ -15,8 +15,6 @@
 #include <vector>
 
 #include <fmt/format.h>
-#include <boost/asio/executor_work_guard.hpp>
-#include <boost/asio/io_context.hpp>
 
 #include "config/config.h"
 #include "fake_context.h"
@@ -153,18 +151,9 @@ TEST(PrometheusScrapeSourceTest, FailuresAreCountedByReasonAndLoggedOncePerChang
       }));
 }
 
-// A context with a real io_context (two threads) and a stop that wakes wait_for_stop().
-class IoContext : public FakeContext {
+// A context whose stop wakes wait_for_stop(), as the core's does.
+class StoppableContext : public FakeContext {
  public:
-  IoContext() : guard_(io_.get_executor()) {
-    for (int i = 0; i < 2; ++i) threads_.emplace_back([this] { io_.run(); });
-  }
-  ~IoContext() override {
-    guard_.reset();
-    io_.stop();
-    for (auto& t : threads_) t.join();
-  }
-  boost::asio::io_context& io() override { return io_; }
   bool stopping() const override { return stop_.load(); }
   bool wait_for_stop(int64_t timeout_ns) override {
     std::unique_lock lock(mu_);
@@ -178,9 +167,6 @@ class IoContext : public FakeContext {
   }
 
  private:
-  boost::asio::io_context io_;
-  boost::asio::executor_work_guard<boost::asio::io_context::executor_type> guard_;
-  std::vector<std::thread> threads_;
   std::atomic<bool> stop_{false};
   std::mutex mu_;
   std::condition_variable cv_;
@@ -259,7 +245,7 @@ std::string http_answer(int status, const std::string& body) {
 // Runs the source until `until` holds (or 10 s pass), then stops it; returns how long the stop
 // took.
 template <class Until>
-std::chrono::milliseconds run_until(PrometheusScrapeSource& source, IoContext& ctx,
+std::chrono::milliseconds run_until(PrometheusScrapeSource& source, StoppableContext& ctx,
                                     CollectingOutput& out, Until until) {
   std::thread runner([&] { source.run(ctx, out); });
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
@@ -278,7 +264,7 @@ TEST(PrometheusScrapeLoopTest, ScrapesEveryIntervalWithTheHeaders) {
   auto source = make(
       fmt::format("url: {}\ninterval: 20ms\nheaders: {{X-Algo-API-Token: s3cret}}", server.url()),
       diag);
-  IoContext ctx;
+  StoppableContext ctx;
   CollectingOutput out;
   ASSERT_TRUE(source->start(ctx));
   run_until(*source, ctx, out, [&] { return out.event_count() >= 3; });
@@ -295,7 +281,7 @@ TEST(PrometheusScrapeLoopTest, AnswersOtherThan200AreFailures) {
   TinyServer server(http_answer(401, "no token"));
   CollectingDiagnostics diag;
   auto source = make(fmt::format("url: {}\ninterval: 20ms", server.url()), diag);
-  IoContext ctx;
+  StoppableContext ctx;
   CollectingOutput out;
   ASSERT_TRUE(source->start(ctx));
   run_until(*source, ctx, out, [&] { return ctx.count("failures_status") >= 2; });
@@ -308,7 +294,7 @@ TEST(PrometheusScrapeLoopTest, ABodyOverTheLimitIsAFailure) {
   CollectingDiagnostics diag;
   auto source =
       make(fmt::format("url: {}\ninterval: 20ms\nmax_body_size: 1KiB", server.url()), diag);
-  IoContext ctx;
+  StoppableContext ctx;
   CollectingOutput out;
   ASSERT_TRUE(source->start(ctx));
   run_until(*source, ctx, out, [&] { return ctx.count("failures_body_too_large") >= 1; });
@@ -324,7 +310,7 @@ TEST(PrometheusScrapeLoopTest, RefusedConnectionsAreConnectFailures) {
   }
   CollectingDiagnostics diag;
   auto source = make(fmt::format("url: http://127.0.0.1:{}/metrics\ninterval: 20ms", port), diag);
-  IoContext ctx;
+  StoppableContext ctx;
   CollectingOutput out;
   ASSERT_TRUE(source->start(ctx));
   run_until(*source, ctx, out, [&] { return ctx.count("failures_connect") >= 2; });
@@ -335,7 +321,7 @@ TEST(PrometheusScrapeLoopTest, ASilentServerTimesOutAndAStopDuringTheIntervalIsP
   TinyServer server("");  // accepts, never answers
   CollectingDiagnostics diag;
   auto source = make(fmt::format("url: {}\ninterval: 10s\ntimeout: 100ms", server.url()), diag);
-  IoContext ctx;
+  StoppableContext ctx;
   CollectingOutput out;
   ASSERT_TRUE(source->start(ctx));
   auto stop_took = run_until(*source, ctx, out, [&] { return ctx.count("failures_timeout") >= 1; });
@@ -347,7 +333,7 @@ TEST(PrometheusScrapeLoopTest, AStopCancelsTheScrapeInProgress) {
   TinyServer server("");
   CollectingDiagnostics diag;
   auto source = make(fmt::format("url: {}\ninterval: 10s\ntimeout: 5s", server.url()), diag);
-  IoContext ctx;
+  StoppableContext ctx;
   CollectingOutput out;
   ASSERT_TRUE(source->start(ctx));
   auto stop_took = run_until(*source, ctx, out, [&] { return !server.requests().empty(); });
