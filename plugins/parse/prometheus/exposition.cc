@@ -256,7 +256,8 @@ Line LineParser::parse(std::string_view text) {
   if (c.done()) return error("sample without a value");
   if (!separated) return error("invalid character in the metric name");
   if (!parse_value(c.token(), l.value)) return error("value is not a number");
-  if (c.skip_blanks() && !c.done()) {
+  c.skip_blanks();  // the value ends at a blank or at the end of the line
+  if (!c.done()) {
     std::string_view ts = c.token();
     auto [end, ec] = std::from_chars(ts.data(), ts.data() + ts.size(), l.timestamp_ms);
     if (ec != std::errc{} || end != ts.data() + ts.size())
@@ -264,8 +265,6 @@ Line LineParser::parse(std::string_view text) {
     l.has_timestamp = true;
     c.skip_blanks();
     if (!c.done()) return error("unexpected text after the timestamp");
-  } else if (!c.done()) {
-    return error("unexpected text after the value");
   }
   l.kind = Line::Kind::kSample;
   return l;
