@@ -9,6 +9,8 @@
 #include <optional>
 #include <thread>
 
+#include <zlib.h>
+
 #include <fmt/format.h>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -46,6 +48,39 @@ constexpr const char* kUserAgent = "ingestd-prometheus-scrape";
 constexpr const char* kAccept = "text/plain;version=0.0.4;q=1,*/*;q=0.1";
 // Every step completes with (error_code, value) instead of throwing.
 constexpr auto kToken = asio::as_tuple(asio::use_awaitable);
+
+enum class Inflated { kOk, kTooLarge, kCorrupt };
+
+// Decompresses the gzip member(s) in `in` into `out`, stopping once `out` would pass `limit`.
+Inflated gunzip(std::string_view in, uint64_t limit, std::string& out) {
+  z_stream z{};
+  if (inflateInit2(&z, 16 + MAX_WBITS) != Z_OK) return Inflated::kCorrupt;
+  z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in.data()));
+  z.avail_in = static_cast<uInt>(in.size());
+  out.clear();
+  Inflated result = Inflated::kCorrupt;
+  for (;;) {
+    const size_t used = out.size();
+    const size_t room = std::max<size_t>(in.size() * 4, 64 << 10);
+    out.resize(used + room);
+    z.next_out = reinterpret_cast<Bytef*>(out.data() + used);
+    z.avail_out = static_cast<uInt>(room);
+    const int rc = inflate(&z, Z_NO_FLUSH);
+    out.resize(used + room - z.avail_out);
+    if (out.size() > limit) {
+      result = Inflated::kTooLarge;
+      break;
+    }
+    if (rc == Z_STREAM_END) {
+      result = z.avail_in == 0 ? Inflated::kOk : Inflated::kCorrupt;
+      break;
+    }
+    if (rc != Z_OK && rc != Z_BUF_ERROR) break;
+    if (rc == Z_BUF_ERROR && z.avail_in == 0) break;  // truncated
+  }
+  inflateEnd(&z);
+  return result;
+}
 
 }  // namespace
 
@@ -138,6 +173,7 @@ struct Loop::Impl : std::enable_shared_from_this<Impl> {
     req.set(bhttp::field::host, url.host_header);
     req.set(bhttp::field::user_agent, kUserAgent);
     req.set(bhttp::field::accept, kAccept);
+    if (target.gzip) req.set(bhttp::field::accept_encoding, "gzip");
     for (const auto& name : replaced) req.erase(name);
     for (const auto& [name, value] : target.headers) req.insert(name, value);
     req.keep_alive(false);
@@ -174,7 +210,34 @@ struct Loop::Impl : std::enable_shared_from_this<Impl> {
       co_return;
     }
     if (header_ec) co_return fail(o, Failure::kRead, "cannot read the answer of", header_ec);
-    o.body = std::move(parser.get().body());
+    auto encoding = res[bhttp::field::content_encoding];
+    if (encoding.empty() || beast::iequals(encoding, "identity")) {
+      o.body = std::move(parser.get().body());
+      co_return;
+    }
+    if (!beast::iequals(encoding, "gzip")) {
+      o.failure = Failure::kRead;
+      o.error = fmt::format("the answer of {}:{} is in Content-Encoding {}, which is not read",
+                            url.host, url.port, std::string_view(encoding));
+      co_return;
+    }
+    switch (gunzip(parser.get().body(), target.max_body_size, o.body)) {
+      case Inflated::kOk:
+        break;
+      case Inflated::kTooLarge:
+        o.body.clear();
+        o.failure = Failure::kBodyTooLarge;
+        o.error =
+            fmt::format("the answer of {}:{} decompresses to more than max_body_size ({} bytes)",
+                        url.host, url.port, target.max_body_size);
+        break;
+      case Inflated::kCorrupt:
+        o.body.clear();
+        o.failure = Failure::kRead;
+        o.error =
+            fmt::format("the gzip answer of {}:{} is corrupt or truncated", url.host, url.port);
+        break;
+    }
   }
 
   void fail(Outcome& o, Failure failure, std::string_view what, const beast::error_code& ec) {

@@ -23,6 +23,7 @@ struct Target {
   http::Headers headers;  // replace the defaults of Host, User-Agent and Accept
   int64_t timeout_ns = 10'000'000'000;
   uint64_t max_body_size = 10 << 20;
+  bool gzip = true;  // Accept-Encoding: gzip, and decompress such answers
 };
 
 // Why a scrape failed, each counted apart.
@@ -46,7 +47,8 @@ struct Outcome {
 // - One coroutine on a strand of `io`: the first scrape begins at start(), each next one
 //   `interval_ns` after the previous began (intervals missed while downstream was full are
 //   skipped, not caught up). One scrape is: resolve (Asio's resolver thread), connect, GET with
-//   `Connection: close`, read the answer; connect, send and read share one `timeout_ns` deadline.
+//   `Connection: close`, read the answer (decompressed when it is gzip); connect, send and read
+//   share one `timeout_ns` deadline; max_body_size bounds the body as sent and as decompressed.
 //   A name server that hangs delays the scrape by the system resolver's own timeouts.
 // - No io thread ever blocks: batches go out with net::async_push() (try_push, then a short
 //   timer backoff while downstream is full).

@@ -18,7 +18,7 @@ constexpr size_t kArenaBytes = 512;
 // Empty when `name` may be set by `headers`, else why not.
 std::string header_problem(std::string_view name) {
   for (const char* owned :
-       {"Connection", "Content-Length", "Transfer-Encoding", "Content-Encoding"})
+       {"Connection", "Content-Length", "Transfer-Encoding", "Content-Encoding", "Accept-Encoding"})
     if (name.size() == std::strlen(owned) && ::strncasecmp(name.data(), owned, name.size()) == 0)
       return fmt::format("'{}' is set by the source for each request", name);
   if (std::string problem = http::header_name_problem(name); !problem.empty())
@@ -58,6 +58,7 @@ PrometheusScrapeSource::PrometheusScrapeSource(const Options& options, Diagnosti
   }
   target_.timeout_ns = std::min(options.get_duration_ns("timeout", 10'000'000'000), interval_ns_);
   target_.max_body_size = options.get_size("max_body_size", 10 << 20);
+  target_.gzip = options.get_bool("gzip", true);
   valid_ = ok;
 }
 

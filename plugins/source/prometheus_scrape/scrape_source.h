@@ -41,13 +41,19 @@ inline constexpr OptionSpec kPrometheusScrapeSourceOptions[] = {
      .doc = "Extra request headers, name: value (a list sends the header once per value), e.g. "
             "`X-Algo-API-Token: ${TOKEN}`. They replace the defaults of Host, User-Agent "
             "(ingestd-prometheus-scrape) and Accept (text/plain;version=0.0.4); Connection, "
-            "Content-Length, Transfer-Encoding and Content-Encoding are the source's."},
+            "Content-Length, Transfer-Encoding, Content-Encoding and Accept-Encoding (see `gzip`) "
+            "are the source's."},
     {.name = "max_body_size",
      .type = OptionType::kSize,
      .default_value = "10MiB",
      .min = "1KiB",
-     .doc = "The largest body taken; a larger answer is dropped and counted in "
-            "`failures_body_too_large`."},
+     .doc = "The largest body taken, as sent and once decompressed; a larger answer is dropped "
+            "and counted in `failures_body_too_large`."},
+    {.name = "gzip",
+     .type = OptionType::kBool,
+     .default_value = "true",
+     .doc = "Ask for a gzip-compressed answer (Accept-Encoding: gzip) and decompress it. An "
+            "answer in another Content-Encoding, or corrupt gzip, counts in `failures_read`."},
 };
 
 // Scrapes one target with a scrape::Loop and emits one record per successful scrape. The loop

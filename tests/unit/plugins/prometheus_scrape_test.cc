@@ -49,13 +49,16 @@ scrape::Outcome failed(scrape::Failure failure, int status = 0) {
 
 TEST(PrometheusScrapeOptionsTest, RefusesBadUrlsAndHeaders) {
   CollectingDiagnostics diag;
-  make("url: https://h/metrics\nheaders: {Connection: keep-alive, 'a b': x, X-Token: \"a\\nb\"}",
-       diag);
+  make(
+      "url: https://h/metrics\nheaders: {Connection: keep-alive, 'a b': x, X-Token: \"a\\nb\", "
+      "Accept-Encoding: br}",
+      diag);
   std::vector<std::pair<std::string, std::string>> expected = {
       {"url", "https is not supported: use an http:// URL (TLS is for a proxy in front of it)"},
       {"headers.Connection", "'Connection' is set by the source for each request"},
       {"headers.a b", "'a b' is not a valid header name"},
       {"headers.X-Token", "must not contain a line break or NUL"},
+      {"headers.Accept-Encoding", "'Accept-Encoding' is set by the source for each request"},
   };
   EXPECT_EQ(diag.errors, expected);
 }
@@ -275,6 +278,45 @@ TEST(PrometheusScrapeLoopTest, ScrapesEveryIntervalWithTheHeaders) {
   EXPECT_NE(request.find("X-Algo-API-Token: s3cret\r\n"), std::string::npos) << request;
   EXPECT_NE(request.find("Accept: text/plain;version=0.0.4"), std::string::npos) << request;
   EXPECT_EQ(ctx.count("failures_status") + ctx.count("failures_connect"), 0u);
+}
+
+std::string gzip_answer(const std::string& body) {
+  std::string compressed, error;
+  EXPECT_TRUE(http::gzip(body, compressed, error)) << error;
+  return fmt::format("HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: {}\r\n\r\n{}",
+                     compressed.size(), compressed);
+}
+
+TEST(PrometheusScrapeLoopTest, GzipAnswersAreDecompressed) {
+  TinyServer server(gzip_answer("# TYPE up gauge\nup 1\n"));
+  CollectingDiagnostics diag;
+  auto source = make(fmt::format("url: {}\ninterval: 20ms", server.url()), diag);
+  StoppableContext ctx;
+  CollectingOutput out;
+  ASSERT_TRUE(source->start(ctx));
+  run_until(*source, ctx, out, [&] { return out.event_count() >= 1; });
+  ASSERT_GE(out.event_count(), 1u);
+  EXPECT_EQ(out.batches[0]->events()[0].raw, "# TYPE up gauge\nup 1\n");
+  EXPECT_NE(server.requests().at(0).find("Accept-Encoding: gzip\r\n"), std::string::npos);
+}
+
+TEST(PrometheusScrapeLoopTest, GzipThatDecompressesTooLargeOrIsCorruptFails) {
+  TinyServer big(gzip_answer(std::string(4096, 'x')));
+  std::string corrupt = gzip_answer("up 1\n");
+  corrupt[corrupt.size() - 12] ^= 0x55;  // in the deflate data or its checksum
+  TinyServer broken(corrupt);
+  for (auto* server : {&big, &broken}) {
+    CollectingDiagnostics diag;
+    auto source =
+        make(fmt::format("url: {}\ninterval: 20ms\nmax_body_size: 1KiB", server->url()), diag);
+    StoppableContext ctx;
+    CollectingOutput out;
+    ASSERT_TRUE(source->start(ctx));
+    const char* counter = server == &big ? "failures_body_too_large" : "failures_read";
+    run_until(*source, ctx, out, [&] { return ctx.count(counter) >= 1; });
+    EXPECT_GE(ctx.count(counter), 1u) << counter;
+    EXPECT_EQ(out.event_count(), 0u);
+  }
 }
 
 TEST(PrometheusScrapeLoopTest, AnswersOtherThan200AreFailures) {
