@@ -118,7 +118,6 @@ class CollectingOutput : public Output {
     batches.push_back(std::move(batch));
     return true;
   }
-  void close() override { closed = true; }
   PushResult try_push(BatchPtr& batch) override {
     push(std::move(batch));
     return PushResult::kOk;
@@ -131,7 +130,6 @@ class CollectingOutput : public Output {
   }
   std::vector<BatchPtr> batches;
   bool acknowledge_on_push = false;
-  bool closed = false;
 
  private:
   std::mutex mu_;

@@ -12,7 +12,6 @@ namespace ingestd::plugins {
 
 namespace {
 
-constexpr int64_t kMinTime = std::numeric_limits<int64_t>::min();
 constexpr int64_t kMaxTime = std::numeric_limits<int64_t>::max();
 constexpr char kKeySeparator = '\x1f';
 constexpr std::string_view kWindowStart = "window_start";
@@ -131,8 +130,6 @@ WindowAggregator::WindowAggregator(const Options& options, Diagnostics& diag)
   }
   checkpoint_ = options.get_bool("checkpoint", false);
 }
-
-WindowAggregator::~WindowAggregator() = default;
 
 bool WindowAggregator::start(Context& ctx) {
   bind_counters(ctx);
@@ -443,11 +440,7 @@ bool WindowAggregator::emit(Context& ctx, Output& out, int64_t limit) {
       Emitted& e = emitted_.emplace_back();
       e.start = start;
       e.window = std::move(it->second);
-      e.outcome = std::make_shared<std::atomic<int>>(0);
-      std::vector<AckRef> confirm;
-      confirm.push_back(AckRef::make([outcome = e.outcome](bool ok) {
-        outcome->store(ok ? 1 : 2, std::memory_order_release);
-      }));
+      std::vector<AckRef> confirm = confirmation(e);
       write_window(ctx, out, em, start, e.window, confirm);
     } else {
       write_window(ctx, out, em, start, it->second, it->second.acks);

@@ -2,11 +2,13 @@
 #pragma once
 
 #include <atomic>
+#include <condition_variable>
 #include <cstdint>
 #include <iterator>
 #include <limits>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <span>
 #include <string>
 #include <string_view>
@@ -156,7 +158,6 @@ class WindowAggregator final : public Aggregator {
  public:
   WindowAggregator(const Options& options, Diagnostics& diag);
 
-  ~WindowAggregator() override;
   bool start(Context& ctx) override;
   void consume(Context& ctx, Batch& batch) override;
   void advance(Context& ctx, Output& out, int64_t now_ns) override;
@@ -205,10 +206,18 @@ class WindowAggregator final : public Aggregator {
   };
   // Checkpoint: a window emitted and kept until its output is acknowledged. `outcome` is set by
   // the output's ack (1 ok, 2 failed); null for one restored from a checkpoint, not yet re-sent.
+  static constexpr int64_t kMinTime = std::numeric_limits<int64_t>::min();  // no time yet
+
   struct Emitted {
     int64_t start = 0;
     Window window;
     std::shared_ptr<std::atomic<int>> outcome;
+  };
+  // Where output acks report to await_emitted(): they may run on any thread, and after this
+  // aggregator is gone (hence shared).
+  struct Outcomes {
+    std::mutex mu;
+    std::condition_variable settled;
   };
   // (source component, topic, partition)
   using Position = std::tuple<std::string, std::string, int32_t>;
@@ -239,6 +248,8 @@ class WindowAggregator final : public Aggregator {
                     std::vector<AckRef>& acks);
   // Checkpoint: emits the restored windows still to be re-sent; the output's ack settles them.
   void resend(Context& ctx, Output& out, Emission& em);
+  // The ack for an emitted window's output: it sets e.outcome and wakes await_emitted().
+  std::vector<AckRef> confirmation(Emitted& e);
   // How many leading events of `batch` a restored checkpoint covers already; records its position.
   size_t covered_prefix(Context& ctx, const Batch& batch);
   // Drops emitted windows whose output was acknowledged, settling their input's acks; true when
@@ -270,6 +281,7 @@ class WindowAggregator final : public Aggregator {
   bool checkpoint_ = false;
   std::string checkpoint_file_;          // <state_dir>/windows-<fingerprint hash>.ckpt
   std::vector<Emitted> emitted_;         // checkpoint: output not yet acknowledged
+  std::shared_ptr<Outcomes> outcomes_ = std::make_shared<Outcomes>();
   std::map<Position, int64_t> covered_;  // checkpoint: next offset per input position
   int64_t last_save_ns_ = 0;             // monotonic
   bool unsaved_ = false;                 // emitted windows were acknowledged since the last save

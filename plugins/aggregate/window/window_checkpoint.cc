@@ -19,7 +19,6 @@
 #include <cstring>
 #include <filesystem>
 #include <limits>
-#include <thread>
 
 #include <fmt/format.h>
 #include <xxhash.h>
@@ -34,7 +33,6 @@ namespace {
 constexpr std::string_view kMagic = "INGWINCK";
 constexpr uint8_t kVersion = 1;
 constexpr int64_t kAwaitEmittedNs = 2'000'000'000;
-constexpr int64_t kMinTimeNs = std::numeric_limits<int64_t>::min();
 
 void put(std::string& out, const void* p, size_t n) {
   out.append(static_cast<const char*>(p), n);
@@ -159,22 +157,32 @@ bool WindowAggregator::settle_emitted() {
 void WindowAggregator::await_emitted() {
   const auto deadline =
       std::chrono::steady_clock::now() + std::chrono::nanoseconds(kAwaitEmittedNs);
-  auto pending = [this] {
-    return std::any_of(emitted_.begin(), emitted_.end(), [](const Emitted& e) {
+  std::unique_lock lock(outcomes_->mu);
+  outcomes_->settled.wait_until(lock, deadline, [this] {
+    return std::none_of(emitted_.begin(), emitted_.end(), [](const Emitted& e) {
       return e.outcome && e.outcome->load(std::memory_order_acquire) == 0;
     });
-  };
-  while (pending() && std::chrono::steady_clock::now() < deadline)
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  });
+}
+
+std::vector<AckRef> WindowAggregator::confirmation(Emitted& e) {
+  e.outcome = std::make_shared<std::atomic<int>>(0);
+  std::vector<AckRef> confirm;
+  confirm.push_back(AckRef::make([outcome = e.outcome, outcomes = outcomes_](bool ok) {
+    {
+      // Under the lock, so that a waiter cannot miss it between its check and its wait.
+      std::lock_guard lock(outcomes->mu);
+      outcome->store(ok ? 1 : 2, std::memory_order_release);
+    }
+    outcomes->settled.notify_all();
+  }));
+  return confirm;
 }
 
 void WindowAggregator::resend(Context& ctx, Output& out, Emission& em) {
   for (Emitted& e : emitted_) {
     if (e.outcome) continue;
-    e.outcome = std::make_shared<std::atomic<int>>(0);
-    std::vector<AckRef> confirm;
-    confirm.push_back(AckRef::make(
-        [outcome = e.outcome](bool ok) { outcome->store(ok ? 1 : 2, std::memory_order_release); }));
+    std::vector<AckRef> confirm = confirmation(e);
     write_window(ctx, out, em, e.start, e.window, confirm);
   }
 }
@@ -203,7 +211,7 @@ bool WindowAggregator::save_checkpoint(Context& ctx) {
 }
 
 void WindowAggregator::save_watermark(Context& ctx) {
-  if (watermark_ == kMinTimeNs) return;
+  if (watermark_ == kMinTime) return;
   const std::string dir = ctx.state_dir();
   std::string error;
   if (dir.empty() || !replace_file(dir + "watermark", fmt::format("{}\n", watermark_), error))
@@ -260,8 +268,8 @@ bool WindowAggregator::load_checkpoint(Context& ctx) {
     windows_.clear();
     emitted_.clear();
     covered_.clear();
-    watermark_ = kMinTimeNs;
-    closed_until_ = kMinTimeNs;
+    watermark_ = kMinTime;
+    closed_until_ = kMinTime;
     const std::string aside = checkpoint_file_ + ".damaged";
     std::filesystem::rename(checkpoint_file_, aside, ec);
     ctx.logf(LogLevel::kError, "damaged checkpoint {}: {}; starting without it{}", checkpoint_file_,
