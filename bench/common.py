@@ -44,6 +44,22 @@ def run(name, main):
     sys.exit(status)
 
 
+def rdkafka_consumer(consumer, bootstrap, topic, group, messages, timeout):
+    """Runs bench_rdkafka_consumer (librdkafka's high-level consumer, a fresh group) until it has
+    read `messages`; returns (wall seconds, seconds from its first message to its last)."""
+    start = time.monotonic()
+    p = subprocess.run([consumer, bootstrap, topic, group, str(messages)],
+                       capture_output=True, text=True, timeout=timeout)
+    wall = time.monotonic() - start
+    lines = p.stdout.strip().splitlines()
+    result = json.loads(lines[-1]) if lines else {}
+    if p.returncode != 0 or result.get("messages") != messages:
+        fail(f"bench_rdkafka_consumer exited {p.returncode} after {result.get('messages')} "
+             f"messages, expected {messages} (did the mock drop data? more partitions): "
+             f"{p.stderr[-2000:]}")
+    return wall, result["seconds"] - result["first_seconds"]
+
+
 def build_path(*parts):
     """A path in the build tree ($INGESTD_BUILD_DIR, default build/ of this checkout)."""
     return os.path.join(BUILD_DIR, *parts)

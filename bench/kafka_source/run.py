@@ -50,17 +50,8 @@ def fill_topic(args, peer):
 
 
 def run_consumer(args, peer, run):
-    start = time.monotonic()
-    p = subprocess.run([args.consumer, peer.bootstrap, TOPIC, f"rdkafka-{run}", str(args.events)],
-                       capture_output=True, text=True, timeout=TIMEOUT_S)
-    wall = time.monotonic() - start
-    lines = p.stdout.strip().splitlines()
-    result = json.loads(lines[-1]) if lines else {}
-    if p.returncode != 0 or result.get("messages") != args.events:
-        fail(f"bench_rdkafka_consumer exited {p.returncode} after {result.get('messages')} "
-             f"messages, expected {args.events} (did the mock drop data? more --partitions): "
-             f"{p.stderr[-2000:]}")
-    return wall, result["seconds"] - result["first_seconds"]
+    return common.rdkafka_consumer(args.consumer, peer.bootstrap, TOPIC, f"rdkafka-{run}",
+                                   args.events, TIMEOUT_S)
 
 
 def run_kcat(args, peer):
