@@ -12,6 +12,7 @@ fixed sleep. Every daemon a test starts is killed in tearDown, whatever happened
 """
 
 import datetime
+import http.server
 import json
 import os
 import shutil
@@ -19,6 +20,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import unittest
 import urllib.request
@@ -230,6 +232,36 @@ class Counters:
 
     def get(self, name, default=0):
         return self.counters.get(name, default)
+
+
+class GetServer:
+    """An HTTP server on 127.0.0.1 (a free port) in a thread of its own, a peer for the sources
+    that fetch: every GET is answered with what answer(path, headers) returns, (status, body as
+    str, content type). `base` is http://127.0.0.1:<port>."""
+
+    def __init__(self, answer):
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                status, body, content_type = answer(self.path, self.headers)
+                data = body.encode()
+                self.send_response(status)
+                self.send_header("Content-Type", content_type)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.base = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(10)
 
 
 class IntegrationTestCase(unittest.TestCase):

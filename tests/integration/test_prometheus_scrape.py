@@ -8,7 +8,6 @@ A second source scrapes the same endpoint with a wrong token: each of its scrape
 as a failure (failures_status) and produce nothing.
 """
 
-import http.server
 import math
 import threading
 import unittest
@@ -77,52 +76,32 @@ def body_of(seq):
 
 
 class MetricsEndpoint:
-    """http.server on 127.0.0.1 in a thread; GET /metrics with the token gets body_of(next seq)."""
+    """GET /metrics with the token gets body_of(next seq); without it 401."""
 
     def __init__(self):
         self.lock = threading.Lock()
         self.served = []  # seqs answered 200
         self.refused = 0  # requests answered 401
-        endpoint = self
+        self.server = harness.GetServer(self.answer)
+        self.url = self.server.base + "/metrics"
 
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self):
-                if self.path != "/metrics":
-                    self.send_error(404)
-                    return
-                if self.headers.get("X-Algo-API-Token") != TOKEN:
-                    with endpoint.lock:
-                        endpoint.refused += 1
-                    self.send_response(401)
-                    self.send_header("Content-Length", "0")
-                    self.end_headers()
-                    return
-                with endpoint.lock:
-                    seq = len(endpoint.served)
-                    endpoint.served.append(seq)
-                body = body_of(seq).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "text/plain; version=0.0.4")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args):
-                pass
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/metrics"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
+    def answer(self, path, headers):
+        if path != "/metrics":
+            return 404, "not found\n", "text/plain"
+        with self.lock:
+            if headers.get("X-Algo-API-Token") != TOKEN:
+                self.refused += 1
+                return 401, "", "text/plain"
+            seq = len(self.served)
+            self.served.append(seq)
+        return 200, body_of(seq), "text/plain; version=0.0.4"
 
     def snapshot(self):
         with self.lock:
             return list(self.served), self.refused
 
     def stop(self):
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(10)
+        self.server.stop()
 
 
 def expected_record(seq, url):

@@ -12,7 +12,6 @@ time), with the fixture's values, one per second with no second missing.
 """
 
 import collections
-import http.server
 import json
 import os
 import subprocess
@@ -58,42 +57,25 @@ class MetricsEndpoint:
         self.answered = []
         self.unauthorized = 0
         self.open = True
-        endpoint = self
+        self.server = harness.GetServer(self.answer)
+        self.url = self.server.base + "/metrics"
 
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self):
-                status, body = endpoint.answer(self.path, self.headers.get("X-Algo-API-Token"))
-                data = body.encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "text/plain; version=0.0.4")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, *args):
-                pass
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/metrics"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def answer(self, path, token):
+    def answer(self, path, headers):
         with self.lock:
             if path != "/metrics":
-                return 404, "not found\n"
-            if token != TOKEN:
+                return 404, "not found\n", "text/plain"
+            if headers.get("X-Algo-API-Token") != TOKEN:
                 self.unauthorized += 1
-                return 401, "unauthorized\n"
+                return 401, "unauthorized\n", "text/plain"
             if not self.open:
-                return 503, "closing\n"
+                return 503, "closing\n", "text/plain"
             seq = len(self.answered) + 1
             self.answered.append(seq)
         lines = ["# HELP sensor_reading A reading.", "# TYPE sensor_reading gauge"]
         for (name, sensor), value in readings(seq).items():
             labels = f'{{sensor="{sensor}",seq="{seq}"}}' if sensor else ""
             lines.append(f"{name}{labels} {value!r}")
-        return 200, "\n".join(lines) + "\n"
+        return 200, "\n".join(lines) + "\n", "text/plain; version=0.0.4"
 
     def close_answers(self):
         with self.lock:
@@ -101,8 +83,7 @@ class MetricsEndpoint:
             return list(self.answered)
 
     def close(self):
-        self.server.shutdown()
-        self.server.server_close()
+        self.server.stop()
 
 
 class SensorsJobTest(kafka_peer.KafkaTestCase):
