@@ -117,6 +117,7 @@ class SensorsJobTest(kafka_peer.KafkaTestCase):
         wait_until(lambda: answers_in_file(8 if not outage else 3 + OUTAGE_S + 2), 60,
                    "answers in the file")
         answered = endpoint.close_answers()
+        self.assertEqual(endpoint.unauthorized, 0, "the config's token header was not sent")
         wait_until(lambda: answers_in_file(len(answered)), 10, "every answer in the file")
         so_far = len(complete_lines(out))
         wait_until(lambda: sum(peer.watermarks(TOPIC).values()) >= so_far, 60,
