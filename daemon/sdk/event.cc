@@ -12,7 +12,7 @@ namespace ingestd {
 namespace {
 constexpr size_t kDefaultArena = 64 * 1024;
 constexpr size_t kSmallArena = 4 * 1024;  // a fan_out() copy's, for the bytes its consumer adds
-}
+}  // namespace
 
 bool Value::to_double(double& out) const {
   switch (type) {

@@ -93,8 +93,8 @@ enum class PushResult { kOk, kFull, kStopped };
 //
 // Fan-out: with several downstream components each gets its own copy (Batch::fan_out(): one
 // holder of the acks each, the bytes shared). A push reaches all of them; so does a try_push()
-// that returns kOk, and one that returns kFull reaches none (all or nothing). Thread-safe, but one producer pushes at a time
-// (a second caller waits for the first).
+// that returns kOk, and one that returns kFull reaches none (all or nothing). Thread-safe, but one
+// producer pushes at a time (a second caller waits for the first).
 class Output {
  public:
   virtual ~Output() = default;

@@ -213,8 +213,7 @@ class JsonParser::Document {
     Want found = Want::kNo;
     for (std::string_view rest : wanted_) {
       if (!prefix.empty()) {
-        if (!rest.starts_with(prefix) || rest.size() <= prefix.size() ||
-            rest[prefix.size()] != '.')
+        if (!rest.starts_with(prefix) || rest.size() <= prefix.size() || rest[prefix.size()] != '.')
           continue;
         rest.remove_prefix(prefix.size() + 1);
       }

@@ -164,8 +164,8 @@ TEST_F(JsonParserTest, FieldsKeepsOnlyTheNamedPathsAndWhatIsBelowThem) {
   BatchPtr b = parse_one(line);
   // Only the wanted paths; the same names nested elsewhere are not confused with them. A key
   // that itself holds a dot flattens to the same path, as without `fields`.
-  EXPECT_EQ(keys(*b, 0),
-            (std::vector<std::string>{"uid", "user.id", "geo.country", "geo.city.name", "user.id"}));
+  EXPECT_EQ(keys(*b, 0), (std::vector<std::string>{"uid", "user.id", "geo.country", "geo.city.name",
+                                                   "user.id"}));
   expect_string(get(*b, "uid"), "top");
   expect_int(get(*b, "user.id"), 7);
   expect_string(get(*b, "geo.city.name"), "Lyon");
@@ -182,8 +182,9 @@ TEST_F(JsonParserTest, FieldsStillRejectsMalformedJsonInWhatItSkips) {
 }
 
 TEST_F(JsonParserTest, FieldsAlwaysKeepsTheTimeFieldAndSanitizeFields) {
-  make("fields: [uid]\ntime_field: meta.ts\ntime_format: s\n"
-       "sanitize: {busted: field=title prefix=busted action=reject}");
+  make(
+      "fields: [uid]\ntime_field: meta.ts\ntime_format: s\n"
+      "sanitize: {busted: field=title prefix=busted action=reject}");
   BatchPtr b = parse({R"({"title":"busted 1","uid":"a","meta":{"ts":1515445354}})",
                       R"({"title":"fine","uid":"b","meta":{"ts":1515445354},"n":1})"});
   ASSERT_EQ(b->size(), 1u);

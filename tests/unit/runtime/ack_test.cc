@@ -130,7 +130,8 @@ TEST(Batch, FanOutCopiesShareBytesThatOutliveTheOthersAndChangeApart) {
   auto batch = std::make_unique<Batch>();
   for (int i = 0; i < 3; ++i) {
     Event& e = batch->add(batch->copy("{\"user\":\"u" + std::to_string(i) + "\"}"), i);
-    batch->append_field(e, batch->copy("user"), Value::string(batch->copy("u" + std::to_string(i))));
+    batch->append_field(e, batch->copy("user"),
+                        Value::string(batch->copy("u" + std::to_string(i))));
   }
   batch->origin.topic = "t";
   batch->ingest_time_ns = 42;
