@@ -15,11 +15,13 @@ it or only those at least `batch.max_events` records earlier.
 import collections
 import itertools
 import json
+import os
 import random
 import unittest
 
 import harness
-from harness import Counters, q
+import kafka_peer
+from harness import Counters, q, wait_until
 
 WINDOW_S = 60
 LATENESS_S = 5
@@ -27,6 +29,7 @@ BATCH_EVENTS = 8
 BASE_S = 1515445200 + 17  # mid-minute start
 SPAN_S = 600
 RATE = 30  # records per second of event time
+CONFIG = os.path.join(harness.SOURCE_DIR, "config", "unique-users.yaml")
 
 
 class UserStream:
@@ -160,6 +163,41 @@ sinks:
         self.assertEqual(c["out.events_out"], len(want))
         self.assert_no_loss(c, [("stream", "records"), ("records", "users_per_minute"),
                                 ("users_per_minute", "out")])
+
+
+class UniqueUsersJobTest(kafka_peer.KafkaTestCase):
+    def test_the_shipped_config_from_topic_to_topic(self):
+        """config/unique-users.yaml as shipped, on the Kafka test peer: the same records from a
+        topic (one partition, so arrival order is the stream's), minutes as {"ts", "cnt"} to
+        another topic. A record two minutes after the last closes the last minute, as the next
+        minute of a live stream would; its own minute stays open and is left to the next run."""
+        stream = UserStream()
+        peer = self.peer(topics={"users": 1, "unique-users-per-minute": 1})
+        sentinel = json.dumps({"uid": "sentinel", "ts": max(stream.times) + 2 * WINDOW_S})
+        kafka_peer.produce(peer.bootstrap, "users", stream.lines + [sentinel], partition=0)
+        expected, late = stream.expected()
+        env = dict(os.environ, INGESTD_DATA_DIR=self.dir, KAFKA_BROKERS=peer.bootstrap,
+                   UU_BATCH_EVENTS=str(BATCH_EVENTS))
+        with open(CONFIG) as f:
+            d = self.start_daemon(f.read(), env=env)
+        wait_until(lambda: sum(peer.watermarks("unique-users-per-minute").values())
+                   >= len(expected), 60, "every minute in the output topic")
+        rc, _ = d.stop()
+        self.assertEqual(rc, 0, d.stderr_tail())
+
+        got = {}
+        for line in kafka_peer.consume(peer.bootstrap, "unique-users-per-minute"):
+            row = json.loads(line)
+            self.assertEqual(sorted(row), ["cnt", "ts"], line)
+            self.assertNotIn(row["ts"], got, f"minute emitted twice: {row['ts']}")
+            got[row["ts"]] = row["cnt"]
+        self.assertEqual(got, expected)
+        c = Counters(d.stats())
+        self.assertEqual(c["records_in.messages"], len(stream.lines) + 1)
+        self.assertEqual(c["records.parsed"], len(stream.lines) + 1)
+        self.assertEqual(c["users.late"], late)
+        self.assertEqual(c["users.left_for_replay"], 1)  # the sentinel, read again next time
+        self.assertEqual(c["out.events_out"], len(expected))
 
 
 if __name__ == "__main__":

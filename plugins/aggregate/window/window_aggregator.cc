@@ -14,8 +14,6 @@ namespace {
 
 constexpr int64_t kMaxTime = std::numeric_limits<int64_t>::max();
 constexpr char kKeySeparator = '\x1f';
-constexpr std::string_view kWindowStart = "window_start";
-constexpr std::string_view kWindowEnd = "window_end";
 constexpr int64_t kResaveNs = 1'000'000'000;
 // Event time: a stream (a partition) that delivered nothing for this long (or idle_timeout, when
 // set) stops holding the watermark back; one silent for kStreamForgetNs is forgotten.
@@ -72,6 +70,13 @@ std::string_view format_time(int64_t ns, char (&buf)[48]) {
   return {buf, std::min(r.size, sizeof buf)};
 }
 
+// a / b rounded toward negative infinity (b > 0).
+int64_t floor_div(int64_t a, int64_t b) {
+  int64_t q = a / b;
+  if (a % b < 0) --q;
+  return q;
+}
+
 }  // namespace
 
 WindowAggregator::WindowAggregator(const Options& options, Diagnostics& diag)
@@ -98,9 +103,22 @@ WindowAggregator::WindowAggregator(const Options& options, Diagnostics& diag)
   for (const auto& [field, value] : options.get_object("where").entries)
     where_.push_back({field, value.list});
 
+  const OptionValue& output = options.get_object("output");
+  start_field_ = output.get_string("start", "window_start");
+  end_field_ = output.get_string("end", "window_end");
+  const std::string format = output.get_string("time_format", "rfc3339");
+  time_format_ = format == "s"    ? TimeFormat::kSeconds
+                 : format == "ms" ? TimeFormat::kMillis
+                                  : TimeFormat::kRfc3339;
+  if (start_field_.empty()) diag.error("output.start", "must not be empty");
+  if (start_field_ == end_field_) diag.error("output.end", "must differ from output.start");
+  auto is_window_field = [this](const std::string& name) {
+    return name == start_field_ || (!end_field_.empty() && name == end_field_);
+  };
+
   group_by_ = options.get_list("group_by");
   for (const std::string& field : group_by_)
-    if (field == kWindowStart || field == kWindowEnd)
+    if (is_window_field(field))
       diag.error("group_by", fmt::format("'{}' is the name of an output field", field));
 
   const OptionValue* metrics = options.find("metrics");
@@ -121,7 +139,7 @@ WindowAggregator::WindowAggregator(const Options& options, Diagnostics& diag)
                                      value.list.front()));
       continue;
     }
-    if (name == kWindowStart || name == kWindowEnd ||
+    if (is_window_field(name) ||
         std::find(group_by_.begin(), group_by_.end(), name) != group_by_.end()) {
       diag.error(option, fmt::format("the name '{}' is already an output field", name));
       continue;
@@ -152,9 +170,7 @@ void WindowAggregator::bind_counters(Context& ctx) {
 }
 
 int64_t WindowAggregator::window_start(int64_t t) const {
-  int64_t q = t / size_ns_;
-  if (t % size_ns_ < 0) --q;
-  return q * size_ns_;
+  return floor_div(t, size_ns_) * size_ns_;
 }
 
 int64_t WindowAggregator::window_end(int64_t start) const {
@@ -414,13 +430,25 @@ void WindowAggregator::leave_for_replay(Context& ctx) {
            windows, events);
 }
 
+Value WindowAggregator::time_value(int64_t ns, std::string_view rfc3339) const {
+  switch (time_format_) {
+    case TimeFormat::kSeconds:
+      return Value::integer(floor_div(ns, 1'000'000'000));
+    case TimeFormat::kMillis:
+      return Value::integer(floor_div(ns, 1'000'000));
+    case TimeFormat::kRfc3339:
+      break;
+  }
+  return Value::string(rfc3339);
+}
+
 void WindowAggregator::open_batch(Context& ctx, Emission& em) {
   em.batch = std::make_unique<Batch>();
   em.batch->origin.component = std::string(ctx.name());
   em.batch->ingest_time_ns = ctx.clock().now_ns();
   em.names.clear();
-  em.names.push_back(em.batch->copy(kWindowStart));
-  em.names.push_back(em.batch->copy(kWindowEnd));
+  em.names.push_back(em.batch->copy(start_field_));
+  if (!end_field_.empty()) em.names.push_back(em.batch->copy(end_field_));
   for (const std::string& field : group_by_) em.names.push_back(em.batch->copy(field));
   for (const Metric& metric : metrics_) em.names.push_back(em.batch->copy(metric.name));
 }
@@ -476,7 +504,7 @@ void WindowAggregator::write_window(Context& ctx, Output& out, Emission& em, int
       open_batch(ctx, em);
       start_text = {};
     }
-    if (start_text.empty()) {
+    if (start_text.empty() && time_format_ == TimeFormat::kRfc3339) {
       start_text = em.batch->copy(format_time(start, buf));
       end_text = em.batch->copy(format_time(end, buf));
     }
@@ -485,8 +513,8 @@ void WindowAggregator::write_window(Context& ctx, Output& out, Emission& em, int
     const Group& group = entry->second;
     Event& event = batch.add({}, start);
     size_t name = 0;
-    batch.append_field(event, em.names[name++], Value::string(start_text));
-    batch.append_field(event, em.names[name++], Value::string(end_text));
+    batch.append_field(event, em.names[name++], time_value(start, start_text));
+    if (!end_field_.empty()) batch.append_field(event, em.names[name++], time_value(end, end_text));
     for (const KeyPart& part : group.parts) {
       Value v = part.value;
       if (v.type == Value::Type::kString || v.type == Value::Type::kRaw)

@@ -63,6 +63,24 @@ inline constexpr OptionSpec kWindowSpecOptions[] = {
             "that then arrive behind the watermark are late. 0 waits for the next event."},
 };
 
+inline constexpr OptionSpec kWindowOutputOptions[] = {
+    {.name = "start",
+     .type = OptionType::kString,
+     .default_value = "window_start",
+     .doc = "Name of the output field holding the window's start."},
+    {.name = "end",
+     .type = OptionType::kString,
+     .default_value = "window_end",
+     .doc = "Name of the output field holding the window's end; \"\" leaves it out."},
+    {.name = "time_format",
+     .type = OptionType::kEnum,
+     .default_value = "rfc3339",
+     .choices = "rfc3339|s|ms",
+     .doc = "How start and end are written: an RFC 3339 string in UTC with milliseconds "
+            "(2018-01-08T21:02:34.000Z), or an integer of seconds or milliseconds since the "
+            "epoch."},
+};
+
 inline constexpr OptionSpec kWindowAggregatorOptions[] = {
     {.name = "window",
      .type = OptionType::kObject,
@@ -89,6 +107,13 @@ inline constexpr OptionSpec kWindowAggregatorOptions[] = {
             "`avg(f)` over the numeric values of field f (others are counted as `non_numeric`), "
             "`distinct(f)` (exact number of distinct values of f). sum, min and max are integers "
             "when every input was an integer."},
+    {.name = "output",
+     .type = OptionType::kObject,
+     .doc = "The window's own fields in each output event: their names (start, end) and "
+            "time_format. E.g. {start: ts, end: \"\", time_format: s} with metrics {cnt: ...} "
+            "gives {\"ts\":1515445320,\"cnt\":42}.",
+     .children = kWindowOutputOptions,
+     .child_count = std::size(kWindowOutputOptions)},
     {.name = "checkpoint",
      .type = OptionType::kBool,
      .default_value = "false",
@@ -242,6 +267,8 @@ class WindowAggregator final : public Aggregator {
   // it emitted any.
   bool emit(Context& ctx, Output& out, int64_t limit);
   void open_batch(Context& ctx, Emission& em);
+  // A window's start or end as output.time_format says (`rfc3339`: the text given).
+  Value time_value(int64_t ns, std::string_view rfc3339) const;
   // Writes one window's groups into output batches; the batches holding it get `acks` (moved in,
   // shared when it spans several).
   void write_window(Context& ctx, Output& out, Emission& em, int64_t start, const Window& window,
@@ -278,9 +305,13 @@ class WindowAggregator final : public Aggregator {
   std::vector<Filter> where_;
   std::vector<std::string> group_by_;
   std::vector<Metric> metrics_;
+  enum class TimeFormat : uint8_t { kRfc3339, kSeconds, kMillis };
+  std::string start_field_ = "window_start";
+  std::string end_field_ = "window_end";  // "": none
+  TimeFormat time_format_ = TimeFormat::kRfc3339;
   bool checkpoint_ = false;
-  std::string checkpoint_file_;          // <state_dir>/windows-<fingerprint hash>.ckpt
-  std::vector<Emitted> emitted_;         // checkpoint: output not yet acknowledged
+  std::string checkpoint_file_;   // <state_dir>/windows-<fingerprint hash>.ckpt
+  std::vector<Emitted> emitted_;  // checkpoint: output not yet acknowledged
   std::shared_ptr<Outcomes> outcomes_ = std::make_shared<Outcomes>();
   std::map<Position, int64_t> covered_;  // checkpoint: next offset per input position
   int64_t last_save_ns_ = 0;             // monotonic

@@ -505,6 +505,29 @@ TEST_F(WindowTest, MillisecondWindowsFormatMilliseconds) {
   EXPECT_EQ(cell(0, "window_end").s, "2018-01-08T21:02:31.750Z");
 }
 
+TEST_F(WindowTest, OutputNamesTheWindowFieldsAndWritesEpochSeconds) {
+  make(
+      "window: {size: 1m, time: event}\nmetrics: {cnt: distinct(uid)}\n"
+      "output: {start: ts, end: '', time_format: s}");
+  consume({{kBase + 1600 * kMs, {{"uid", Value::string("a")}}},
+           {kBase + 2 * kSec, {{"uid", Value::string("b")}}},
+           {kBase + 3 * kSec, {{"uid", Value::string("a")}}}});
+  flush();
+  // kBase is 21:02:30 UTC: its minute starts 30 s earlier.
+  const int64_t minute = (kBase - 30 * kSec) / kSec;
+  EXPECT_EQ(rows(), (std::vector<std::string>{fmt::format(R"({{"ts":{},"cnt":2}})", minute)}));
+}
+
+TEST_F(WindowTest, OutputInMillisecondsKeepsTheEnd) {
+  make("window: {size: 250ms, time: event}\noutput: {time_format: ms}");
+  consume({{kBase + 1600 * kMs, {}}});
+  flush();
+  ASSERT_EQ(cell(0, "window_start").type, Value::Type::kInt);
+  EXPECT_EQ(cell(0, "window_start").i, (kBase + 1500 * kMs) / kMs);
+  ASSERT_EQ(cell(0, "window_end").type, Value::Type::kInt);
+  EXPECT_EQ(cell(0, "window_end").i, (kBase + 1750 * kMs) / kMs);
+}
+
 // A reference model of event-time windows: counts, integer sums and distinct values per
 // (window, group), with the watermark rule applied event by event.
 TEST_F(WindowTest, MatchesAReferenceModelOnRandomInput) {
@@ -910,6 +933,21 @@ metrics: {a: median(x), b: "sum()", c: "sum(x", d: count, device: count, window_
   EXPECT_EQ(bad, (std::vector<std::string>{"metrics.a", "metrics.b", "metrics.c", "metrics.device",
                                            "metrics.window_end", "metrics.e"}));
   EXPECT_NE(diag.errors[0].second.find("median(x)"), std::string::npos);
+}
+
+TEST(WindowOptionsTest, OutputNamesMustNotCollide) {
+  std::vector<config::Error> errors;
+  auto options = config::options_from_yaml(kDescriptor, R"yaml(window: {size: 1s}
+group_by: [ts]
+metrics: {t2: count}
+output: {start: ts, end: t2})yaml",
+                                           errors);
+  ASSERT_TRUE(options) << (errors.empty() ? "" : errors.front().to_string());
+  CollectingDiagnostics diag;
+  WindowAggregator agg(*options, diag);
+  std::vector<std::string> bad;
+  for (const auto& [option, message] : diag.errors) bad.push_back(option);
+  EXPECT_EQ(bad, (std::vector<std::string>{"group_by", "metrics.t2"}));
 }
 
 TEST(WindowOptionsTest, SchemaRequiresAndBoundsTheWindow) {
