@@ -30,6 +30,8 @@ const char* type_name(OptionType t) {
       return "map";
     case OptionType::kObject:
       return "object";
+    case OptionType::kObjectList:
+      return "list of objects";
   }
   return "?";
 }
@@ -70,6 +72,8 @@ void print_options(std::string& out, std::span<const OptionSpec> options, int de
     std::span<const OptionSpec> children{o.children, o.child_count};
     if (o.type == OptionType::kObject)
       print_options(out, children, depth + 1, markdown, name + ".");
+    else if (o.type == OptionType::kObjectList)
+      print_options(out, children, depth + 1, markdown, name + "[].");
   }
 }
 

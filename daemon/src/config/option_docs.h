@@ -10,9 +10,9 @@
 
 namespace ingestd::config {
 
-// One line per option, children after their parent: a kObject's as `parent.child`. Markdown
-// gives rows of an `| option | type | description |` table; text gives lines indented by depth,
-// for a terminal.
+// One line per option, children after their parent: a kObject's as `parent.child`, the options
+// of a kObjectList's items as `parent[].child`. Markdown gives rows of an
+// `| option | type | description |` table; text gives lines indented by depth, for a terminal.
 std::string option_docs(std::span<const OptionSpec> options, bool markdown);
 
 // Plain text for a terminal: Markdown code spans (`batch`) become quoted ('batch').
