@@ -14,8 +14,10 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <initializer_list>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "fake_context.h"
@@ -50,18 +52,26 @@ OptionValue options(uint8_t selector) {
   depth.i = 1 + ((selector >> 2) & 3);
   o.entries.emplace_back("max_depth", depth);
 
+  // The sanitize rules, as the core hands over a kObjectList: items keyed by their index.
   OptionValue rules;
-  rules.type = OptionType::kStringMap;
-  rules.entries.emplace_back(
-      "busted", text(OptionType::kString, "field=title prefix=\"busted data\" action=reject"));
-  OptionValue token;
-  token.type = OptionType::kStringList;
-  token.list = {"field=a.token", "match=^tok_[0-9]", "action=strip"};
-  rules.entries.emplace_back("token", token);
-  rules.entries.emplace_back(
-      "country",
-      text(OptionType::kString, "field=country equals=\"\" action=replace value=unknown"));
-  rules.entries.emplace_back("secret", text(OptionType::kString, "field=secret action=strip"));
+  rules.type = OptionType::kObjectList;
+  auto rule = [&](std::initializer_list<std::pair<const char*, std::string>> settings) {
+    OptionValue item;
+    item.type = OptionType::kObject;
+    for (const auto& [key, value] : settings)
+      item.entries.emplace_back(
+          key,
+          text(key == std::string_view("action") ? OptionType::kEnum : OptionType::kString, value));
+    rules.entries.emplace_back(std::to_string(rules.entries.size()), std::move(item));
+  };
+  rule({{"name", "busted"}, {"field", "title"}, {"prefix", "busted data"}, {"action", "reject"}});
+  rule({{"name", "token"}, {"field", "a.token"}, {"match", "^tok_[0-9]"}, {"action", "strip"}});
+  rule({{"name", "country"},
+        {"field", "country"},
+        {"equals", ""},
+        {"action", "replace"},
+        {"value", "unknown"}});
+  rule({{"field", "secret"}, {"action", "strip"}});
   o.entries.emplace_back("sanitize", rules);
   return o;
 }

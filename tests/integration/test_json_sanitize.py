@@ -5,8 +5,8 @@
   window. The per-title counts, the raw output and the counters equal what the test computes from
   the input it wrote.
 - on_reject: dead_letter sets the rejected records aside as read, with the rule's name.
-- An invalid regular expression is a config error at the rule's line and column, and an unknown
-  setting is reported there too, both at once.
+- An invalid regular expression is a config error at the `match` value's line and column, an
+  unknown key is reported at the key, and a repeated rule name at its value, all at once.
 """
 
 import collections
@@ -75,9 +75,15 @@ parsers:
     time_field: time
     on_reject: {on_reject}
     sanitize:
-      busted_title: field=title prefix="busted data" action=reject
-      token: [field=auth.token, "match=^tok_[0-9]+$", action=strip]
-      uk: 'field=country equals="United Kingdom" action=replace value=UK'
+      - name: busted_title
+        field: title
+        prefix: busted data
+        action: reject
+      - {{name: token, field: auth.token, match: '^tok_[0-9]+$', action: strip}}
+      - field: country
+        equals: United Kingdom
+        action: replace
+        value: UK
 aggregates:
   per_title:
     type: window
@@ -118,7 +124,7 @@ sinks:
         self.assertEqual(c["events.parsed"], len(kept))
         self.assertEqual(c["events.sanitize.token.stripped"],
                          sum(1 for e in kept if "auth.user" in e))
-        self.assertEqual(c["events.sanitize.uk.replaced"],
+        self.assertEqual(c["events.sanitize.2.replaced"],  # unnamed: named by its index
                          sum(1 for e in events if e["country"] == "United Kingdom" and
                              not (isinstance(e["title"], str) and
                                   e["title"].startswith("busted data"))))
@@ -140,7 +146,9 @@ sinks:
             self.assertIn("sanitize rule 'busted_title'", r["reason"])
         self.assertEqual(len(harness.read_jsonl(self.path("raw.jsonl"))), len(kept))
 
-    def test_invalid_rules_are_config_errors_with_positions(self):
+    def validate(self, sanitize):
+        """`ingestd validate` on a file whose parser has these sanitize lines (indented 4):
+        returns (the file's lines, stderr), after checking that it exits with EX_CONFIG."""
         text = f"""sources:
   plays: {{ type: file, path: {q(self.path("plays.jsonl"))} }}
 parsers:
@@ -148,25 +156,48 @@ parsers:
     type: json
     inputs: [plays]
     sanitize:
-      ok: field=title action=strip
-      busted: field=title match="^(busted" action=reject
-      typo: field=title action=reject patern=x
-sinks:
+{sanitize}sinks:
   out: {{ type: file, inputs: [events], path: {q(self.path("out.jsonl"))} }}
 """
         self.write_file("bad.yaml", text)
         p = harness.run_cli(["validate", "bad.yaml", "--plugin-dir", harness.PLUGIN_DIR],
                             cwd=self.dir)
         self.assertEqual(p.returncode, harness.EX_CONFIG, p.stderr)
-        lines = text.splitlines()
-        busted_line = next(i for i, l in enumerate(lines) if "busted:" in l) + 1
-        busted_col = lines[busted_line - 1].index("field=") + 1
-        typo_line = next(i for i, l in enumerate(lines) if "typo:" in l) + 1
-        typo_col = lines[typo_line - 1].index("field=") + 1
-        self.assertIn(f"bad.yaml:{busted_line}:{busted_col}: parsers.events (json): "
-                      f"sanitize.busted: match: invalid regular expression", p.stderr)
-        self.assertIn(f"bad.yaml:{typo_line}:{typo_col}: parsers.events (json): "
-                      f"sanitize.typo: unknown setting 'patern'", p.stderr)
+        return text.splitlines(), p.stderr
+
+    def test_invalid_rules_are_config_errors_with_positions(self):
+        lines, stderr = self.validate("""\
+      - name: ok
+        field: title
+        action: strip
+      - name: busted
+        field: title
+        match: "^(busted"
+        action: reject
+      - {field: title, action: reject, patern: x}
+      - {name: ok, field: other, action: strip}
+""")
+
+        def at(needle, column_of):
+            """1-based line of the first line holding `needle`, column of `column_of` in it."""
+            line = next(i for i, l in enumerate(lines) if needle in l)
+            return f"{line + 1}:{lines[line].index(column_of) + 1}"
+
+        # The schema's error (the core's) and the factories' come in the same run.
+        regex_at = at("match:", '"^(busted')
+        self.assertIn(f"bad.yaml:{regex_at}: parsers.events (json): "
+                      f"sanitize.1.match: invalid regular expression", stderr)
+        self.assertIn(f"bad.yaml:{at('patern', 'patern')}: parsers.events (json): "
+                      f"unknown option 'sanitize.2.patern'", stderr)
+        self.assertIn(f"bad.yaml:{at('name: ok, field: other', 'ok, field')}: parsers.events "
+                      f"(json): sanitize.3.name: rule name 'ok' is already used by sanitize.0",
+                      stderr)
+
+    def test_the_old_mapping_form_is_refused_with_its_position(self):
+        _, stderr = self.validate(
+            """      busted_title: field=title prefix="busted data" action=reject\n""")
+        self.assertIn("bad.yaml:8:7: parsers.events (json): sanitize: expected a list of "
+                      "mappings, got a mapping", stderr)
 
 
 if __name__ == "__main__":

@@ -25,6 +25,8 @@ enum class OptionType : uint32_t {
   kStringList,  // a sequence of strings (a single scalar is taken as a one-element list)
   kStringMap,   // free keys; each value a string or a list of strings
   kObject,      // nested options declared by `children`
+  kObjectList,  // a sequence of mappings, each validated against `children` like a kObject
+                // (added last: the values above are part of the plugin ABI)
 };
 
 // One option. Written with designated initializers:
@@ -39,12 +41,16 @@ struct OptionSpec {
   const char* choices = nullptr;  // kEnum: "a|b|c"
   const char* doc = "";
   const OptionSpec* children =
-      nullptr;  // kObject: .children = kWindow, .child_count = std::size(kWindow)
+      nullptr;  // kObject, kObjectList: .children = kWindow, .child_count = std::size(kWindow)
   uint32_t child_count = 0;
 };
 
 // A validated value. Objects (the options of a component, or a kObject option) and string maps
-// keep their entries in declaration/YAML order.
+// keep their entries in declaration/YAML order. A kObjectList keeps its items in `entries` as
+// ("0", item), ("1", item), ...: each key is the item's index in the YAML list, which is also how
+// Diagnostics name an item's option ("sanitize.1.match"), and each item is a kObject. (When the
+// factory runs after a failed validation, an item that could not be read is left out and the
+// others keep their index.)
 struct OptionValue {
   OptionValue() = default;
   OptionValue(const OptionValue&);
@@ -59,7 +65,7 @@ struct OptionValue {
   double d = 0;                   // kDouble
   std::string s;                  // kString, kEnum
   std::vector<std::string> list;  // kStringList; kStringMap entry values
-  std::vector<std::pair<std::string, OptionValue>> entries;  // kObject, kStringMap
+  std::vector<std::pair<std::string, OptionValue>> entries;  // kObject, kStringMap, kObjectList
 
   const OptionValue* find(std::string_view name) const {
     for (const auto& [k, v] : entries)
@@ -102,6 +108,12 @@ struct OptionValue {
     static const OptionValue kEmpty;
     auto* v = find(n);
     return v ? *v : kEmpty;
+  }
+  // kObjectList: its (index, item) pairs in list order; none when missing.
+  //   for (const auto& [index, rule] : options.get_object_list("sanitize")) ...
+  const std::vector<std::pair<std::string, OptionValue>>& get_object_list(
+      std::string_view n) const {
+    return get_object(n).entries;
   }
 };
 // Defaulted once OptionValue is complete: clang 14 with libstdc++ 12 instantiates the destructor

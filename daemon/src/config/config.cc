@@ -113,6 +113,12 @@ std::string canonical(const OptionValue& value) {
       if (value.type == OptionType::kObject) std::sort(items.begin(), items.end());
       return fmt::format("{{{}}}", fmt::join(items, ","));
     }
+    case OptionType::kObjectList: {
+      // The items' order is the order the plugin applies them in.
+      std::vector<std::string> items;
+      for (const auto& [index, item] : value.entries) items.push_back(canonical(item));
+      return fmt::format("[{}]", fmt::join(items, ","));
+    }
   }
   return {};
 }

@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <tuple>
 #include <unordered_set>
+#include <utility>
 
 #include <fmt/format.h>
 
@@ -34,6 +35,8 @@ const char* expectation(const OptionSpec& spec) {
       return "expected a mapping of names to strings";
     case OptionType::kObject:
       return "expected a mapping";
+    case OptionType::kObjectList:
+      return "expected a list of mappings";
   }
   return "unexpected value";
 }
@@ -297,8 +300,10 @@ OptionValue ValueReader::object(const std::vector<MapEntry>& entries,
     if (const MapEntry* entry = given[i]) {
       if (value(entry->value, entry->value_mark(), entry->key_mark(), spec, option_path, result)) {
         obj.entries.emplace_back(spec.name, std::move(result));
-      } else if (spec.type == OptionType::kObject && entry->value.IsMap()) {
-        // Its children that failed were replaced by their defaults or left out: keep it.
+      } else if ((spec.type == OptionType::kObject && entry->value.IsMap()) ||
+                 (spec.type == OptionType::kObjectList && entry->value.IsSequence())) {
+        // Its children (or items) that failed were replaced by their defaults or left out: keep
+        // it.
         obj.entries.emplace_back(spec.name, std::move(result));
       } else if (spec.default_value) {
         // Already reported: the factory sees the default, as if the option were not given, so
@@ -345,6 +350,9 @@ bool ValueReader::value(const YAML::Node& node, const YAML::Mark& mark, const YA
                      owner);
         ok = reporter_.count() == before;
       }
+      break;
+    case OptionType::kObjectList:
+      ok = object_list(node, mark, spec, path, out);
       break;
     default:
       ok = scalar_value(node, mark, spec, path, out);
@@ -477,6 +485,38 @@ bool ValueReader::list_value(const YAML::Node& node, const YAML::Mark& mark,
       ok = false;
   }
   return ok;
+}
+
+bool ValueReader::object_list(const YAML::Node& node, const YAML::Mark& mark,
+                              const OptionSpec& spec, const std::string& path, OptionValue& out) {
+  if (!node.IsSequence()) {
+    error(mark, fmt::format("{}: {}, got {}", path, expectation(spec), describe(node)));
+    return false;
+  }
+  // Recorded even when an item fails, so that a factory's report about a later item still finds
+  // its way to the file.
+  record(path, mark);
+  size_t before = reporter_.count();
+  size_t index = 0;
+  for (YAML::Node item : node) {
+    std::string key = std::to_string(index++);
+    std::string item_path = join_path(path, key);
+    YAML::Mark item_mark = item.IsNull() ? mark : item.Mark();
+    if (!item.IsMap()) {
+      error(item_mark, fmt::format("{}: expected a mapping, got {}", item_path, describe(item)));
+      continue;
+    }
+    record(item_path, item_mark);
+    // An item without a required option is left out, the list itself is still complete: the
+    // factory can then check the other items in the same pass.
+    bool was_incomplete = std::exchange(incomplete_, false);
+    OptionValue value = object(map_entries(item, reporter_, prefix_),
+                               {spec.children, spec.child_count}, item_path, item_mark);
+    bool keep = !incomplete_;
+    incomplete_ = was_incomplete;
+    if (keep) out.entries.emplace_back(std::move(key), std::move(value));
+  }
+  return reporter_.count() == before;
 }
 
 bool ValueReader::map_value(const YAML::Node& node, const YAML::Mark& mark, const std::string& path,

@@ -104,6 +104,9 @@ class ValueReader {
                   OptionValue& out);
   bool map_value(const YAML::Node& node, const YAML::Mark& mark, const std::string& path,
                  OptionValue& out);
+  // kObjectList: each item read like a kObject, under the path `<path>.<index>`.
+  bool object_list(const YAML::Node& node, const YAML::Mark& mark, const OptionSpec& spec,
+                   const std::string& path, OptionValue& out);
   bool check_bounds(const YAML::Mark& mark, const OptionSpec& spec, const std::string& path,
                     const OptionValue& value);
   bool default_value(const OptionSpec& spec, const std::string& path, const YAML::Mark& owner,

@@ -1,89 +1,14 @@
 // `ingestd plugins`: what the plugin directories hold, as text or as the Markdown reference
 // in docs/components.md.
-#include <algorithm>
 #include <cstdio>
 #include <string>
 
 #include <fmt/format.h>
 
+#include "config/option_docs.h"
 #include "control/daemon.h"
 
 namespace ingestd::control {
-
-namespace {
-
-const char* type_name(OptionType t) {
-  switch (t) {
-    case OptionType::kBool:
-      return "bool";
-    case OptionType::kInt:
-      return "int";
-    case OptionType::kDouble:
-      return "number";
-    case OptionType::kString:
-      return "string";
-    case OptionType::kDuration:
-      return "duration";
-    case OptionType::kSize:
-      return "size";
-    case OptionType::kEnum:
-      return "enum";
-    case OptionType::kStringList:
-      return "list of strings";
-    case OptionType::kStringMap:
-      return "map";
-    case OptionType::kObject:
-      return "object";
-  }
-  return "?";
-}
-
-std::string facts(const OptionSpec& o) {
-  std::string s = type_name(o.type);
-  if (o.choices) s += fmt::format(" ({})", o.choices);
-  if (o.required) s += ", required";
-  if (o.default_value) s += fmt::format(", default {}", o.default_value);
-  if (o.min && o.max)
-    s += fmt::format(", {} to {}", o.min, o.max);
-  else if (o.min)
-    s += fmt::format(", >= {}", o.min);
-  else if (o.max)
-    s += fmt::format(", <= {}", o.max);
-  return s;
-}
-
-// Table cells cannot hold a bare '|'.
-std::string cell(std::string_view text) {
-  std::string out;
-  for (char c : text) {
-    if (c == '|') out += '\\';
-    out += c;
-  }
-  return out;
-}
-
-// Plain text for a terminal: Markdown code spans (`batch`) become quoted ('batch').
-std::string plain(std::string_view text) {
-  std::string out(text);
-  std::replace(out.begin(), out.end(), '`', '\'');
-  return out;
-}
-
-void print_options(std::string& out, const OptionSpec* options, uint32_t count, int depth,
-                   bool markdown, const std::string& prefix) {
-  for (uint32_t i = 0; i < count; ++i) {
-    const OptionSpec& o = options[i];
-    std::string name = prefix + o.name;
-    if (markdown)
-      out += fmt::format("| `{}` | {} | {} |\n", name, cell(facts(o)), cell(o.doc));
-    else
-      out += fmt::format("{:{}}{} ({}): {}\n", "", 4 + 2 * depth, name, facts(o), plain(o.doc));
-    if (o.type == OptionType::kObject)
-      print_options(out, o.children, o.child_count, depth + 1, markdown, name + ".");
-  }
-}
-
-}  // namespace
 
 int list_plugins(const Settings& settings, bool markdown) {
   runtime::PluginCatalog catalog;
@@ -107,9 +32,9 @@ int list_plugins(const Settings& settings, bool markdown) {
         if (c->option_count) out += "| option | type | description |\n|---|---|---|\n";
       } else {
         out += fmt::format("{} {} ({} {}, {})\n  {}\n", config::kind_name(kind), type, p->name,
-                           p->version, catalog.provider(c)->path, plain(c->doc));
+                           p->version, catalog.provider(c)->path, config::plain_text(c->doc));
       }
-      print_options(out, c->options, c->option_count, 0, markdown, "");
+      out += config::option_docs({c->options, c->option_count}, markdown);
     }
   }
   std::fputs(out.c_str(), stdout);

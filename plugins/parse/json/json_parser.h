@@ -59,19 +59,16 @@ inline constexpr OptionSpec kJsonParserOptions[] = {
             "and so is every component after it. time_field and the fields of sanitize rules "
             "are always kept. The raw bytes stay the whole record. Unset: every field."},
     {.name = "sanitize",
-     .type = OptionType::kStringMap,
-     .doc = "Rules applied to each parsed record, in order: a mapping of rule names to `key=value` "
-            "settings, one string (`field=title prefix=\"busted data\" action=reject`) or a list "
-            "of such strings. `field`: the dotted path of a field (as flattened, up to "
-            "max_depth); a test, at most one: `equals`, `prefix`, `contains` (literal) or `match` "
-            "(an RE2 regular expression, unanchored), which match string values only (numbers, "
-            "bools, null, arrays and objects never match), or none to match any value; `action`: "
-            "`reject` the record, `strip` the field or `replace` its value with `value` (a "
-            "string). A missing field matches nothing. A rejected record leaves the batch, "
-            "counted as `rejected` (not `parsed`) and as `sanitize.<rule>.rejected`, and goes "
-            "where `on_reject` says; it does not fail its batch's acknowledgement. A stripped or "
-            "replaced field counts as `sanitize.<rule>.stripped` or `.replaced`, and the event's "
-            "raw bytes become its fields as one flat JSON object (dotted keys)."},
+     .type = OptionType::kObjectList,
+     .doc = "Rules applied to each parsed record, in order: a list of mappings, each with a "
+            "`field`, at most one test and an `action` (see below). A missing field matches "
+            "nothing. A rejected record leaves the batch, counted as `rejected` (not `parsed`) and "
+            "as `sanitize.<name>.rejected`, and goes where `on_reject` says; it does not fail its "
+            "batch's acknowledgement. A stripped or replaced field counts as "
+            "`sanitize.<name>.stripped` or `.replaced`, and the event's raw bytes become its "
+            "fields as one flat JSON object (dotted keys).",
+     .children = kSanitizeRuleOptions,
+     .child_count = std::size(kSanitizeRuleOptions)},
     {.name = "on_reject",
      .type = OptionType::kEnum,
      .default_value = "drop",

@@ -17,8 +17,8 @@ namespace {
 
 enum class Test : uint8_t { kAny, kEquals, kPrefix, kContains, kMatch };
 
-constexpr std::array<std::string_view, 7> kKeys = {"field", "equals", "prefix", "contains",
-                                                   "match", "action", "value"};
+// The options naming a test, in the order of Test's values after kAny.
+constexpr std::array<std::string_view, 4> kTests = {"equals", "prefix", "contains", "match"};
 
 bool valid_rule_name(std::string_view name) {
   if (name.empty()) return false;
@@ -27,54 +27,6 @@ bool valid_rule_name(std::string_view name) {
           c == '-'))
       return false;
   return true;
-}
-
-// Splits `key=value key="value with spaces"` into pairs. Inside double quotes, \" is a quote and
-// \\ a backslash; any other backslash stays as written, so that regular expressions such as
-// ^\d+$ need no doubling.
-bool split_settings(std::string_view text, std::vector<std::pair<std::string, std::string>>& out,
-                    std::string& error) {
-  size_t i = 0;
-  auto space = [&](size_t at) { return text[at] == ' ' || text[at] == '\t'; };
-  while (true) {
-    while (i < text.size() && space(i)) ++i;
-    if (i == text.size()) return true;
-    size_t start = i;
-    while (i < text.size() && text[i] != '=' && !space(i)) ++i;
-    std::string key(text.substr(start, i - start));
-    if (i == text.size() || text[i] != '=') {
-      error = fmt::format("expected key=value, got '{}'", key);
-      return false;
-    }
-    ++i;
-    std::string value;
-    if (i < text.size() && text[i] == '"') {
-      ++i;
-      bool closed = false;
-      while (i < text.size()) {
-        char c = text[i++];
-        if (c == '"') {
-          closed = true;
-          break;
-        }
-        if (c == '\\' && i < text.size() && (text[i] == '"' || text[i] == '\\')) c = text[i++];
-        value += c;
-      }
-      if (!closed) {
-        error = fmt::format("{}: the closing double quote is missing", key);
-        return false;
-      }
-      if (i < text.size() && !space(i)) {
-        error = fmt::format("{}: expected a space after the closing double quote", key);
-        return false;
-      }
-    } else {
-      start = i;
-      while (i < text.size() && !space(i)) ++i;
-      value = text.substr(start, i - start);
-    }
-    out.emplace_back(std::move(key), std::move(value));
-  }
 }
 
 std::string quoted(std::string_view s) {
@@ -99,104 +51,71 @@ struct Sanitizer::Rule {
 
 Sanitizer::Sanitizer(const OptionValue& rules, Diagnostics& diag) {
   rules_.reserve(rules.entries.size());
-  for (const auto& [name, settings] : rules.entries) {
-    std::string option = fmt::format("sanitize.{}", name);
-    auto error = [&](std::string_view message) { diag.error(option, message); };
-    if (!valid_rule_name(name))
-      error("a rule name (it names the rule's counter) may hold only letters, digits, _ and -");
-
-    std::vector<std::pair<std::string, std::string>> pairs;
-    if (settings.type == OptionType::kStringList) {
-      for (const std::string& item : settings.list) {
-        size_t eq = item.find('=');
-        if (eq == std::string::npos)
-          error(fmt::format("expected key=value, got '{}'", item));
-        else
-          pairs.emplace_back(item.substr(0, eq), item.substr(eq + 1));
-      }
-    } else {
-      std::string message;
-      if (!split_settings(settings.s, pairs, message)) {
-        error(message);  // what follows it cannot be read: nothing more to say about this rule
-        continue;
-      }
-    }
+  std::vector<std::pair<std::string, std::string>> names;  // (name, index of the rule having it)
+  for (const auto& item : rules.entries) {
+    const std::string& index = item.first;  // not a structured binding: the lambda captures it
+    const OptionValue& settings = item.second;
+    bool ok = true;
+    auto error = [&](std::string_view option, std::string_view message) {
+      diag.error(option.empty() ? fmt::format("sanitize.{}", index)
+                                : fmt::format("sanitize.{}.{}", index, option),
+                 message);
+      ok = false;
+    };
 
     Rule rule;
-    rule.name = name;
-    bool has_field = false, has_action = false, has_value = false, ok = true;
-    std::vector<std::string_view> seen;
-    for (const auto& [key, value] : pairs) {
-      if (std::find(kKeys.begin(), kKeys.end(), key) == kKeys.end()) {
-        error(fmt::format("unknown setting '{}' (expected {})", key, fmt::join(kKeys, ", ")));
-        ok = false;
+    const bool named = settings.has("name");
+    rule.name = named ? settings.get_string("name") : index;
+    if (!valid_rule_name(rule.name))
+      error("name",
+            "a rule name (it names the rule's counters) may hold only letters, digits, _ "
+            "and -");
+    auto taken = std::find_if(names.begin(), names.end(),
+                              [&](const auto& n) { return n.first == rule.name; });
+    if (taken != names.end() && named) {
+      error("name", fmt::format("rule name '{}' is already used by sanitize.{} (a rule's name "
+                                "names its counters: it must be unique)",
+                                rule.name, taken->second));
+    } else if (taken != names.end()) {
+      error("", fmt::format("this rule is named by its index, '{}', which sanitize.{} already "
+                            "uses as its name: give one of them another name",
+                            rule.name, taken->second));
+    } else {
+      names.emplace_back(rule.name, index);
+    }
+
+    rule.field = settings.get_string("field");
+    if (rule.field.empty()) error("field", "expected a field's dotted path, got an empty one");
+
+    for (size_t t = 0; t < kTests.size(); ++t) {
+      const OptionValue* pattern = settings.find(kTests[t]);
+      if (!pattern) continue;
+      if (rule.test != Test::kAny) {
+        error(kTests[t], fmt::format("give at most one of equals, prefix, contains, match (the "
+                                     "rule also has '{}')",
+                                     kTests[static_cast<size_t>(rule.test) - 1]));
         continue;
       }
-      if (std::find(seen.begin(), seen.end(), key) != seen.end()) {
-        error(fmt::format("'{}' is given twice", key));
-        ok = false;
-        continue;
-      }
-      seen.push_back(*std::find(kKeys.begin(), kKeys.end(), key));
-      if (key == "field") {
-        has_field = true;
-        rule.field = value;
-        if (value.empty()) {
-          error("field: expected a field's dotted path, got an empty one");
-          ok = false;
-        }
-      } else if (key == "action") {
-        has_action = true;
-        if (value == "reject") {
-          rule.action = Action::kReject;
-        } else if (value == "strip") {
-          rule.action = Action::kStrip;
-        } else if (value == "replace") {
-          rule.action = Action::kReplace;
-        } else {
-          error(fmt::format("action: expected one of reject, strip, replace, got '{}'", value));
-          ok = false;
-        }
-      } else if (key == "value") {
-        has_value = true;
-        rule.value = value;
-      } else {
-        if (rule.test != Test::kAny) {
-          error("give at most one of equals, prefix, contains, match");
-          ok = false;
-          continue;
-        }
-        rule.test = key == "equals"     ? Test::kEquals
-                    : key == "prefix"   ? Test::kPrefix
-                    : key == "contains" ? Test::kContains
-                                        : Test::kMatch;
-        rule.pattern = value;
-      }
+      rule.test = static_cast<Test>(t + 1);
+      rule.pattern = pattern->s;
     }
-    if (!has_field) {
-      error("missing 'field=' (the field's dotted path)");
-      ok = false;
-    }
-    if (!has_action) {
-      error("missing 'action=' (reject, strip or replace)");
-      ok = false;
-    }
-    if (has_action && rule.action == Action::kReplace && !has_value) {
-      error("action=replace needs 'value=' (the replacement)");
-      ok = false;
-    }
-    if (has_value && rule.action != Action::kReplace) {
-      error("'value=' is only for action=replace");
-      ok = false;
-    }
+
+    const std::string action = settings.get_string("action");
+    rule.action = action == "strip"     ? Action::kStrip
+                  : action == "replace" ? Action::kReplace
+                                        : Action::kReject;
+    const OptionValue* value = settings.find("value");
+    if (rule.action == Action::kReplace && !value)
+      error("action", "replace needs 'value' (the replacement)");
+    if (value && rule.action != Action::kReplace) error("value", "only for action: replace");
+    if (value) rule.value = value->s;
+
     if (rule.test == Test::kMatch) {
       RE2::Options re_options(RE2::Quiet);
       rule.regex = std::make_unique<re2::RE2>(rule.pattern, re_options);
-      if (!rule.regex->ok()) {
-        error(fmt::format("match: invalid regular expression {}: {}", quoted(rule.pattern),
-                          rule.regex->error()));
-        ok = false;
-      }
+      if (!rule.regex->ok())
+        error("match", fmt::format("invalid regular expression {}: {}", quoted(rule.pattern),
+                                   rule.regex->error()));
     }
     if (ok) rules_.push_back(std::move(rule));
   }
@@ -284,12 +203,10 @@ void Sanitizer::encode_raw(Batch& batch, Event& event) {
 std::string Sanitizer::reject_reason() const {
   if (!rejected_by_) return {};
   const Rule& r = *rejected_by_;
-  static constexpr std::array<const char*, 5> kTestNames = {"", "equals", "prefix", "contains",
-                                                            "match"};
   if (r.test == Test::kAny)
     return fmt::format("rejected by sanitize rule '{}': field {} is present", r.name, r.field);
   return fmt::format("rejected by sanitize rule '{}': field {} {} {}", r.name, r.field,
-                     kTestNames[static_cast<size_t>(r.test)], quoted(r.pattern));
+                     kTests[static_cast<size_t>(r.test) - 1], quoted(r.pattern));
 }
 
 void Sanitizer::flush() {

@@ -792,6 +792,54 @@ TEST(Fingerprint, EqualForEquivalentConfigsAndDifferentOtherwise) {
             load_ok("sources:\n  gen: {type: generator, rate: 11}\n").find("gen")->fingerprint);
 }
 
+// A kObjectList's items and their options are addressed as "rules.<index>.<option>", each at the
+// position of its value, so that a factory's report about one lands on its line.
+TEST(Load, ObjectListItemsAndTheirOptionsHavePositions) {
+  Pipeline p = load_ok(yaml(R"(
+sources:
+  gen: {type: generator}
+parsers:
+  f:
+    type: filter
+    inputs: [gen]
+    rules:
+      - field: title
+        every: 1s
+      - name: b
+        field: n
+)"));
+  const ComponentConfig& f = *p.find("f");
+  Strings paths;
+  for (const auto& [path, pos] : f.option_positions) paths.push_back(path);
+  EXPECT_EQ(paths, (Strings{"rules", "rules.0", "rules.0.every", "rules.0.field", "rules.1",
+                            "rules.1.field", "rules.1.name"}));
+  expect_position(f.option_positions.at("rules"), 8, 7);
+  expect_position(f.option_positions.at("rules.0"), 8, 9);
+  expect_position(f.option_positions.at("rules.0.field"), 8, 16);
+  expect_position(f.option_positions.at("rules.0.every"), 9, 16);
+  expect_position(f.option_positions.at("rules.1"), 10, 9);
+  expect_position(f.option_positions.at("rules.1.name"), 10, 15);
+  expect_position(f.option_positions.at("rules.1.field"), 11, 16);
+  EXPECT_EQ(f.options.get_object_list("rules")[1].second.get_int("limit"), 10);
+}
+
+TEST(Fingerprint, ObjectListItemsCountInOrderWhateverTheirSpelling) {
+  auto fingerprint = [](const std::string& rules) {
+    return load_ok(
+               "sources:\n  gen: {type: generator}\nparsers:\n  f: {type: filter, inputs: "
+               "[gen], rules: " +
+               rules + "}\n")
+        .find("f")
+        ->fingerprint;
+  };
+  const std::string base = fingerprint("[{field: a}, {field: b, limit: 3}]");
+  EXPECT_EQ(base, fingerprint("[{field: a, action: drop}, {limit: 3, field: b}]"));
+  EXPECT_NE(base, fingerprint("[{field: b, limit: 3}, {field: a}]"));
+  EXPECT_NE(base, fingerprint("[{field: a}]"));
+  EXPECT_NE(base, fingerprint("[{field: a}, {field: b, limit: 4}]"));
+  EXPECT_NE(fingerprint("[]"), fingerprint("[{field: a}]"));
+}
+
 TEST(ReadPluginDirs, IsLenient) {
   auto env = fake_env({{"P", "/opt"}});
   EXPECT_EQ(read_plugin_dirs("plugin_dirs: [/a, \"${P}/b\"]\nsources: {}\n", env),
@@ -883,6 +931,45 @@ aggregates:
   const ComponentConfig& w = *by_name["w"];
   EXPECT_FALSE(w.valid);
   EXPECT_EQ(w.options.get_object("window").get_string("time"), "processing");
+}
+
+// An item that cannot be read is left out of the list (the others keep their index), so that the
+// factory can still check the rest in the same pass.
+TEST(Load, AFailedObjectListKeepsTheItemsItCouldRead) {
+  std::vector<Error> errors;
+  Pipeline partial = load_partial(testing::yaml(R"(
+sources:
+  gen: {type: generator}
+parsers:
+  f:
+    type: filter
+    inputs: [gen]
+    rules:
+      - {field: a, limit: 0}
+      - {name: no_field}
+      - oops
+      - {field: d}
+)"),
+                                  errors);
+  std::vector<std::string> messages;
+  for (const Error& e : errors) messages.push_back(e.to_string());
+  EXPECT_EQ(messages,
+            (Strings{"pipeline.yaml:8:27: parsers.f (filter): rules.0.limit must be >= 1",
+                     "pipeline.yaml:9:9: parsers.f (filter): missing required option "
+                     "'rules.1.field'",
+                     "pipeline.yaml:10:9: parsers.f (filter): rules.2: expected a mapping, got "
+                     "'oops'"}));
+  ASSERT_EQ(partial.components.size(), 2u);
+  const ComponentConfig& f = partial.components[1];
+  EXPECT_TRUE(f.valid);
+  const auto& rules = f.options.get_object_list("rules");
+  ASSERT_EQ(rules.size(), 2u);
+  EXPECT_EQ(rules[0].first, "0");
+  EXPECT_EQ(rules[0].second.get_string("field"), "a");
+  EXPECT_EQ(rules[0].second.get_int("limit"), 10);  // the default, as for any failed option
+  EXPECT_EQ(rules[1].first, "3");
+  EXPECT_EQ(rules[1].second.get_string("field"), "d");
+  expect_position(f.option_positions.at("rules.3.field"), 11, 17);
 }
 
 TEST(Load, ASuccessfulLoadMarksEveryComponentValid) {

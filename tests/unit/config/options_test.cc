@@ -8,6 +8,7 @@ namespace {
 
 using testing::kBroken;
 using testing::kFileSink;
+using testing::kFilter;
 using testing::kGenerator;
 using testing::kJson;
 using testing::kStdout;
@@ -259,6 +260,98 @@ TEST(OptionsFromYaml, DuplicateKeysAndSyntaxErrors) {
 
 TEST(OptionsFromYaml, DoesNotSubstituteEnvironmentReferences) {
   EXPECT_EQ(options_of(kFileSink, "path: ${HOME}/x").get_string("path"), "${HOME}/x");
+}
+
+TEST(OptionsFromYaml, ObjectListItemsAreObjectsKeyedByTheirIndex) {
+  Options o = options_of(kFilter, yaml(R"(
+rules:
+  - field: title
+    limit: 5
+  - {name: second, field: n, action: keep, every: 250ms, retry: {max: 5s}}
+)"));
+  const OptionValue& rules = o.get_object("rules");
+  EXPECT_EQ(rules.type, OptionType::kObjectList);
+  EXPECT_EQ(keys(rules), (std::vector<std::string>{"0", "1"}));
+  ASSERT_EQ(o.get_object_list("rules").size(), 2u);
+
+  const OptionValue& first = o.get_object_list("rules")[0].second;
+  EXPECT_EQ(first.type, OptionType::kObject);
+  // Declaration order; defaults applied inside the item, an absent object filled with its own.
+  EXPECT_EQ(keys(first), (std::vector<std::string>{"field", "action", "limit", "retry"}));
+  EXPECT_EQ(first.get_string("field"), "title");
+  EXPECT_EQ(first.get_string("action"), "drop");
+  EXPECT_EQ(first.get_int("limit"), 5);
+  EXPECT_EQ(first.get_object("retry").get_duration_ns("max"), 30 * kSec);
+  EXPECT_FALSE(first.has("name"));
+
+  const OptionValue& second = *rules.find("1");
+  EXPECT_EQ(second.get_string("name"), "second");
+  EXPECT_EQ(second.get_string("action"), "keep");
+  EXPECT_EQ(second.get_int("limit"), 10);
+  EXPECT_EQ(second.get_duration_ns("every"), 250 * kMs);
+  EXPECT_EQ(second.get_object("retry").get_duration_ns("initial"), 100 * kMs);
+  EXPECT_EQ(second.get_object("retry").get_duration_ns("max"), 5 * kSec);
+
+  EXPECT_EQ(o.get_string("mode"), "all");
+}
+
+TEST(OptionsFromYaml, ObjectListMayBeEmptyOrAbsent) {
+  Options empty = options_of(kFilter, "rules: []");
+  ASSERT_TRUE(empty.has("rules"));
+  EXPECT_TRUE(empty.get_object_list("rules").empty());
+  Options absent = options_of(kFilter, "mode: first");
+  EXPECT_FALSE(absent.has("rules"));
+  EXPECT_TRUE(absent.get_object_list("rules").empty());
+}
+
+TEST(OptionsFromYaml, ObjectListReportsEveryItemsErrorsAtTheirPositions) {
+  EXPECT_EQ(
+      errors_of(kFilter, yaml(R"(
+rules:
+  - field: title
+    limt: 5
+  - field: [a]
+    action: dorp
+    limit: 101
+  - name: x
+  - 3
+  - [field: a]
+  - every: 0s
+    field: y
+    retry: {jitter: some}
+mode: every
+)")),
+      (std::vector<std::string>{
+          "<options>:3:5: unknown option 'rules.0.limt' (did you mean 'rules.0.limit'?)",
+          "<options>:4:12: rules.1.field: expected a string, got a list",
+          "<options>:5:13: rules.1.action: expected one of drop, keep, got 'dorp' (did you "
+          "mean 'drop'?)",
+          "<options>:6:12: rules.1.limit must be <= 100",
+          "<options>:7:5: missing required option 'rules.2.field'",
+          "<options>:8:5: rules.3: expected a mapping, got '3'",
+          "<options>:9:5: rules.4: expected a mapping, got a list",
+          "<options>:10:12: rules.5.every must be >= 1ms",
+          "<options>:12:21: rules.5.retry.jitter: expected one of full, none, got 'some' (did "
+          "you mean 'none'?)",
+          "<options>:13:7: mode: expected one of all, first, got 'every'",
+      }));
+}
+
+TEST(OptionsFromYaml, ObjectListMustBeAList) {
+  EXPECT_EQ(errors_of(kFilter, "rules: {field: a}\n"),
+            (std::vector<std::string>{
+                "<options>:1:8: rules: expected a list of mappings, got a mapping"}));
+  EXPECT_EQ(errors_of(kFilter, "rules: field=a\n"),
+            (std::vector<std::string>{
+                "<options>:1:8: rules: expected a list of mappings, got 'field=a'"}));
+  EXPECT_EQ(errors_of(kFilter, "rules:\nmode: all\n"),
+            (std::vector<std::string>{
+                "<options>:1:1: rules: expected a list of mappings, got an empty value"}));
+}
+
+TEST(OptionsFromYaml, ObjectListItemsRejectDuplicateKeys) {
+  EXPECT_EQ(errors_of(kFilter, "rules:\n  - {field: a, field: b}\n"),
+            (std::vector<std::string>{"<options>:2:16: duplicate key 'field'"}));
 }
 
 }  // namespace

@@ -93,6 +93,27 @@ inline constexpr OptionSpec kStdoutOptions[] = {
      .child_count = std::size(kTlsChildren)},
 };
 
+// A parser with a list of rules, each item a mapping like a kObject.
+inline constexpr OptionSpec kRuleChildren[] = {
+    {.name = "name", .type = OptionType::kString},
+    {.name = "field", .type = OptionType::kString, .required = true},
+    {.name = "action", .type = OptionType::kEnum, .default_value = "drop", .choices = "drop|keep"},
+    {.name = "limit", .type = OptionType::kInt, .default_value = "10", .min = "1", .max = "100"},
+    {.name = "every", .type = OptionType::kDuration, .min = "1ms"},
+    {.name = "retry",
+     .type = OptionType::kObject,
+     .children = kRetryChildren,
+     .child_count = std::size(kRetryChildren)},
+};
+
+inline constexpr OptionSpec kFilterOptions[] = {
+    {.name = "rules",
+     .type = OptionType::kObjectList,
+     .children = kRuleChildren,
+     .child_count = std::size(kRuleChildren)},
+    {.name = "mode", .type = OptionType::kEnum, .default_value = "all", .choices = "all|first"},
+};
+
 inline constexpr OptionSpec kBrokenOptions[] = {
     {.name = "limit", .type = OptionType::kSize, .default_value = "lots"},
 };
@@ -109,6 +130,7 @@ inline constexpr ComponentDescriptor kGenerator =
 inline constexpr ComponentDescriptor kFileSource =
     descriptor(Kind::kSource, "file", kFileSourceOptions);
 inline constexpr ComponentDescriptor kJson = descriptor(Kind::kParser, "json", kJsonOptions);
+inline constexpr ComponentDescriptor kFilter = descriptor(Kind::kParser, "filter", kFilterOptions);
 inline constexpr ComponentDescriptor kWindow =
     descriptor(Kind::kAggregator, "window", kWindowOptions);
 inline constexpr ComponentDescriptor kFileSink =
@@ -133,7 +155,7 @@ class TestCatalog : public Catalog {
 
  private:
   static constexpr const ComponentDescriptor* kAll[] = {
-      &kGenerator, &kFileSource, &kJson, &kWindow, &kFileSink, &kStdout, &kBroken};
+      &kGenerator, &kFileSource, &kJson, &kFilter, &kWindow, &kFileSink, &kStdout, &kBroken};
 };
 
 // An environment made of a fixed map.

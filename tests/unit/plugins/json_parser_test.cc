@@ -184,7 +184,7 @@ TEST_F(JsonParserTest, FieldsStillRejectsMalformedJsonInWhatItSkips) {
 TEST_F(JsonParserTest, FieldsAlwaysKeepsTheTimeFieldAndSanitizeFields) {
   make(
       "fields: [uid]\ntime_field: meta.ts\ntime_format: s\n"
-      "sanitize: {busted: field=title prefix=busted action=reject}");
+      "sanitize: [{name: busted, field: title, prefix: busted, action: reject}]");
   BatchPtr b = parse({R"({"title":"busted 1","uid":"a","meta":{"ts":1515445354}})",
                       R"({"title":"fine","uid":"b","meta":{"ts":1515445354},"n":1})"});
   ASSERT_EQ(b->size(), 1u);
@@ -543,7 +543,13 @@ TEST_F(JsonParserTest, OneParserHandlesManyBatchesOfVaryingSizes) {
 // --- sanitize rules
 
 TEST_F(JsonParserTest, SanitizeRejectDropsMatchingRecordsAndCountsThemPerRule) {
-  make(R"(sanitize: { busted: 'field=title prefix="busted data" action=reject' })");
+  make(R"(
+sanitize:
+  - name: busted
+    field: title
+    prefix: "busted data"
+    action: reject
+)");
   BatchPtr b = parse({R"({"title":"narcos","n":1})", R"({"title":"busted data 1234","n":2})",
                       R"({"title":"the busted data","n":3})", R"({"title":"busted dat","n":4})"});
   ASSERT_EQ(b->size(), 3u);
@@ -557,7 +563,7 @@ TEST_F(JsonParserTest, SanitizeRejectDropsMatchingRecordsAndCountsThemPerRule) {
 }
 
 TEST_F(JsonParserTest, SanitizeRejectDoesNotFailTheBatchAcks) {
-  make(R"(sanitize: { all: field=title action=reject })");
+  make("sanitize: [{name: all, field: title, action: reject}]");
   std::optional<bool> acked;
   {
     BatchPtr b = batch({R"({"title":"x"})", R"({"title":"y"})"});
@@ -574,7 +580,7 @@ TEST_F(JsonParserTest, SanitizeRejectDoesNotFailTheBatchAcks) {
 TEST_F(JsonParserTest, SanitizeRejectCanDeadLetterTheRecordAsRead) {
   make(
       "strip_prefix: \"data: \"\non_reject: dead_letter\n"
-      "sanitize: { busted: 'field=title match=\"^busted data \\d+$\" action=reject' }");
+      "sanitize: [{name: busted, field: title, match: '^busted data \\d+$', action: reject}]");
   BatchPtr b = parse({R"(data: {"title":"busted data 7"})", R"(data: {"title":"busted data x"})"});
   ASSERT_EQ(b->size(), 1u);
   ASSERT_EQ(ctx_.dead_letters.size(), 1u);
@@ -584,7 +590,7 @@ TEST_F(JsonParserTest, SanitizeRejectCanDeadLetterTheRecordAsRead) {
 }
 
 TEST_F(JsonParserTest, SanitizeRejectFailsTheAcksWhenTheDeadLetterIsLost) {
-  make("on_reject: dead_letter\nsanitize: { all: field=title action=reject }");
+  make("on_reject: dead_letter\nsanitize: [{name: all, field: title, action: reject}]");
   ctx_.dead_letter_ok = false;
   std::optional<bool> acked;
   {
@@ -597,7 +603,7 @@ TEST_F(JsonParserTest, SanitizeRejectFailsTheAcksWhenTheDeadLetterIsLost) {
 }
 
 TEST_F(JsonParserTest, SanitizeStripRemovesTheFieldAndRewritesRaw) {
-  make(R"(sanitize: { token: [field=auth.token, "match=^tok_", action=strip] })");
+  make("sanitize: [{name: token, field: auth.token, match: ^tok_, action: strip}]");
   const std::string kept = R"({"auth":{"token":"abc","user":"u"},"n":1})";
   BatchPtr b = parse({R"({"auth":{"token":"tok_1","user":"u"},"n":2})", kept});
   ASSERT_EQ(b->size(), 2u);
@@ -610,15 +616,20 @@ TEST_F(JsonParserTest, SanitizeStripRemovesTheFieldAndRewritesRaw) {
 }
 
 TEST_F(JsonParserTest, SanitizeStripRemovesEveryFieldOfARepeatedKey) {
-  make(R"(sanitize: { pw: field=password action=strip })");
+  make("sanitize: [{name: pw, field: password, action: strip}]");
   BatchPtr b = parse_one(R"({"password":"a","x":1,"password":2})");
   EXPECT_EQ(keys(*b, 0), (std::vector<std::string>{"x"}));
 }
 
 TEST_F(JsonParserTest, SanitizeReplaceSetsAStringValue) {
-  make(
-      "sanitize:\n"
-      "  uk: 'field=geo.country equals=\"United Kingdom\" action=replace value=UK'\n");
+  make(R"(
+sanitize:
+  - name: uk
+    field: geo.country
+    equals: United Kingdom
+    action: replace
+    value: UK
+)");
   BatchPtr b = parse(
       {R"({"geo":{"country":"United Kingdom"},"n":1})", R"({"geo":{"country":"France"},"n":2})"});
   ASSERT_EQ(b->size(), 2u);
@@ -630,11 +641,12 @@ TEST_F(JsonParserTest, SanitizeReplaceSetsAStringValue) {
 }
 
 TEST_F(JsonParserTest, SanitizeRulesApplyInOrderOnWhatEarlierRulesLeft) {
-  make(
-      "sanitize:\n"
-      "  fix: field=title equals=bad action=replace value=busted\n"
-      "  drop: field=title equals=busted action=reject\n"
-      "  never: field=title action=strip\n");
+  make(R"(
+sanitize:
+  - {name: fix, field: title, equals: bad, action: replace, value: busted}
+  - {name: drop, field: title, equals: busted, action: reject}
+  - {name: never, field: title, action: strip}
+)");
   BatchPtr b = parse({R"({"title":"bad"})", R"({"title":"ok"})"});
   ASSERT_EQ(b->size(), 1u);
   EXPECT_EQ(keys(*b, 0), (std::vector<std::string>{}));
@@ -643,13 +655,29 @@ TEST_F(JsonParserTest, SanitizeRulesApplyInOrderOnWhatEarlierRulesLeft) {
   EXPECT_EQ(ctx_.count("sanitize.never.stripped"), 1u);  // the rejected record never got there
 }
 
+TEST_F(JsonParserTest, SanitizeRulesWithoutANameAreNamedByTheirIndex) {
+  make(R"(
+sanitize:
+  - {field: a, action: strip}
+  - {name: named, field: b, action: strip}
+  - {field: title, action: reject}
+)");
+  BatchPtr b = parse({R"({"a":1,"b":2,"n":1})", R"({"title":"x"})"});
+  ASSERT_EQ(b->size(), 1u);
+  EXPECT_EQ(keys(*b, 0), (std::vector<std::string>{"n"}));
+  EXPECT_EQ(ctx_.count("sanitize.0.stripped"), 1u);
+  EXPECT_EQ(ctx_.count("sanitize.named.stripped"), 1u);
+  EXPECT_EQ(ctx_.count("sanitize.2.rejected"), 1u);
+}
+
 TEST_F(JsonParserTest, SanitizeTestsMatchStringsOnly) {
-  make(
-      "sanitize:\n"
-      "  a: field=title equals=1234 action=reject\n"
-      "  b: field=title prefix=1 action=reject\n"
-      "  c: field=title contains=true action=reject\n"
-      "  d: 'field=title match=\".*\" action=reject'\n");
+  make(R"(
+sanitize:
+  - {name: a, field: title, equals: 1234, action: reject}
+  - {name: b, field: title, prefix: 1, action: reject}
+  - {name: c, field: title, contains: true, action: reject}
+  - {name: d, field: title, match: ".*", action: reject}
+)");
   BatchPtr b = parse({R"({"title":1234})", R"({"title":true})", R"({"title":null})",
                       R"({"title":[1234]})", R"({"title":{"x":"1234"}})", R"({"title":12.5})"});
   EXPECT_EQ(b->size(), 6u);
@@ -659,7 +687,7 @@ TEST_F(JsonParserTest, SanitizeTestsMatchStringsOnly) {
 }
 
 TEST_F(JsonParserTest, SanitizeWithoutATestMatchesAnyValue) {
-  make(R"(sanitize: { s: field=secret action=strip })");
+  make("sanitize: [{name: s, field: secret, action: strip}]");
   BatchPtr b = parse({R"({"secret":1,"k":1})", R"({"secret":[1],"k":2})", R"({"k":3})"});
   ASSERT_EQ(b->size(), 3u);
   for (size_t i = 0; i < 3; ++i) EXPECT_EQ(keys(*b, i), (std::vector<std::string>{"k"}));
@@ -667,7 +695,9 @@ TEST_F(JsonParserTest, SanitizeWithoutATestMatchesAnyValue) {
 }
 
 TEST_F(JsonParserTest, SanitizeIgnoresAMissingField) {
-  make(R"(sanitize: { r: field=title action=reject, s: field=a.b action=strip })");
+  make(
+      "sanitize: [{name: r, field: title, action: reject}, {name: s, field: a.b, action: "
+      "strip}]");
   const std::string line = R"({"name":"x","a":{"c":1}})";
   BatchPtr b = parse_one(line);
   EXPECT_EQ(b->events()[0].raw, line);
@@ -676,20 +706,24 @@ TEST_F(JsonParserTest, SanitizeIgnoresAMissingField) {
 }
 
 TEST_F(JsonParserTest, SanitizeSeesFieldsBelowMaxDepthOnlyAsRawValues) {
-  make("max_depth: 1\nsanitize: { r: field=a.b action=reject, s: field=a action=strip }");
+  make(
+      "max_depth: 1\n"
+      "sanitize: [{name: r, field: a.b, action: reject}, {name: s, field: a, action: strip}]");
   BatchPtr b = parse_one(R"({"a":{"b":"x"},"n":1})");
   EXPECT_EQ(keys(*b, 0), (std::vector<std::string>{"n"}));
   EXPECT_EQ(ctx_.count("rejected"), 0u);
 }
 
 TEST_F(JsonParserTest, SanitizeRunsBeforeTheEventTimeIsRead) {
-  make("time_field: t\nsanitize: { t: field=t equals=never action=replace value=1000 }");
+  make(
+      "time_field: t\n"
+      "sanitize: [{name: t, field: t, equals: never, action: replace, value: 1000}]");
   BatchPtr b = parse_one(R"({"t":"never"})");
   EXPECT_EQ(b->events()[0].time_ns, 1'000'000'000);
 }
 
 TEST_F(JsonParserTest, SanitizeKeepsStringsWithEscapesAndRewritesValidJson) {
-  make(R"(sanitize: { s: field=drop action=strip })");
+  make("sanitize: [{name: s, field: drop, action: strip}]");
   BatchPtr b = parse_one(R"({"q":"a\"b\n","drop":1,"r":[1,{"x":2}],"d":0.5})");
   std::string_view raw = b->events()[0].raw;
   EXPECT_EQ(raw, R"({"q":"a\"b\n","r":[1,{"x":2}],"d":0.5})");
@@ -697,38 +731,125 @@ TEST_F(JsonParserTest, SanitizeKeepsStringsWithEscapesAndRewritesValidJson) {
   expect_string(get(*again, "q"), "a\"b\n");
 }
 
-TEST(JsonParserOptionsTest, SanitizeRuleErrorsAreAllReportedAtTheRule) {
+// What the schema cannot say is the factory's to report, all of it, each at the option of the
+// rule it is about.
+TEST(JsonParserOptionsTest, SanitizeRuleErrorsAreAllReportedAtTheirOption) {
   std::vector<config::Error> errors;
-  auto options =
-      config::options_from_yaml(kDescriptor,
-                                "sanitize:\n"
-                                "  bad_re: 'field=title match=\"^(busted\" action=reject'\n"
-                                "  no_field: action=reject\n"
-                                "  odd: field=x action=explode prefix=a equals=b\n"
-                                "  replace: field=x action=replace\n"
-                                "  'bad name': field=x action=strip value=y\n"
-                                "  quote: 'field=x prefix=\"abc action=reject'\n"
-                                "  typo: [field=x, action=reject, patern=a]\n",
-                                errors);
+  auto options = config::options_from_yaml(kDescriptor, R"(
+sanitize:
+  - {field: title, match: "^(busted", action: reject}
+  - {field: "", action: reject}
+  - {field: x, action: strip, prefix: a, equals: b}
+  - {field: x, action: replace}
+  - {name: bad name, field: x, action: strip, value: y}
+  - {name: "3", field: x, action: strip}
+  - {name: dup, field: x, action: strip}
+  - {name: dup, field: y, action: strip}
+  - {name: "9", field: x, action: strip}
+  - {field: z, action: strip}
+  - {name: fine, field: z, action: strip}
+)",
+                                           errors);
   ASSERT_TRUE(options) << errors.front().to_string();
   ingestd::testing::CollectingDiagnostics diag;
   JsonParser parser(*options, diag);
   std::vector<std::string> got;
   for (const auto& [option, message] : diag.errors) got.push_back(option + ": " + message);
+  EXPECT_THAT(
+      got,
+      ::testing::ElementsAre(
+          "sanitize.0.match: invalid regular expression \"^(busted\": missing ): ^(busted",
+          "sanitize.1.field: expected a field's dotted path, got an empty one",
+          "sanitize.2.prefix: give at most one of equals, prefix, contains, match (the rule "
+          "also has 'equals')",
+          "sanitize.3.action: replace needs 'value' (the replacement)",
+          "sanitize.4.name: a rule name (it names the rule's counters) may hold only letters, "
+          "digits, _ and -",
+          "sanitize.4.value: only for action: replace",
+          "sanitize.5.name: rule name '3' is already used by sanitize.3 (a rule's name names its "
+          "counters: it must be unique)",
+          "sanitize.7.name: rule name 'dup' is already used by sanitize.6 (a rule's name names "
+          "its counters: it must be unique)",
+          "sanitize.9: this rule is named by its index, '9', which sanitize.8 already uses as its "
+          "name: give one of them another name"));
+}
+
+// The schema's own errors come from the core, with positions, all at once.
+TEST(JsonParserOptionsTest, SanitizeRulesAreCheckedAgainstTheSchema) {
+  std::vector<config::Error> errors;
+  EXPECT_FALSE(config::options_from_yaml(kDescriptor, R"(sanitize:
+  - {field: title, action: explode}
+  - {action: reject}
+  - {field: x, action: reject, patern: a}
+  - field=x action=reject
+)",
+                                         errors));
+  std::vector<std::string> got;
+  for (const config::Error& e : errors) got.push_back(e.to_string());
   EXPECT_THAT(got,
               ::testing::ElementsAre(
-                  "sanitize.bad_re: match: invalid regular expression \"^(busted\": "
-                  "missing ): ^(busted",
-                  "sanitize.no_field: missing 'field=' (the field's dotted path)",
-                  "sanitize.odd: action: expected one of reject, strip, replace, got 'explode'",
-                  "sanitize.odd: give at most one of equals, prefix, contains, match",
-                  "sanitize.replace: action=replace needs 'value=' (the replacement)",
-                  "sanitize.bad name: a rule name (it names the rule's counter) may hold "
-                  "only letters, digits, _ and -",
-                  "sanitize.bad name: 'value=' is only for action=replace",
-                  "sanitize.quote: prefix: the closing double quote is missing",
-                  "sanitize.typo: unknown setting 'patern' (expected field, equals, prefix, "
-                  "contains, match, action, value)"));
+                  "<options>:2:28: sanitize.0.action: expected one of reject, strip, "
+                  "replace, got 'explode'",
+                  "<options>:3:5: missing required option 'sanitize.1.field'",
+                  "<options>:4:32: unknown option 'sanitize.2.patern'",
+                  "<options>:5:5: sanitize.3: expected a mapping, got 'field=x action=reject'"));
+
+  errors.clear();
+  EXPECT_FALSE(config::options_from_yaml(
+      kDescriptor, "sanitize:\n  busted: field=title prefix=\"busted data\" action=reject\n",
+      errors));
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_EQ(errors[0].to_string(),
+            "<options>:2:3: sanitize: expected a list of mappings, got a mapping");
+}
+
+TEST(JsonParserOptionsTest, EverySanitizeRuleOptionHasADoc) {
+  for (const OptionSpec& spec : kSanitizeRuleOptions)
+    EXPECT_GT(std::strlen(spec.doc), 20u) << spec.name;
+}
+
+// A factory's report about `sanitize.<index>.<option>` names a path whose position the core
+// recorded: the value of that option in the file.
+TEST(JsonParserOptionsTest, SanitizeErrorsNameOptionsWithFilePositions) {
+  struct Catalog : config::Catalog {
+    const ComponentDescriptor* find(Kind kind, std::string_view type) const override {
+      if (kind == Kind::kParser && type == "json") return &kDescriptor;
+      if (kind == Kind::kSource && type == "lines") return &source;
+      return nullptr;
+    }
+    std::vector<std::string> types(Kind kind) const override {
+      return {kind == Kind::kParser ? "json" : "lines"};
+    }
+    ComponentDescriptor source{
+        sizeof(ComponentDescriptor), Kind::kSource, "lines", "", nullptr, 0, 0, nullptr};
+  } catalog;
+  const std::string text = R"(sources:
+  in: {type: lines}
+parsers:
+  events:
+    type: json
+    inputs: [in]
+    sanitize:
+      - field: title
+        action: strip
+      - name: busted
+        field: title
+        match: "^(busted"
+        action: reject
+)";
+  std::vector<config::Error> errors;
+  auto pipeline = config::load(
+      "p.yaml", text, catalog, [](std::string_view) { return std::optional<std::string>(); },
+      errors);
+  ASSERT_TRUE(pipeline) << errors.front().to_string();
+  const config::ComponentConfig& events = *pipeline->find("events");
+  ingestd::testing::CollectingDiagnostics diag;
+  JsonParser parser(events.options, diag);
+  ASSERT_EQ(diag.errors.size(), 1u);
+  EXPECT_EQ(diag.errors[0].first, "sanitize.1.match");
+  const config::Position& at = events.option_positions.at(diag.errors[0].first);
+  EXPECT_EQ(at.line, 12);
+  EXPECT_EQ(at.column, 16);
 }
 
 TEST(JsonParserOptionsTest, SanitizeIsOptional) {
