@@ -27,5 +27,5 @@ write_basic_package_version_file("${CMAKE_CURRENT_BINARY_DIR}/ingestdConfigVersi
   COMPATIBILITY SameMinorVersion)
 install(FILES "${CMAKE_CURRENT_BINARY_DIR}/ingestdConfig.cmake"
               "${CMAKE_CURRENT_BINARY_DIR}/ingestdConfigVersion.cmake"
-              cmake/IngestdPlugin.cmake cmake/ingestd-plugin.map
+              cmake/IngestdPlugin.cmake cmake/ingestd-plugin.map cmake/ingestd-host.list
         DESTINATION "${ingestd_cmake_dir}" COMPONENT dev)

@@ -53,6 +53,11 @@ class Context {
   // component's lifetime: look it up once, in start(), not per event.
   virtual Counter& counter(std::string_view name) = 0;
   virtual const Clock& clock() const = 0;
+  // The daemon's Boost.Asio io_context, run by its pool of io threads until the daemon ends. A
+  // plugin built with ingestd_add_plugin() may run its own Asio objects on it (sockets, timers,
+  // strands, coroutines): its Asio state is the daemon's (cmake/IngestdPlugin.cmake,
+  // docs/plugins.md). Handlers must never block; the component destroys its Asio objects, and
+  // waits for their handlers, before it ends.
   virtual boost::asio::io_context& io() = 0;
   virtual BatchLimits batch_limits() const = 0;
   // Writes a record that could not be processed, with the reason, to the dead-letter file of this

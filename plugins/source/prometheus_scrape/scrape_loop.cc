@@ -7,14 +7,12 @@
 #include <exception>
 #include <mutex>
 #include <optional>
-#include <thread>
 
 #include <zlib.h>
 
 #include <fmt/format.h>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
-#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
@@ -291,39 +289,12 @@ struct Loop::Impl : std::enable_shared_from_this<Impl> {
   std::string failure;
 };
 
-// A private io_context, run on a thread of its own (see the class comment for why).
-struct Loop::OwnIo {
-  OwnIo() : guard(io.get_executor()), thread([this] { io.run(); }) {}
-  ~OwnIo() {
-    guard.reset();
-    io.stop();
-    thread.join();
-  }
-
-  asio::io_context io{1};
-  asio::executor_work_guard<asio::io_context::executor_type> guard;
-  std::thread thread;
-};
-
 Loop::Loop(asio::io_context& io, Target target, int64_t interval_ns, const Clock& clock,
            Output& out, Handler handler)
     : impl_(std::make_shared<Impl>(io, std::move(target), interval_ns, clock, out,
                                    std::move(handler))) {}
 
-Loop::Loop(Target target, int64_t interval_ns, const Clock& clock, Output& out, Handler handler)
-    : own_io_(std::make_unique<OwnIo>()),
-      impl_(std::make_shared<Impl>(own_io_->io, std::move(target), interval_ns, clock, out,
-                                   std::move(handler))) {}
-
-Loop::~Loop() {
-  // Ends the loop if it still runs, so that its handlers do not outlive the private io_context.
-  if (own_io_) {
-    stop();
-    while (!wait_for(1'000'000'000)) {
-    }
-    impl_.reset();
-  }
-}
+Loop::~Loop() = default;
 
 void Loop::start() {
   {

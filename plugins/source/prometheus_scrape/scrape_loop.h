@@ -56,23 +56,16 @@ struct Outcome {
 // - stop() (any thread, more than once) ends the loop: the wait, the scrape or the push in
 //   progress is cancelled, and a batch not yet taken is dropped. wait_for() tells when the
 //   coroutine has ended; only then may `out`, `clock` and `handler` go away.
-// - The io_context must run (on any number of threads) until the coroutine has ended. Without
-//   one, the loop makes its own and runs it on a thread of its own until it is destroyed.
-//
-// Why a private io_context: the daemon's shared one (Context::io()) cannot carry sockets that a
-// plugin opens yet. Asio keeps the "which scheduler runs on this thread" stack in a static of a
-// header template (call_stack<thread_context, thread_info_base>::top_); a plugin, built with
-// hidden visibility, has its own copy, so the reactor code instantiated in the plugin finds no
-// scheduler on the daemon's io threads and dereferences null (SIGSEGV in
-// epoll_reactor::descriptor_state::perform_io on the first socket event). Once the core shares
-// that state with plugins, the source passes ctx.io() to the first constructor instead.
+// - The io_context must run (on any number of threads) until the coroutine has ended: the
+//   daemon's shared one (Context::io()), whose threads run the plugin's Asio code as their own
+//   (see cmake/IngestdPlugin.cmake). Destroying the Loop does not stop the coroutine: stop() and
+//   wait_for() first.
 class Loop {
  public:
   using Handler = std::function<BatchPtr(Outcome&)>;
 
   Loop(boost::asio::io_context& io, Target target, int64_t interval_ns, const Clock& clock,
        Output& out, Handler handler);
-  Loop(Target target, int64_t interval_ns, const Clock& clock, Output& out, Handler handler);
   ~Loop();
   Loop(const Loop&) = delete;
   Loop& operator=(const Loop&) = delete;
@@ -86,8 +79,6 @@ class Loop {
 
  private:
   struct Impl;
-  struct OwnIo;
-  std::unique_ptr<OwnIo> own_io_;  // declared first: destroyed after impl_
   std::shared_ptr<Impl> impl_;
 };
 

@@ -75,8 +75,7 @@ bool PrometheusScrapeSource::start(Context& ctx) {
 
 void PrometheusScrapeSource::run(Context& ctx, Output& out) {
   ctx.logf(LogLevel::kInfo, "scraping {} every {} ms", url_text_, interval_ns_ / 1'000'000);
-  // Not ctx.io() yet: see scrape::Loop on why a plugin's sockets need an io_context of its own.
-  scrape::Loop loop(target_, interval_ns_, ctx.clock(), out,
+  scrape::Loop loop(ctx.io(), target_, interval_ns_, ctx.clock(), out,
                     [this, &ctx](scrape::Outcome& o) { return handle(ctx, o); });
   loop.start();
   while (!ctx.wait_for_stop(kStopWaitNs)) {

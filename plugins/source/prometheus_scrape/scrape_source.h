@@ -56,9 +56,8 @@ inline constexpr OptionSpec kPrometheusScrapeSourceOptions[] = {
             "answer in another Content-Encoding, or corrupt gzip, counts in `failures_read`."},
 };
 
-// Scrapes one target with a scrape::Loop and emits one record per successful scrape. The loop
-// runs on an io_context of its own, on a thread of its own, until the daemon's shared one can
-// carry a plugin's sockets (see scrape::Loop).
+// Scrapes one target with a scrape::Loop on the daemon's shared io_context (Context::io()) and
+// emits one record per successful scrape.
 //
 // Contract:
 // - The factory checks the url (http:// only), the headers and the durations, and does no I/O.
