@@ -12,6 +12,10 @@ import harness
 sys.path.insert(0, os.path.join(harness.SOURCE_DIR, "tests", "packaging"))
 import out_of_tree  # noqa: E402
 
+# What cmake/ingestd-plugin.map exports besides the entry symbol (demangled).
+ASIO_STATE = (r"^boost::asio::detail::(keyword_tss_ptr<.*>::value_|call_stack<.*>::top_|"
+              r"service_base<.*>::id|execution_context_service_base<.*>::id)$")
+
 
 class PackagingTest(harness.IntegrationTestCase):
     def test_build_depends_come_from_packages_txt(self):
@@ -20,10 +24,20 @@ class PackagingTest(harness.IntegrationTestCase):
         self.assertEqual(r.returncode, 0, r.stderr)
 
     def test_core_plugins_export_only_the_entry_symbol(self):
+        """Besides the entry symbol, only Boost.Asio's process-wide state, which the daemon's
+        definitions must replace (cmake/ingestd-plugin.map), and only by a plugin that uses
+        Asio."""
         for name in harness.CORE_PLUGIN_FILES:
             with self.subTest(plugin=name):
-                self.assertEqual(out_of_tree.exported_symbols(
-                    os.path.join(harness.PLUGIN_DIR, name)), ["ingestd_plugin_v1"])
+                symbols = out_of_tree.exported_symbols(os.path.join(harness.PLUGIN_DIR, name))
+                self.assertIn("ingestd_plugin_v1", symbols)
+                others = [s for s in symbols if s != "ingestd_plugin_v1"]
+                if not others:
+                    continue
+                demangled = subprocess.run(["c++filt"], input="\n".join(others), text=True,
+                                           capture_output=True, check=True).stdout.splitlines()
+                for symbol in demangled:
+                    self.assertRegex(symbol, ASIO_STATE)
 
     def test_out_of_tree_plugin_builds_against_the_sdk_and_loads(self):
         prefix = self.path("prefix")

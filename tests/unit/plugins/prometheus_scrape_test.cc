@@ -14,6 +14,8 @@
 #include <thread>
 #include <vector>
 
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
 #include <fmt/format.h>
 
 #include "config/config.h"
@@ -155,8 +157,15 @@ TEST(PrometheusScrapeSourceTest, FailuresAreCountedByReasonAndLoggedOncePerChang
 }
 
 // A context whose stop wakes wait_for_stop(), as the core's does.
+// Stops on request, and runs an io_context on a thread of its own as the daemon's pool would.
 class StoppableContext : public FakeContext {
  public:
+  StoppableContext() : io_thread_([this] { io_.run(); }) {}
+  ~StoppableContext() override {
+    guard_.reset();
+    io_thread_.join();
+  }
+  boost::asio::io_context& io() override { return io_; }
   bool stopping() const override { return stop_.load(); }
   bool wait_for_stop(int64_t timeout_ns) override {
     std::unique_lock lock(mu_);
@@ -173,6 +182,10 @@ class StoppableContext : public FakeContext {
   std::atomic<bool> stop_{false};
   std::mutex mu_;
   std::condition_variable cv_;
+  boost::asio::io_context io_;
+  boost::asio::executor_work_guard<boost::asio::io_context::executor_type> guard_{
+      io_.get_executor()};
+  std::thread io_thread_;
 };
 
 // A one-thread HTTP server on 127.0.0.1 that answers every request with `answer` (or nothing,
