@@ -163,8 +163,11 @@ class ReloadTest(IntegrationTestCase):
         wait_until(lambda: count_lines(a) >= at_burst_end + 1000, 30, "a to go on filling")
         c = self.stop_cleanly(d)
 
+        # Signals that come while a reload runs are coalesced into one more: on a busy machine
+        # the whole burst can be a single reload, and the file then already holds the final
+        # graph. At most one reload per signal.
         reloads = len(re.findall(r"reloaded ", d.stderr()))
-        self.assertGreaterEqual(reloads, 2)
+        self.assertGreaterEqual(reloads, 1)
         self.assertLessEqual(reloads, 51)
         n = c["gen.events_out"]
         self.assertEqual(seqs(a), list(range(n)), "sink a: every number once, in order")
