@@ -26,12 +26,15 @@ std::string_view trim(std::string_view s) {
   return s;
 }
 
-// "count", or "<function>(<field>)" with function sum, min, max, avg or distinct.
+// "count", "first_seen", "last_seen", or "<function>(<field>)" with function sum, min, max, avg,
+// distinct, first or last.
 template <class Kind>
 bool parse_metric(std::string_view spec, Kind& kind, std::string& field) {
   spec = trim(spec);
-  if (spec == "count") {
-    kind = Kind::kCount;
+  if (spec == "count" || spec == "first_seen" || spec == "last_seen") {
+    kind = spec == "count"        ? Kind::kCount
+           : spec == "first_seen" ? Kind::kFirstSeen
+                                  : Kind::kLastSeen;
     return true;
   }
   size_t open = spec.find('(');
@@ -49,6 +52,10 @@ bool parse_metric(std::string_view spec, Kind& kind, std::string& field) {
     kind = Kind::kAvg;
   } else if (function == "distinct") {
     kind = Kind::kDistinct;
+  } else if (function == "first") {
+    kind = Kind::kFirst;
+  } else if (function == "last") {
+    kind = Kind::kLast;
   } else {
     return false;
   }
@@ -135,7 +142,8 @@ WindowAggregator::WindowAggregator(const Options& options, Diagnostics& diag)
     }
     if (!parse_metric(value.list.front(), metric.kind, metric.field)) {
       diag.error(option, fmt::format("unknown metric '{}': expected count, sum(f), min(f), "
-                                     "max(f), avg(f) or distinct(f)",
+                                     "max(f), avg(f), distinct(f), first_seen, last_seen, "
+                                     "first(f) or last(f)",
                                      value.list.front()));
       continue;
     }
@@ -216,9 +224,11 @@ void WindowAggregator::consume(Context& ctx, Batch& batch) {
     }
     Group& group = group_for(*current, batch, event);
     ++group.count;
+    group.first_ns = std::min(group.first_ns, t);
+    group.last_ns = std::max(group.last_ns, t);
     for (size_t m = 0; m < metrics_.size(); ++m)
-      if (metrics_[m].kind != MetricKind::kCount)
-        accumulate(group.metrics[m], metrics_[m], batch.find(event, metrics_[m].field));
+      if (!metrics_[m].field.empty())
+        accumulate(group.metrics[m], metrics_[m], batch.find(event, metrics_[m].field), t);
   }
   if (event_time_ && idle_timeout_ns_ > 0) {
     last_arrival_ns_ = ctx.clock().now_ns();
@@ -302,7 +312,21 @@ WindowAggregator::Group& WindowAggregator::group_for(Window& window, const Batch
   return group;
 }
 
-void WindowAggregator::accumulate(Accumulator& acc, const Metric& metric, const Value* v) {
+void WindowAggregator::accumulate(Accumulator& acc, const Metric& metric, const Value* v,
+                                  int64_t t) {
+  if (metric.kind == MetricKind::kFirst || metric.kind == MetricKind::kLast) {
+    if (!v) return;
+    const bool first = metric.kind == MetricKind::kFirst;
+    if (acc.n > 0 && (first ? t >= acc.at : t < acc.at)) return;
+    acc.at = t;
+    acc.kept = *v;
+    if (v->type == Value::Type::kString || v->type == Value::Type::kRaw) {
+      acc.kept_text.assign(v->s);
+      acc.kept.s = {};  // the text lives in kept_text
+    }
+    ++acc.n;
+    return;
+  }
   if (metric.kind == MetricKind::kDistinct) {
     if (!v) return;
     std::string_view text;
@@ -340,7 +364,7 @@ void WindowAggregator::accumulate(Accumulator& acc, const Metric& metric, const 
 }
 
 Value WindowAggregator::metric_value(const Metric& metric, const Group& group,
-                                     const Accumulator& acc) const {
+                                     const Accumulator& acc, char (&buf)[48]) const {
   bool exact = acc.all_int && acc.int_sum_ok;
   switch (metric.kind) {
     case MetricKind::kCount:
@@ -359,6 +383,18 @@ Value WindowAggregator::metric_value(const Metric& metric, const Group& group,
       if (acc.n == 0) return Value::null();
       return Value::number((exact ? static_cast<double>(acc.int_sum) : acc.sum) /
                            static_cast<double>(acc.n));
+    case MetricKind::kFirstSeen:
+    case MetricKind::kLastSeen: {
+      const int64_t t = metric.kind == MetricKind::kFirstSeen ? group.first_ns : group.last_ns;
+      return time_value(t, time_format_ == TimeFormat::kRfc3339 ? format_time(t, buf) : "");
+    }
+    case MetricKind::kFirst:
+    case MetricKind::kLast: {
+      if (acc.n == 0) return Value::null();
+      Value v = acc.kept;
+      if (v.type == Value::Type::kString || v.type == Value::Type::kRaw) v.s = acc.kept_text;
+      return v;
+    }
   }
   return Value::null();
 }
@@ -485,7 +521,7 @@ void WindowAggregator::write_window(Context& ctx, Output& out, Emission& em, int
   const size_t max_events = std::max<size_t>(1, ctx.batch_limits().max_events);
   const int64_t end = window_end(start);
   std::string_view start_text, end_text;  // of this window, in the current batch's arena
-  char buf[48];
+  char buf[48], text_buf[48];
   em.sorted.clear();
   for (const auto& entry : window.groups) em.sorted.push_back(&entry);
   std::sort(em.sorted.begin(), em.sorted.end(),
@@ -521,9 +557,11 @@ void WindowAggregator::write_window(Context& ctx, Output& out, Emission& em, int
         v.s = batch.copy(std::string_view(key).substr(part.offset, part.size));
       batch.append_field(event, em.names[name++], v);
     }
-    for (size_t m = 0; m < metrics_.size(); ++m)
-      batch.append_field(event, em.names[name++],
-                         metric_value(metrics_[m], group, group.metrics[m]));
+    for (size_t m = 0; m < metrics_.size(); ++m) {
+      Value v = metric_value(metrics_[m], group, group.metrics[m], text_buf);
+      if (v.type == Value::Type::kString || v.type == Value::Type::kRaw) v.s = batch.copy(v.s);
+      batch.append_field(event, em.names[name++], v);
+    }
     in_batch = true;
     ++em.emitted;
   }

@@ -26,7 +26,8 @@ namespace ingestd::plugins {
 
 inline constexpr char kWindowAggregatorDoc[] =
     "Groups events into tumbling time windows (processing or event time) and emits one event "
-    "per group and window with count, sum, min, max, avg or distinct metrics.";
+    "per group and window with count, sum, min, max, avg, distinct, first/last-seen time and "
+    "first/last value metrics.";
 
 inline constexpr OptionSpec kWindowSpecOptions[] = {
     {.name = "size",
@@ -105,8 +106,10 @@ inline constexpr OptionSpec kWindowAggregatorOptions[] = {
      .default_value = "{count: count}",
      .doc = "Output field name -> metric: `count` (events), `sum(f)`, `min(f)`, `max(f)`, "
             "`avg(f)` over the numeric values of field f (others are counted as `non_numeric`), "
-            "`distinct(f)` (exact number of distinct values of f). sum, min and max are integers "
-            "when every input was an integer."},
+            "`distinct(f)` (exact number of distinct values of f), `first_seen` / `last_seen` (the "
+            "time of the group's earliest / latest event, written as output.time_format says), "
+            "`first(f)` / `last(f)` (the value of f in the group's earliest / latest event, null "
+            "when no event had f). sum, min and max are integers when every input was an integer."},
     {.name = "output",
      .type = OptionType::kObject,
      .doc = "The window's own fields in each output event: their names (start, end) and "
@@ -189,7 +192,18 @@ class WindowAggregator final : public Aggregator {
   void flush(Context& ctx, Output& out) override;
 
  private:
-  enum class MetricKind { kCount, kSum, kMin, kMax, kAvg, kDistinct };
+  enum class MetricKind {
+    kCount,
+    kSum,
+    kMin,
+    kMax,
+    kAvg,
+    kDistinct,
+    kFirstSeen,
+    kLastSeen,
+    kFirst,
+    kLast
+  };
   struct Metric {
     std::string name;
     MetricKind kind = MetricKind::kCount;
@@ -207,6 +221,11 @@ class WindowAggregator final : public Aggregator {
     int64_t int_sum = 0, int_min = 0, int_max = 0;
     double sum = 0, min = 0, max = 0;
     absl::flat_hash_set<std::string> distinct;
+    // first(f) / last(f): the value of f in the group's earliest / latest event (by time; the
+    // first / last to arrive among equals), its text in kept_text for strings; at is that time.
+    Value kept;
+    std::string kept_text;
+    int64_t at = 0;
   };
   // One group_by value of a group: its type and numbers as first seen, its text at
   // [offset, offset + size) of the group key.
@@ -217,6 +236,8 @@ class WindowAggregator final : public Aggregator {
   };
   struct Group {
     int64_t count = 0;
+    int64_t first_ns = std::numeric_limits<int64_t>::max();  // earliest event time
+    int64_t last_ns = std::numeric_limits<int64_t>::min();   // latest event time
     std::vector<KeyPart> parts;
     std::vector<Accumulator> metrics;
   };
@@ -260,7 +281,7 @@ class WindowAggregator final : public Aggregator {
   Stream& stream_of(const Origin& origin, int64_t now, int64_t& others);
   bool passes(const Batch& batch, const Event& event) const;
   Group& group_for(Window& window, const Batch& batch, const Event& event);
-  void accumulate(Accumulator& acc, const Metric& metric, const Value* value);
+  void accumulate(Accumulator& acc, const Metric& metric, const Value* value, int64_t t);
   int64_t window_start(int64_t t) const;
   int64_t window_end(int64_t start) const;
   // Emits the windows whose end is <= limit (all of them for INT64_MAX), oldest first; true when
@@ -296,7 +317,10 @@ class WindowAggregator final : public Aggregator {
   std::string fingerprint() const;
   std::string encode_checkpoint() const;
   bool decode_checkpoint(std::string_view data, std::string& error);
-  Value metric_value(const Metric& metric, const Group& group, const Accumulator& acc) const;
+  // The metric's output value; text that does not outlive `buf` or the group (times, first(f))
+  // is to be copied by the caller.
+  Value metric_value(const Metric& metric, const Group& group, const Accumulator& acc,
+                     char (&buf)[48]) const;
 
   int64_t size_ns_ = 1'000'000'000;
   bool event_time_ = false;

@@ -1,15 +1,16 @@
 // aggregate/window checkpoints: saving, restoring and settling the state across restarts.
 //
 // File format (integers little-endian; str = u32 length + bytes):
-//   "INGWINCK" u8 version (1)
+//   "INGWINCK" u8 version (2; 1 is read too: it lacks what version 2 adds)
 //   str fingerprint                  the configuration the state belongs to
 //   i64 watermark, i64 closed_until
 //   u32 positions, each: str source, str topic, i32 partition, i64 next offset
 //   u32 windows, each: i64 start, u8 emitted (1: output not yet acknowledged), u32 groups,
-//     each: str key, i64 count, per group_by field: u8 type, the value (bool u8, int i64,
-//     double as u64 bits, string/raw nothing: the text is in the key), u32 offset, u32 size;
-//     per metric: i64 n, u8 flags (1 all_int, 2 int_sum_ok), i64 int_sum, int_min, int_max,
-//     f64 sum, min, max, u32 distinct values, each a str
+//     each: str key, i64 count, [v2: i64 first_ns, last_ns], per group_by field: a value (u8
+//     type, then bool u8, int i64, double as u64 bits, string/raw nothing: the text is in the
+//     key), u32 offset, u32 size; per metric: i64 n, u8 flags (1 all_int, 2 int_sum_ok), i64
+//     int_sum, int_min, int_max, f64 sum, min, max, u32 distinct values, each a str, [v2: i64 at,
+//     the kept value, str its text]
 //   u64 XXH3 of everything before it
 // The reader checks every length against what is left and the checksum first, so a damaged or
 // torn file is refused as a whole, never half restored.
@@ -31,7 +32,7 @@ namespace ingestd::plugins {
 namespace {
 
 constexpr std::string_view kMagic = "INGWINCK";
-constexpr uint8_t kVersion = 1;
+constexpr uint8_t kVersion = 2;
 constexpr int64_t kAwaitEmittedNs = 2'000'000'000;
 
 void put(std::string& out, const void* p, size_t n) {
@@ -52,6 +53,24 @@ void put_f64(std::string& out, double v) {
 void put_str(std::string& out, std::string_view s) {
   put_u32(out, static_cast<uint32_t>(s.size()));
   out.append(s);
+}
+
+// A value's type and, for bool, int and double, the value itself (a string's text goes elsewhere).
+void put_value(std::string& out, const Value& v) {
+  put_u8(out, static_cast<uint8_t>(v.type));
+  switch (v.type) {
+    case Value::Type::kBool:
+      put_u8(out, v.b ? 1 : 0);
+      break;
+    case Value::Type::kInt:
+      put_i64(out, v.i);
+      break;
+    case Value::Type::kDouble:
+      put_f64(out, v.d);
+      break;
+    default:
+      break;
+  }
 }
 
 // Bounds-checked reading; every failure names what was being read.
@@ -88,6 +107,27 @@ class Reader {
   }
   bool done() const { return pos_ == data_.size(); }
   const std::string& error() const { return error_; }
+  // What put_value() wrote.
+  bool value(Value& v, const char* what) {
+    uint8_t type = 0;
+    if (!u8(type, what)) return false;
+    if (type > static_cast<uint8_t>(Value::Type::kRaw)) return fail(what);
+    v.type = static_cast<Value::Type>(type);
+    switch (v.type) {
+      case Value::Type::kBool: {
+        uint8_t b = 0;
+        if (!u8(b, what)) return false;
+        v.b = b != 0;
+        return true;
+      }
+      case Value::Type::kInt:
+        return i64(v.i, what);
+      case Value::Type::kDouble:
+        return f64(v.d, what);
+      default:
+        return true;
+    }
+  }
 
  private:
   std::string_view data_;
@@ -305,21 +345,10 @@ std::string WindowAggregator::encode_checkpoint() const {
     for (const auto& [key, group] : w.groups) {
       put_str(out, key);
       put_i64(out, group.count);
+      put_i64(out, group.first_ns);
+      put_i64(out, group.last_ns);
       for (const KeyPart& part : group.parts) {
-        put_u8(out, static_cast<uint8_t>(part.value.type));
-        switch (part.value.type) {
-          case Value::Type::kBool:
-            put_u8(out, part.value.b ? 1 : 0);
-            break;
-          case Value::Type::kInt:
-            put_i64(out, part.value.i);
-            break;
-          case Value::Type::kDouble:
-            put_f64(out, part.value.d);
-            break;
-          default:
-            break;
-        }
+        put_value(out, part.value);
         put_u32(out, part.offset);
         put_u32(out, part.size);
       }
@@ -334,6 +363,9 @@ std::string WindowAggregator::encode_checkpoint() const {
         put_f64(out, acc.max);
         put_u32(out, static_cast<uint32_t>(acc.distinct.size()));
         for (const std::string& v : acc.distinct) put_str(out, v);
+        put_i64(out, acc.at);
+        put_value(out, acc.kept);
+        put_str(out, acc.kept_text);
       }
     }
   };
@@ -364,7 +396,7 @@ bool WindowAggregator::decode_checkpoint(std::string_view data, std::string& err
   uint8_t version = 0;
   std::string_view fp;
   if (!r.u8(version, "version")) return bad(r.error());
-  if (version != kVersion) {
+  if (version != 1 && version != kVersion) {
     error = fmt::format("unknown version {}", version);
     return false;
   }
@@ -387,7 +419,8 @@ bool WindowAggregator::decode_checkpoint(std::string_view data, std::string& err
     covered_[Position{std::string(source), std::string(topic), partition}] = next;
   }
   const size_t parts = group_by_.size();
-  const size_t min_group = 4 + 8 + parts * (1 + 8) + metrics_.size() * (8 + 1 + 6 * 8 + 4);
+  const size_t min_group = 4 + 8 + (version >= 2 ? 16 : 0) + parts * (1 + 8) +
+                           metrics_.size() * (8 + 1 + 6 * 8 + 4 + (version >= 2 ? 8 + 1 + 4 : 0));
   uint32_t windows = 0;
   if (!r.count(windows, 8 + 1 + 4, "windows")) return bad(r.error());
   for (uint32_t w = 0; w < windows; ++w) {
@@ -411,30 +444,13 @@ bool WindowAggregator::decode_checkpoint(std::string_view data, std::string& err
       if (!r.str(key, "group key")) return bad(r.error());
       Group group;
       if (!r.i64(group.count, "group count")) return bad(r.error());
+      if (version >= 2 &&
+          (!r.i64(group.first_ns, "group first time") || !r.i64(group.last_ns, "group last time")))
+        return bad(r.error());
       group.parts.resize(parts);
       for (KeyPart& part : group.parts) {
-        uint8_t type = 0;
-        if (!r.u8(type, "key type") || type > static_cast<uint8_t>(Value::Type::kRaw))
-          return bad(r.error().empty() ? "bad key type" : r.error());
-        part.value.type = static_cast<Value::Type>(type);
-        bool ok = true;
-        switch (part.value.type) {
-          case Value::Type::kBool: {
-            uint8_t b = 0;
-            ok = r.u8(b, "key bool");
-            part.value.b = b != 0;
-            break;
-          }
-          case Value::Type::kInt:
-            ok = r.i64(part.value.i, "key int");
-            break;
-          case Value::Type::kDouble:
-            ok = r.f64(part.value.d, "key double");
-            break;
-          default:
-            break;
-        }
-        if (!ok || !r.u32(part.offset, "key offset") || !r.u32(part.size, "key size"))
+        if (!r.value(part.value, "key value") || !r.u32(part.offset, "key offset") ||
+            !r.u32(part.size, "key size"))
           return bad(r.error());
         if (part.offset > key.size() || part.size > key.size() - part.offset) {
           error = "a group key part lies outside its key";
@@ -458,6 +474,11 @@ bool WindowAggregator::decode_checkpoint(std::string_view data, std::string& err
           if (!r.str(v, "distinct value")) return bad(r.error());
           acc.distinct.emplace(v);
         }
+        std::string_view kept_text;
+        if (version >= 2 && (!r.i64(acc.at, "kept time") || !r.value(acc.kept, "kept value") ||
+                             !r.str(kept_text, "kept text")))
+          return bad(r.error());
+        acc.kept_text = kept_text;
       }
       window->groups.emplace(std::string(key), std::move(group));
     }

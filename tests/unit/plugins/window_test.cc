@@ -348,6 +348,46 @@ metrics: {n: count, total: sum(v), lo: min(v), hi: max(v), mean: avg(v), users: 
   EXPECT_EQ(ctx_.count("non_numeric"), 2u * 4 + 1u * 4);
 }
 
+TEST_F(WindowTest, FirstAndLastFollowEventTimeNotArrival) {
+  make(R"(window: {size: 1m, time: event, allowed_lateness: 1m}
+group_by: [user]
+metrics: {n: count, since: first_seen, until: last_seen, entry: first(page), exit: last(page)}
+output: {start: ts, end: "", time_format: ms})");
+  const int64_t minute = kBase + 30 * kSec;  // 21:03:00
+  consume({
+      {minute + 20 * kSec, {{"user", S("ann")}, {"page", S("/b")}}},
+      {minute + 5 * kSec, {{"user", S("ann")}, {"page", S("/a")}}},  // earlier, arrives later
+      {minute + 40 * kSec, {{"user", S("ann")}}},                    // latest, but no page
+      {minute + 30 * kSec, {{"user", S("ann")}, {"page", I(7)}}},    // last page, an integer
+      {minute + 9 * kSec, {{"user", S("bob")}, {"page", S("/x")}}},
+      {minute + 9 * kSec, {{"user", S("bob")}, {"page", S("/y")}}},  // same time: arrival order
+      {minute + 12 * kSec, {{"user", S("eve")}}},                    // never a page
+  });
+  flush();
+  const int64_t ms = minute / kMs;
+  EXPECT_EQ(rows(), (std::vector<std::string>{
+                        fmt::format(R"({{"ts":{},"user":"ann","n":4,"since":{},"until":{},)"
+                                    R"("entry":"/a","exit":7}})",
+                                    ms, ms + 5000, ms + 40000),
+                        fmt::format(R"({{"ts":{},"user":"bob","n":2,"since":{},"until":{},)"
+                                    R"("entry":"/x","exit":"/y"}})",
+                                    ms, ms + 9000, ms + 9000),
+                        fmt::format(R"({{"ts":{},"user":"eve","n":1,"since":{},"until":{},)"
+                                    R"("entry":null,"exit":null}})",
+                                    ms, ms + 12000, ms + 12000)}));
+  EXPECT_EQ(cell(0, "exit").type, Value::Type::kInt);
+}
+
+TEST_F(WindowTest, FirstSeenIsWrittenAsTheWindowTimesAre) {
+  make(R"(window: {size: 10s, time: event}
+metrics: {since: first_seen, who: first(u)})");
+  consume({{kBase + 3 * kSec + 250 * kMs, {{"u", S("a")}}}, {kBase + 7 * kSec, {{"u", S("b")}}}});
+  flush();
+  EXPECT_EQ(rows(), (std::vector<std::string>{
+                        "{" + window_fields(kBase, 10 * kSec) +
+                        fmt::format(R"(,"since":"{}","who":"a"}})", rfc3339(kBase + 3250 * kMs))}));
+}
+
 TEST_F(WindowTest, IntegerSumOverflowFallsBackToDouble) {
   make("window: {size: 1s, time: event}\nmetrics: {s: sum(v), hi: max(v)}");
   consume({{kBase, {{"v", I(INT64_MAX)}}}, {kBase, {{"v", I(INT64_MAX)}}}});
@@ -670,7 +710,7 @@ std::vector<std::string> rows_of(const CollectingOutput& out) {
 
 constexpr char kUsers[] = R"(window: {size: 10s, time: event, allowed_lateness: 2s}
 group_by: [device]
-metrics: {n: count, users: distinct(uid)})";
+metrics: {n: count, users: distinct(uid), first: first_seen, last_uid: last(uid)})";
 const std::string kUsersPerWindow = std::string(kUsers) + "\ncheckpoint: true";
 
 // The checkpoint tests: a state directory of their own, and the runs after the first.
@@ -828,8 +868,11 @@ TEST_F(WindowCheckpointTest, ACheckpointSkipsReplayedInputItAlreadyCovers) {
   feed(*again, next, users(8, 9), kafka_origin(108, 109));
   again->flush(next, out_);
   EXPECT_EQ(next.count("replay_skipped"), 6u);
-  EXPECT_EQ(rows(), (std::vector<std::string>{"{" + window_fields(kBase, 10 * kSec) +
-                                              R"(,"device":"tv","n":9,"users":7})"}));
+  // first_seen is the first run's first event: restored, not the first one after the restart.
+  EXPECT_EQ(rows(), (std::vector<std::string>{
+                        "{" + window_fields(kBase, 10 * kSec) +
+                        fmt::format(R"(,"device":"tv","n":9,"users":7,"first":"{}","last_uid":1}})",
+                                    rfc3339(kBase))}));
 }
 
 TEST_F(WindowCheckpointTest, AWindowEmittedUnderCheckpointIsSentAgainUntilItsOutputIsAcknowledged) {
