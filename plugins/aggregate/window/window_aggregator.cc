@@ -13,7 +13,8 @@ namespace ingestd::plugins {
 namespace {
 
 constexpr int64_t kMaxTime = std::numeric_limits<int64_t>::max();
-constexpr char kKeySeparator = '\x1f';
+constexpr char kKeySeparator = '\x1f';  // in stream keys
+constexpr char kKeyEscape = '\x01';
 constexpr int64_t kResaveNs = 1'000'000'000;
 // Event time: a stream (a partition) that delivered nothing for this long (or idle_timeout, when
 // set) stops holding the watermark back; one silent for kStreamForgetNs is forgotten.
@@ -295,14 +296,8 @@ WindowAggregator::Group& WindowAggregator::group_for(Window& window, const Batch
                                                      const Event& event) {
   key_.clear();
   parts_.resize(group_by_.size());
-  for (size_t i = 0; i < group_by_.size(); ++i) {
-    if (i) key_ += kKeySeparator;
-    const Value* v = batch.find(event, group_by_[i]);
-    size_t offset = key_.size();
-    if (v) v->append_text(key_);
-    parts_[i] = {v ? *v : Value::null(), static_cast<uint32_t>(offset),
-                 static_cast<uint32_t>(key_.size() - offset)};
-  }
+  for (size_t i = 0; i < group_by_.size(); ++i)
+    parts_[i] = append_key_part(key_, batch.find(event, group_by_[i]));
   auto it = window.groups.find(key_);
   if (it != window.groups.end()) return it->second;
   Group& group = window.groups[key_];
@@ -310,6 +305,65 @@ WindowAggregator::Group& WindowAggregator::group_for(Window& window, const Batch
   for (KeyPart& part : group.parts) part.value.s = {};  // the text lives in the key
   group.metrics.resize(metrics_.size());
   return group;
+}
+
+WindowAggregator::KeyPart WindowAggregator::append_key_part(std::string& key, const Value* v) {
+  const size_t offset = key.size();
+  char tag = 'm';
+  if (v) {
+    switch (v->type) {
+      case Value::Type::kNull:
+        tag = 'n';
+        break;
+      case Value::Type::kBool:
+        tag = 'b';
+        break;
+      case Value::Type::kInt:
+      case Value::Type::kDouble:
+        tag = 'd';
+        break;
+      case Value::Type::kString:
+        tag = 's';
+        break;
+      case Value::Type::kRaw:
+        tag = 'r';
+        break;
+    }
+    if (v->type == Value::Type::kString || v->type == Value::Type::kRaw) {
+      if (v->s.find_first_of(std::string_view("\0\x01", 2)) == std::string_view::npos) {
+        key += v->s;
+      } else {
+        for (char c : v->s) {
+          if (c == '\0' || c == kKeyEscape) {
+            key += kKeyEscape;
+            key += c == '\0' ? '\x01' : '\x02';
+          } else {
+            key += c;
+          }
+        }
+      }
+    } else {
+      v->append_text(key);  // no 0x00 or 0x01 in the text of a number, bool or null
+    }
+  }
+  KeyPart part{v ? *v : Value::null(), static_cast<uint32_t>(offset),
+               static_cast<uint32_t>(key.size() - offset)};
+  key += '\0';
+  key += tag;
+  return part;
+}
+
+std::string_view WindowAggregator::key_text(std::string_view escaped, std::string& scratch) {
+  if (escaped.find(kKeyEscape) == std::string_view::npos) return escaped;
+  scratch.clear();
+  for (size_t i = 0; i < escaped.size(); ++i) {
+    if (escaped[i] == kKeyEscape && i + 1 < escaped.size()) {
+      scratch += escaped[++i] == '\x01' ? '\0' : kKeyEscape;
+    } else {
+      scratch += escaped[i];
+    }
+  }
+  return scratch;
 }
 
 void WindowAggregator::accumulate(Accumulator& acc, const Metric& metric, const Value* v,
@@ -554,7 +608,7 @@ void WindowAggregator::write_window(Context& ctx, Output& out, Emission& em, int
     for (const KeyPart& part : group.parts) {
       Value v = part.value;
       if (v.type == Value::Type::kString || v.type == Value::Type::kRaw)
-        v.s = batch.copy(std::string_view(key).substr(part.offset, part.size));
+        v.s = batch.copy(key_text(std::string_view(key).substr(part.offset, part.size), text_));
       batch.append_field(event, em.names[name++], v);
     }
     for (size_t m = 0; m < metrics_.size(); ++m) {

@@ -281,6 +281,14 @@ class WindowAggregator final : public Aggregator {
   Stream& stream_of(const Origin& origin, int64_t now, int64_t& others);
   bool passes(const Batch& batch, const Event& event) const;
   Group& group_for(Window& window, const Batch& batch, const Event& event);
+  // Group keys: per group_by field its text, with the bytes 0x00 and 0x01 escaped (0x01 0x01 and
+  // 0x01 0x02), then 0x00 and a tag of its type (missing, null, bool, number, string, raw). So two
+  // different values never share a key (a missing field and "", null and "null", texts holding
+  // the terminator), and keys sort by the first field's text, then by the next one's.
+  // Appends `v` (null: missing) to `key`; the part says where its (escaped) text lies.
+  static KeyPart append_key_part(std::string& key, const Value* v);
+  // A part's text as it came, from its escaped form in the key.
+  static std::string_view key_text(std::string_view escaped, std::string& scratch);
   void accumulate(Accumulator& acc, const Metric& metric, const Value* value, int64_t t);
   int64_t window_start(int64_t t) const;
   int64_t window_end(int64_t start) const;
@@ -351,7 +359,7 @@ class WindowAggregator final : public Aggregator {
   int64_t closed_until_;           // processing time: the latest advance() time
   std::string key_;                // reused group key
   std::vector<KeyPart> parts_;     // reused: the parts of key_
-  std::string text_;               // reused value text for distinct
+  std::string text_;               // reused value text (distinct, group key texts)
 
   Counter* filtered_ = nullptr;
   Counter* late_ = nullptr;

@@ -6,11 +6,11 @@
 //   i64 watermark, i64 closed_until
 //   u32 positions, each: str source, str topic, i32 partition, i64 next offset
 //   u32 windows, each: i64 start, u8 emitted (1: output not yet acknowledged), u32 groups,
-//     each: str key, i64 count, [v2: i64 first_ns, last_ns], per group_by field: a value (u8
-//     type, then bool u8, int i64, double as u64 bits, string/raw nothing: the text is in the
-//     key), u32 offset, u32 size; per metric: i64 n, u8 flags (1 all_int, 2 int_sum_ok), i64
-//     int_sum, int_min, int_max, f64 sum, min, max, u32 distinct values, each a str, [v2: i64 at,
-//     the kept value, str its text]
+//     each: str key (v2: WindowAggregator::append_key_part's; v1: texts joined by 0x1f), i64 count,
+//     [v2: i64 first_ns, last_ns], per group_by field: a value (u8 type, then bool u8, int i64,
+//     double as u64 bits, string/raw nothing: the text is in the key), u32 offset, u32 size; per
+//     metric: i64 n, u8 flags (1 all_int, 2 int_sum_ok), i64 int_sum, int_min, int_max, f64 sum,
+//     min, max, u32 distinct values, each a str, [v2: i64 at, the kept value, str its text]
 //   u64 XXH3 of everything before it
 // The reader checks every length against what is left and the checksum first, so a damaged or
 // torn file is refused as a whole, never half restored.
@@ -479,6 +479,20 @@ bool WindowAggregator::decode_checkpoint(std::string_view data, std::string& err
                              !r.str(kept_text, "kept text")))
           return bad(r.error());
         acc.kept_text = kept_text;
+      }
+      if (version == 1) {
+        // Version 1 joined the texts with 0x1f and no type: a null of no text was a missing field.
+        std::string converted;
+        for (KeyPart& part : group.parts) {
+          Value v = part.value;
+          const std::string_view text = key.substr(part.offset, part.size);
+          if (v.type == Value::Type::kString || v.type == Value::Type::kRaw) v.s = text;
+          const bool missing = v.type == Value::Type::kNull && text.empty();
+          part = append_key_part(converted, missing ? nullptr : &v);
+          part.value.s = {};
+        }
+        window->groups.emplace(std::move(converted), std::move(group));
+        continue;
       }
       window->groups.emplace(std::string(key), std::move(group));
     }

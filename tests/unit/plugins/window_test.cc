@@ -18,6 +18,7 @@
 #include "fake_context.h"
 #include "ingestd/json.h"
 #include "shared/state/state_file.h"
+#include "xxhash.h"
 
 namespace ingestd::plugins {
 namespace {
@@ -300,7 +301,7 @@ TEST_F(WindowTest, GroupsBySeveralKeysSortedWithTheirOriginalTypes) {
   });
   flush();
   std::string w = window_fields(kBase, kSec);
-  // Sorted by the key text: box<US<... and "tv\x1f\x1fUK" < "tv\x1f2\x1fUK" < "tv\x1f2.5\x1fUK".
+  // Sorted by the texts, field by field: box < tv, DE < US, and for tv a missing code < 2 < 2.5.
   EXPECT_EQ(rows(), (std::vector<std::string>{
                         "{" + w + R"(,"device":"box","code":10,"country":"DE","count":1})",
                         "{" + w + R"(,"device":"box","code":10,"country":"US","count":1})",
@@ -311,6 +312,49 @@ TEST_F(WindowTest, GroupsBySeveralKeysSortedWithTheirOriginalTypes) {
   EXPECT_EQ(cell(2, "code").type, Value::Type::kNull);
   EXPECT_EQ(cell(4, "code").type, Value::Type::kDouble);
   EXPECT_EQ(cell(0, "device").type, Value::Type::kString);
+}
+
+TEST_F(WindowTest, GroupKeysNeverCollide) {
+  make("window: {size: 1s, time: event}\ngroup_by: [a, b]");
+  using namespace std::string_view_literals;
+  const std::vector<std::vector<std::pair<std::string, Value>>> groups = {
+      {},                                 // both missing
+      {{"a", S("")}},                     // "" is not missing
+      {{"a", Value::null()}},             // null is not missing
+      {{"a", S("null")}},                 // nor the text "null"
+      {{"a", S("x\x1fy")}},               // the old separator inside a value
+      {{"a", S("x")}, {"b", S("y")}},     // ... is not two values
+      {{"a", S("x\0\x01"sv)}},            // the terminator and the escape inside a value
+      {{"a", S("x")}, {"b", S("\x01")}},  // ... are not two values either
+      {{"a", I(7)}},                      // a number is not its text
+      {{"a", S("7")}},                    //
+      {{"a", Value::boolean(true)}},      // nor is a bool
+      {{"a", S("true")}},                 //
+  };
+  std::vector<In> events;
+  for (size_t g = 0; g < groups.size(); ++g)
+    for (size_t n = 0; n <= g; ++n) events.push_back({kBase, groups[g]});  // group g: g + 1
+  consume(events);
+  flush();
+  // One row per group, each with its own values back and its own count.
+  std::vector<std::string> want;
+  for (size_t g = 0; g < groups.size(); ++g) {
+    Batch b;
+    Event& e = b.add("", 0);
+    for (const char* name : {"a", "b"}) {
+      auto it = std::find_if(groups[g].begin(), groups[g].end(),
+                             [&](const auto& f) { return f.first == name; });
+      b.append_field(e, name, it == groups[g].end() ? Value::null() : it->second);
+    }
+    b.append_field(e, "count", I(static_cast<int64_t>(g + 1)));
+    std::string line = "{" + window_fields(kBase, kSec) + ",";
+    json::append_fields(line, b, e);
+    want.push_back(line.erase(line.find(",{") + 1, 1));
+  }
+  std::vector<std::string> got = rows();
+  std::sort(got.begin(), got.end());
+  std::sort(want.begin(), want.end());
+  EXPECT_EQ(got, want);
 }
 
 TEST_F(WindowTest, EveryMetricKind) {
@@ -925,6 +969,80 @@ TEST_F(WindowCheckpointTest, ADamagedCheckpointIsReportedSetAsideAndIgnored) {
   std::string flipped = good;
   flipped[flipped.size() / 2] ^= 0x40;
   EXPECT_TRUE(damaged_start(flipped));
+}
+
+// A checkpoint as the first format wrote it: group keys were the texts joined by 0x1f, without
+// their types, so a missing field was a null of no text.
+TEST_F(WindowCheckpointTest, AVersion1CheckpointIsRestoredWithItsKeysConverted) {
+  const std::string yaml = R"(window: {size: 10s, time: event}
+group_by: [device, room]
+metrics: {n: count}
+checkpoint: true)";
+  // This configuration's fingerprint, from a checkpoint of today's format.
+  make(yaml);
+  consume({{kBase, {{"device", S("tv")}}}});
+  ctx_.request_stop();
+  flush();
+  const std::string file = checkpoint_file();
+  std::string current, error;
+  ASSERT_EQ(read_file(file, current, error), ReadStatus::kOk) << error;
+  uint32_t fp_size;
+  std::memcpy(&fp_size, current.data() + 9, 4);
+  const std::string fingerprint = current.substr(13, fp_size);
+
+  std::string v1 = "INGWINCK";
+  auto put = [&v1](const auto& v) { v1.append(reinterpret_cast<const char*>(&v), sizeof v); };
+  auto str = [&](std::string_view t) {
+    put(static_cast<uint32_t>(t.size()));
+    v1 += t;
+  };
+  auto part = [&](uint8_t type, uint32_t offset, uint32_t size) {
+    put(type);
+    put(offset);
+    put(size);
+  };
+  put(uint8_t{1});
+  str(fingerprint);
+  put(kBase);                                // watermark
+  put(std::numeric_limits<int64_t>::min());  // closed_until
+  put(uint32_t{0});                          // positions
+  put(uint32_t{1});                          // windows
+  put(kBase);
+  put(uint8_t{0});   // open
+  put(uint32_t{2});  // groups
+  const auto kNull = static_cast<uint8_t>(Value::Type::kNull);
+  const auto kString = static_cast<uint8_t>(Value::Type::kString);
+  str("tv\x1f");  // room missing
+  put(int64_t{3});
+  part(kString, 0, 2);
+  part(kNull, 3, 0);
+  put(int64_t{0});  // the count metric's accumulator
+  put(uint8_t{3});
+  for (int i = 0; i < 3; ++i) put(int64_t{0});
+  for (int i = 0; i < 3; ++i) put(0.0);
+  put(uint32_t{0});
+  str("tv\x1fnull");  // room null
+  put(int64_t{5});
+  part(kString, 0, 2);
+  part(kNull, 3, 4);
+  put(int64_t{0});
+  put(uint8_t{3});
+  for (int i = 0; i < 3; ++i) put(int64_t{0});
+  for (int i = 0; i < 3; ++i) put(0.0);
+  put(uint32_t{0});
+  put(static_cast<uint64_t>(XXH3_64bits(v1.data(), v1.size())));
+  ASSERT_TRUE(replace_file(file, v1, error)) << error;
+
+  FakeContext next;
+  auto again = next_run(next, yaml);
+  ASSERT_TRUE(logged(next, LogLevel::kInfo, "restored 1 open window")) << next.logs.size();
+  // New events join the restored groups they belong to: missing with missing, null with null.
+  feed(*again, next, {{kBase + kSec, {{"device", S("tv")}}}});
+  feed(*again, next, {{kBase + kSec, {{"device", S("tv")}, {"room", Value::null()}}}});
+  again->flush(next, out_);
+  const std::string w = window_fields(kBase, 10 * kSec);
+  EXPECT_EQ(rows(), (std::vector<std::string>{"{" + w + R"(,"device":"tv","room":null,"n":4})",
+                                              "{" + w + R"(,"device":"tv","room":null,"n":6})"}));
 }
 
 TEST_F(WindowCheckpointTest, AnotherConfigurationsCheckpointIsNamedNotRestored) {
