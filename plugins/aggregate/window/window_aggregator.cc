@@ -107,6 +107,14 @@ WindowAggregator::WindowAggregator(const Options& options, Diagnostics& diag)
     diag.error("window.allowed_lateness", "must not be negative");
     lateness_ns_ = 0;
   }
+  max_future_ns_ = std::max<int64_t>(0, window.get_duration_ns("max_future", 300'000'000'000));
+  auto policy = [](const std::string& name) {
+    return name == "dead_letter" ? Policy::kDeadLetter
+           : name == "drop"      ? Policy::kDrop
+                                 : Policy::kKeep;
+  };
+  late_policy_ = policy(window.get_string("late", "drop"));
+  future_policy_ = policy(window.get_string("future", "keep"));
 
   for (const auto& [field, value] : options.get_object("where").entries)
     where_.push_back({field, value.list});
@@ -168,6 +176,7 @@ bool WindowAggregator::start(Context& ctx) {
 void WindowAggregator::bind_counters(Context& ctx) {
   filtered_ = &ctx.counter("filtered");
   late_ = &ctx.counter("late");
+  future_ = &ctx.counter("future");
   non_numeric_ = &ctx.counter("non_numeric");
   windows_emitted_ = &ctx.counter("windows");
   left_for_replay_ = &ctx.counter("left_for_replay");
@@ -188,15 +197,20 @@ int64_t WindowAggregator::window_end(int64_t start) const {
 
 void WindowAggregator::consume(Context& ctx, Batch& batch) {
   if (!filtered_) bind_counters(ctx);
-  uint64_t filtered = 0, late = 0;
-  const int64_t now = event_time_ ? 0 : std::max(ctx.clock().now_ns(), closed_until_);
+  uint64_t filtered = 0, late = 0, future = 0;
+  bool lost = false;  // a record the dead-letter file could not take
+  const int64_t wall = ctx.clock().now_ns();
+  const int64_t now = event_time_ ? 0 : std::max(wall, closed_until_);
+  // Event time: no stream's newest time goes past this.
+  const int64_t horizon =
+      max_future_ns_ > 0 && wall < kMaxTime - max_future_ns_ ? wall + max_future_ns_ : kMaxTime;
   const size_t skip = checkpoint_ ? covered_prefix(ctx, batch) : 0;
   const std::span<const Event> events = batch.events();
   // Event time: the watermark is the lowest of the streams' newest times, this batch's stream
   // raising its own as the events go.
   Stream* stream = nullptr;
   int64_t others = kMaxTime;
-  if (event_time_) stream = &stream_of(batch.origin, ctx.clock().now_ns(), others);
+  if (event_time_) stream = &stream_of(batch.origin, wall, others);
   Window* current = nullptr;
   int64_t current_start = 0;
   for (size_t k = skip; k < events.size(); ++k) {
@@ -208,11 +222,27 @@ void WindowAggregator::consume(Context& ctx, Batch& batch) {
     int64_t t = event_time_ ? event.time_ns : now;
     int64_t start = window_start(t);
     if (event_time_) {
+      if (t > horizon) {
+        ++future;
+        if (future_policy_ != Policy::kKeep) {
+          if (future_policy_ == Policy::kDeadLetter)
+            lost |= !ctx.dead_letter(
+                event.raw, fmt::format("event time {} ns is more than max_future ({} ns) ahead of "
+                                       "the clock ({} ns)",
+                                       t, max_future_ns_, wall));
+          continue;
+        }
+      }
       if (window_end(start) <= watermark_) {
         ++late;
+        if (late_policy_ == Policy::kDeadLetter)
+          lost |= !ctx.dead_letter(
+              event.raw, fmt::format("late: event time {} ns is in a window closed by the "
+                                     "watermark ({} ns)",
+                                     t, watermark_));
         continue;
       }
-      stream->newest = std::max(stream->newest, t);
+      if (t <= horizon) stream->newest = std::max(stream->newest, t);  // not an offender's time
       const int64_t low = std::min(others, stream->newest);
       const int64_t mark = low < kMinTime + lateness_ns_ ? kMinTime : low - lateness_ns_;
       watermark_ = std::max(watermark_, mark);
@@ -236,6 +266,7 @@ void WindowAggregator::consume(Context& ctx, Batch& batch) {
     arrival_watermark_ = watermark_;
   }
   // Every window the batch reached holds its acks: the source hears back once all are written.
+  if (lost) batch.resolve_acks(false);  // a record neither counted nor set aside
   if (reached_.empty()) {
     for (AckRef& ack : batch.acks) ack.ok();  // filtered, late or counted before: not lost
   } else {
@@ -248,6 +279,7 @@ void WindowAggregator::consume(Context& ctx, Batch& batch) {
 
   if (filtered) filtered_->add(filtered);
   if (late) late_->add(late);
+  if (future) future_->add(future);
   if (pending_non_numeric_) non_numeric_->add(std::exchange(pending_non_numeric_, 0));
 }
 

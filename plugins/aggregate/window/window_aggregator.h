@@ -62,6 +62,30 @@ inline constexpr OptionSpec kWindowSpecOptions[] = {
             "watermark moves on with the wall clock from the last arrival, so the last windows of "
             "a stream that went quiet are emitted rather than waiting for its next event. Events "
             "that then arrive behind the watermark are late. 0 waits for the next event."},
+    {.name = "late",
+     .type = OptionType::kEnum,
+     .default_value = "drop",
+     .choices = "drop|dead_letter",
+     .doc = "Event time only: what becomes of a late event (counted as `late` either way): "
+            "dropped, or written with the reason to this component's dead-letter file "
+            "(data_dir/dead_letter/<component>.jsonl)."},
+    {.name = "max_future",
+     .type = OptionType::kDuration,
+     .default_value = "5m",
+     .min = "0s",
+     .doc = "Event time only: how far ahead of the wall clock an event's time may be. One event "
+            "stamped in the future (a wrong clock, a bad record) would otherwise move the "
+            "watermark there and make every later event late. Events beyond it are counted as "
+            "`future` and treated as `future` says; their times never move the watermark. 0: no "
+            "bound."},
+    {.name = "future",
+     .type = OptionType::kEnum,
+     .default_value = "keep",
+     .choices = "keep|drop|dead_letter",
+     .doc = "Event time only: what becomes of an event beyond max_future: `keep` counts it in "
+            "the window of its time (emitted once the watermark gets there) without moving the "
+            "watermark; `drop` drops it; `dead_letter` writes it with the reason to the "
+            "dead-letter file."},
 };
 
 inline constexpr OptionSpec kWindowOutputOptions[] = {
@@ -177,7 +201,7 @@ inline constexpr OptionSpec kWindowAggregatorOptions[] = {
 // `.damaged` and ignored; a failed save is reported and counted in `checkpoint_errors`, and the
 // acks wait for the next one.
 //
-// Counters: filtered, late, non_numeric (per metric and event), windows (groups emitted),
+// Counters: filtered, late, future, non_numeric (per metric and event), windows (groups emitted),
 // left_for_replay, and with checkpoint: checkpoints, checkpoint_errors, replay_skipped.
 // Threading: one instance, driven by one thread (the Aggregator contract); output acks settle on
 // any thread and only set an atomic. No allocation per event once its window and group exist,
@@ -334,6 +358,10 @@ class WindowAggregator final : public Aggregator {
   bool event_time_ = false;
   int64_t lateness_ns_ = 0;
   int64_t idle_timeout_ns_ = 0;  // event time: 0 = the watermark waits for events
+  int64_t max_future_ns_ = 0;    // event time: 0 = no bound
+  enum class Policy : uint8_t { kKeep, kDrop, kDeadLetter };
+  Policy late_policy_ = Policy::kDrop;
+  Policy future_policy_ = Policy::kKeep;
   std::vector<Filter> where_;
   std::vector<std::string> group_by_;
   std::vector<Metric> metrics_;
@@ -363,6 +391,7 @@ class WindowAggregator final : public Aggregator {
 
   Counter* filtered_ = nullptr;
   Counter* late_ = nullptr;
+  Counter* future_ = nullptr;
   Counter* non_numeric_ = nullptr;
   Counter* windows_emitted_ = nullptr;
   Counter* left_for_replay_ = nullptr;

@@ -211,6 +211,24 @@ TEST_F(WindowTest, EventTimeWatermarkWithLateness) {
   EXPECT_EQ(ctx_.count("late"), 1u);
 }
 
+TEST_F(WindowTest, AFutureEventDoesNotMoveTheWatermarkPastMaxFuture) {
+  make("window: {size: 10s, time: event, max_future: 1m}");
+  const int64_t now = ctx_.clock().now_ns();
+  const int64_t base = now - now % (10 * kSec) - 30 * kSec;  // a window 30 s ago
+  consume({{base + kSec, {}}, {now + 86400 * kSec, {}}});    // a day ahead: kept, counted
+  consume({{base + 2 * kSec, {}}});                          // not late: the watermark is bounded
+  EXPECT_EQ(ctx_.count("future"), 1u);
+  EXPECT_EQ(ctx_.count("late"), 0u);
+  consume({{base + 70 * kSec, {}}});  // within max_future: closes the first window
+  advance(0);
+  EXPECT_EQ(rows(),
+            (std::vector<std::string>{"{" + window_fields(base, 10 * kSec) + R"(,"count":2})"}));
+  flush();  // the end of the input: the future event's window too
+  const int64_t day = now + 86400 * kSec;
+  EXPECT_EQ(rows().back(),
+            "{" + window_fields(day - day % (10 * kSec), 10 * kSec) + R"(,"count":1})");
+}
+
 TEST_F(WindowTest, EventTimeIdleTimeoutEmitsTheWindowsOfAQuietStream) {
   make("window: {size: 10s, time: event, allowed_lateness: 2s, idle_timeout: 30s}");
   const int64_t wall = ctx_.clock().now_ns();                 // when the batch below arrives
@@ -501,6 +519,38 @@ struct AckProbe {
 void deliver(std::vector<BatchPtr>& batches) {
   for (BatchPtr& b : batches) b->resolve_acks(true);
   batches.clear();
+}
+
+TEST_F(WindowTest, FutureAndLateEventsGoWhereThePoliciesSay) {
+  make("window: {size: 10s, time: event, max_future: 1m, future: dead_letter, late: dead_letter}");
+  const int64_t now = ctx_.clock().now_ns();
+  const int64_t base = now - now % (10 * kSec) - 30 * kSec;
+  consume({{base + kSec, {}},
+           {now + 2 * 60 * kSec, {}},
+           {base + 15 * kSec, {}},
+           {base + 5 * kSec, {}}});  // late: the watermark is at base + 15 s
+  flush();
+  EXPECT_EQ(ctx_.count("future"), 1u);
+  EXPECT_EQ(ctx_.count("late"), 1u);
+  ASSERT_EQ(ctx_.dead_letters.size(), 2u);
+  EXPECT_NE(ctx_.dead_letters[0].second.find("max_future"), std::string::npos);
+  EXPECT_NE(ctx_.dead_letters[1].second.find("late"), std::string::npos);
+  EXPECT_EQ(ctx_.dead_letters[1].first, "{}");  // the record itself
+  // Neither is in a window.
+  EXPECT_EQ(rows(), (std::vector<std::string>{
+                        "{" + window_fields(base, 10 * kSec) + R"(,"count":1})",
+                        "{" + window_fields(base + 10 * kSec, 10 * kSec) + R"(,"count":1})"}));
+
+  // A record the dead-letter file cannot take is lost: its batch's acks fail.
+  make("window: {size: 10s, time: event, max_future: 1m, future: drop, late: dead_letter}");
+  ctx_.dead_letter_ok = false;
+  AckProbe dropped, lost;
+  consume({{now + 2 * 60 * kSec, {}}}, dropped.make());  // dropped by policy: not lost
+  consume({{base + 20 * kSec, {}}, {base + kSec, {}}}, lost.make());
+  flush();
+  deliver(out_.batches);
+  EXPECT_TRUE(dropped.fired && dropped.ok);
+  EXPECT_TRUE(lost.fired && !lost.ok);
 }
 
 TEST_F(WindowTest, AcksFireOnlyOnceTheOutputHoldingTheirLatestWindowIsDelivered) {
