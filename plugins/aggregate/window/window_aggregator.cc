@@ -101,6 +101,16 @@ WindowAggregator::WindowAggregator(const Options& options, Diagnostics& diag)
   } else if (time != "processing") {
     diag.error("window.time", fmt::format("unknown time '{}': expected processing or event", time));
   }
+  hop_ns_ = window.get_duration_ns("hop", 0);
+  if (hop_ns_ == 0) hop_ns_ = size_ns_;
+  if (hop_ns_ < 1'000'000 || hop_ns_ > size_ns_ || size_ns_ % hop_ns_ != 0 ||
+      size_ns_ / hop_ns_ > kMaxHops) {
+    diag.error("window.hop", fmt::format("must divide window.size into at most {} hops of 1ms "
+                                         "or more",
+                                         kMaxHops));
+    hop_ns_ = size_ns_;
+  }
+  holding_.resize(static_cast<size_t>(size_ns_ / hop_ns_));
   lateness_ns_ = window.get_duration_ns("allowed_lateness", 0);
   idle_timeout_ns_ = window.get_duration_ns("idle_timeout", 0);
   if (lateness_ns_ < 0) {
@@ -188,7 +198,7 @@ void WindowAggregator::bind_counters(Context& ctx) {
 }
 
 int64_t WindowAggregator::window_start(int64_t t) const {
-  return floor_div(t, size_ns_) * size_ns_;
+  return floor_div(t, hop_ns_) * hop_ns_;
 }
 
 int64_t WindowAggregator::window_end(int64_t start) const {
@@ -211,8 +221,9 @@ void WindowAggregator::consume(Context& ctx, Batch& batch) {
   Stream* stream = nullptr;
   int64_t others = kMaxTime;
   if (event_time_) stream = &stream_of(batch.origin, wall, others);
-  Window* current = nullptr;
-  int64_t current_start = 0;
+  // The windows holding the last event's time, newest first, while the next events share them.
+  int64_t cached_latest = 0, cached_watermark = 0;
+  size_t cached = 0;
   for (size_t k = skip; k < events.size(); ++k) {
     const Event& event = events[k];
     if (!passes(batch, event)) {
@@ -220,7 +231,7 @@ void WindowAggregator::consume(Context& ctx, Batch& batch) {
       continue;
     }
     int64_t t = event_time_ ? event.time_ns : now;
-    int64_t start = window_start(t);
+    const int64_t latest = window_start(t);  // the newest window holding t
     if (event_time_) {
       if (t > horizon) {
         ++future;
@@ -233,7 +244,7 @@ void WindowAggregator::consume(Context& ctx, Batch& batch) {
           continue;
         }
       }
-      if (window_end(start) <= watermark_) {
+      if (window_end(latest) <= watermark_) {  // and so every older one
         ++late;
         if (late_policy_ == Policy::kDeadLetter)
           lost |= !ctx.dead_letter(
@@ -247,19 +258,26 @@ void WindowAggregator::consume(Context& ctx, Batch& batch) {
       const int64_t mark = low < kMinTime + lateness_ns_ ? kMinTime : low - lateness_ns_;
       watermark_ = std::max(watermark_, mark);
     }
-    if (!current || start != current_start) {
-      current = &windows_[start];
-      current_start = start;
-      if (std::find(reached_.begin(), reached_.end(), current) == reached_.end())
-        reached_.push_back(current);
+    // (Tumbling: the watermark cannot close the one window unseen, the late check above covers
+    // it; hopping: it may have closed the oldest.)
+    if (cached == 0 || latest != cached_latest ||
+        (hop_ns_ != size_ns_ && watermark_ != cached_watermark)) {
+      // Hopping: the windows starting at latest, latest - hop, ... after t - size; in event time
+      // only those the watermark has not closed (an event late for the oldest still counts in
+      // the newer ones).
+      cached = 0;
+      cached_latest = latest;
+      cached_watermark = watermark_;
+      const int64_t before = t < kMinTime + size_ns_ ? kMinTime : t - size_ns_;
+      for (int64_t start = latest; start > before && cached < holding_.size(); start -= hop_ns_) {
+        if (event_time_ && window_end(start) <= watermark_) break;
+        Window* w = &windows_[start];
+        holding_[cached++] = w;
+        if (std::find(reached_.begin(), reached_.end(), w) == reached_.end()) reached_.push_back(w);
+        if (start < kMinTime + hop_ns_) break;
+      }
     }
-    Group& group = group_for(*current, batch, event);
-    ++group.count;
-    group.first_ns = std::min(group.first_ns, t);
-    group.last_ns = std::max(group.last_ns, t);
-    for (size_t m = 0; m < metrics_.size(); ++m)
-      if (!metrics_[m].field.empty())
-        accumulate(group.metrics[m], metrics_[m], batch.find(event, metrics_[m].field), t);
+    for (size_t i = 0; i < cached; ++i) add(*holding_[i], batch, event, t);
   }
   if (event_time_ && idle_timeout_ns_ > 0) {
     last_arrival_ns_ = ctx.clock().now_ns();
@@ -281,6 +299,16 @@ void WindowAggregator::consume(Context& ctx, Batch& batch) {
   if (late) late_->add(late);
   if (future) future_->add(future);
   if (pending_non_numeric_) non_numeric_->add(std::exchange(pending_non_numeric_, 0));
+}
+
+void WindowAggregator::add(Window& window, const Batch& batch, const Event& event, int64_t t) {
+  Group& group = group_for(window, batch, event);
+  ++group.count;
+  group.first_ns = std::min(group.first_ns, t);
+  group.last_ns = std::max(group.last_ns, t);
+  for (size_t m = 0; m < metrics_.size(); ++m)
+    if (!metrics_[m].field.empty())
+      accumulate(group.metrics[m], metrics_[m], batch.find(event, metrics_[m].field), t);
 }
 
 WindowAggregator::Stream& WindowAggregator::stream_of(const Origin& origin, int64_t now,

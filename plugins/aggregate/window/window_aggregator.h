@@ -34,8 +34,16 @@ inline constexpr OptionSpec kWindowSpecOptions[] = {
      .type = OptionType::kDuration,
      .required = true,
      .min = "1ms",
-     .doc = "Length of each window. Windows are aligned to multiples of the size since the Unix "
-            "epoch: with 1m, a window runs from hh:mm:00.000 to hh:mm+1:00.000 UTC."},
+     .doc = "Length of each window. Windows are aligned to multiples of the size (or of hop) "
+            "since the Unix epoch: with 1m, a window runs from hh:mm:00.000 to hh:mm+1:00.000 "
+            "UTC."},
+    {.name = "hop",
+     .type = OptionType::kDuration,
+     .doc = "Hopping windows: a window of `size` starts every `hop` (which divides size into at "
+            "most 1000 hops), so each event counts in size / hop overlapping windows; e.g. size "
+            "1m, hop 10s gives the last minute every 10 seconds. Default: size (tumbling). In "
+            "event time, an event late for the oldest of its windows still counts in the newer "
+            "ones; it is `late` only when all of them are closed."},
     {.name = "time",
      .type = OptionType::kEnum,
      .default_value = "processing",
@@ -304,6 +312,8 @@ class WindowAggregator final : public Aggregator {
   // other streams that are not idle.
   Stream& stream_of(const Origin& origin, int64_t now, int64_t& others);
   bool passes(const Batch& batch, const Event& event) const;
+  // Counts the event (time t) in its group of `window`.
+  void add(Window& window, const Batch& batch, const Event& event, int64_t t);
   Group& group_for(Window& window, const Batch& batch, const Event& event);
   // Group keys: per group_by field its text, with the bytes 0x00 and 0x01 escaped (0x01 0x01 and
   // 0x01 0x02), then 0x00 and a tag of its type (missing, null, bool, number, string, raw). So two
@@ -354,7 +364,10 @@ class WindowAggregator final : public Aggregator {
   Value metric_value(const Metric& metric, const Group& group, const Accumulator& acc,
                      char (&buf)[48]) const;
 
+  static constexpr int64_t kMaxHops = 1000;  // windows per event: size / hop
   int64_t size_ns_ = 1'000'000'000;
+  int64_t hop_ns_ = 1'000'000'000;  // = size_ns_: tumbling
+  std::vector<Window*> holding_;    // reused by consume(): the windows holding an event's time
   bool event_time_ = false;
   int64_t lateness_ns_ = 0;
   int64_t idle_timeout_ns_ = 0;  // event time: 0 = the watermark waits for events

@@ -138,8 +138,10 @@ class Reader {
 }  // namespace
 
 std::string WindowAggregator::fingerprint() const {
-  std::string fp = fmt::format("size={} time={} lateness={} where=", size_ns_,
+  std::string fp = fmt::format("size={} time={} lateness={} ", size_ns_,
                                event_time_ ? "event" : "processing", lateness_ns_);
+  if (hop_ns_ != size_ns_) fp += fmt::format("hop={} ", hop_ns_);  // tumbling: as before hop
+  fp += "where=";
   for (const Filter& f : where_) {
     fp += f.field + "=";
     for (const std::string& v : f.values) fp += v + "|";

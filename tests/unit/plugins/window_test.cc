@@ -734,6 +734,76 @@ metrics: {n: count, total: sum(v), users: distinct(uid)})");
   EXPECT_EQ(rows(), expected);
 }
 
+// Hopping windows: 2 s every 500 ms, out-of-order input, against a model that puts each event in
+// each of its four windows that the watermark has not closed.
+TEST_F(WindowTest, HoppingWindowsMatchAReferenceModel) {
+  make(R"(window: {size: 2s, hop: 500ms, time: event, allowed_lateness: 1s}
+group_by: [device]
+metrics: {n: count, total: sum(v)})");
+  constexpr int64_t kSize = 2 * kSec, kHop = 500 * kMs;
+  std::map<int64_t, std::map<std::string, std::pair<int64_t, int64_t>>> model;
+  std::vector<std::string> expected;
+  int64_t watermark = INT64_MIN;
+  uint64_t late = 0;
+  auto close = [&](int64_t limit) {
+    while (!model.empty() && model.begin()->first + kSize <= limit) {
+      for (const auto& [device, c] : model.begin()->second)
+        expected.push_back(fmt::format(R"({{{},"device":"{}","n":{},"total":{}}})",
+                                       window_fields(model.begin()->first, kSize), device, c.first,
+                                       c.second));
+      model.erase(model.begin());
+    }
+  };
+  const std::vector<std::string> devices = {"roku", "tv"};
+  std::mt19937_64 rng(7);
+  int64_t clock = kBase;
+  for (int round = 0; round < 300; ++round) {
+    std::vector<In> batch;
+    for (size_t i = 0, n = rng() % 10; i < n; ++i) {
+      clock += static_cast<int64_t>(rng() % 300) * kMs;
+      const int64_t t = clock - static_cast<int64_t>(rng() % 4000) * kMs;  // up to 4 s late
+      const std::string& device = devices[rng() % devices.size()];
+      const int64_t v = static_cast<int64_t>(rng() % 50);
+      batch.push_back({t, {{"device", S(device)}, {"v", I(v)}}});
+      const int64_t newest = t / kHop * kHop;
+      if (newest + kSize <= watermark) {
+        ++late;
+        continue;
+      }
+      for (int64_t start = newest; start > t - kSize; start -= kHop) {
+        if (start + kSize <= watermark) break;
+        auto& c = model[start][device];
+        ++c.first;
+        c.second += v;
+      }
+      watermark = std::max(watermark, t - kSec);
+    }
+    consume(batch);
+    if (rng() % 3 == 0) {
+      advance(0);
+      close(watermark);
+    }
+  }
+  flush();
+  close(INT64_MAX);
+  EXPECT_GT(late, 0u);
+  EXPECT_EQ(ctx_.count("late"), late);
+  EXPECT_EQ(rows(), expected);
+}
+
+TEST(WindowOptionsTest, HopMustDivideTheSize) {
+  for (const char* yaml : {"window: {size: 1m, hop: 7s}", "window: {size: 1m, hop: 2m}",
+                           "window: {size: 1h, hop: 1ms}"}) {
+    std::vector<config::Error> errors;
+    auto options = config::options_from_yaml(kDescriptor, yaml, errors);
+    ASSERT_TRUE(options) << yaml;
+    CollectingDiagnostics diag;
+    WindowAggregator agg(*options, diag);
+    ASSERT_EQ(diag.errors.size(), 1u) << yaml;
+    EXPECT_EQ(diag.errors.front().first, "window.hop") << yaml;
+  }
+}
+
 TEST_F(WindowTest, EventTimeTakesTheLowestWatermarkOfThePartitions) {
   make("window: {size: 10s, time: event, allowed_lateness: 1s}");
   auto partition = [](int32_t p) { return Origin{"in", "t", p, 0, 1, std::nullopt}; };
