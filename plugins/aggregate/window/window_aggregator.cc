@@ -174,6 +174,7 @@ WindowAggregator::WindowAggregator(const Options& options, Diagnostics& diag)
     metrics_.push_back(std::move(metric));
   }
   checkpoint_ = options.get_bool("checkpoint", false);
+  max_groups_ = static_cast<size_t>(options.get_int("max_groups", 1'000'000));
 }
 
 bool WindowAggregator::start(Context& ctx) {
@@ -187,6 +188,7 @@ void WindowAggregator::bind_counters(Context& ctx) {
   filtered_ = &ctx.counter("filtered");
   late_ = &ctx.counter("late");
   future_ = &ctx.counter("future");
+  groups_overflow_ = &ctx.counter("groups_overflow");
   non_numeric_ = &ctx.counter("non_numeric");
   windows_emitted_ = &ctx.counter("windows");
   left_for_replay_ = &ctx.counter("left_for_replay");
@@ -207,7 +209,7 @@ int64_t WindowAggregator::window_end(int64_t start) const {
 
 void WindowAggregator::consume(Context& ctx, Batch& batch) {
   if (!filtered_) bind_counters(ctx);
-  uint64_t filtered = 0, late = 0, future = 0;
+  uint64_t filtered = 0, late = 0, future = 0, overflow = 0;
   bool lost = false;  // a record the dead-letter file could not take
   const int64_t wall = ctx.clock().now_ns();
   const int64_t now = event_time_ ? 0 : std::max(wall, closed_until_);
@@ -277,7 +279,8 @@ void WindowAggregator::consume(Context& ctx, Batch& batch) {
         if (start < kMinTime + hop_ns_) break;
       }
     }
-    for (size_t i = 0; i < cached; ++i) add(*holding_[i], batch, event, t);
+    for (size_t i = 0; i < cached; ++i)
+      if (!add(*holding_[i], batch, event, t)) ++overflow;
   }
   if (event_time_ && idle_timeout_ns_ > 0) {
     last_arrival_ns_ = ctx.clock().now_ns();
@@ -298,17 +301,27 @@ void WindowAggregator::consume(Context& ctx, Batch& batch) {
   if (filtered) filtered_->add(filtered);
   if (late) late_->add(late);
   if (future) future_->add(future);
+  if (overflow) {
+    if (groups_overflow_->value() == 0)
+      ctx.log(LogLevel::kWarn,
+              fmt::format("a window reached max_groups ({}): events of new groups are dropped and "
+                          "counted in groups_overflow",
+                          max_groups_));
+    groups_overflow_->add(overflow);
+  }
   if (pending_non_numeric_) non_numeric_->add(std::exchange(pending_non_numeric_, 0));
 }
 
-void WindowAggregator::add(Window& window, const Batch& batch, const Event& event, int64_t t) {
-  Group& group = group_for(window, batch, event);
-  ++group.count;
-  group.first_ns = std::min(group.first_ns, t);
-  group.last_ns = std::max(group.last_ns, t);
+bool WindowAggregator::add(Window& window, const Batch& batch, const Event& event, int64_t t) {
+  Group* group = group_for(window, batch, event);
+  if (!group) return false;
+  ++group->count;
+  group->first_ns = std::min(group->first_ns, t);
+  group->last_ns = std::max(group->last_ns, t);
   for (size_t m = 0; m < metrics_.size(); ++m)
     if (!metrics_[m].field.empty())
-      accumulate(group.metrics[m], metrics_[m], batch.find(event, metrics_[m].field), t);
+      accumulate(group->metrics[m], metrics_[m], batch.find(event, metrics_[m].field), t);
+  return true;
 }
 
 WindowAggregator::Stream& WindowAggregator::stream_of(const Origin& origin, int64_t now,
@@ -352,19 +365,20 @@ bool WindowAggregator::passes(const Batch& batch, const Event& event) const {
   return true;
 }
 
-WindowAggregator::Group& WindowAggregator::group_for(Window& window, const Batch& batch,
+WindowAggregator::Group* WindowAggregator::group_for(Window& window, const Batch& batch,
                                                      const Event& event) {
   key_.clear();
   parts_.resize(group_by_.size());
   for (size_t i = 0; i < group_by_.size(); ++i)
     parts_[i] = append_key_part(key_, batch.find(event, group_by_[i]));
   auto it = window.groups.find(key_);
-  if (it != window.groups.end()) return it->second;
+  if (it != window.groups.end()) return &it->second;
+  if (window.groups.size() >= max_groups_) return nullptr;
   Group& group = window.groups[key_];
   group.parts = parts_;
   for (KeyPart& part : group.parts) part.value.s = {};  // the text lives in the key
   group.metrics.resize(metrics_.size());
-  return group;
+  return &group;
 }
 
 WindowAggregator::KeyPart WindowAggregator::append_key_part(std::string& key, const Value* v) {

@@ -149,6 +149,15 @@ inline constexpr OptionSpec kWindowAggregatorOptions[] = {
             "gives {\"ts\":1515445320,\"cnt\":42}.",
      .children = kWindowOutputOptions,
      .child_count = std::size(kWindowOutputOptions)},
+    {.name = "max_groups",
+     .type = OptionType::kInt,
+     .default_value = "1000000",
+     .min = "1",
+     .doc = "The most groups one window holds, so that a field with unbounded values (a request "
+            "id in group_by) cannot take all memory. Events of further groups are dropped and "
+            "counted in `groups_overflow` (a warning is logged the first time). A group costs "
+            "about 120 bytes, plus 40 per group_by field, its key's text and about 180 per metric "
+            "(distinct: plus each value kept)."},
     {.name = "checkpoint",
      .type = OptionType::kBool,
      .default_value = "false",
@@ -312,9 +321,10 @@ class WindowAggregator final : public Aggregator {
   // other streams that are not idle.
   Stream& stream_of(const Origin& origin, int64_t now, int64_t& others);
   bool passes(const Batch& batch, const Event& event) const;
-  // Counts the event (time t) in its group of `window`.
-  void add(Window& window, const Batch& batch, const Event& event, int64_t t);
-  Group& group_for(Window& window, const Batch& batch, const Event& event);
+  // Counts the event (time t) in its group of `window`; false when that group is one too many.
+  bool add(Window& window, const Batch& batch, const Event& event, int64_t t);
+  // The event's group in `window`, made if new; null when the window has max_groups already.
+  Group* group_for(Window& window, const Batch& batch, const Event& event);
   // Group keys: per group_by field its text, with the bytes 0x00 and 0x01 escaped (0x01 0x01 and
   // 0x01 0x02), then 0x00 and a tag of its type (missing, null, bool, number, string, raw). So two
   // different values never share a key (a missing field and "", null and "null", texts holding
@@ -383,8 +393,9 @@ class WindowAggregator final : public Aggregator {
   std::string end_field_ = "window_end";  // "": none
   TimeFormat time_format_ = TimeFormat::kRfc3339;
   bool checkpoint_ = false;
-  std::string checkpoint_file_;   // <state_dir>/windows-<fingerprint hash>.ckpt
-  std::vector<Emitted> emitted_;  // checkpoint: output not yet acknowledged
+  size_t max_groups_ = 1'000'000;  // per window
+  std::string checkpoint_file_;    // <state_dir>/windows-<fingerprint hash>.ckpt
+  std::vector<Emitted> emitted_;   // checkpoint: output not yet acknowledged
   std::shared_ptr<Outcomes> outcomes_ = std::make_shared<Outcomes>();
   std::map<Position, int64_t> covered_;  // checkpoint: next offset per input position
   int64_t last_save_ns_ = 0;             // monotonic
@@ -405,6 +416,7 @@ class WindowAggregator final : public Aggregator {
   Counter* filtered_ = nullptr;
   Counter* late_ = nullptr;
   Counter* future_ = nullptr;
+  Counter* groups_overflow_ = nullptr;
   Counter* non_numeric_ = nullptr;
   Counter* windows_emitted_ = nullptr;
   Counter* left_for_replay_ = nullptr;

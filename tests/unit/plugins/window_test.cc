@@ -375,6 +375,26 @@ TEST_F(WindowTest, GroupKeysNeverCollide) {
   EXPECT_EQ(got, want);
 }
 
+TEST_F(WindowTest, MaxGroupsDropsTheEventsOfFurtherGroupsCounted) {
+  make("window: {size: 1s, time: event}\ngroup_by: [g]\nmax_groups: 2");
+  consume({{kBase, {{"g", S("a")}}},
+           {kBase, {{"g", S("b")}}},
+           {kBase, {{"g", S("c")}}},
+           {kBase, {{"g", S("a")}}},
+           {kBase, {{"g", S("d")}}},
+           {kBase + kSec, {{"g", S("c")}}}});
+  flush();
+  const std::string w0 = window_fields(kBase, kSec), w1 = window_fields(kBase + kSec, kSec);
+  EXPECT_EQ(rows(), (std::vector<std::string>{"{" + w0 + R"(,"g":"a","count":2})",
+                                              "{" + w0 + R"(,"g":"b","count":1})",
+                                              "{" + w1 + R"(,"g":"c","count":1})"}));
+  EXPECT_EQ(ctx_.count("groups_overflow"), 2u);
+  EXPECT_EQ(
+      std::count_if(ctx_.logs.begin(), ctx_.logs.end(),
+                    [](const auto& l) { return l.second.find("max_groups") != std::string::npos; }),
+      1);
+}
+
 TEST_F(WindowTest, EveryMetricKind) {
   make(R"(window: {size: 1s, time: event}
 group_by: [g]
