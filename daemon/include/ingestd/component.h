@@ -3,8 +3,11 @@
 
 #include <atomic>
 #include <cstdint>
+#include <limits>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include <fmt/format.h>
 
@@ -173,6 +176,27 @@ class Aggregator : public Component {
   virtual void consume(Context& ctx, Batch& batch) = 0;
   virtual void advance(Context& ctx, Output& out, int64_t now_ns) = 0;
   virtual void flush(Context& ctx, Output& out) = 0;
+
+  // What inspect() is asked for.
+  struct InspectQuery {
+    // Only groups whose group_by field has this text, e.g. {{"username", "ann"}}.
+    std::vector<std::pair<std::string, std::string>> where;
+    int64_t from_ns = std::numeric_limits<int64_t>::min();  // windows that end after this
+    int64_t to_ns = std::numeric_limits<int64_t>::max();    // windows that start before this
+    size_t max_rows = 10'000;
+  };
+  // Its live state, for the admin API and D-Bus: appends to `out` one event per group of each
+  // window it holds (open, and those it keeps after closing them), with the fields of its output
+  // plus "state": "open" or "closed", as far as `query` selects them, at most max_rows. Returns
+  // false when it has no live state to show (the default). Called by the core on the aggregator's
+  // own thread between its other calls, only when someone asks, so it needs no locking and costs
+  // nothing otherwise; keep it short (the aggregator's input waits meanwhile).
+  virtual bool inspect(Context& ctx, const InspectQuery& query, Batch& out) {
+    (void)ctx;
+    (void)query;
+    (void)out;
+    return false;
+  }
 };
 
 enum class SinkStatus { kOk, kRetryable, kPermanent };

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <filesystem>
+#include <future>
 #include <optional>
 #include <random>
 #include <utility>
@@ -493,6 +494,16 @@ struct Runtime::Stage final : public Output {
   bool has_next = false;
   bool closed = false;
 
+  // Aggregators: inspect() questions, answered by its thread between calls (answer_questions()).
+  struct Question {
+    Aggregator::InspectQuery query;
+    std::promise<Inspection> answer;
+  };
+  std::mutex questions_mu;
+  std::vector<std::shared_ptr<Question>> questions;  // under questions_mu
+  std::atomic<bool> asked{false};                    // questions is not empty
+  bool answering = true;  // under questions_mu: false once its thread has ended
+
   std::vector<std::unique_ptr<Worker>> workers;
   std::atomic<int> workers_left{0};
   bool launched = false;  // under Runtime::mu_
@@ -813,12 +824,70 @@ void Runtime::run_aggregator(Stage& s, Worker& w) {
         break;
       }
       agg.advance(s.context, s, clock_.now_ns());
+      if (s.asked.load(std::memory_order_acquire)) answer_questions(s, &agg);
     }
     agg.flush(s.context, s);
   } catch (const std::exception& e) {
     s.context.log(LogLevel::kError, fmt::format("stopped by an error: {}", e.what()));
   }
+  answer_questions(s, nullptr);
   worker_done(s);
+}
+
+void Runtime::answer_questions(Stage& s, Aggregator* agg) {
+  std::vector<std::shared_ptr<Stage::Question>> questions;
+  {
+    std::lock_guard lock(s.questions_mu);
+    questions.swap(s.questions);
+    s.asked.store(false, std::memory_order_release);
+    if (!agg) s.answering = false;
+  }
+  for (auto& q : questions) {
+    Inspection answer;
+    if (!agg) {
+      answer.status = Inspection::Status::kNoAnswer;
+    } else {
+      auto rows = std::make_unique<Batch>();
+      try {
+        if (agg->inspect(s.context, q->query, *rows)) {
+          answer.status = Inspection::Status::kOk;
+          answer.rows = std::move(rows);
+        } else {
+          answer.status = Inspection::Status::kNotSupported;
+        }
+      } catch (const std::exception& e) {
+        answer.status = Inspection::Status::kFailed;
+        answer.error = e.what();
+      }
+    }
+    q->answer.set_value(std::move(answer));
+  }
+}
+
+Runtime::Inspection Runtime::inspect(const std::string& name, const Aggregator::InspectQuery& query,
+                                     int64_t timeout_ns) {
+  auto q = std::make_shared<Stage::Question>();
+  q->query = query;
+  std::future<Inspection> answer = q->answer.get_future();
+  {
+    std::lock_guard lock(mu_);
+    auto it = std::find_if(stages_.begin(), stages_.end(), [&](const auto& s) {
+      return s->name() == name && s->kind() == Kind::kAggregator;
+    });
+    if (it == stages_.end()) return {.status = Inspection::Status::kNoSuchAggregator};
+    Stage& s = **it;
+    std::lock_guard questions_lock(s.questions_mu);
+    if (!s.answering) return {};
+    s.questions.push_back(q);
+    s.asked.store(true, std::memory_order_release);
+  }
+  // The question holds its promise: it is answered, or dropped unanswered with the stage.
+  if (answer.wait_for(std::chrono::nanoseconds(timeout_ns)) != std::future_status::ready) return {};
+  try {
+    return answer.get();
+  } catch (const std::future_error&) {
+    return {};
+  }
 }
 
 void Runtime::run_sink(Stage& s, Worker& w, Component& instance) {

@@ -129,6 +129,17 @@ class Runtime {
   };
   std::vector<SinkState> sinks() const;
 
+  // The live state of aggregator `name` (Aggregator::inspect()): asked of its own thread, which
+  // answers between its calls (within about 100 ms). Thread-safe.
+  struct Inspection {
+    enum class Status { kOk, kNoSuchAggregator, kNotSupported, kNoAnswer, kFailed };
+    Status status = Status::kNoAnswer;
+    BatchPtr rows;      // kOk: one event per group and window
+    std::string error;  // kFailed: what inspect() threw
+  };
+  Inspection inspect(const std::string& name, const Aggregator::InspectQuery& query,
+                     int64_t timeout_ns);
+
  private:
   friend class ComponentContext;
   struct Stage;
@@ -143,6 +154,8 @@ class Runtime {
   void run_source(Stage& stage, Worker& worker);
   void run_parser(Stage& stage, Worker& worker, Component& instance);
   void run_aggregator(Stage& stage, Worker& worker);
+  // Answers the inspect() questions waiting for an aggregator (as not running when null).
+  static void answer_questions(Stage& stage, Aggregator* aggregator);
   void run_sink(Stage& stage, Worker& worker, Component& instance);
   void write_to_sink(Stage& stage, Worker& worker, Sink& sink, BatchPtr batch);
   SinkResult call_sink(Stage& stage, Worker& worker, Sink& sink, const Batch& batch,

@@ -610,11 +610,87 @@ void WindowAggregator::open_batch(Context& ctx, Emission& em) {
   em.batch = std::make_unique<Batch>();
   em.batch->origin.component = std::string(ctx.name());
   em.batch->ingest_time_ns = ctx.clock().now_ns();
-  em.names.clear();
-  em.names.push_back(em.batch->copy(start_field_));
-  if (!end_field_.empty()) em.names.push_back(em.batch->copy(end_field_));
-  for (const std::string& field : group_by_) em.names.push_back(em.batch->copy(field));
-  for (const Metric& metric : metrics_) em.names.push_back(em.batch->copy(metric.name));
+  copy_names(*em.batch, em.names);
+}
+
+void WindowAggregator::copy_names(Batch& batch, std::vector<std::string_view>& names) const {
+  names.clear();
+  names.push_back(batch.copy(start_field_));
+  if (!end_field_.empty()) names.push_back(batch.copy(end_field_));
+  for (const std::string& field : group_by_) names.push_back(batch.copy(field));
+  for (const Metric& metric : metrics_) names.push_back(batch.copy(metric.name));
+}
+
+Event& WindowAggregator::append_row(Batch& batch, const std::vector<std::string_view>& names,
+                                    int64_t start, std::string_view start_text,
+                                    std::string_view end_text, const std::string& key,
+                                    const Group& group) {
+  char text_buf[48];
+  Event& event = batch.add({}, start);
+  size_t name = 0;
+  batch.append_field(event, names[name++], time_value(start, start_text));
+  if (!end_field_.empty())
+    batch.append_field(event, names[name++], time_value(window_end(start), end_text));
+  for (const KeyPart& part : group.parts) {
+    Value v = part.value;
+    if (v.type == Value::Type::kString || v.type == Value::Type::kRaw)
+      v.s = batch.copy(key_text(std::string_view(key).substr(part.offset, part.size), text_));
+    batch.append_field(event, names[name++], v);
+  }
+  for (size_t m = 0; m < metrics_.size(); ++m) {
+    Value v = metric_value(metrics_[m], group, group.metrics[m], text_buf);
+    if (v.type == Value::Type::kString || v.type == Value::Type::kRaw) v.s = batch.copy(v.s);
+    batch.append_field(event, names[name++], v);
+  }
+  return event;
+}
+
+bool WindowAggregator::selected(const InspectQuery& query, const std::string& key,
+                                const Group& group) {
+  for (const auto& [field, want] : query.where) {
+    auto it = std::find(group_by_.begin(), group_by_.end(), field);
+    if (it == group_by_.end()) return false;
+    const KeyPart& part = group.parts[static_cast<size_t>(it - group_by_.begin())];
+    if (part.value.type == Value::Type::kString || part.value.type == Value::Type::kRaw) {
+      if (key_text(std::string_view(key).substr(part.offset, part.size), text_) != want)
+        return false;
+    } else if (part.value.type == Value::Type::kNull || !part.value.text_equals(want)) {
+      return false;  // a missing field matches nothing
+    }
+  }
+  return true;
+}
+
+bool WindowAggregator::inspect(Context&, const InspectQuery& query, Batch& out) {
+  std::vector<std::string_view> names;
+  copy_names(out, names);
+  const std::string_view state_name = out.copy("state");
+  const std::string_view open = out.copy("open"), closed = out.copy("closed");
+  std::vector<const std::pair<const std::string, Group>*> sorted;
+  char buf[48];
+  auto show = [&](int64_t start, const Window& window, bool is_open) {
+    if (window_end(start) <= query.from_ns || start >= query.to_ns) return;
+    sorted.clear();
+    for (const auto& entry : window.groups)
+      if (selected(query, entry.first, entry.second)) sorted.push_back(&entry);
+    std::sort(sorted.begin(), sorted.end(),
+              [](const auto* a, const auto* b) { return a->first < b->first; });
+    std::string_view start_text, end_text;
+    if (time_format_ == TimeFormat::kRfc3339) {
+      start_text = out.copy(format_time(start, buf));
+      end_text = out.copy(format_time(window_end(start), buf));
+    }
+    for (const auto* entry : sorted) {
+      if (out.size() >= query.max_rows) return;
+      Event& e = append_row(out, names, start, start_text, end_text, entry->first, entry->second);
+      out.append_field(e, state_name, Value::string(is_open ? open : closed));
+    }
+  };
+  // Oldest first: what closed, then what is open.
+  if (last_closed_) show(last_closed_->first, last_closed_->second, false);
+  for (const Emitted& e : emitted_) show(e.start, e.window, false);
+  for (const auto& [start, window] : windows_) show(start, window, true);
+  return true;
 }
 
 bool WindowAggregator::emit(Context& ctx, Output& out, int64_t limit) {
@@ -636,6 +712,7 @@ bool WindowAggregator::emit(Context& ctx, Output& out, int64_t limit) {
       write_window(ctx, out, em, start, e.window, confirm);
     } else {
       write_window(ctx, out, em, start, it->second, it->second.acks);
+      last_closed_.emplace(start, std::move(it->second));  // for inspect(), until the next
     }
     windows_.erase(it);
   }
@@ -649,7 +726,7 @@ void WindowAggregator::write_window(Context& ctx, Output& out, Emission& em, int
   const size_t max_events = std::max<size_t>(1, ctx.batch_limits().max_events);
   const int64_t end = window_end(start);
   std::string_view start_text, end_text;  // of this window, in the current batch's arena
-  char buf[48], text_buf[48];
+  char buf[48];
   em.sorted.clear();
   for (const auto& entry : window.groups) em.sorted.push_back(&entry);
   std::sort(em.sorted.begin(), em.sorted.end(),
@@ -672,24 +749,7 @@ void WindowAggregator::write_window(Context& ctx, Output& out, Emission& em, int
       start_text = em.batch->copy(format_time(start, buf));
       end_text = em.batch->copy(format_time(end, buf));
     }
-    Batch& batch = *em.batch;
-    const std::string& key = entry->first;
-    const Group& group = entry->second;
-    Event& event = batch.add({}, start);
-    size_t name = 0;
-    batch.append_field(event, em.names[name++], time_value(start, start_text));
-    if (!end_field_.empty()) batch.append_field(event, em.names[name++], time_value(end, end_text));
-    for (const KeyPart& part : group.parts) {
-      Value v = part.value;
-      if (v.type == Value::Type::kString || v.type == Value::Type::kRaw)
-        v.s = batch.copy(key_text(std::string_view(key).substr(part.offset, part.size), text_));
-      batch.append_field(event, em.names[name++], v);
-    }
-    for (size_t m = 0; m < metrics_.size(); ++m) {
-      Value v = metric_value(metrics_[m], group, group.metrics[m], text_buf);
-      if (v.type == Value::Type::kString || v.type == Value::Type::kRaw) v.s = batch.copy(v.s);
-      batch.append_field(event, em.names[name++], v);
-    }
+    append_row(*em.batch, em.names, start, start_text, end_text, entry->first, entry->second);
     in_batch = true;
     ++em.emitted;
   }

@@ -9,6 +9,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -231,6 +232,9 @@ class WindowAggregator final : public Aggregator {
   void consume(Context& ctx, Batch& batch) override;
   void advance(Context& ctx, Output& out, int64_t now_ns) override;
   void flush(Context& ctx, Output& out) override;
+  // The open windows and the last one closed (with checkpoint: those whose output is not yet
+  // acknowledged), group by group, sorted by window start and group.
+  bool inspect(Context& ctx, const InspectQuery& query, Batch& out) override;
 
  private:
   enum class MetricKind {
@@ -340,6 +344,15 @@ class WindowAggregator final : public Aggregator {
   // it emitted any.
   bool emit(Context& ctx, Output& out, int64_t limit);
   void open_batch(Context& ctx, Emission& em);
+  // The output field names (start, end, group_by fields, metrics) in `batch`'s arena.
+  void copy_names(Batch& batch, std::vector<std::string_view>& names) const;
+  // Appends one output event: a group of the window at `start` (its times as start_text and
+  // end_text with rfc3339 time_format, in `batch`'s arena).
+  Event& append_row(Batch& batch, const std::vector<std::string_view>& names, int64_t start,
+                    std::string_view start_text, std::string_view end_text, const std::string& key,
+                    const Group& group);
+  // Whether the group's fields have the texts a query asks for.
+  bool selected(const InspectQuery& query, const std::string& key, const Group& group);
   // A window's start or end as output.time_format says (`rfc3339`: the text given).
   Value time_value(int64_t ns, std::string_view rfc3339) const;
   // Writes one window's groups into output batches; the batches holding it get `acks` (moved in,
@@ -403,9 +416,10 @@ class WindowAggregator final : public Aggregator {
   std::vector<Window*> reached_;         // reused by consume(): the windows a batch reached
 
   std::map<int64_t, Window> windows_;  // by start; node-based, so Window pointers stay valid
-  int64_t watermark_;                  // event time: see the class comment
-  absl::flat_hash_map<std::string, Stream> streams_;  // event time: by origin
-  std::string stream_key_;                            // reused
+  std::optional<std::pair<int64_t, Window>> last_closed_;  // without checkpoint, for inspect()
+  int64_t watermark_;                                      // event time: see the class comment
+  absl::flat_hash_map<std::string, Stream> streams_;       // event time: by origin
+  std::string stream_key_;                                 // reused
   int64_t last_arrival_ns_ = 0;    // event time: wall clock at the last consume(), 0 = none
   int64_t arrival_watermark_ = 0;  // event time: watermark_ after that consume()
   int64_t closed_until_;           // processing time: the latest advance() time

@@ -124,6 +124,10 @@ class SumAggregator : public Aggregator {
     b.acks.clear();
   }
   void advance(Context&, Output&, int64_t) override {}
+  bool inspect(Context&, const InspectQuery& query, Batch& out) override {
+    if (query.max_rows > 0) out.add({}, sum_);
+    return true;
+  }
   void flush(Context&, Output& out) override {
     auto b = std::make_unique<Batch>();
     b->add({}, sum_);
@@ -664,6 +668,35 @@ TEST_F(RuntimeTest, ASpoolThatKeepsGrowingWhileTheSinkIsUpIsReportedAnOutageIsNo
   EXPECT_NE(line.find("[warning] [sinks.out] the spool grew to "), std::string::npos) << line;
   EXPECT_NE(line.find("(spool.replay_rate 100); at this pace it will not empty"), std::string::npos)
       << line;
+}
+
+TEST_F(RuntimeTest, AnAggregatorIsInspectedOnItsOwnThreadWhileItRuns) {
+  pipeline.components.push_back(
+      component("src", kSource, {}, ints({{"count", 100}, {"batch", 10}, {"linger", 1}})));
+  pipeline.components.push_back(component("agg", kAgg, {"src"}));
+  pipeline.components.push_back(component("out", kSink, {"agg"}, ints({{"slot", 0}})));
+  start();
+  ASSERT_TRUE(wait_counter("agg.events_in", 100));
+  // Its state once everything has been consumed: 0 + 1 + ... + 99.
+  Runtime::Inspection seen = rt->inspect("agg", {}, kWait);
+  ASSERT_EQ(seen.status, Runtime::Inspection::Status::kOk);
+  ASSERT_EQ(seen.rows->size(), 1u);
+  EXPECT_EQ(seen.rows->events()[0].time_ns, 4950);
+  // Several threads at once, each answered.
+  std::vector<std::thread> askers;
+  std::atomic<int> answered{0};
+  for (int i = 0; i < 4; ++i)
+    askers.emplace_back([&] {
+      if (rt->inspect("agg", {}, kWait).status == Runtime::Inspection::Status::kOk) ++answered;
+    });
+  for (auto& t : askers) t.join();
+  EXPECT_EQ(answered, 4);
+  EXPECT_EQ(rt->inspect("src", {}, kWait).status,
+            Runtime::Inspection::Status::kNoSuchAggregator);  // a source is no aggregator
+  EXPECT_EQ(rt->inspect("nope", {}, kWait).status, Runtime::Inspection::Status::kNoSuchAggregator);
+  rt->request_stop();
+  ASSERT_TRUE(rt->wait_for(kWait));
+  EXPECT_EQ(rt->inspect("agg", {}, kWait).status, Runtime::Inspection::Status::kNoAnswer);
 }
 
 // Acknowledgements: every path a batch can end on gives its source the right verdict.
