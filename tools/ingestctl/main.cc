@@ -2,7 +2,7 @@
 // privileges of its own beyond what the bus policy grants its caller.
 //
 //   ingestctl [--bus system|session|ADDRESS] [--json] reload | status | validate FILE |
-//             log-level LEVEL
+//             log-level LEVEL | aggregates NAME [--where FIELD=TEXT]...
 //
 // Exit codes: 0 success; 1 a failed reload or an invalid file; 64 usage error (also an unknown
 // log level); 69 (EX_UNAVAILABLE) the daemon cannot be reached on that bus; 77 (EX_NOPERM) the
@@ -12,6 +12,7 @@
 #include <cstdio>
 #include <ctime>
 #include <filesystem>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -51,9 +52,9 @@ struct Failure {
 Failure classify(const sdbus::Error& e, const std::string& bus) {
   const std::string& name = e.getName();
   if (name == "org.freedesktop.DBus.Error.AccessDenied")
-    return {kExitNoPermission,
-            fmt::format("permission denied by the policy of {}: {} (the changing calls need root)",
-                        dbus::describe_bus(bus), e.getMessage())};
+    return {kExitNoPermission, fmt::format("permission denied by the policy of {}: {} (the "
+                                           "changing calls and GetAggregates need root)",
+                                           dbus::describe_bus(bus), e.getMessage())};
   if (name == dbus::kErrorInvalidLevel || name == dbus::kErrorInvalidArgument)
     return {kExitUsage, e.getMessage()};
   if (name.rfind("org.ingestd.", 0) == 0) return {kExitFailed, e.getMessage()};
@@ -154,6 +155,37 @@ class Client {
     return ok ? kExitOk : kExitFailed;
   }
 
+  int aggregates(const std::string& component, const std::vector<std::string>& where) {
+    std::map<std::string, std::string> filter;
+    for (const std::string& w : where) {
+      size_t eq = w.find('=');
+      if (eq == std::string::npos || eq == 0) {
+        std::fprintf(stderr, "ingestctl: --where takes FIELD=TEXT, not '%s'\n", w.c_str());
+        return kExitUsage;
+      }
+      filter[w.substr(0, eq)] = w.substr(eq + 1);
+    }
+    std::string json;
+    proxy_->callMethod("GetAggregates")
+        .onInterface(dbus::kInterface)
+        .withTimeout(kCallTimeout)
+        .withArguments(component, filter)
+        .storeResultsTo(json);
+    if (options_.json) {
+      std::printf("%s\n", json.c_str());
+      return kExitOk;
+    }
+    simdjson::dom::parser parser;
+    simdjson::dom::array rows;
+    if (parser.parse(json).get(rows) != simdjson::SUCCESS) {
+      std::fprintf(stderr,
+                   "ingestctl: GetAggregates returned something that is not a JSON array\n");
+      return kExitFailed;
+    }
+    for (simdjson::dom::element row : rows) std::printf("%s\n", simdjson::minify(row).c_str());
+    return kExitOk;
+  }
+
   int log_level(const std::string& level) {
     proxy_->callMethod("SetLogLevel")
         .onInterface(dbus::kInterface)
@@ -240,8 +272,8 @@ int main(int argc, char** argv) {
   CLI::App app{"ingestctl: control a running ingestd over D-Bus"};
   app.footer(
       "Exit codes: 0 success, 1 failed reload or invalid file, 64 usage error, 69 the daemon "
-      "cannot be reached on the bus, 77 the bus policy refused the call (Reload, Validate and "
-      "SetLogLevel need root).");
+      "cannot be reached on the bus, 77 the bus policy refused the call (Reload, Validate, "
+      "SetLogLevel and GetAggregates need root).");
   app.require_subcommand(1);
   Options options;
   app.add_option("--bus", options.bus, "The bus: system, session or a D-Bus address")
@@ -257,6 +289,13 @@ int main(int argc, char** argv) {
   auto* level_cmd = app.add_subcommand("log-level", "Change the daemon's log level");
   std::string level;
   level_cmd->add_option("level", level, "trace, debug, info, warning (or warn), error")->required();
+  auto* aggregates_cmd = app.add_subcommand(
+      "aggregates", "Show an aggregator's open and last closed windows, one group per line (JSON)");
+  std::string component;
+  std::vector<std::string> where;
+  aggregates_cmd->add_option("name", component, "The aggregator")->required();
+  aggregates_cmd->add_option("--where", where, "Only groups whose FIELD has TEXT (repeatable)")
+      ->type_name("FIELD=TEXT");
 
   try {
     app.parse(argc, argv);
@@ -270,6 +309,7 @@ int main(int argc, char** argv) {
     if (*reload_cmd) return client.reload();
     if (*status_cmd) return client.status();
     if (*validate_cmd) return client.validate(file);
+    if (*aggregates_cmd) return client.aggregates(component, where);
     return client.log_level(level);
   } catch (const sdbus::Error& e) {
     Failure f = classify(e, options.bus);

@@ -42,6 +42,7 @@ constexpr int64_t kSecond = 1'000'000'000;
 constexpr int64_t kAbandonGraceNs = 5 * kSecond;  // at most, before the deadline: for threads
                                                   // to notice that they must give up
 constexpr int64_t kTickNs = 100'000'000;
+constexpr int64_t kInspectTimeoutNs = 2'000'000'000;  // an aggregator answers within a tick
 // After a second SIGTERM/SIGINT: how long the threads have to end once the queues are discarded
 // before the process leaves without them.
 constexpr int64_t kSecondSignalGraceNs = 300'000'000;
@@ -204,6 +205,8 @@ class Daemon final : public DaemonApi {
   ReloadReport reload() override;
   std::vector<std::string> validate(const std::string& path) override;
   std::string status_json() override;
+  std::string aggregates_json(const std::string& component,
+                              const Aggregator::InspectQuery& query) override;
   bool set_log_level(const std::string& level) override;
   std::string state() const override;
   std::string config_path() const override { return display_path(settings_); }
@@ -298,6 +301,33 @@ void Daemon::update_status(int64_t now) {
 ReloadReport Daemon::last_reload() const {
   std::lock_guard lock(mu_);
   return last_reload_;
+}
+
+std::string Daemon::aggregates_json(const std::string& component,
+                                    const Aggregator::InspectQuery& query) {
+  using Status = runtime::Runtime::Inspection::Status;
+  if (!runtime_) throw std::runtime_error("the pipeline is not running yet");
+  runtime::Runtime::Inspection seen = runtime_->inspect(component, query, kInspectTimeoutNs);
+  switch (seen.status) {
+    case Status::kOk:
+      break;
+    case Status::kNoSuchAggregator:
+      throw NoSuchAggregator(fmt::format("no aggregator named '{}' is running", component));
+    case Status::kNotSupported:
+      throw NoSuchAggregator(fmt::format("aggregator '{}' has no live state to show", component));
+    case Status::kNoAnswer:
+      throw std::runtime_error(
+          fmt::format("aggregator '{}' did not answer (stopping, or stuck in a call)", component));
+    case Status::kFailed:
+      throw std::runtime_error(fmt::format("aggregator '{}': {}", component, seen.error));
+  }
+  std::string out = "[";
+  for (const Event& e : seen.rows->events()) {
+    if (out.size() > 1) out += ',';
+    json::append_fields(out, *seen.rows, e);
+  }
+  out += ']';
+  return out;
 }
 
 std::string Daemon::status_json() {

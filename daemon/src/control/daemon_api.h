@@ -1,8 +1,11 @@
 #pragma once
 
 #include <cstdint>
+#include <stdexcept>
 #include <string>
 #include <vector>
+
+#include "ingestd/component.h"
 
 namespace ingestd::control {
 
@@ -41,6 +44,15 @@ class DaemonApi {
   virtual std::string state() const = 0;
   virtual std::string config_path() const = 0;
   virtual ReloadReport last_reload() const = 0;
+  // The live windows of aggregator `component` (Aggregator::inspect()) as a JSON array, one
+  // object per group and window: the aggregator's output fields plus "state" ("open"/"closed").
+  // Throws NoSuchAggregator when the running pipeline has no such aggregator (or it shows no live
+  // state), std::runtime_error when it did not answer in time.
+  struct NoSuchAggregator : std::invalid_argument {
+    using std::invalid_argument::invalid_argument;
+  };
+  virtual std::string aggregates_json(const std::string& component,
+                                      const Aggregator::InspectQuery& query) = 0;
 };
 
 }  // namespace ingestd::control

@@ -1,5 +1,6 @@
 #include "control/dbus_service.h"
 
+#include <map>
 #include <tuple>
 
 #include <fmt/format.h>
@@ -91,8 +92,10 @@ void DbusService::join_finished_calls(bool all) {
 void DbusService::export_object() {
   object_ = sdbus::createObject(*connection_, kObjectPath);
   auto busy = [] {
-    return sdbus::Error(kErrorBusy, fmt::format("more than {} Reload or Validate calls are running",
-                                                kMaxBlockingCalls));
+    return sdbus::Error(kErrorBusy,
+                        fmt::format("more than {} Reload, Validate or GetAggregates calls "
+                                    "are running",
+                                    kMaxBlockingCalls));
   };
 
   object_->registerMethod("Reload")
@@ -135,6 +138,27 @@ void DbusService::export_object() {
       .onInterface(kInterface)
       .withOutputParamNames("json")
       .implementedAs([this] { return api_.status_json(); });
+
+  // Answered from a thread of its own: the aggregator answers between its calls.
+  object_->registerMethod("GetAggregates")
+      .onInterface(kInterface)
+      .withInputParamNames("component", "where")
+      .withOutputParamNames("json")
+      .implementedAs([this, busy](sdbus::Result<std::string>&& result, const std::string& component,
+                                  const std::map<std::string, std::string>& where) {
+        Aggregator::InspectQuery query;
+        query.where.assign(where.begin(), where.end());
+        bool started = run_blocking([this, component, query, result = std::move(result)] {
+          try {
+            result.returnResults(api_.aggregates_json(component, query));
+          } catch (const DaemonApi::NoSuchAggregator& e) {
+            result.returnError(sdbus::Error(kErrorInvalidArgument, e.what()));
+          } catch (const std::exception& e) {
+            result.returnError(sdbus::Error(kErrorFailed, e.what()));
+          }
+        });
+        if (!started) throw busy();
+      });
 
   object_->registerMethod("SetLogLevel")
       .onInterface(kInterface)
