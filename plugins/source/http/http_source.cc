@@ -18,7 +18,6 @@ namespace ingestd::plugins {
 namespace {
 
 constexpr int64_t kStopWaitNs = 5'000'000'000;
-constexpr size_t kMaxRouteFields = 16;
 
 bool valid_route_name(std::string_view name) {
   if (name.empty()) return false;
@@ -128,9 +127,9 @@ HttpSource::HttpSource(const Options& options, Diagnostics& diag)
       }
       route.fields.emplace_back(name, value.list.front());
     }
-    if (route.fields.size() > kMaxRouteFields)
-      fail(at + ".fields",
-           fmt::format("has {} fields; at most {}", route.fields.size(), kMaxRouteFields));
+    if (route.fields.size() > http_source::kMaxRouteFields)
+      fail(at + ".fields", fmt::format("has {} fields; at most {}", route.fields.size(),
+                                       http_source::kMaxRouteFields));
     settings_.routes.push_back(std::move(route));
   }
   if (options.has("routes") && settings_.routes.empty()) fail("routes", "names no route");

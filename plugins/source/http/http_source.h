@@ -145,9 +145,10 @@ inline constexpr OptionSpec kHttpSourceOptions[] = {
 //   reads token_file, binds the listening socket (failing start-up when it cannot: the port is
 //   taken) and looks up the counters. run() accepts connections until ctx.stopping(), then stops
 //   the server (see Server::stop()) and returns once every connection has ended.
-// - Each request with records becomes one batch: raw records (one per JSON object or NDJSON
-//   line) in the batch's arena, each with the route's fields, ingest time as event time. With
-//   `ack: durable` the batch carries one AckRef whose verdict answers the request.
+// - A request's records (one per JSON object or NDJSON line, raw, each with the route's fields,
+//   ingest time as event time) go whole into one batch, in the batch's arena; requests that
+//   arrive together share a batch (see Server). With `ack: durable` each request puts one AckRef
+//   in its batch, whose verdict answers it.
 // - Counters: requests.<route>.<status> (requests.unrouted.<status> for unknown paths and
 //   requests that fail before their path is known), records, bytes, connections_opened,
 //   connections_closed, connections_refused, rejected (non-2xx answers), timeouts.

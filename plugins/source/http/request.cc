@@ -1,5 +1,6 @@
 #include "request.h"
 
+#include <algorithm>
 #include <cstring>
 
 #include <fmt/format.h>
@@ -90,10 +91,8 @@ Verdict check_request(const Settings& settings, const Route& route, std::string_
   return v;
 }
 
-int build_batch(const Settings& settings, const Route& route, const Verdict& verdict,
-                std::string_view body, int64_t now_ns, std::string_view component, Scratch& scratch,
-                BatchPtr& out) {
-  out.reset();
+int prepare_body(const Settings& settings, const Verdict& verdict, std::string_view& body,
+                 Scratch& scratch) {
   if (verdict.gzip) {
     switch (scratch.gunzip.inflate(body, settings.max_decompressed_size, scratch.inflated)) {
       case Gunzip::Result::kOk:
@@ -113,29 +112,26 @@ int build_batch(const Settings& settings, const Route& route, const Verdict& ver
   }
   scratch.records.clear();
   if (!split_records(body, verdict.format, scratch.records, scratch.error)) return 400;
-  if (scratch.records.empty()) return 0;
-
-  size_t field_bytes = 0;
-  for (const auto& [k, v] : route.fields) field_bytes += k.size() + v.size() + 2 * Batch::kPadding;
-  auto batch = std::make_unique<Batch>(body.size() + Batch::kPadding + field_bytes + 256);
-  batch->ingest_time_ns = now_ns;
-  batch->origin.component = std::string(component);
-  batch->reserve(scratch.records.size(), scratch.records.size() * route.fields.size());
-  // One copy of the body; every record is a view into it.
-  char* copy = batch->allocate(body.size());
-  std::memcpy(copy, body.data(), body.size());
-  // The route's fields, copied once per batch and shared by its events.
-  Field fields[16];
-  size_t n_fields = std::min(route.fields.size(), std::size(fields));
-  for (size_t i = 0; i < n_fields; ++i)
-    fields[i] = {batch->copy(route.fields[i].first),
-                 Value::string(batch->copy(route.fields[i].second))};
-  for (std::string_view record : scratch.records) {
-    Event& e = batch->add({copy + (record.data() - body.data()), record.size()}, now_ns);
-    for (size_t i = 0; i < n_fields; ++i) batch->append_field(e, fields[i].key, fields[i].value);
-  }
-  out = std::move(batch);
   return 0;
+}
+
+void append_records(Batch& batch, const Route& route, std::string_view body,
+                    const std::vector<std::string_view>& records, int64_t now_ns) {
+  const size_t n_fields = std::min(route.fields.size(), kMaxRouteFields);
+  // Later appends grow the vectors geometrically; an exact reserve each time would not.
+  if (batch.empty()) batch.reserve(records.size(), records.size() * n_fields);
+  // One copy of the body; every record is a view into it.
+  char* copy = batch.allocate(body.size());
+  std::memcpy(copy, body.data(), body.size());
+  // The route's fields, copied once and shared by the events.
+  Field fields[kMaxRouteFields];
+  for (size_t i = 0; i < n_fields; ++i)
+    fields[i] = {batch.copy(route.fields[i].first),
+                 Value::string(batch.copy(route.fields[i].second))};
+  for (std::string_view record : records) {
+    Event& e = batch.add({copy + (record.data() - body.data()), record.size()}, now_ns);
+    for (size_t i = 0; i < n_fields; ++i) batch.append_field(e, fields[i].key, fields[i].value);
+  }
 }
 
 }  // namespace ingestd::plugins::http_source

@@ -102,12 +102,19 @@ Verdict check_request(const Settings& settings, const Route& route, std::string_
                       std::string_view content_type, std::string_view content_encoding,
                       std::string_view authorization);
 
-// Turns a body into one batch of raw records with the route's fields, decompressing it first
-// when `gzip`. Returns 0 and sets `out` (nullptr when the body holds no record), or the status to
-// answer (400 for broken gzip or JSON framing, 413 past max_decompressed_size) with the reason
-// in scratch.error. The records and the fields lie in the batch's arena (one copy of the body).
-int build_batch(const Settings& settings, const Route& route, const Verdict& verdict,
-                std::string_view body, int64_t now_ns, std::string_view component, Scratch& scratch,
-                BatchPtr& out);
+// Decompresses the body when `verdict.gzip` and cuts it into records: scratch.records views
+// into `body`, which is set to the decompressed body (in scratch.inflated) or left as it is.
+// Returns 0, or the status to answer (400 for broken gzip or JSON framing, 413 past
+// max_decompressed_size) with the reason in scratch.error.
+int prepare_body(const Settings& settings, const Verdict& verdict, std::string_view& body,
+                 Scratch& scratch);
+
+// Appends `records` (views into `body`) to `batch` as raw records with the route's fields and
+// event time `now_ns`: one copy of the body into the batch's arena, and of each field once.
+// At most kMaxRouteFields fields are attached.
+void append_records(Batch& batch, const Route& route, std::string_view body,
+                    const std::vector<std::string_view>& records, int64_t now_ns);
+
+inline constexpr size_t kMaxRouteFields = 16;
 
 }  // namespace ingestd::plugins::http_source

@@ -5,8 +5,10 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <deque>
 #include <exception>
 #include <mutex>
+#include <optional>
 #include <unordered_set>
 #include <vector>
 
@@ -27,7 +29,6 @@
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/string_body.hpp>
-#include <boost/beast/http/write.hpp>
 
 #include "shared/net/async_push.h"
 
@@ -54,6 +55,9 @@ constexpr int64_t kLingerMaxNs = 5'000'000'000;
 // How long accept() pauses after an error such as EMFILE, and how often such errors are logged.
 constexpr auto kAcceptPause = std::chrono::milliseconds(50);
 constexpr int64_t kAcceptLogIntervalNs = 10'000'000'000;
+// Requests whose records wait to be pushed may hold this many batches' worth of bytes
+// (BatchLimits::max_bytes); past that a request is answered 503 at once.
+constexpr size_t kMaxPendingBatches = 4;
 
 std::string error_body(std::string_view message) {
   std::string body = "{\"error\":\"";
@@ -67,6 +71,23 @@ std::string error_body(std::string_view message) {
 
 struct Connection;
 
+// A request waiting for the push of the batch its records went into.
+struct Waiter {
+  std::weak_ptr<Connection> conn;
+  uint64_t seq;
+};
+
+// A batch being filled by requests, and who waits for its push.
+struct Pending {
+  BatchPtr batch;
+  std::vector<Waiter> waiters;
+  size_t bytes = 0;
+  std::chrono::steady_clock::time_point give_up;  // the first request's push_timeout
+};
+
+// What the flusher tells a waiting request.
+enum PushStatus : int { kPushWaiting = 0, kPushed, kPushRefused, kPushStopping };
+
 struct Server::Impl : std::enable_shared_from_this<Impl> {
   Impl(asio::io_context& io, const Settings& s, const SourceCounters& c, Context& ctx)
       : io(io),
@@ -76,15 +97,24 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
         component(ctx.name()),
         strand(asio::make_strand(io)),
         acceptor(strand),
-        accept_pause(strand) {}
+        accept_pause(strand),
+        flush_signal(strand),
+        push_timer(strand) {}
 
   static asio::awaitable<void> accept_loop(std::shared_ptr<Impl> self);
+  static asio::awaitable<void> flush_loop(std::shared_ptr<Impl> self);
   void accept_error(const beast::error_code& ec);
-  void finished_accepting() {
+  void finished(bool& running) {
     std::lock_guard lock(mu);
-    accepting = false;
+    running = false;
     cv.notify_all();
   }
+  // Adds a request's records to the open batch (see Pending); false when too much already
+  // waits to be pushed.
+  bool append(std::weak_ptr<Connection> conn, uint64_t seq, const Route& route,
+              std::string_view body, const std::vector<std::string_view>& records,
+              std::optional<AckRef>& ack, int64_t now_ns);
+  void tell(std::vector<Waiter>& waiters, int push_status);
 
   asio::io_context& io;
   const Settings& settings;
@@ -98,10 +128,24 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
   std::atomic<bool> stopping{false};
   int64_t accept_logged_ns = 0;  // on the strand
   uint64_t accept_errors = 0;    // on the strand, since the last log
+  BatchLimits limits;
+
+  // Requests are pushed together: the records of the requests that arrive while the flusher
+  // (flush_loop, on the strand) is busy, or before it runs, go into one batch, so that a queue
+  // operation and a wake-up of the parser are paid per batch rather than per request. The last
+  // entry is the open batch; the flusher takes them from the front.
+  std::mutex batch_mu;
+  std::deque<Pending> pending;
+  size_t pending_bytes = 0;
+  bool flusher_idle = false;  // waiting on flush_signal
+  bool wake_posted = false;
+  asio::steady_timer flush_signal;  // cancelled to wake the flusher
+  asio::steady_timer push_timer;    // the flusher's backoff while downstream is full
 
   std::mutex mu;
   std::condition_variable cv;
   bool accepting = false;
+  bool flushing = false;
   size_t live = 0;                        // connections not yet destroyed
   std::unordered_set<Connection*> conns;  // the same, to stop them
 };
@@ -236,62 +280,76 @@ struct Connection : std::enable_shared_from_this<Connection> {
       }
     }
     const bool keep_alive = req.keep_alive();
-    std::string& received = parser.get().body();
+    const bool http10 = req.version() == 10;
+    std::string_view received = parser.get().body();
     server->counters.bytes->add(received.size());
 
     int status = verdict.status;
     std::string message(verdict.message);
     size_t records = 0;
     if (status == 0) {
-      BatchPtr batch;
-      status = build_batch(settings, *route, verdict, received, server->ctx.clock().now_ns(),
-                           server->component, scratch, batch);
+      status = prepare_body(settings, verdict, received, scratch);
       if (status != 0) {
         message = scratch.error;
       } else {
-        records = batch ? batch->size() : 0;
-        status = co_await deliver(batch, message);
+        records = scratch.records.size();
+        status = co_await deliver(*route, received, message);
       }
     }
-    body = std::move(received);
+    body = std::move(parser.get().body());
     if (body.capacity() > kKeptBodyCapacity) std::string().swap(body);
     const bool go_on = keep_alive && !stopping();
-    const bool written = co_await answer(*route, status, message, go_on, records);
+    const bool written = co_await answer(*route, status, message, go_on, records, http10);
     co_return go_on&& written;
   }
 
-  // Pushes a request's batch (nullptr: no record) and, with ack: durable, waits for its
-  // acknowledgement. Returns the status to answer.
-  asio::awaitable<int> deliver(BatchPtr& batch, std::string& message) {
-    if (!batch) co_return settings.durable ? 200 : 202;
-    const size_t records = batch->size();
-    const uint64_t seq = ++ack_seq;
+  // Hands the records in scratch.records (views into `received`) to the flusher and waits for
+  // the push of their batch, then with ack: durable for its acknowledgement. Returns the status
+  // to answer.
+  asio::awaitable<int> deliver(const Route& route, std::string_view received,
+                               std::string& message) {
+    if (scratch.records.empty()) co_return settings.durable ? 200 : 202;
+    if (stopping()) {
+      message = "the source is stopping";
+      co_return 503;
+    }
+    const uint64_t seq = ++req_seq;
+    push_status = kPushWaiting;
     ack_result = 0;
+    std::optional<AckRef> ack;
     if (settings.durable) {
-      batch->acks.push_back(AckRef::make([weak = weak_from_this(), seq](bool ok) {
+      ack.emplace(AckRef::make([weak = weak_from_this(), seq](bool ok) {
         // Any thread, possibly inside try_push(): hand the verdict to the connection's strand.
         if (auto c = weak.lock())
           asio::post(c->stream.get_executor(), [c, seq, ok] {
-            if (c->ack_seq != seq || c->ack_result != 0) return;
+            if (c->req_seq != seq || c->ack_result != 0) return;
             c->ack_result = ok ? 1 : 2;
             c->timer.cancel();
           });
       }));
     }
-    const auto give_up = std::chrono::steady_clock::now() + nanoseconds(settings.push_timeout_ns);
-    PushResult r = co_await net::async_push(*server->out, batch, timer, [&] {
-      return stopping() || std::chrono::steady_clock::now() >= give_up;
-    });
-    if (r != PushResult::kOk) {
-      batch.reset();  // fails its acknowledgement, which nobody waits for now
-      message = r == PushResult::kFull && !stopping() ? "downstream is full; retry later"
-                                                      : "the source is stopping";
+    if (!server->append(weak_from_this(), seq, route, received, scratch.records, ack,
+                        server->ctx.clock().now_ns())) {
+      message = "downstream is full; retry later";
       co_return 503;
     }
-    server->counters.records->add(records);
+    // The flusher always tells (pushed, refused or stopping); the deadline is a safety net.
+    const auto safety = std::chrono::steady_clock::now() + nanoseconds(settings.push_timeout_ns) +
+                        std::chrono::seconds(30);
+    while (push_status == kPushWaiting && !stopping() &&
+           std::chrono::steady_clock::now() < safety) {
+      timer.expires_at(safety);
+      co_await timer.async_wait(kToken);
+    }
+    if (push_status != kPushed) {
+      message = push_status == kPushRefused ? "downstream is full; retry later"
+                                            : "the source is stopping";
+      co_return 503;
+    }
     if (!settings.durable) co_return 202;
-    if (ack_result == 0 && !stopping()) {
-      timer.expires_after(nanoseconds(settings.ack_timeout_ns));
+    const auto deadline = std::chrono::steady_clock::now() + nanoseconds(settings.ack_timeout_ns);
+    while (ack_result == 0 && !stopping() && std::chrono::steady_clock::now() < deadline) {
+      timer.expires_at(deadline);
       co_await timer.async_wait(kToken);
     }
     if (ack_result == 1) co_return 200;
@@ -309,25 +367,40 @@ struct Connection : std::enable_shared_from_this<Connection> {
     co_return 504;
   }
 
-  // Writes an answer; true when it was written.
+  // Writes an answer, formatted into a buffer kept by the connection; true when it was written.
   asio::awaitable<bool> answer(const Route& route, int status, std::string_view message,
-                               bool keep_alive, size_t records = 0) {
+                               bool keep_alive, size_t records = 0, bool http10 = false) {
     route.counters.count(status);
     if (status >= 300) server->counters.rejected->add();
-    bhttp::response<bhttp::string_body> res{static_cast<bhttp::status>(status), 11};
-    res.set(bhttp::field::server, "ingestd");
-    res.set(bhttp::field::content_type, "application/json");
-    if (status == 503) res.set(bhttp::field::retry_after, std::to_string(settings.retry_after_s));
-    if (status == 401) res.set(bhttp::field::www_authenticate, "Bearer realm=\"ingestd\"");
+    std::string_view reason = bhttp::obsolete_reason(static_cast<bhttp::status>(status));
+    answer_body.clear();
+    if (status < 300) {
+      fmt::format_to(std::back_inserter(answer_body), "{{\"records\":{}}}\n", records);
+    } else {
+      answer_body = error_body(message);
+    }
+    out.clear();
+    auto o = std::back_inserter(out);
+    fmt::format_to(o,
+                   "HTTP/1.1 {} {}\r\nServer: ingestd\r\nContent-Type: application/json\r\n"
+                   "Content-Length: {}\r\n",
+                   status, reason, answer_body.size());
+    if (!keep_alive) {
+      out += "Connection: close\r\n";
+    } else if (http10) {
+      out += "Connection: keep-alive\r\n";
+    }
+    if (status == 503) fmt::format_to(o, "Retry-After: {}\r\n", settings.retry_after_s);
+    if (status == 401) out += "WWW-Authenticate: Bearer realm=\"ingestd\"\r\n";
     if (status == 405)
-      res.set(bhttp::field::allow, route.post && route.put ? "POST, PUT"
-                                   : route.put             ? "PUT"
-                                                           : "POST");
-    res.body() = status < 300 ? fmt::format("{{\"records\":{}}}\n", records) : error_body(message);
-    res.keep_alive(keep_alive);
-    res.prepare_payload();
+      fmt::format_to(o, "Allow: {}\r\n",
+                     route.post && route.put ? "POST, PUT"
+                     : route.put             ? "PUT"
+                                             : "POST");
+    out += "\r\n";
+    out += answer_body;
     stream.expires_after(nanoseconds(settings.body_timeout_ns));
-    auto [ec, n] = co_await bhttp::async_write(stream, res, kToken);
+    auto [ec, n] = co_await asio::async_write(stream, asio::buffer(out), kToken);
     co_return !ec;
   }
 
@@ -355,9 +428,13 @@ struct Connection : std::enable_shared_from_this<Connection> {
   asio::steady_timer timer;  // the backoff of a push, and the wait for an acknowledgement
   beast::flat_buffer buffer;
   std::string body;  // the body buffer, kept from request to request
+  std::string out;   // an answer, kept likewise
+  std::string answer_body;
   Scratch scratch;
-  uint64_t ack_seq = 0;  // on the strand: the request whose acknowledgement is awaited
-  int ack_result = 0;    // on the strand: 0 pending, 1 ok, 2 failed
+  // On the strand: the request whose push and acknowledgement are awaited, and their outcome.
+  uint64_t req_seq = 0;
+  int push_status = kPushWaiting;
+  int ack_result = 0;  // 0 pending, 1 ok, 2 failed
 };
 
 asio::awaitable<void> Server::Impl::accept_loop(std::shared_ptr<Impl> self) {
@@ -398,7 +475,92 @@ asio::awaitable<void> Server::Impl::accept_loop(std::shared_ptr<Impl> self) {
       }
     });
   }
-  self->finished_accepting();
+  self->finished(self->accepting);
+}
+
+bool Server::Impl::append(std::weak_ptr<Connection> conn, uint64_t seq, const Route& route,
+                          std::string_view body, const std::vector<std::string_view>& records,
+                          std::optional<AckRef>& ack, int64_t now_ns) {
+  std::lock_guard lock(batch_mu);
+  if (pending_bytes >= kMaxPendingBatches * limits.max_bytes) return false;
+  if (pending.empty() || (!pending.back().batch->empty() &&
+                          (pending.back().batch->size() + records.size() > limits.max_events ||
+                           pending.back().bytes + body.size() > limits.max_bytes))) {
+    Pending& p = pending.emplace_back();
+    p.batch = std::make_unique<Batch>(
+        std::min<size_t>(limits.max_bytes, std::max<size_t>(body.size() * 4, 16 << 10)));
+    p.batch->ingest_time_ns = now_ns;
+    p.batch->origin.component = component;
+    p.give_up = std::chrono::steady_clock::now() + nanoseconds(settings.push_timeout_ns);
+  }
+  Pending& p = pending.back();
+  append_records(*p.batch, route, body, records, now_ns);
+  if (ack) p.batch->acks.push_back(std::move(*ack));
+  p.waiters.push_back({std::move(conn), seq});
+  p.bytes += body.size();
+  pending_bytes += body.size();
+  if (flusher_idle && !wake_posted) {
+    wake_posted = true;
+    asio::post(strand, [self = shared_from_this()] { self->flush_signal.cancel(); });
+  }
+  return true;
+}
+
+void Server::Impl::tell(std::vector<Waiter>& waiters, int push_status) {
+  for (Waiter& w : waiters)
+    if (auto c = w.conn.lock())
+      asio::post(c->stream.get_executor(), [c, seq = w.seq, push_status] {
+        if (c->req_seq != seq || c->push_status != kPushWaiting) return;
+        c->push_status = push_status;
+        c->timer.cancel();
+      });
+}
+
+asio::awaitable<void> Server::Impl::flush_loop(std::shared_ptr<Impl> self) {
+  for (;;) {
+    Pending p;
+    {
+      std::lock_guard lock(self->batch_mu);
+      if (!self->pending.empty()) {
+        p = std::move(self->pending.front());
+        self->pending.pop_front();
+        self->pending_bytes -= p.bytes;
+      } else {
+        self->flusher_idle = true;
+      }
+    }
+    if (!p.batch) {
+      if (self->stopping) break;
+      self->flush_signal.expires_at(std::chrono::steady_clock::time_point::max());
+      co_await self->flush_signal.async_wait(kToken);
+      std::lock_guard lock(self->batch_mu);
+      self->flusher_idle = false;
+      self->wake_posted = false;
+      continue;
+    }
+    const size_t records = p.batch->size();
+    PushResult r = co_await net::async_push(*self->out, p.batch, self->push_timer, [&] {
+      return self->stopping.load() || std::chrono::steady_clock::now() >= p.give_up;
+    });
+    if (r == PushResult::kOk) {
+      self->counters.records->add(records);
+      self->tell(p.waiters, kPushed);
+      continue;
+    }
+    if (p.batch) p.batch->resolve_acks(false);  // refused: nobody waits for these
+    self->tell(p.waiters, r == PushResult::kFull && !self->stopping ? kPushRefused : kPushStopping);
+  }
+  // Stopping: what is still pending is refused; connections are being stopped too.
+  std::deque<Pending> left;
+  {
+    std::lock_guard lock(self->batch_mu);
+    left.swap(self->pending);
+    self->pending_bytes = 0;
+  }
+  for (Pending& p : left) {
+    p.batch->resolve_acks(false);
+    self->tell(p.waiters, kPushStopping);
+  }
 }
 
 void Server::Impl::accept_error(const beast::error_code& ec) {
@@ -446,15 +608,21 @@ uint16_t Server::port() const {
 
 void Server::serve(Output& out) {
   impl_->out = &out;
+  impl_->limits = impl_->ctx.batch_limits();
   {
     std::lock_guard lock(impl_->mu);
     impl_->accepting = true;
+    impl_->flushing = true;
   }
   std::shared_ptr<Impl> self = impl_;
+  asio::co_spawn(impl_->strand, Impl::flush_loop(self), [self](std::exception_ptr e) {
+    if (e) self->ctx.log(LogLevel::kError, "the flusher failed; requests are answered 503");
+    self->finished(self->flushing);
+  });
   asio::co_spawn(impl_->strand, Impl::accept_loop(self), [self](std::exception_ptr e) {
     if (e) {
       self->ctx.log(LogLevel::kError, "the accept loop failed; no more connections are taken");
-      self->finished_accepting();
+      self->finished(self->accepting);
     }
   });
 }
@@ -465,6 +633,8 @@ void Server::stop() {
     beast::error_code ignored;
     self->acceptor.close(ignored);
     self->accept_pause.cancel();
+    self->flush_signal.cancel();
+    self->push_timer.cancel();
   });
   // Collected first: the last reference to a connection may be dropped here, and its destructor
   // takes the mutex.
@@ -480,8 +650,9 @@ void Server::stop() {
 
 bool Server::wait_for(int64_t timeout_ns) {
   std::unique_lock lock(impl_->mu);
-  return impl_->cv.wait_for(lock, nanoseconds(timeout_ns),
-                            [&] { return !impl_->accepting && impl_->live == 0; });
+  return impl_->cv.wait_for(lock, nanoseconds(timeout_ns), [&] {
+    return !impl_->accepting && !impl_->flushing && impl_->live == 0;
+  });
 }
 
 }  // namespace ingestd::plugins::http_source

@@ -17,16 +17,21 @@ namespace ingestd::plugins::http_source {
 
 struct Connection;
 
-// Serves `settings` on `io` and pushes one batch per accepted request to the Output given to
-// serve().
+// Serves `settings` on `io` and pushes the records of the requests it takes to the Output given
+// to serve().
 //
 // Contract:
 // - listen() binds and listens (no connection is taken before serve()); it returns false with
 //   `error` set when it cannot, and the port it bound in port() (useful with port 0).
 // - serve() starts accepting. Each connection is one coroutine on a strand of its own: it reads
-//   requests one after another (keep-alive), answers each, and never blocks an io thread: batches
-//   go out with net::async_push(), and a request that finds downstream full for
-//   push_timeout_ns is answered 503 with Retry-After.
+//   requests one after another (keep-alive), answers each, and never blocks an io thread.
+// - Pushing: a request's records go whole into the open batch, which one coroutine (the flusher)
+//   pushes with net::async_push() as soon as it is free: requests that arrive together (in one
+//   turn of the io loop, or while a push waits for room) share a batch, up to the context's
+//   BatchLimits, so that a queue operation and a wake-up downstream are paid per batch. A request
+//   whose batch finds downstream full for push_timeout_ns (from the batch's first request) is
+//   answered 503 with Retry-After, and so is one that finds 4 batches' worth of bytes already
+//   waiting. The answer (202) comes once the batch is pushed.
 // - Limits: a request's header must arrive within header_timeout_ns of its first byte and be at
 //   most max_header_size (431); its body within body_timeout_ns and at most max_body_size (413);
 //   a connection that sends nothing for idle_timeout_ns between requests is closed. Past

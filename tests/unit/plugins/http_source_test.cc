@@ -60,6 +60,19 @@ std::string gzip(std::string_view text) {
 
 using Records = std::vector<std::string>;
 
+// What the server does with a request's body: prepare it, then append its records to a batch
+// (none when it holds no record).
+int build_batch(const http_source::Settings& settings, const http_source::Route& route,
+                const http_source::Verdict& verdict, std::string_view body, int64_t now_ns,
+                http_source::Scratch& scratch, BatchPtr& out) {
+  out.reset();
+  if (int status = http_source::prepare_body(settings, verdict, body, scratch)) return status;
+  if (scratch.records.empty()) return 0;
+  out = std::make_unique<Batch>();
+  http_source::append_records(*out, route, body, scratch.records, now_ns);
+  return 0;
+}
+
 TEST(HttpSourceBodyTest, SplitsOneObject) {
   EXPECT_EQ(split(R"({"a":1})", BodyFormat::kJson), Records{R"({"a":1})"});
   EXPECT_EQ(split("  \n{\n  \"a\": {\"b\": [1, 2]}\n}\n\n", BodyFormat::kJson),
@@ -168,12 +181,10 @@ TEST(HttpSourceRequestTest, BuildsOneBatchWithTheRouteFields) {
   http_source::Scratch scratch;
   BatchPtr batch;
   std::string body = R"([{"a":1}, {"a":2}, {"a":3}])";
-  ASSERT_EQ(http_source::build_batch(settings, route, verdict, body, 42, "web", scratch, batch), 0);
+  ASSERT_EQ(build_batch(settings, route, verdict, body, 42, scratch, batch), 0);
   ASSERT_TRUE(batch);
   body.assign(body.size(), 'x');  // the batch holds its own copy
   ASSERT_EQ(batch->size(), 3u);
-  EXPECT_EQ(batch->origin.component, "web");
-  EXPECT_EQ(batch->ingest_time_ns, 42);
   for (size_t i = 0; i < 3; ++i) {
     const Event& e = batch->events()[i];
     EXPECT_EQ(e.raw, "{\"a\":" + std::to_string(i + 1) + "}");
@@ -183,9 +194,33 @@ TEST(HttpSourceRequestTest, BuildsOneBatchWithTheRouteFields) {
     EXPECT_EQ(batch->find(e, "tier")->s, "edge");
   }
   // No records: no batch, and no error.
-  ASSERT_EQ(http_source::build_batch(settings, route, verdict, "\n \n", 42, "web", scratch, batch),
-            0);
+  ASSERT_EQ(build_batch(settings, route, verdict, "\n \n", 42, scratch, batch), 0);
   EXPECT_FALSE(batch);
+}
+
+TEST(HttpSourceRequestTest, RequestsOfSeveralRoutesShareABatch) {
+  http_source::Settings settings;
+  http_source::Route visit, activity;
+  visit.fields = {{"stream", "visit"}};
+  activity.fields = {{"stream", "activity"}, {"tier", "edge"}};
+  http_source::Verdict verdict;
+  http_source::Scratch scratch;
+  Batch batch;
+  for (int i = 0; i < 50; ++i) {
+    std::string body = "{\"i\":" + std::to_string(i) + "}\n{\"j\":" + std::to_string(i) + "}";
+    std::string_view view = body;
+    ASSERT_EQ(http_source::prepare_body(settings, verdict, view, scratch), 0);
+    http_source::append_records(batch, i % 2 ? activity : visit, view, scratch.records, i);
+  }
+  ASSERT_EQ(batch.size(), 100u);
+  for (size_t k = 0; k < batch.size(); ++k) {
+    const Event& e = batch.events()[k];
+    const int i = static_cast<int>(k / 2);
+    EXPECT_EQ(e.raw, (k % 2 ? "{\"j\":" : "{\"i\":") + std::to_string(i) + "}");
+    EXPECT_EQ(e.time_ns, i);
+    EXPECT_EQ(batch.find(e, "stream")->s, i % 2 ? "activity" : "visit");
+    EXPECT_EQ(e.field_count, i % 2 ? 2u : 1u);
+  }
 }
 
 TEST(HttpSourceRequestTest, GzipBodiesAndTheirFailures) {
@@ -197,25 +232,21 @@ TEST(HttpSourceRequestTest, GzipBodiesAndTheirFailures) {
   verdict.format = BodyFormat::kNdjson;
   http_source::Scratch scratch;
   BatchPtr batch;
-  ASSERT_EQ(http_source::build_batch(settings, route, verdict, gzip("{\"a\":1}\n{\"a\":2}\n"), 1,
-                                     "web", scratch, batch),
-            0);
+  ASSERT_EQ(
+      build_batch(settings, route, verdict, gzip("{\"a\":1}\n{\"a\":2}\n"), 1, scratch, batch), 0);
   ASSERT_TRUE(batch);
   EXPECT_EQ(batch->size(), 2u);
-  EXPECT_EQ(http_source::build_batch(settings, route, verdict, gzip(std::string(5000, ' ')), 1,
-                                     "web", scratch, batch),
+  EXPECT_EQ(build_batch(settings, route, verdict, gzip(std::string(5000, ' ')), 1, scratch, batch),
             413);
   EXPECT_EQ(scratch.error, "the body decompresses to more than 4096 bytes");
   const std::string whole = gzip("{\"a\":1}\n");
-  EXPECT_EQ(http_source::build_batch(settings, route, verdict,
-                                     std::string_view(whole).substr(0, whole.size() - 3), 1, "web",
-                                     scratch, batch),
+  EXPECT_EQ(build_batch(settings, route, verdict,
+                        std::string_view(whole).substr(0, whole.size() - 3), 1, scratch, batch),
             400);
   EXPECT_EQ(scratch.error, "the gzip body is truncated");
   verdict.gzip = false;
   verdict.format = BodyFormat::kJson;
-  EXPECT_EQ(http_source::build_batch(settings, route, verdict, "[{}", 1, "web", scratch, batch),
-            400);
+  EXPECT_EQ(build_batch(settings, route, verdict, "[{}", 1, scratch, batch), 400);
 }
 
 TEST(HttpSourceRequestTest, ChecksMethodTokenAndTypes) {
