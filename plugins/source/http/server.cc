@@ -22,9 +22,9 @@
 #include <boost/asio/strand.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
+#include <boost/beast/core/basic_stream.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/string.hpp>
-#include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/read.hpp>
@@ -41,12 +41,21 @@ namespace beast = boost::beast;
 namespace bhttp = boost::beast::http;
 using tcp = asio::ip::tcp;
 using Strand = asio::strand<asio::io_context::executor_type>;
+// A connection's socket, stream and timer name their strand's type: no type-erased executor is
+// copied per operation.
+using Socket = tcp::socket::rebind_executor<Strand>::other;
+using Stream = beast::basic_stream<tcp, Strand>;
+using Timer = asio::basic_waitable_timer<std::chrono::steady_clock,
+                                         asio::wait_traits<std::chrono::steady_clock>, Strand>;
 using std::chrono::nanoseconds;
 
 // Every step completes with (error_code, value) instead of throwing.
 constexpr auto kToken = asio::as_tuple(asio::use_awaitable);
 // What the wait for a request's first byte reads at most; a small buffer per idle connection.
 constexpr size_t kFirstRead = 1024;
+// A read buffer larger than this is given back between requests (a connection waiting for its
+// next request holds at most this much).
+constexpr size_t kKeptReadCapacity = 4096;
 // A body buffer larger than this is given back after its request rather than kept for the next.
 constexpr size_t kKeptBodyCapacity = 256 << 10;
 // A refused request's remaining bytes are read and dropped up to this much before closing.
@@ -152,7 +161,7 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
 
 // One client connection: its requests one after another, on a strand of its own.
 struct Connection : std::enable_shared_from_this<Connection> {
-  Connection(std::shared_ptr<Server::Impl> srv, tcp::socket socket)
+  Connection(std::shared_ptr<Server::Impl> srv, Socket socket)
       : server(std::move(srv)),
         settings(server->settings),
         stream(std::move(socket)),
@@ -196,10 +205,22 @@ struct Connection : std::enable_shared_from_this<Connection> {
           co_return;
         }
         buffer.commit(n);
+        take_available();
       }
       if (!co_await serve_request()) co_return;
-      if (buffer.size() == 0 && buffer.capacity() > kFirstRead) buffer.shrink_to_fit();
+      if (buffer.size() == 0 && buffer.capacity() > kKeptReadCapacity) buffer.shrink_to_fit();
     }
+  }
+
+  // Adds to the buffer what has already arrived beyond the first read (the rest of a request
+  // larger than kFirstRead), without a wait or a timer: the socket is non-blocking.
+  void take_available() {
+    beast::error_code ec;
+    const size_t available = stream.socket().available(ec);
+    if (ec || available == 0) return;
+    const size_t n = stream.socket().read_some(
+        buffer.prepare(std::min<size_t>(available, settings.max_header_size + kFirstRead)), ec);
+    if (!ec) buffer.commit(n);
   }
 
   // Reads, handles and answers one request; true when the connection goes on.
@@ -399,9 +420,15 @@ struct Connection : std::enable_shared_from_this<Connection> {
                                              : "POST");
     out += "\r\n";
     out += answer_body;
+    // An answer nearly always fits the socket's send buffer: written at once, without arming
+    // the stream's timer; the rest, if any, within body_timeout.
+    beast::error_code ec;
+    const size_t written = stream.socket().write_some(asio::buffer(out), ec);
+    if (ec && ec != asio::error::would_block) co_return false;
+    if (written == out.size()) co_return true;
     stream.expires_after(nanoseconds(settings.body_timeout_ns));
-    auto [ec, n] = co_await asio::async_write(stream, asio::buffer(out), kToken);
-    co_return !ec;
+    auto [write_ec, n] = co_await asio::async_write(stream, asio::buffer(out) + written, kToken);
+    co_return !write_ec;
   }
 
   // Answers a request whose body is not read, then closes the connection only after reading and
@@ -424,8 +451,8 @@ struct Connection : std::enable_shared_from_this<Connection> {
 
   std::shared_ptr<Server::Impl> server;
   const Settings& settings;
-  beast::tcp_stream stream;
-  asio::steady_timer timer;  // the backoff of a push, and the wait for an acknowledgement
+  Stream stream;
+  Timer timer;  // the waits for a push and for an acknowledgement
   beast::flat_buffer buffer;
   std::string body;  // the body buffer, kept from request to request
   std::string out;   // an answer, kept likewise
@@ -461,6 +488,7 @@ asio::awaitable<void> Server::Impl::accept_loop(std::shared_ptr<Impl> self) {
     }
     beast::error_code ignored;
     socket.set_option(tcp::no_delay(true), ignored);
+    socket.non_blocking(true, ignored);  // for the direct reads and writes, see Connection
     self->counters.connections_opened->add();
     auto c = std::make_shared<Connection>(self, std::move(socket));
     auto executor = c->stream.get_executor();
