@@ -18,7 +18,9 @@ import gzip
 import http.client
 import json
 import os
+import re
 import resource
+import signal
 import socket
 import threading
 import time
@@ -85,7 +87,7 @@ class HttpSourceTest(harness.IntegrationTestCase):
         self.tally = collections.Counter()
         self.next_id = 0
 
-    def config(self, source_extra="", sink=None, parser_extra=""):
+    def config(self, source_extra="", sink=None, parser_extra="", routes_extra=""):
         sink = sink or f"""
   out:
     type: file
@@ -104,7 +106,7 @@ sources:
       - {{path: /api/visit/v1/, name: visit, fields: {{stream: visit}}}}
       - {{path: /api/activity/v1/, name: activity, methods: [POST, PUT],
           fields: {{stream: activity, tier: edge}}}}
-{source_extra}
+{routes_extra}{source_extra}
 parsers:
   events:
     type: json
@@ -320,6 +322,34 @@ sinks:
         self.assertIn(rc, (0, 1), d.stderr_tail())
         self.assertLess(took, 10)
         self.assert_counters(Counters(d.stats()))
+
+    def test_reload_replaces_the_source_on_its_port(self):
+        d = self.start()
+        js = {"Content-Type": "application/json"}
+        old = self.client()
+        first = self.records(5)
+        res, data = old.request("POST", "/api/visit/v1/", json.dumps(first), js, "visit")
+        self.assertEqual(res.status, 202, data)
+
+        # A new route changes the source: its replacement listens on the same port while the
+        # old one still runs, then takes over.
+        self.write_file("ingestd.yaml", self.config(
+            routes_extra="      - {path: /event, name: event, fields: {stream: event}}\n"))
+        d.send(signal.SIGHUP)
+        harness.wait_until(lambda: re.search(r"reloaded .*1 replaced", d.stderr()), 30,
+                           "the reload that replaces the source")
+        new = self.client()
+        second, third = self.records(3), self.records(2)
+        res, data = new.request("POST", "/event", json.dumps(second), js, "event")
+        self.assertEqual(res.status, 202, data)
+        res, data = new.request("POST", "/api/visit/v1/", json.dumps(third), js, "visit")
+        self.assertEqual(res.status, 202, data)
+        rc, _ = d.stop()
+        self.assertEqual(rc, 0, d.stderr_tail())
+        got = sorted((e["id"], e["stream"]) for e in harness.read_jsonl(self.out))
+        want = sorted([(r["id"], "visit") for r in first + third] +
+                      [(r["id"], "event") for r in second])
+        self.assertEqual(got, want)
 
     def test_bearer_token_from_the_environment(self):
         env = dict(os.environ, WEB_TOKEN="t0k-en")

@@ -616,6 +616,10 @@ bool Server::listen(std::string& error) {
   auto& acceptor = impl_->acceptor;
   if (!ec) acceptor.open(endpoint.protocol(), ec);
   if (!ec) acceptor.set_option(tcp::acceptor::reuse_address(true), ec);
+  // A source replaced by a reload binds its port while its predecessor still listens (the
+  // runtime starts the new one first); only this user's sockets may share it.
+  using ReusePort = asio::detail::socket_option::boolean<SOL_SOCKET, SO_REUSEPORT>;
+  if (!ec) acceptor.set_option(ReusePort(true), ec);
   if (!ec) acceptor.bind(endpoint, ec);
   if (!ec) acceptor.listen(asio::socket_base::max_listen_connections, ec);
   if (ec) {

@@ -22,7 +22,9 @@ struct Connection;
 //
 // Contract:
 // - listen() binds and listens (no connection is taken before serve()); it returns false with
-//   `error` set when it cannot, and the port it bound in port() (useful with port 0).
+//   `error` set when it cannot, and the port it bound in port() (useful with port 0). The socket
+//   has SO_REUSEPORT, so that a replacement started by a reload can listen on the port while
+//   this one still does; the kernel then spreads new connections over both until this one stops.
 // - serve() starts accepting. Each connection is one coroutine on a strand of its own: it reads
 //   requests one after another (keep-alive), answers each, and never blocks an io thread.
 // - Pushing: a request's records go whole into the open batch, which one coroutine (the flusher)
