@@ -351,6 +351,43 @@ sinks:
                       [(r["id"], "event") for r in second])
         self.assertEqual(got, want)
 
+    def test_stop_answers_503_to_a_request_waiting_for_its_ack(self):
+        blackhole = socket.socket()
+        blackhole.bind(("127.0.0.1", 0))
+        blackhole.listen(64)
+        self.addCleanup(blackhole.close)
+        sink = f"""
+  out:
+    type: http
+    inputs: [events]
+    url: http://127.0.0.1:{blackhole.getsockname()[1]}/in
+    timeout: 60s
+"""
+        d = self.start(source_extra="    ack: durable\n    ack_timeout: 60s\n", sink=sink)
+        client = self.client()
+        answers = []
+
+        def post():
+            res, data = client.request("POST", "/api/visit/v1/", json.dumps(self.records(3)),
+                                       {"Content-Type": "application/json"}, "visit")
+            answers.append((res.status, res.getheader("Retry-After"), json.loads(data)))
+
+        t = threading.Thread(target=post)
+        t.start()
+        # The sink has sent the batch to a peer that never answers: the request waits.
+        peer, _ = blackhole.accept()
+        self.addCleanup(peer.close)
+        peer.settimeout(30)
+        self.assertTrue(peer.recv(65536))
+        d.send(signal.SIGTERM)
+        t.join(30)
+        self.assertEqual(len(answers), 1)
+        status, retry_after, body = answers[0]
+        self.assertEqual((status, retry_after), (503, "1"))
+        self.assertIn("stopping", body["error"])
+        d.wait(30)
+        self.assert_counters(Counters(d.stats()), connections=1)
+
     def test_bearer_token_from_the_environment(self):
         env = dict(os.environ, WEB_TOKEN="t0k-en")
         d = self.start_daemon(self.config(source_extra="    token: ${WEB_TOKEN}\n"), env=env)
