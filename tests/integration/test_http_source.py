@@ -388,6 +388,31 @@ sinks:
         d.wait(30)
         self.assert_counters(Counters(d.stats()), connections=1)
 
+    def test_connections_beyond_max_connections_are_closed_and_counted(self):
+        d = self.start(source_extra="    max_connections: 2\n")
+        held = [self.client(), self.client()]
+        for c in held:
+            res, data = c.request("POST", "/api/visit/v1/", json.dumps(self.records(1)),
+                                  {"Content-Type": "application/json"}, "visit")
+            self.assertEqual(res.status, 202, data)
+        with socket.create_connection(("127.0.0.1", self.port), timeout=10) as extra:
+            try:
+                self.assertEqual(extra.recv(1), b"", "the third connection is closed at once")
+            except ConnectionResetError:
+                pass
+        # The held connections are still served.
+        for c in held:
+            res, data = c.request("POST", "/api/visit/v1/", json.dumps(self.records(1)),
+                                  {"Content-Type": "application/json"}, "visit")
+            self.assertEqual(res.status, 202, data)
+            c.close()
+        rc, _ = d.stop()
+        self.assertEqual(rc, 0, d.stderr_tail())
+        c = Counters(d.stats())
+        self.assertEqual(c["web.connections_refused"], 1)
+        self.assertEqual(c["web.connections_opened"], 2)
+        self.assert_counters(c)
+
     def test_bearer_token_from_the_environment(self):
         env = dict(os.environ, WEB_TOKEN="t0k-en")
         d = self.start_daemon(self.config(source_extra="    token: ${WEB_TOKEN}\n"), env=env)

@@ -1,12 +1,14 @@
 #include <gtest/gtest.h>
 #include <zlib.h>
 
+#include <fstream>
 #include <string>
 #include <vector>
 
 #include "config/config.h"
 #include "fake_context.h"
 #include "ingestd/plugin.h"
+#include "plugin_test_support.h"
 #include "source/http/body.h"
 #include "source/http/http_source.h"
 #include "source/http/request.h"
@@ -352,6 +354,24 @@ TEST(HttpSourceOptionsTest, ReportsEveryBadOption) {
       {"listen", "'8080' is not host:port (e.g. 127.0.0.1:8080)"},
       {"routes.1.name", "'a_b' is the name of another route (set `name` to tell them apart)"}};
   EXPECT_EQ(names.errors, expected);
+}
+
+TEST(HttpSourceOptionsTest, StartFailsOnAMissingOrEmptyTokenFile) {
+  ingestd::testing::TempDir dir;
+  const std::string empty = dir.file("empty.token");
+  { std::ofstream(empty) << " \n"; }
+  for (const std::string& file : {dir.file("missing.token"), empty}) {
+    CollectingDiagnostics diag;
+    auto source =
+        make("listen: 127.0.0.1:0\nroutes: [{path: /e}]\ntoken_file: " + file + "\n", diag);
+    ASSERT_TRUE(source);
+    EXPECT_TRUE(diag.errors.empty());
+    FakeContext ctx;
+    EXPECT_FALSE(source->start(ctx));  // before any socket: the fake context has no io_context
+    ASSERT_FALSE(ctx.logs.empty());
+    EXPECT_EQ(ctx.logs.back().first, LogLevel::kError);
+    EXPECT_NE(ctx.logs.back().second.find(file), std::string::npos) << ctx.logs.back().second;
+  }
 }
 
 TEST(HttpSourceOptionsTest, NamesRoutesAfterTheirPath) {
