@@ -1,8 +1,7 @@
 // source/http: what a request body becomes, without any networking: the body's format from its
-// Content-Type, gzip decompression with a size limit, and the split into one record per object.
+// Content-Type, and the split into one record per object (gzip: shared/net/gunzip.h).
 #pragma once
 
-#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -36,27 +35,5 @@ std::optional<BodyFormat> body_format(std::string_view content_type);
 // parser counts a record that is not valid JSON as an error.
 bool split_records(std::string_view body, BodyFormat format, std::vector<std::string_view>& records,
                    std::string& error);
-
-// Decompresses gzip bodies (RFC 1952, several members allowed) with a limit on the decompressed
-// size, so that a small body cannot expand without bound (a gzip bomb). The output grows in steps
-// of at most 64 KiB and decompression stops as soon as the limit is passed. One per connection:
-// the zlib state and the output buffer are reused from request to request.
-// Not thread-safe.
-class Gunzip {
- public:
-  enum class Result { kOk, kTooLarge, kCorrupt, kTruncated };
-
-  Gunzip();
-  ~Gunzip();
-  Gunzip(const Gunzip&) = delete;
-  Gunzip& operator=(const Gunzip&) = delete;
-
-  // Decompresses `in` into `out` (replaced; its capacity kept), at most `limit` bytes.
-  Result inflate(std::string_view in, uint64_t limit, std::string& out);
-
- private:
-  struct State;
-  State* state_ = nullptr;  // made on first use
-};
 
 }  // namespace ingestd::plugins::http_source

@@ -95,16 +95,16 @@ int prepare_body(const Settings& settings, const Verdict& verdict, std::string_v
                  Scratch& scratch) {
   if (verdict.gzip) {
     switch (scratch.gunzip.inflate(body, settings.max_decompressed_size, scratch.inflated)) {
-      case Gunzip::Result::kOk:
+      case net::Gunzip::Result::kOk:
         break;
-      case Gunzip::Result::kTooLarge:
+      case net::Gunzip::Result::kTooLarge:
         scratch.error = fmt::format("the body decompresses to more than {} bytes",
                                     settings.max_decompressed_size);
         return 413;
-      case Gunzip::Result::kTruncated:
+      case net::Gunzip::Result::kTruncated:
         scratch.error = "the gzip body is truncated";
         return 400;
-      case Gunzip::Result::kCorrupt:
+      case net::Gunzip::Result::kCorrupt:
         scratch.error = "the gzip body is corrupt";
         return 400;
     }

@@ -13,6 +13,7 @@
 #include "body.h"
 #include "ingestd/component.h"
 #include "ingestd/event.h"
+#include "shared/net/gunzip.h"
 
 namespace ingestd::plugins::http_source {
 
@@ -79,7 +80,7 @@ struct SourceCounters {
 // Reused by one connection from request to request, so that a request allocates nothing once the
 // buffers have grown to its size.
 struct Scratch {
-  Gunzip gunzip;
+  net::Gunzip gunzip;
   std::string inflated;
   std::vector<std::string_view> records;
   std::string error;  // why a request was refused, sent as the answer's message

@@ -9,6 +9,7 @@
 #include "fake_context.h"
 #include "ingestd/plugin.h"
 #include "plugin_test_support.h"
+#include "shared/net/gunzip.h"
 #include "source/http/body.h"
 #include "source/http/http_source.h"
 #include "source/http/request.h"
@@ -17,9 +18,9 @@ namespace ingestd::plugins {
 namespace {
 
 using http_source::BodyFormat;
-using http_source::Gunzip;
 using ingestd::testing::CollectingDiagnostics;
 using ingestd::testing::FakeContext;
+using net::Gunzip;
 
 constexpr ComponentDescriptor kDescriptor =
     describe<HttpSource>(Kind::kSource, "http", kHttpSourceDoc, kHttpSourceOptions);
