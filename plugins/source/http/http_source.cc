@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <strings.h>
+#include <sys/resource.h>
 
 #include <cctype>
 #include <charconv>
@@ -18,6 +19,8 @@ namespace ingestd::plugins {
 namespace {
 
 constexpr int64_t kStopWaitNs = 5'000'000'000;
+// Files the daemon holds besides the source's connections (plugins, outputs, spool, journal).
+constexpr uint64_t kSpareFiles = 256;
 
 bool valid_route_name(std::string_view name) {
   if (name.empty()) return false;
@@ -180,6 +183,13 @@ bool HttpSource::start(Context& ctx) {
       return false;
     }
   }
+  if (rlimit limit{}; ::getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur != RLIM_INFINITY &&
+                      limit.rlim_cur < settings_.max_connections + kSpareFiles)
+    ctx.logf(LogLevel::kWarn,
+             "the open file limit ({}) is below max_connections ({}) plus the daemon's own "
+             "files: connections beyond it fail to be accepted (logged) before max_connections "
+             "is reached; raise LimitNOFILE (systemd) or ulimit -n, or lower max_connections",
+             limit.rlim_cur, settings_.max_connections);
   server_ = std::make_unique<http_source::Server>(ctx.io(), settings_, counters_, ctx);
   std::string error;
   if (!server_->listen(error)) {
