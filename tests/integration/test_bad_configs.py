@@ -132,8 +132,8 @@ def cases():
 """, PARSER.replace("[in]", "[gen]"), SINK.replace("[sps]", "[events]"))
     out.append(Case("unknown_type", text, [
         (at(text, "generatr"), "sources.gen: unknown source type 'generatr' "
-                              "(did you mean 'generator'?); known: file, generator, kafka, "
-                              "procfs, prometheus_scrape"),
+                              "(did you mean 'generator'?); known: file, generator, "
+                              "http, kafka, procfs, prometheus_scrape"),
     ]))
 
     text = config(SOURCE, PARSER, SINK.replace("inputs: [sps]", "inputs: [events]")

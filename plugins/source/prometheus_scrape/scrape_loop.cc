@@ -8,8 +8,6 @@
 #include <mutex>
 #include <optional>
 
-#include <zlib.h>
-
 #include <fmt/format.h>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -31,6 +29,7 @@
 #include <boost/beast/http/write.hpp>
 
 #include "shared/net/async_push.h"
+#include "shared/net/gunzip.h"
 
 namespace ingestd::plugins::scrape {
 
@@ -46,39 +45,6 @@ constexpr const char* kUserAgent = "ingestd-prometheus-scrape";
 constexpr const char* kAccept = "text/plain;version=0.0.4;q=1,*/*;q=0.1";
 // Every step completes with (error_code, value) instead of throwing.
 constexpr auto kToken = asio::as_tuple(asio::use_awaitable);
-
-enum class Inflated { kOk, kTooLarge, kCorrupt };
-
-// Decompresses the gzip member(s) in `in` into `out`, stopping once `out` would pass `limit`.
-Inflated gunzip(std::string_view in, uint64_t limit, std::string& out) {
-  z_stream z{};
-  if (inflateInit2(&z, 16 + MAX_WBITS) != Z_OK) return Inflated::kCorrupt;
-  z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in.data()));
-  z.avail_in = static_cast<uInt>(in.size());
-  out.clear();
-  Inflated result = Inflated::kCorrupt;
-  for (;;) {
-    const size_t used = out.size();
-    const size_t room = std::max<size_t>(in.size() * 4, 64 << 10);
-    out.resize(used + room);
-    z.next_out = reinterpret_cast<Bytef*>(out.data() + used);
-    z.avail_out = static_cast<uInt>(room);
-    const int rc = inflate(&z, Z_NO_FLUSH);
-    out.resize(used + room - z.avail_out);
-    if (out.size() > limit) {
-      result = Inflated::kTooLarge;
-      break;
-    }
-    if (rc == Z_STREAM_END) {
-      result = z.avail_in == 0 ? Inflated::kOk : Inflated::kCorrupt;
-      break;
-    }
-    if (rc != Z_OK && rc != Z_BUF_ERROR) break;
-    if (rc == Z_BUF_ERROR && z.avail_in == 0) break;  // truncated
-  }
-  inflateEnd(&z);
-  return result;
-}
 
 }  // namespace
 
@@ -219,17 +185,18 @@ struct Loop::Impl : std::enable_shared_from_this<Impl> {
                             url.host, url.port, std::string_view(encoding));
       co_return;
     }
-    switch (gunzip(parser.get().body(), target.max_body_size, o.body)) {
-      case Inflated::kOk:
+    switch (gunzip.inflate(parser.get().body(), target.max_body_size, o.body)) {
+      case net::Gunzip::Result::kOk:
         break;
-      case Inflated::kTooLarge:
+      case net::Gunzip::Result::kTooLarge:
         o.body.clear();
         o.failure = Failure::kBodyTooLarge;
         o.error =
             fmt::format("the answer of {}:{} decompresses to more than max_body_size ({} bytes)",
                         url.host, url.port, target.max_body_size);
         break;
-      case Inflated::kCorrupt:
+      case net::Gunzip::Result::kCorrupt:
+      case net::Gunzip::Result::kTruncated:
         o.body.clear();
         o.failure = Failure::kRead;
         o.error =
@@ -280,6 +247,7 @@ struct Loop::Impl : std::enable_shared_from_this<Impl> {
   asio::steady_timer timer;           // the interval, and the backoff while downstream is full
   tcp::resolver resolver;
   std::optional<beast::tcp_stream> stream;  // during a scrape
+  net::Gunzip gunzip;                       // reused from scrape to scrape
   bool stopped = false;                     // on the strand
 
   mutable std::mutex mu;
