@@ -50,11 +50,11 @@ BUILD_DIR="$root/build-tsan" BUILD_TARGETS="unit_runtime" \
   -DCMAKE_BUILD_TYPE=Debug "-DCMAKE_CXX_FLAGS_DEBUG=-O1 -g1"
 ctest --test-dir "$root/build-tsan" --output-on-failure -j 2 -L unit -R '^runtime\.'
 
-step "fuzz targets (libFuzzer, clang): spool recovery, batch codec, JSON and Prometheus parsers, 30 s each"
+step "fuzz targets (libFuzzer, clang): spool recovery, batch codec, JSON and Prometheus parsers, SSE framer, 30 s each"
 CXX=clang++ BUILD_DIR="$root/build-fuzz" \
-  BUILD_TARGETS="fuzz_spool_recovery fuzz_batch_codec fuzz_json_parser fuzz_prometheus_parser" \
+  BUILD_TARGETS="fuzz_spool_recovery fuzz_batch_codec fuzz_json_parser fuzz_prometheus_parser fuzz_sse_framer" \
   "$root/scripts/build.sh" -DINGESTD_FUZZ=ON -DINGESTD_BUILD_BENCH=OFF
-for target in spool_recovery batch_codec json_parser prometheus_parser; do
+for target in spool_recovery batch_codec json_parser prometheus_parser sse_framer; do
   # New inputs go to a corpus of the build's own; a crash leaves its input in build-fuzz/.
   mkdir -p "$root/build-fuzz/corpus/$target"
   "$root/build-fuzz/tests/fuzz/fuzz_$target" -max_total_time=30 -artifact_prefix="$root/build-fuzz/" \
