@@ -8,15 +8,15 @@ namespace ingestd::plugins::sse {
 
 // The reconnect schedule of one stream.
 //
-// Semantics: after n consecutive failed attempts (n = 0 for the first reconnect after a
-// connection that delivered data), the wait is d = min(cap, base * 2^n) shortened by up to
+// Semantics: with n failed attempts recorded since the last success, the wait is
+// d = min(cap, base * 2^n) shortened by up to
 // `jitter` of itself: a uniform value in [d * (1 - jitter), d]. The base is `initial` until the
 // server sends `retry:`, then that value (a server asking for more than `max` gets it: the cap is
 // max(max, base)). So a retry: value is the longest first wait, and a stream that keeps failing
 // backs off up to the cap.
-// - failed() records an attempt that did not deliver (connect error, non-200, wrong type, a
-//   stream cut before any event); succeeded() one that delivered: the next wait starts again
-//   from the base. next_ns() gives the wait before the next attempt.
+// - failed() records an attempt that did not reach a stream (connect error, non-200, wrong
+//   type); succeeded() one that did: the next wait starts again from the base. next_ns() gives
+//   a wait from the attempts recorded so far.
 // - Randomness comes from `uniform` (values in [0, 1)), so tests give exact sequences.
 // Not thread-safe: owned by the connection loop. Never overflows.
 class Backoff {
