@@ -107,13 +107,13 @@ void SseSource::on_connected() {
   failed_in_a_row_ = 0;
 }
 
-void SseSource::on_bytes(std::string_view bytes, std::vector<BatchPtr>& ready) {
+void SseSource::on_bytes(std::string_view bytes, bool more, std::vector<BatchPtr>& ready) {
   read_time_ns_ = ctx_->clock().now_ns();
   read_bytes_ = bytes.size();
   ready_ = &ready;
   bytes_->add(bytes.size());
   framer_.feed(bytes, *this);
-  finish_batch();
+  if (!more) finish_batch();
   ready_ = nullptr;
   if (const uint64_t dropped = framer_.dropped(); dropped != framer_dropped_) {
     dropped_->add(dropped - framer_dropped_);
@@ -130,7 +130,7 @@ void SseSource::on_event(const sse::Event& event) {
     }
   }
   if (!batch_) {
-    // The read's bytes, plus the padding of each copy for events of about 100 bytes.
+    // A read's bytes, plus the padding of each copy for events of about 100 bytes.
     batch_ = std::make_unique<Batch>(std::min<size_t>(limits_.max_bytes, read_bytes_ * 2 + 1024));
     batch_->reserve(std::min<size_t>(limits_.max_events, 1024), 0);
     batch_->ingest_time_ns = read_time_ns_;

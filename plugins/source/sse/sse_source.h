@@ -104,9 +104,10 @@ inline constexpr OptionSpec kSseSourceOptions[] = {
 // - A record's raw bytes are one event's data (its `data:` lines joined with "\n"), copied into
 //   the batch's arena; its time and the batch's ingest time are the wall clock when the bytes
 //   were read. No fields, no acks: SSE has no delivery confirmation to give back.
-// - Batches: one per read of the socket (with at most the core's batch limits of events and
-//   bytes), pushed before the next read, so a backed-up pipeline stops the reading and TCP pushes
-//   back on the server; memory stays within one read's events.
+// - Batches: filled up to the core's batch limits (events, bytes) while more of the stream is
+//   already received, and sent as soon as nothing more is (no linger: a slow stream's events go
+//   at once); pushed before the next read, so a backed-up pipeline stops the reading and TCP
+//   pushes back on the server; memory stays within one batch and one read.
 // - Reconnects keep the last event id and the framer's retry time; a partly received event is
 //   discarded (the server sends it again after its id). Downstream sees nothing of a reconnect.
 // - Each end of a connection is counted by kind and logged at warn when the kind (or the HTTP
@@ -126,7 +127,7 @@ class SseSource final : public Source, private sse::Listener, private sse::Handl
   std::string last_event_id() override;
   void on_attempt(int64_t wait_ns) override;
   void on_connected() override;
-  void on_bytes(std::string_view bytes, std::vector<BatchPtr>& ready) override;
+  void on_bytes(std::string_view bytes, bool more, std::vector<BatchPtr>& ready) override;
   std::optional<int64_t> on_end(sse::End end, int status, const std::string& error) override;
 
  private:

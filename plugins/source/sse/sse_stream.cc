@@ -181,8 +181,12 @@ struct Loop::Impl : std::enable_shared_from_this<Impl> {
       if (stopped) co_return stop(o);
       if (read_ec == bhttp::error::need_buffer) read_ec = {};  // the piece is full
       const size_t got = body.size() - parser.get().body().size;
-      if (got > 0) {
-        listener.on_bytes(std::string_view(body.data(), got), ready);
+      // More is waiting when the parser holds unread bytes or the socket has some.
+      beast::error_code ignored;
+      const bool more = !read_ec && !parser.is_done() &&
+                        (buffer.size() > 0 || stream->socket().available(ignored) > 0);
+      if (got > 0 || !more) {
+        listener.on_bytes(std::string_view(body.data(), got), more, ready);
         for (BatchPtr& batch : ready) {
           PushResult r = co_await net::async_push(out, batch, timer, [this] { return stopped; });
           if (r != PushResult::kOk) co_return stop(o);  // stopping: the pipeline's or ours

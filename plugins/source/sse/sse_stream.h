@@ -54,9 +54,11 @@ class Listener {
   virtual void on_attempt(int64_t wait_ns) = 0;
   // The server answered 200 with text/event-stream.
   virtual void on_connected() = 0;
-  // The next bytes of the body. Batches complete by now go to `ready` (pushed in order after the
-  // call, before the next read: while they wait for room nothing more is read).
-  virtual void on_bytes(std::string_view bytes, std::vector<BatchPtr>& ready) = 0;
+  // The next bytes of the body (possibly none). Batches complete by now go to `ready` (pushed in
+  // order after the call, before the next read: while they wait for room nothing more is read).
+  // `more` is true when more of the body is already received (the socket or the parser holds
+  // some): a batch not yet full may wait for it. With `more` false every event so far must go.
+  virtual void on_bytes(std::string_view bytes, bool more, std::vector<BatchPtr>& ready) = 0;
   // The connection ended (not called for kStopped). `error` says why, for a log line. Returns the
   // reconnection time the server set (`retry:`), if it set one since the last call.
   virtual std::optional<int64_t> on_end(End end, int status, const std::string& error) = 0;
@@ -70,7 +72,8 @@ class Listener {
 //   answer's header (all within connect_timeout), then read the body (plain, chunked or up to
 //   EOF) in pieces of at most read_size, each within read_timeout, handing each to the Listener
 //   and pushing the batches it readies with net::async_push() (no io thread ever blocks; the
-//   socket is not read while downstream is full, so TCP pushes back on the server).
+//   socket is not read while downstream is full, so TCP pushes back on the server). Before the
+//   connection ends, the Listener is told that no more is coming (`more` false).
 // - After every end but kStopped the loop waits Backoff::next_ns() and connects again: the base
 //   after a connection that got a 200 event stream (or after a first failure), doubling with each
 //   further failure in a row; a retry: time from on_end() becomes the base. With stop_at_eof a

@@ -63,7 +63,7 @@ TEST(SseSourceOptionsTest, SchemaRejectsBadOptionsAndDocumentsEveryOne) {
     EXPECT_GT(std::strlen(spec.doc), 20u) << spec.name;
 }
 
-TEST(SseSourceTest, EachReadBecomesBatchesOfItsEventsWithinTheLimits) {
+TEST(SseSourceTest, BatchesFillWhileMoreIsReceivedAndGoWhenNothingIs) {
   CollectingDiagnostics diag;
   auto source = make("url: http://127.0.0.1:9000/sps\nmax_event_size: 64", diag);
   ASSERT_TRUE(diag.errors.empty());
@@ -73,20 +73,30 @@ TEST(SseSourceTest, EachReadBecomesBatchesOfItsEventsWithinTheLimits) {
   std::vector<BatchPtr> ready;
   source->on_attempt(0);
   source->on_connected();
-  source->on_bytes("data: {\"a\":1}\n\ndata: {\"a\":2}\n\ndata: {\"a\":3}\n\ndata: {\"a", ready);
-  ASSERT_EQ(ready.size(), 2u);  // 2 + 1: the read's end closes the second batch
+  // More is waiting: only the full batch goes; the third event waits for the next read.
+  source->on_bytes("data: {\"a\":1}\n\ndata: {\"a\":2}\n\ndata: {\"a\":3}\n\ndata: {\"a", true,
+                   ready);
+  ASSERT_EQ(ready.size(), 1u);
   EXPECT_EQ(ready[0]->size(), 2u);
   EXPECT_EQ(ready[0]->origin.component, "plays");
   EXPECT_EQ(ready[0]->ingest_time_ns, ctx.clock().now_ns());
   EXPECT_EQ(ready[0]->events()[0].time_ns, ctx.clock().now_ns());
   EXPECT_TRUE(ready[0]->acks.empty());
-  const Event& e = ready[1]->events()[0];
+  const Event& e = ready[0]->events()[1];
   EXPECT_EQ(e.raw.data()[e.raw.size()], '\0');  // padded for the JSON parser
+  EXPECT_EQ(ctx.count("events"), 2u);
+  // Nothing more is waiting: every event read so far goes.
   std::string big(100, 'x');
-  source->on_bytes("\":4}\n\ndata: " + big + "\n\ndata: {\"a\":5}\n\n", ready);
+  source->on_bytes("\":4}\n\ndata: " + big + "\n\ndata: {\"a\":5}\n\n", false, ready);
+  ASSERT_EQ(ready.size(), 3u);
+  EXPECT_EQ(ready[2]->size(), 1u);
   EXPECT_EQ(raws(ready), (std::vector<std::string>{"{\"a\":1}", "{\"a\":2}", "{\"a\":3}",
                                                    "{\"a\":4}", "{\"a\":5}"}));
-  EXPECT_EQ(ctx.count("events"), 5u);
+  // An empty read without more (the stream ends) sends a batch still open.
+  source->on_bytes("data: 6\n\n", true, ready);
+  source->on_bytes("", false, ready);
+  EXPECT_EQ(ready.size(), 4u);
+  EXPECT_EQ(ctx.count("events"), 6u);
   EXPECT_EQ(ctx.count("dropped"), 1u);
   EXPECT_EQ(ctx.count("connections"), 1u);
   EXPECT_EQ(ctx.count("reconnects"), 0u);
@@ -98,7 +108,7 @@ TEST(SseSourceTest, EventsFilterKeepsTheNamedTypes) {
   FakeContext ctx;
   ASSERT_TRUE(source->start(ctx));
   std::vector<BatchPtr> ready;
-  source->on_bytes("data: a\n\nevent: stop\ndata: b\n\nevent: play\ndata: c\n\n", ready);
+  source->on_bytes("data: a\n\nevent: stop\ndata: b\n\nevent: play\ndata: c\n\n", false, ready);
   EXPECT_EQ(raws(ready), (std::vector<std::string>{"a", "c"}));
   EXPECT_EQ(ctx.count("filtered"), 1u);
   EXPECT_EQ(ctx.count("events"), 2u);
@@ -113,7 +123,7 @@ TEST(SseSourceTest, AnEndIsCountedByKindAndReconnectsAfterTheLastCompleteEvent) 
   std::vector<BatchPtr> ready;
   source->on_attempt(0);
   source->on_connected();
-  source->on_bytes("retry: 250\nid: 8\ndata: a\n\nid: 9\ndata: b", ready);
+  source->on_bytes("retry: 250\nid: 8\ndata: a\n\nid: 9\ndata: b", false, ready);
   EXPECT_EQ(source->on_end(sse::End::kRead, 0, "the stream broke"), 250'000'000);
   EXPECT_EQ(source->last_event_id(), "8");  // event 9 was cut: it comes again
   source->on_attempt(100);
@@ -122,7 +132,7 @@ TEST(SseSourceTest, AnEndIsCountedByKindAndReconnectsAfterTheLastCompleteEvent) 
   EXPECT_EQ(source->on_end(sse::End::kStatus, 500, "HTTP 500"), std::nullopt);
   source->on_attempt(100);
   source->on_connected();
-  source->on_bytes("data: c\n\n", ready);  // a new stream: the old partial line is gone
+  source->on_bytes("data: c\n\n", false, ready);  // a new stream: the old partial line is gone
   EXPECT_EQ(raws(ready), (std::vector<std::string>{"a", "c"}));
   EXPECT_EQ(ctx.count("errors_read"), 1u);
   EXPECT_EQ(ctx.count("errors_status"), 2u);
