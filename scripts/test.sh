@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what is needed, checks formatting, builds, and runs every test:
 #   1. the release build: unit and integration tests (ctest), then the pipeline, reload, Kafka
-#      sink, Kafka source and spool benchmarks (the outage one shortened to 10 s; bench/README.md);
+#      sink, Kafka source, spool and SSE source benchmarks (the outage one shortened to 10 s;
+#      bench/README.md);
 #   2. the unit tests again under AddressSanitizer + UndefinedBehaviorSanitizer (at -O0 with
 #      assertions on: the Beast and librdkafka plugin sources take minutes each at -O2);
 #   3. the runtime unit tests (queue, threads) under ThreadSanitizer, then the libFuzzer targets
@@ -33,6 +34,8 @@ step "Kafka source benchmarks (figures; fail only on a wrong count, not on a mis
 cmake --build "$root/build" --target bench_kafka_source
 step "spool benchmarks: write vs dd, a 10 s broker outage (figures; fail only on a lost event)"
 OUTAGE_S=10 cmake --build "$root/build" --target bench_spool bench_outage
+step "SSE source benchmark (figures; fails only on a wrong count, not on a missed target)"
+cmake --build "$root/build" --target bench_sse
 
 if [ "${QUICK:-0}" = 1 ]; then
   exit 0
