@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what is needed, checks formatting, builds, and runs every test:
 #   1. the release build: unit and integration tests (ctest), then the pipeline, reload, Kafka
-#      sink, Kafka source, spool and HTTP source benchmarks (the outage one shortened to 10 s;
+#      sink, Kafka source, spool, HTTP source and SSE source benchmarks (the outage one shortened to 10 s;
 #      bench/README.md);
 #   2. the unit tests again under AddressSanitizer + UndefinedBehaviorSanitizer (at -O0 with
 #      assertions on: the Beast and librdkafka plugin sources take minutes each at -O2);
@@ -36,6 +36,8 @@ step "spool benchmarks: write vs dd, a 10 s broker outage (figures; fail only on
 OUTAGE_S=10 cmake --build "$root/build" --target bench_spool bench_outage
 step "HTTP source benchmark vs nginx (figures; fails only on a wrong count, not on a missed target)"
 cmake --build "$root/build" --target bench_http_source
+step "SSE source benchmark (figures; fails only on a wrong count, not on a missed target)"
+cmake --build "$root/build" --target bench_sse
 
 if [ "${QUICK:-0}" = 1 ]; then
   exit 0
@@ -53,11 +55,11 @@ BUILD_DIR="$root/build-tsan" BUILD_TARGETS="unit_runtime" \
   -DCMAKE_BUILD_TYPE=Debug "-DCMAKE_CXX_FLAGS_DEBUG=-O1 -g1"
 ctest --test-dir "$root/build-tsan" --output-on-failure -j 2 -L unit -R '^runtime\.'
 
-step "fuzz targets (libFuzzer, clang): spool recovery, batch codec, JSON and Prometheus parsers, 30 s each"
+step "fuzz targets (libFuzzer, clang): spool recovery, batch codec, JSON and Prometheus parsers, SSE framer, 30 s each"
 CXX=clang++ BUILD_DIR="$root/build-fuzz" \
-  BUILD_TARGETS="fuzz_spool_recovery fuzz_batch_codec fuzz_json_parser fuzz_prometheus_parser" \
+  BUILD_TARGETS="fuzz_spool_recovery fuzz_batch_codec fuzz_json_parser fuzz_prometheus_parser fuzz_sse_framer" \
   "$root/scripts/build.sh" -DINGESTD_FUZZ=ON -DINGESTD_BUILD_BENCH=OFF
-for target in spool_recovery batch_codec json_parser prometheus_parser; do
+for target in spool_recovery batch_codec json_parser prometheus_parser sse_framer; do
   # New inputs go to a corpus of the build's own; a crash leaves its input in build-fuzz/.
   mkdir -p "$root/build-fuzz/corpus/$target"
   "$root/build-fuzz/tests/fuzz/fuzz_$target" -max_total_time=30 -artifact_prefix="$root/build-fuzz/" \

@@ -41,7 +41,7 @@ CORE_PLUGIN_FILES = [
     "source_file.so", "source_generator.so", "parse_json.so", "aggregate_window.so",
     "sink_file.so", "sink_stdout.so", "sink_http.so", "sink_kafka.so", "source_kafka.so",
     "source_procfs.so", "source_prometheus_scrape.so", "parse_prometheus.so",
-    "source_http.so",
+    "source_http.so", "source_sse.so",
 ]
 
 

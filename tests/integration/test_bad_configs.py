@@ -133,7 +133,7 @@ def cases():
     out.append(Case("unknown_type", text, [
         (at(text, "generatr"), "sources.gen: unknown source type 'generatr' "
                               "(did you mean 'generator'?); known: file, generator, "
-                              "http, kafka, procfs, prometheus_scrape"),
+                              "http, kafka, procfs, prometheus_scrape, sse"),
     ]))
 
     text = config(SOURCE, PARSER, SINK.replace("inputs: [sps]", "inputs: [events]")

@@ -130,6 +130,34 @@ std::string header_value_problem(std::string_view value) {
   return {};
 }
 
+bool read_headers(const OptionValue& headers, std::initializer_list<std::string_view> owned,
+                  std::string_view owned_why, Headers& out, Diagnostics& diag) {
+  bool ok = true;
+  for (const auto& [name, value] : headers.entries) {
+    const std::string path = "headers." + name;
+    std::string problem;
+    if (std::any_of(owned.begin(), owned.end(),
+                    [&](std::string_view o) { return iequals(name, o); }))
+      problem = fmt::format("'{}' {}", name, owned_why);
+    else if (std::string why = header_name_problem(name); !why.empty())
+      problem = fmt::format("'{}' {}", name, why);
+    if (!problem.empty()) {
+      diag.error(path, problem);
+      ok = false;
+      continue;
+    }
+    for (const std::string& v : value.list) {
+      if (std::string why = header_value_problem(v); !why.empty()) {
+        diag.error(path, why);
+        ok = false;
+        continue;
+      }
+      out.emplace_back(name, v);
+    }
+  }
+  return ok;
+}
+
 Format format_from(std::string_view name) {
   return name == "json_array" ? Format::kJsonArray : Format::kNdjson;
 }

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <initializer_list>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -13,6 +14,7 @@
 #include "ingestd/component.h"
 #include "ingestd/event.h"
 #include "ingestd/json.h"
+#include "ingestd/schema.h"
 
 namespace ingestd::plugins::http {
 
@@ -36,6 +38,12 @@ using Headers = std::vector<std::pair<std::string, std::string>>;
 std::string header_name_problem(std::string_view name);
 // Empty when `value` may be sent as a header value, else why not (CR, LF or NUL in it).
 std::string header_value_problem(std::string_view value);
+// Reads a `headers` option (name: value; a list value sends the header once per element) into
+// `out`, in order. Refuses, each reported at "headers.<name>": a name in `owned`, the component's
+// own ("'<name>' <owned_why>", compared without case), a name header_name_problem() refuses, and
+// a value header_value_problem() refuses. Returns false when anything was refused.
+bool read_headers(const OptionValue& headers, std::initializer_list<std::string_view> owned,
+                  std::string_view owned_why, Headers& out, Diagnostics& diag);
 
 enum class Format { kNdjson, kJsonArray };
 Format format_from(std::string_view name);  // "ndjson" for anything but "json_array"

@@ -22,22 +22,7 @@ HttpSink::HttpSink(const Options& options, Diagnostics& diag)
     ok = false;
   }
   http::Headers headers;
-  for (const auto& [name, value] : options.get_object("headers").entries) {
-    const std::string path = "headers." + name;
-    if (std::string problem = http::header_name_problem(name); !problem.empty()) {
-      diag.error(path, fmt::format("'{}' {}", name, problem));
-      ok = false;
-      continue;
-    }
-    for (const std::string& v : value.list) {
-      if (std::string problem = http::header_value_problem(v); !problem.empty()) {
-        diag.error(path, problem);
-        ok = false;
-        continue;
-      }
-      headers.emplace_back(name, v);
-    }
-  }
+  if (!http::read_headers(options.get_object("headers"), {}, "", headers, diag)) ok = false;
   if (ok)
     client_ = std::make_unique<http::HttpClient>(
         std::move(*url), std::move(headers), options.get_duration_ns("timeout", 10'000'000'000));

@@ -3,17 +3,12 @@
 
 #include <algorithm>
 #include <chrono>
-#include <condition_variable>
-#include <exception>
-#include <mutex>
 #include <optional>
 
 #include <fmt/format.h>
 #include <boost/asio/as_tuple.hpp>
-#include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -29,6 +24,7 @@
 #include <boost/beast/http/write.hpp>
 
 #include "shared/net/async_push.h"
+#include "shared/net/coroutine_end.h"
 #include "shared/net/gunzip.h"
 
 namespace ingestd::plugins::scrape {
@@ -222,21 +218,6 @@ struct Loop::Impl : std::enable_shared_from_this<Impl> {
     if (stream) stream->cancel();
   }
 
-  void finished(std::exception_ptr e) {
-    std::lock_guard lock(mu);
-    if (e) {
-      try {
-        std::rethrow_exception(e);
-      } catch (const std::exception& x) {
-        failure = x.what();
-      } catch (...) {
-        failure = "unknown exception";
-      }
-    }
-    done = true;
-    cv.notify_all();
-  }
-
   Strand strand;
   Target target;
   int64_t interval;
@@ -250,11 +231,7 @@ struct Loop::Impl : std::enable_shared_from_this<Impl> {
   net::Gunzip gunzip;                       // reused from scrape to scrape
   bool stopped = false;                     // on the strand
 
-  mutable std::mutex mu;
-  std::condition_variable cv;
-  bool started = false;
-  bool done = false;
-  std::string failure;
+  net::CoroutineEnd end;  // Loop::wait_for() and error()
 };
 
 Loop::Loop(asio::io_context& io, Target target, int64_t interval_ns, const Clock& clock,
@@ -265,28 +242,19 @@ Loop::Loop(asio::io_context& io, Target target, int64_t interval_ns, const Clock
 Loop::~Loop() = default;
 
 void Loop::start() {
-  {
-    std::lock_guard lock(impl_->mu);
-    impl_->started = true;
-  }
-  std::shared_ptr<Impl> self = impl_;
-  asio::co_spawn(impl_->strand, Impl::loop(self),
-                 [self](std::exception_ptr e) { self->finished(e); });
+  net::spawn_loop(impl_);
 }
 
 void Loop::stop() {
-  asio::post(impl_->strand, [self = impl_] { self->cancel(); });
+  net::cancel_loop(impl_);
 }
 
 bool Loop::wait_for(int64_t timeout_ns) {
-  std::unique_lock lock(impl_->mu);
-  return impl_->cv.wait_for(lock, std::chrono::nanoseconds(timeout_ns),
-                            [&] { return impl_->done || !impl_->started; });
+  return impl_->end.wait_for(timeout_ns);
 }
 
 std::string Loop::error() const {
-  std::lock_guard lock(impl_->mu);
-  return impl_->failure;
+  return impl_->end.error();
 }
 
 }  // namespace ingestd::plugins::scrape

@@ -1,7 +1,5 @@
 #include "scrape_source.h"
 
-#include <strings.h>
-
 #include <algorithm>
 #include <memory>
 #include <utility>
@@ -14,17 +12,6 @@ namespace {
 
 constexpr int64_t kStopWaitNs = 5'000'000'000;
 constexpr size_t kArenaBytes = 512;
-
-// Empty when `name` may be set by `headers`, else why not.
-std::string header_problem(std::string_view name) {
-  for (const char* owned :
-       {"Connection", "Content-Length", "Transfer-Encoding", "Content-Encoding", "Accept-Encoding"})
-    if (name.size() == std::strlen(owned) && ::strncasecmp(name.data(), owned, name.size()) == 0)
-      return fmt::format("'{}' is set by the source for each request", name);
-  if (std::string problem = http::header_name_problem(name); !problem.empty())
-    return fmt::format("'{}' {}", name, problem);
-  return {};
-}
 
 }  // namespace
 
@@ -40,22 +27,11 @@ PrometheusScrapeSource::PrometheusScrapeSource(const Options& options, Diagnosti
     diag.error("url", error);
     ok = false;
   }
-  for (const auto& [name, value] : options.get_object("headers").entries) {
-    const std::string path = "headers." + name;
-    if (std::string problem = header_problem(name); !problem.empty()) {
-      diag.error(path, problem);
-      ok = false;
-      continue;
-    }
-    for (const std::string& v : value.list) {
-      if (std::string problem = http::header_value_problem(v); !problem.empty()) {
-        diag.error(path, problem);
-        ok = false;
-        continue;
-      }
-      target_.headers.emplace_back(name, v);
-    }
-  }
+  if (!http::read_headers(options.get_object("headers"),
+                          {"Connection", "Content-Length", "Transfer-Encoding", "Content-Encoding",
+                           "Accept-Encoding"},
+                          "is set by the source for each request", target_.headers, diag))
+    ok = false;
   target_.timeout_ns = std::min(options.get_duration_ns("timeout", 10'000'000'000), interval_ns_);
   target_.max_body_size = options.get_size("max_body_size", 10 << 20);
   target_.gzip = options.get_bool("gzip", true);
