@@ -77,8 +77,9 @@ class CollapsingLowestStore {
 // 1 %: about 1,400). When a store's range would exceed max_buckets, its lowest buckets collapse
 // into one: the guarantee then holds for every quantile whose rank does not fall among the
 // collapsed values, which are the smallest positive values and the most negative ones (for
-// data of one sign: every q with floor(q * (n - 1)) >= collapsed_count()); below them an
-// estimate can only be too high. add() allocates only when a store's range grows.
+// data of one sign: every q with floor(q * (n - 1)) >= collapsed_count()); among them an
+// estimate can be too high, but never more than alpha too low. add() allocates only when a store's
+// range grows.
 //
 // Mergeable: merge() of sketches with the same alpha and max_buckets gives the same buckets as
 // one sketch of all values, so the same quantiles, whatever the order of adds and merges. (With a
