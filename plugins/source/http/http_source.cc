@@ -130,6 +130,16 @@ HttpSource::HttpSource(const Options& options, Diagnostics& diag)
       }
       route.fields.emplace_back(name, value.list.front());
     }
+    for (const auto& [name, value] : item.get_object("require").entries) {
+      std::optional<http_source::JsonKind> kind;
+      if (value.list.size() == 1) kind = http_source::json_kind(value.list.front());
+      if (!kind) {
+        fail(at + ".require." + name,
+             "must be one of string, number, integer, bool, object, array or any");
+        continue;
+      }
+      route.require.push_back({name, *kind});
+    }
     if (route.fields.size() > http_source::kMaxRouteFields)
       fail(at + ".fields", fmt::format("has {} fields; at most {}", route.fields.size(),
                                        http_source::kMaxRouteFields));
@@ -139,6 +149,7 @@ HttpSource::HttpSource(const Options& options, Diagnostics& diag)
   settings_.unrouted.name = std::string(http_source::kUnrouted);
 
   settings_.durable = options.get_string("ack", "enqueue") == "durable";
+  settings_.require_content_type = options.get_bool("require_content_type", false);
   settings_.ack_timeout_ns = options.get_duration_ns("ack_timeout", settings_.ack_timeout_ns);
   settings_.push_timeout_ns = options.get_duration_ns("push_timeout", settings_.push_timeout_ns);
   const int64_t retry_after_ns = options.get_duration_ns("retry_after", 1'000'000'000);

@@ -42,6 +42,13 @@ inline constexpr OptionSpec kHttpRouteOptions[] = {
      .doc = "Fields added to every record of the route, name: value (strings, at most 16), e.g. "
             "{stream: visit}. They come before the record's own fields: a record's field of the "
             "same name is kept but lookups see the route's."},
+    {.name = "require",
+     .type = OptionType::kStringMap,
+     .doc = "Fields every record of the route must have, name: type (string, number, integer, "
+            "bool, object, array or any), e.g. {username: string, count: number}. A request "
+            "with a record that is not valid JSON, not an object, or lacks one of them is "
+            "answered 400 saying which record and field, and delivers nothing. Checking parses "
+            "each record once more."},
 };
 
 inline constexpr OptionSpec kHttpSourceOptions[] = {
@@ -136,6 +143,11 @@ inline constexpr OptionSpec kHttpSourceOptions[] = {
      .type = OptionType::kString,
      .doc = "A file holding the bearer token (surrounding whitespace ignored), read at start. Not "
             "with token."},
+    {.name = "require_content_type",
+     .type = OptionType::kBool,
+     .default_value = "false",
+     .doc = "Answer 415 to a request without a Content-Type, instead of reading its body as JSON "
+            "(application/json)."},
 };
 
 // The HTTP source: an http_source::Server on the daemon's shared io_context (Context::io()).

@@ -74,6 +74,12 @@ Verdict check_request(const Settings& settings, const Route& route, std::string_
     }
   }
   std::optional<BodyFormat> format = body_format(content_type);
+  if (settings.require_content_type &&
+      content_type.find_first_not_of(" \t") == std::string_view::npos) {
+    v.status = 415;
+    v.message = "a Content-Type is required: application/json or application/x-ndjson";
+    return v;
+  }
   if (!format) {
     v.status = 415;
     v.message =
@@ -91,8 +97,8 @@ Verdict check_request(const Settings& settings, const Route& route, std::string_
   return v;
 }
 
-int prepare_body(const Settings& settings, const Verdict& verdict, std::string_view& body,
-                 Scratch& scratch) {
+int prepare_body(const Settings& settings, const Route& route, const Verdict& verdict,
+                 std::string_view& body, Scratch& scratch) {
   if (verdict.gzip) {
     switch (scratch.gunzip.inflate(body, settings.max_decompressed_size, scratch.inflated)) {
       case net::Gunzip::Result::kOk:
@@ -112,6 +118,15 @@ int prepare_body(const Settings& settings, const Verdict& verdict, std::string_v
   }
   scratch.records.clear();
   if (!split_records(body, verdict.format, scratch.records, scratch.error)) return 400;
+  if (!route.require.empty()) {
+    for (size_t i = 0; i < scratch.records.size(); ++i) {
+      std::string why;
+      if (!scratch.checker.check(scratch.records[i], route.require, why)) {
+        scratch.error = fmt::format("record {} of the body: {}", i + 1, why);
+        return 400;
+      }
+    }
+  }
   return 0;
 }
 

@@ -13,6 +13,7 @@
 #include "body.h"
 #include "ingestd/component.h"
 #include "ingestd/event.h"
+#include "record_check.h"
 #include "shared/net/gunzip.h"
 
 namespace ingestd::plugins::http_source {
@@ -41,6 +42,7 @@ struct Route {
   bool post = true;
   bool put = false;
   std::vector<std::pair<std::string, std::string>> fields;  // added to each record
+  std::vector<Requirement> require;                         // checked in each record
   StatusCounters counters;
 };
 
@@ -62,6 +64,7 @@ struct Settings {
   int64_t idle_timeout_ns = 60'000'000'000;
   size_t max_connections = 16384;
   std::string token;  // empty: no authentication
+  bool require_content_type = false;
 };
 
 // The source's own counters besides requests.<route>.<status>; bound in start().
@@ -83,7 +86,8 @@ struct Scratch {
   net::Gunzip gunzip;
   std::string inflated;
   std::vector<std::string_view> records;
-  std::string error;  // why a request was refused, sent as the answer's message
+  RecordChecker checker;  // routes with `require`
+  std::string error;      // why a request was refused, sent as the answer's message
 };
 
 // A request's outcome before its body is read: 0 to go on, else the status to answer.
@@ -104,11 +108,12 @@ Verdict check_request(const Settings& settings, const Route& route, std::string_
                       std::string_view authorization);
 
 // Decompresses the body when `verdict.gzip` and cuts it into records: scratch.records views
-// into `body`, which is set to the decompressed body (in scratch.inflated) or left as it is.
-// Returns 0, or the status to answer (400 for broken gzip or JSON framing, 413 past
+// into `body`, which is set to the decompressed body (in scratch.inflated) or left as it is; with
+// the route's `require`, checks every record. Returns 0, or the status to answer (400 for broken
+// gzip or JSON framing or a record without what the route requires, 413 past
 // max_decompressed_size) with the reason in scratch.error.
-int prepare_body(const Settings& settings, const Verdict& verdict, std::string_view& body,
-                 Scratch& scratch);
+int prepare_body(const Settings& settings, const Route& route, const Verdict& verdict,
+                 std::string_view& body, Scratch& scratch);
 
 // Appends `records` (views into `body`) to `batch` as raw records with the route's fields and
 // event time `now_ns`: one copy of the body into the batch's arena, and of each field once.

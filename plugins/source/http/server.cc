@@ -309,7 +309,7 @@ struct Connection : std::enable_shared_from_this<Connection> {
     std::string message(verdict.message);
     size_t records = 0;
     if (status == 0) {
-      status = prepare_body(settings, verdict, received, scratch);
+      status = prepare_body(settings, *route, verdict, received, scratch);
       if (status != 0) {
         message = scratch.error;
       } else {

@@ -69,7 +69,8 @@ int build_batch(const http_source::Settings& settings, const http_source::Route&
                 const http_source::Verdict& verdict, std::string_view body, int64_t now_ns,
                 http_source::Scratch& scratch, BatchPtr& out) {
   out.reset();
-  if (int status = http_source::prepare_body(settings, verdict, body, scratch)) return status;
+  if (int status = http_source::prepare_body(settings, route, verdict, body, scratch))
+    return status;
   if (scratch.records.empty()) return 0;
   out = std::make_unique<Batch>();
   http_source::append_records(*out, route, body, scratch.records, now_ns);
@@ -212,7 +213,8 @@ TEST(HttpSourceRequestTest, RequestsOfSeveralRoutesShareABatch) {
   for (int i = 0; i < 50; ++i) {
     std::string body = "{\"i\":" + std::to_string(i) + "}\n{\"j\":" + std::to_string(i) + "}";
     std::string_view view = body;
-    ASSERT_EQ(http_source::prepare_body(settings, verdict, view, scratch), 0);
+    ASSERT_EQ(http_source::prepare_body(settings, i % 2 ? activity : visit, verdict, view, scratch),
+              0);
     http_source::append_records(batch, i % 2 ? activity : visit, view, scratch.records, i);
   }
   ASSERT_EQ(batch.size(), 100u);
@@ -252,6 +254,42 @@ TEST(HttpSourceRequestTest, GzipBodiesAndTheirFailures) {
   EXPECT_EQ(build_batch(settings, route, verdict, "[{}", 1, scratch, batch), 400);
 }
 
+TEST(HttpSourceRequestTest, ARouteRequirementRefusesTheWholeBodyNamingRecordAndField) {
+  http_source::Settings settings;
+  http_source::Route route;
+  route.require = {{"username", http_source::JsonKind::kString},
+                   {"count", http_source::JsonKind::kNumber},
+                   {"n", http_source::JsonKind::kInteger},
+                   {"tags", http_source::JsonKind::kAny}};
+  http_source::Verdict verdict;
+  http_source::Scratch scratch;
+  BatchPtr batch;
+  auto status = [&](std::string_view body) {
+    return build_batch(settings, route, verdict, body, 1, scratch, batch);
+  };
+  const std::string good = R"({"username":"ann","count":1.5,"n":3,"tags":null})";
+  EXPECT_EQ(status(good), 0);
+  EXPECT_EQ(status("[" + good + "," + good + "]"), 0);
+  ASSERT_TRUE(batch);
+  EXPECT_EQ(batch->size(), 2u);
+  struct Case {
+    std::string body, error;
+  };
+  for (const Case& c : std::vector<Case>{
+           {"[" + good + R"(,{"username":"bob","count":"2","n":3,"tags":[]}])",
+            "record 2 of the body: field 'count' must be a number"},
+           {R"({"username":7,"count":1,"n":3,"tags":1})", "field 'username' must be a string"},
+           {R"({"username":"a","count":1,"n":3.5,"tags":1})", "field 'n' must be an integer"},
+           {R"({"username":"a","count":1,"n":3})", "no field 'tags'"},
+           {R"({"username":"a","count":1,"n":3,"tags":tru})", "not valid JSON"},
+       }) {
+    EXPECT_EQ(status(c.body), 400) << c.body;
+    EXPECT_NE(scratch.error.find(c.error), std::string::npos) << scratch.error;
+    EXPECT_FALSE(batch) << c.body;  // nothing of it is delivered
+  }
+  EXPECT_EQ(status("[1]"), 400);  // split_records refuses members that are not objects
+}
+
 TEST(HttpSourceRequestTest, ChecksMethodTokenAndTypes) {
   http_source::Settings settings;
   http_source::Route route;
@@ -267,6 +305,10 @@ TEST(HttpSourceRequestTest, ChecksMethodTokenAndTypes) {
   EXPECT_EQ(check("POST", "text/csv", "", ""), 415);
   EXPECT_EQ(check("POST", "application/json", "br", ""), 415);
   EXPECT_TRUE(http_source::check_request(settings, route, "POST", "", "gzip", "").gzip);
+  settings.require_content_type = true;
+  EXPECT_EQ(check("POST", "", "", ""), 415);
+  EXPECT_EQ(check("POST", "application/json", "", ""), 0);
+  settings.require_content_type = false;
   settings.token = "s3cret";
   EXPECT_EQ(check("POST", "application/json", "", ""), 401);
   EXPECT_EQ(check("POST", "application/json", "", "Bearer s3cre"), 401);
