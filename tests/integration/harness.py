@@ -17,6 +17,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -90,6 +91,19 @@ def rfc3339_ms(ms):
     """Epoch milliseconds -> "2018-01-08T21:02:34.000Z" (UTC, milliseconds)."""
     dt = datetime.datetime.fromtimestamp(ms // 1000, tz=datetime.timezone.utc)
     return dt.strftime("%Y-%m-%dT%H:%M:%S") + f".{ms % 1000:03d}Z"
+
+
+def parse_rfc3339(text):
+    """Seconds since the epoch of "2018-01-08T21:02:34.000Z" (UTC, milliseconds)."""
+    return datetime.datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(
+        tzinfo=datetime.timezone.utc).timestamp()
+
+
+def free_port():
+    """A TCP port on 127.0.0.1 that nothing listens on now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def q(text):

@@ -30,12 +30,6 @@ import harness
 from harness import Counters, q
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 class Client:
     """A keep-alive HTTP/1.1 client (http.client) that tallies every answer per (route, status)."""
 
@@ -82,7 +76,7 @@ def status_of(raw):
 class HttpSourceTest(harness.IntegrationTestCase):
     def setUp(self):
         super().setUp()
-        self.port = free_port()
+        self.port = harness.free_port()
         self.out = self.path("events.jsonl")
         self.tally = collections.Counter()
         self.next_id = 0
