@@ -128,7 +128,7 @@ void Batch::append_field(Event& event, std::string_view key, Value value) {
 
 const Value* Batch::find(const Event& e, std::string_view key) const {
   for (const Field& f : fields(e))
-    if (f.key == key) return &f.value;
+    if (same_text(f.key, key)) return &f.value;
   return nullptr;
 }
 

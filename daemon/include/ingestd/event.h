@@ -15,6 +15,16 @@
 
 namespace ingestd {
 
+// a == b for short texts such as field names, byte by byte in line: for a few bytes that is
+// faster than the call to memcmp that std::string_view's == makes.
+inline bool same_text(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  if (a.size() > 32) return a == b;
+  for (size_t i = 0; i < a.size(); ++i)
+    if (a[i] != b[i]) return false;
+  return true;
+}
+
 // A field value. Strings and raw JSON are views into the owning batch's arena (or into another
 // buffer that outlives the batch); a Value never owns memory.
 struct Value {

@@ -34,6 +34,14 @@ std::string_view trim_right(std::string_view s) {
   return s;
 }
 
+// Strings are mostly short: a loop by hand beats a call to memchr.
+bool has_backslash(std::string_view s) {
+  if (s.size() > 64) return std::memchr(s.data(), '\\', s.size()) != nullptr;
+  for (char c : s)
+    if (c == '\\') return true;
+  return false;
+}
+
 std::string_view trim(std::string_view s) {
   while (!s.empty() && is_space(s.front())) s.remove_prefix(1);
   return trim_right(s);
@@ -213,13 +221,16 @@ class JsonParser::Document {
     Want found = Want::kNo;
     for (std::string_view rest : wanted_) {
       if (!prefix.empty()) {
-        if (!rest.starts_with(prefix) || rest.size() <= prefix.size() || rest[prefix.size()] != '.')
+        if (rest.size() <= prefix.size() || rest[prefix.size()] != '.' || !rest.starts_with(prefix))
           continue;
         rest.remove_prefix(prefix.size() + 1);
       }
-      if (!rest.starts_with(key)) continue;
-      if (rest.size() == key.size()) return Want::kAll;
-      if (rest[key.size()] == '.') found = Want::kBelow;
+      // Lengths first: most paths differ from the key in length, and comparing them is free.
+      if (rest.size() == key.size()) {
+        if (same_text(rest, key)) return Want::kAll;
+      } else if (rest.size() > key.size() && rest[key.size()] == '.' && rest.starts_with(key)) {
+        found = Want::kBelow;
+      }
     }
     return found;
   }
@@ -359,12 +370,14 @@ class JsonParser::Document {
   // A key without escapes is a view into the record; one with escapes is unescaped (and, with
   // keep, copied into the arena).
   error_code read_key(ondemand::field& field, bool keep, std::string_view& key) {
+    // Keys are short: one pass by hand beats two calls to memchr. A '"' ends the key unless a
+    // backslash came first (then simdjson unescapes it).
     const char* p = field.key().raw();
-    const void* quote = std::memchr(p, '"', static_cast<size_t>(end_ - p));
-    if (!quote) return simdjson::STRING_ERROR;
-    size_t n = static_cast<size_t>(static_cast<const char*>(quote) - p);
-    if (!std::memchr(p, '\\', n)) {
-      key = {p, n};
+    const char* q = p;
+    while (q < end_ && *q != '"' && *q != '\\') ++q;
+    if (q == end_) return simdjson::STRING_ERROR;
+    if (*q == '"') {
+      key = {p, static_cast<size_t>(q - p)};
       return simdjson::SUCCESS;
     }
     std::string_view unescaped;
@@ -378,7 +391,7 @@ class JsonParser::Document {
     std::string_view token = trim_right(value.raw_json_token());
     if (token.size() < 2) return simdjson::STRING_ERROR;
     std::string_view inner = token.substr(1, token.size() - 2);
-    if (!std::memchr(inner.data(), '\\', inner.size())) {
+    if (!has_backslash(inner)) {
       out = inner;
       return simdjson::SUCCESS;
     }
