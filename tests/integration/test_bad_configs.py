@@ -17,6 +17,9 @@ from harness import Counters, q
 EX_CONFIG = harness.EX_CONFIG
 UNSET = "INGESTD_IT_SURELY_UNSET_VAR"
 ERROR_LINE = re.compile(r"^(\S+):(\d+):(\d+): ")
+# What the window aggregator says it takes, after "unknown metric '...': expected ".
+METRICS = ("count, sum(f), min(f), max(f), avg(f), distinct(f), first_seen, last_seen, first(f) "
+           "or last(f)")
 
 
 def at(text, needle, nth=1):
@@ -99,13 +102,13 @@ def cases():
 
     # A schema error in one component does not hide what another's factory reports.
     text = config(SOURCE.replace("type: file", "type: file\n    mode: folow"), PARSER,
-                  WINDOW.replace("metrics: { sps: count }", "metrics: { sps: count, top: p99(x) }"),
+                  WINDOW.replace("metrics: { sps: count }", "metrics: { sps: count, top: mode(x) }"),
                   SINK)
     out.append(Case("schema_and_factory_errors_together", text, [
         (at(text, "folow"), "sources.in (file): mode: expected one of read, follow, got "
                             "'folow' (did you mean 'follow'?)"),
-        (at(text, "p99(x)"), "aggregates.sps (window): metrics.top: unknown metric 'p99(x)': "
-                             "expected count, sum(f), min(f), max(f), avg(f) or distinct(f)"),
+        (at(text, "mode(x)"), "aggregates.sps (window): metrics.top: unknown metric 'mode(x)': "
+                              f"expected {METRICS}"),
     ]))
 
     # A schema error in one option does not hide what the factory says about another.
@@ -173,8 +176,7 @@ def cases():
                                                  "metrics: { sps: median(x) }"), SINK)
     out.append(Case("bad_metric", text, [
         (at(text, "median(x)"), "aggregates.sps (window): metrics.sps: unknown metric "
-                                "'median(x)': expected count, sum(f), min(f), max(f), avg(f) "
-                                "or distinct(f)"),
+                                f"'median(x)': expected {METRICS}"),
     ]))
 
     text = config(SOURCE.replace("    path:", "    mode: tail\n    path:"),
