@@ -4,6 +4,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <ctime>
 #include <deque>
@@ -550,6 +552,165 @@ TEST_F(WindowTest, DistinctCountsTextsExactly) {
   flush();
   ASSERT_EQ(rows().size(), 1u);
   EXPECT_EQ(cell(0, "uniq").i, static_cast<int64_t>(expected.size()));
+}
+
+// approx_distinct and distinct past max_distinct: HyperLogLog at the default precision 14.
+const double kThreeHllErrors = 3 * 1.04 / std::sqrt(16384.0);
+
+TEST_F(WindowTest, ApproxDistinctIsWithinThreeStandardErrorsOfTheExactCount) {
+  make(
+      "window: {size: 1s, time: event}\nmetrics: {exact: distinct(uid), approx: "
+      "approx_distinct(uid)}");
+  std::set<int64_t> ids;
+  std::vector<In> events;
+  std::deque<std::string> texts;
+  std::mt19937_64 rng(11);
+  for (int i = 0; i < 50'000; ++i) {
+    const int64_t id = static_cast<int64_t>(rng() % 50'000'000);
+    ids.insert(id);
+    // Each id as an integer and again as a string: both count by their text, once.
+    texts.push_back(std::to_string(id));
+    events.push_back({kBase, {{"uid", I(id)}}});
+    events.push_back({kBase, {{"uid", S(texts.back())}}});
+    if (i % 1000 == 0) events.push_back({kBase, {{"other", I(1)}}});  // no uid: not counted
+    if (events.size() >= 2000) {
+      consume(events);
+      events.clear();
+      texts.clear();
+    }
+  }
+  consume(events);
+  flush();
+  ASSERT_EQ(rows().size(), 1u);
+  const double expected = static_cast<double>(ids.size());
+  ASSERT_GT(expected, 49'000);
+  EXPECT_EQ(cell(0, "exact").i, static_cast<int64_t>(ids.size()));  // under max_distinct
+  ASSERT_EQ(cell(0, "approx").type, Value::Type::kInt);
+  const double error = (static_cast<double>(cell(0, "approx").i) - expected) / expected;
+  std::printf("[ measured ] approx_distinct n=%.0f estimate=%lld error=%+.3f%% (3 SE %.2f%%)\n",
+              expected, static_cast<long long>(cell(0, "approx").i), 100 * error,
+              100 * kThreeHllErrors);
+  EXPECT_LE(std::abs(error), kThreeHllErrors);
+  EXPECT_EQ(ctx_.count("distinct_overflow"), 0u);
+}
+
+TEST_F(WindowTest, DistinctPastMaxDistinctSwitchesToAnEstimateOncePerAccumulator) {
+  make(R"(window: {size: 10s, time: event}
+group_by: [g]
+metrics: {users: distinct(uid), n: count}
+max_distinct: 1000)");
+  // Group a: exactly max_distinct values, exact; b and c: more, estimated; in two windows, b in
+  // both. Values repeat, and arrive over many batches.
+  const std::vector<std::pair<std::string, int>> groups = {{"a", 1000}, {"b", 6000}, {"c", 1001}};
+  std::deque<std::string> names;
+  for (int64_t w = 0; w < 2; ++w) {
+    for (int round = 0; round < 2; ++round) {
+      for (const auto& [g, distinct] : groups) {
+        if (w == 1 && g != "b") continue;
+        std::vector<In> events;
+        for (int i = 0; i < distinct; ++i) {
+          events.push_back({kBase + w * 10 * kSec, {{"g", S(g)}, {"uid", I(i * 7919)}}});
+          if (events.size() == 500) {
+            consume(events);
+            events.clear();
+          }
+        }
+        consume(events);
+      }
+    }
+  }
+  flush();
+  ASSERT_EQ(rows().size(), 4u);  // a, b, c; then b
+  EXPECT_EQ(cell(0, "users").i, 1000);
+  EXPECT_EQ(cell(0, "n").i, 2000);
+  for (size_t row : {1u, 2u, 3u}) {
+    const double expected = row == 2 ? 1001 : 6000;
+    const double error = (static_cast<double>(cell(row, "users").i) - expected) / expected;
+    std::printf("[ measured ] distinct past max_distinct: n=%.0f estimate=%lld error=%+.3f%%\n",
+                expected, static_cast<long long>(cell(row, "users").i), 100 * error);
+    EXPECT_LE(std::abs(error), kThreeHllErrors) << "row " << row;
+  }
+  EXPECT_EQ(ctx_.count("distinct_overflow"), 3u);  // b twice (one per window), c once
+  EXPECT_EQ(std::count_if(
+                ctx_.logs.begin(), ctx_.logs.end(),
+                [](const auto& l) { return l.second.find("max_distinct") != std::string::npos; }),
+            1);
+}
+
+// The value of rank floor(q * (n - 1)) of the sorted values: what DDSketch estimates.
+double exact_quantile(const std::vector<double>& sorted, double q) {
+  return sorted[static_cast<size_t>(std::floor(q * static_cast<double>(sorted.size() - 1)))];
+}
+
+TEST_F(WindowTest, PercentilesAreWithinTheirAccuracyOfTheExactRanks) {
+  make(R"yaml(window: {size: 10s, time: event}
+group_by: [g]
+metrics: {p50: p50(lat), p90: p90(lat), p95: p95(lat), p99: p99(lat), p999: p999(lat),
+          p9999: "percentile(lat, 99.99)", p100: "percentile(lat, 100)",
+          p_small: "percentile(lat, 0.5)"})yaml");
+  const std::vector<std::pair<std::string, double>> quantiles = {
+      {"p50", 0.5},    {"p90", 0.9},      {"p95", 0.95}, {"p99", 0.99},
+      {"p999", 0.999}, {"p9999", 0.9999}, {"p100", 1.0}, {"p_small", 0.005}};
+  std::mt19937_64 rng(5);
+  std::lognormal_distribution<double> lognormal(0, 2);
+  std::vector<double> values;
+  std::vector<In> events;
+  for (int i = 0; i < 50'000; ++i) {
+    const double x = lognormal(rng);
+    values.push_back(x);
+    events.push_back({kBase, {{"g", S("a")}, {"lat", D(x)}}});
+    if (i % 10'000 == 0) {
+      // Whole numbers count as numbers; texts and missing values as non_numeric.
+      values.push_back(3);
+      events.push_back({kBase, {{"g", S("a")}, {"lat", I(3)}}});
+      events.push_back({kBase, {{"g", S("a")}, {"lat", S("slow")}}});
+      events.push_back({kBase, {{"g", S("b")}}});
+    }
+    if (events.size() >= 1000) {
+      consume(events);
+      events.clear();
+    }
+  }
+  consume(events);
+  flush();
+  std::sort(values.begin(), values.end());
+  ASSERT_EQ(rows().size(), 2u);
+  double worst = 0;
+  for (const auto& [name, q] : quantiles) {
+    const Value& v = cell(0, name);
+    ASSERT_EQ(v.type, Value::Type::kDouble) << name;
+    const double exact = exact_quantile(values, q);
+    const double error = std::abs(v.d - exact) / exact;
+    worst = std::max(worst, error);
+    EXPECT_LE(error, 0.01 + 1e-12) << name << ": " << v.d << " vs " << exact;
+  }
+  std::printf(
+      "[ measured ] percentiles of %zu lognormal(0,2) values: worst relative error %.4f%%\n",
+      values.size(), 100 * worst);
+  EXPECT_EQ(cell(0, "p100").d, values.back());  // the exact maximum
+  for (const auto& [name, q] : quantiles)
+    EXPECT_EQ(cell(1, name).type, Value::Type::kNull) << name;  // b: no numeric value
+  // Per metric and event: 5 texts and 5 events without lat, 8 metrics each.
+  EXPECT_EQ(ctx_.count("non_numeric"), 5u * 2 * 8);
+}
+
+TEST_F(WindowTest, PercentileAccuracyIsTheRelativeErrorAsked) {
+  make(R"(window: {size: 10s, time: event}
+metrics: {p90: p90(lat)}
+percentile_accuracy: 0.001)");
+  std::mt19937_64 rng(9);
+  std::exponential_distribution<double> exponential(1);
+  std::vector<double> values;
+  std::vector<In> events;
+  for (int i = 0; i < 20'000; ++i) {
+    values.push_back(exponential(rng));
+    events.push_back({kBase, {{"lat", D(values.back())}}});
+  }
+  consume(events);
+  flush();
+  std::sort(values.begin(), values.end());
+  const double exact = exact_quantile(values, 0.9);
+  EXPECT_LE(std::abs(cell(0, "p90").d - exact) / exact, 0.001 + 1e-12);
 }
 
 TEST_F(WindowTest, OutputBatchesRespectMaxEventsAndKeepOrder) {
@@ -1266,35 +1427,72 @@ TEST_F(WindowCheckpointTest, AFailedSaveKeepsTheInputUnacknowledged) {
   EXPECT_FALSE(probe.ok);  // read again next time
 }
 
-TEST(WindowOptionsTest, BadMetricsAndNamesAreReportedPerOption) {
+// The options an aggregator of `yaml` (valid by the schema) reports errors at, in order; the
+// errors in `diag`.
+std::vector<std::string> options_in_error(std::string_view yaml, CollectingDiagnostics& diag) {
   std::vector<config::Error> errors;
-  auto options = config::options_from_yaml(kDescriptor, R"yaml(window: {size: 1s}
+  auto options = config::options_from_yaml(kDescriptor, yaml, errors);
+  EXPECT_TRUE(options) << (errors.empty() ? "" : errors.front().to_string());
+  std::vector<std::string> bad;
+  if (!options) return bad;
+  WindowAggregator agg(*options, diag);
+  for (const auto& [option, message] : diag.errors) bad.push_back(option);
+  return bad;
+}
+
+TEST(WindowOptionsTest, BadSketchMetricsAndOptionsAreReportedAtTheirOption) {
+  CollectingDiagnostics diag;
+  const std::vector<std::string> bad = options_in_error(R"yaml(window: {size: 1s}
+metrics: {a: "percentile(x, 0)", b: "percentile(x, 101)", c: p42(x), d: percentile(x),
+          e: "percentile(x, fast)", f: "percentile(, 50)", ok: "percentile( x , 99.9 )",
+          ok2: p999(x), ok3: approx_distinct(x), ok4: "percentile(x, 100)"})yaml",
+                                                        diag);
+  ASSERT_EQ(bad, (std::vector<std::string>{"metrics.a", "metrics.b", "metrics.c", "metrics.d",
+                                           "metrics.e", "metrics.f"}));
+  for (const char* listed : {"distinct(f)", "approx_distinct(f)", "p50(f)", "p999(f)",
+                             "percentile(f, q)", "first(f)", "last(f)"})
+    EXPECT_NE(diag.errors[0].second.find(listed), std::string::npos) << listed;
+
+  // The schema bounds hll_precision (HyperLogLog::valid_precision), percentile_accuracy
+  // (DDSketch::valid_alpha) and max_distinct, each error naming its option.
+  std::vector<config::Error> errors;
+  for (const char* yaml : {"hll_precision: 3", "hll_precision: 19", "percentile_accuracy: 0",
+                           "percentile_accuracy: 0.6", "max_distinct: 0"}) {
+    const std::string option = std::string(yaml).substr(0, std::string(yaml).find(':'));
+    errors.clear();
+    EXPECT_FALSE(
+        config::options_from_yaml(kDescriptor, "window: {size: 1s}\n" + std::string(yaml), errors))
+        << yaml;
+    ASSERT_EQ(errors.size(), 1u) << yaml;
+    EXPECT_NE(errors[0].message.find(option + " must be"), std::string::npos)
+        << errors[0].to_string();
+  }
+  for (const char* yaml : {"hll_precision: 4", "hll_precision: 18", "percentile_accuracy: 0.5",
+                           "percentile_accuracy: 0.000001"}) {
+    CollectingDiagnostics fine;
+    EXPECT_TRUE(options_in_error("window: {size: 1s}\n" + std::string(yaml), fine).empty()) << yaml;
+  }
+}
+
+TEST(WindowOptionsTest, BadMetricsAndNamesAreReportedPerOption) {
+  CollectingDiagnostics diag;
+  const std::vector<std::string> bad = options_in_error(R"yaml(window: {size: 1s}
 group_by: [device]
 metrics: {a: median(x), b: "sum()", c: "sum(x", d: count, device: count, window_end: max(v),
           e: [count, count], f: " avg( latency.ms ) "})yaml",
-                                           errors);
-  ASSERT_TRUE(options) << (errors.empty() ? "" : errors.front().to_string());
-  CollectingDiagnostics diag;
-  WindowAggregator agg(*options, diag);
-  std::vector<std::string> bad;
-  for (const auto& [option, message] : diag.errors) bad.push_back(option);
+                                                        diag);
   EXPECT_EQ(bad, (std::vector<std::string>{"metrics.a", "metrics.b", "metrics.c", "metrics.device",
                                            "metrics.window_end", "metrics.e"}));
   EXPECT_NE(diag.errors[0].second.find("median(x)"), std::string::npos);
 }
 
 TEST(WindowOptionsTest, OutputNamesMustNotCollide) {
-  std::vector<config::Error> errors;
-  auto options = config::options_from_yaml(kDescriptor, R"yaml(window: {size: 1s}
+  CollectingDiagnostics diag;
+  const std::vector<std::string> bad = options_in_error(R"yaml(window: {size: 1s}
 group_by: [ts]
 metrics: {t2: count}
 output: {start: ts, end: t2})yaml",
-                                           errors);
-  ASSERT_TRUE(options) << (errors.empty() ? "" : errors.front().to_string());
-  CollectingDiagnostics diag;
-  WindowAggregator agg(*options, diag);
-  std::vector<std::string> bad;
-  for (const auto& [option, message] : diag.errors) bad.push_back(option);
+                                                        diag);
   EXPECT_EQ(bad, (std::vector<std::string>{"group_by", "metrics.t2"}));
 }
 
