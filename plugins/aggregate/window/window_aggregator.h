@@ -250,16 +250,16 @@ inline constexpr OptionSpec kWindowAggregatorOptions[] = {
 // emitted whose output is not yet acknowledged (re-emitted by the next start), the watermark and,
 // per (source, topic, partition), the offset after the last input taken in. Once a save is
 // durable, every ack held is resolved ok, so a Kafka source commits what the checkpoint covers.
-// At start the file of this configuration's fingerprint (window, where, group_by, metrics) is
-// restored; input that a restored checkpoint already covers (a batch whose origin offsets are
-// before the saved position, from a source that committed less) is skipped and counted as
-// `replay_skipped`, so a restart counts nothing twice. A damaged file is reported, renamed to
-// `.damaged` and ignored; a failed save is reported and counted in `checkpoint_errors`, and the
-// acks wait for the next one.
+// At start the file of this configuration's fingerprint (window, where, group_by, metrics, and
+// the sketch options when not at their defaults) is restored; input that a restored checkpoint
+// already covers (a batch whose origin offsets are before the saved position, from a source that
+// committed less) is skipped and counted as `replay_skipped`, so a restart counts nothing twice. A
+// damaged file is reported, renamed to `.damaged` and ignored; a failed save is reported and
+// counted in `checkpoint_errors`, and the acks wait for the next one.
 //
 // Sketches: approx_distinct(f) holds a HyperLogLog, and distinct(f) one once its exact set would
 // pass max_distinct (the set is then freed); percentiles hold a DDSketch. Each is allocated at the
-// metric's first value.
+// metric's first value and saved in checkpoints.
 //
 // Counters: filtered, late, future, non_numeric (per metric and event), windows (groups emitted),
 // left_for_replay, groups_overflow, distinct_overflow (accumulators switched to an estimate), and

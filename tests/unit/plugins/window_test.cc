@@ -1141,6 +1141,44 @@ class WindowCheckpointTest : public WindowTest {
       return l.first == level && l.second.find(text) != std::string::npos;
     });
   }
+
+  // The next run of `yaml`, started in `next`: it takes input[from], input[from + 1], ... (each
+  // followed by an advance) and ends, writing its rows to out_.
+  void run_rest(FakeContext& next, const std::string& yaml,
+                const std::vector<std::vector<In>>& input, size_t from) {
+    auto again = next_run(next, yaml);
+    for (size_t i = from; i < input.size(); ++i) {
+      feed(*again, next, input[i]);
+      again->advance(next, out_, 0);
+    }
+    again->flush(next, out_);
+  }
+
+  // The checkpoint a run of `yaml` saves when stopped after `events`, read back from `file`.
+  std::string saved_at_stop(const std::string& yaml, const std::vector<In>& events,
+                            std::string& file) {
+    make(yaml);
+    consume(events);
+    ctx_.request_stop();
+    flush();
+    file = checkpoint_file();
+    std::string saved, error;
+    EXPECT_EQ(read_file(file, saved, error), ReadStatus::kOk) << error;
+    return saved;
+  }
+
+  // Writes `bytes` as the checkpoint `file` and starts the next run of `yaml` over it: true when
+  // that run started, set the file aside and reported it damaged.
+  bool damaged_start(const std::string& file, const std::string& bytes,
+                     const std::string& yaml = kUsersPerWindow) {
+    std::filesystem::remove(file + ".damaged");
+    std::string error;
+    EXPECT_TRUE(replace_file(file, bytes, error)) << error;
+    FakeContext ctx;
+    next_run(ctx, yaml);  // starts: never a crash loop
+    EXPECT_TRUE(std::filesystem::exists(file + ".damaged"));
+    return logged(ctx, LogLevel::kError, "damaged checkpoint");
+  }
 };
 
 TEST_F(WindowTest, StopLeavesWindowsOfReplayableInputToTheNextRun) {
@@ -1194,9 +1232,10 @@ TEST_F(WindowTest, TheWatermarkAtAStopMakesInputReadAgainLateForEmittedWindows) 
 }
 
 // The rows of one uninterrupted run over `batches`, flushed at the end.
-std::vector<std::string> uninterrupted(const std::vector<std::vector<In>>& batches) {
+std::vector<std::string> uninterrupted(const std::vector<std::vector<In>>& batches,
+                                       std::string_view yaml = kUsers) {
   std::vector<config::Error> errors;
-  auto options = config::options_from_yaml(kDescriptor, kUsers, errors);
+  auto options = config::options_from_yaml(kDescriptor, yaml, errors);
   CollectingDiagnostics diag;
   FakeContext ctx;
   CollectingOutput out;
@@ -1234,13 +1273,8 @@ TEST_F(WindowCheckpointTest, ACheckpointCarriesOpenWindowsThroughAStop) {
   EXPECT_EQ(ctx_.count("left_for_replay"), 0u);
 
   FakeContext next;
-  auto again = next_run(next);
+  run_rest(next, kUsersPerWindow, input, 2);
   EXPECT_TRUE(logged(next, LogLevel::kInfo, "restored 2 open windows"));
-  for (size_t i = 2; i < input.size(); ++i) {
-    feed(*again, next, input[i]);
-    again->advance(next, out_, 0);
-  }
-  again->flush(next, out_);
   EXPECT_EQ(rows(), expected);
 }
 
@@ -1295,28 +1329,14 @@ TEST_F(WindowCheckpointTest, AWindowEmittedUnderCheckpointIsSentAgainUntilItsOut
 }
 
 TEST_F(WindowCheckpointTest, ADamagedCheckpointIsReportedSetAsideAndIgnored) {
-  make(kUsersPerWindow);
-  consume(users(0, 6));
-  ctx_.request_stop();
-  flush();
-  const std::string file = checkpoint_file();
-  std::string good, read_error;
-  ASSERT_EQ(read_file(file, good, read_error), ReadStatus::kOk) << read_error;
+  std::string file;
+  const std::string good = saved_at_stop(kUsersPerWindow, users(0, 6), file);
 
-  auto damaged_start = [&](const std::string& bytes) {
-    std::filesystem::remove(file + ".damaged");
-    std::string error;
-    EXPECT_TRUE(replace_file(file, bytes, error)) << error;
-    FakeContext ctx;
-    next_run(ctx);  // starts: never a crash loop
-    EXPECT_TRUE(std::filesystem::exists(file + ".damaged"));
-    return logged(ctx, LogLevel::kError, "damaged checkpoint");
-  };
   for (size_t n = 0; n < good.size(); n += std::max<size_t>(1, good.size() / 40))
-    EXPECT_TRUE(damaged_start(good.substr(0, n))) << "truncated to " << n;
+    EXPECT_TRUE(damaged_start(file, good.substr(0, n))) << "truncated to " << n;
   std::string flipped = good;
   flipped[flipped.size() / 2] ^= 0x40;
-  EXPECT_TRUE(damaged_start(flipped));
+  EXPECT_TRUE(damaged_start(file, flipped));
 }
 
 // A checkpoint as the first format wrote it: group keys were the texts joined by 0x1f, without
@@ -1425,6 +1445,101 @@ TEST_F(WindowCheckpointTest, AFailedSaveKeepsTheInputUnacknowledged) {
   EXPECT_EQ(next.count("checkpoint_errors"), 1u);
   EXPECT_TRUE(probe.fired);
   EXPECT_FALSE(probe.ok);  // read again next time
+}
+
+// Sketches through a checkpoint: approx_distinct, a distinct that passes max_distinct and p99.
+constexpr char kSketches[] = R"(window: {size: 10s, time: event, allowed_lateness: 2s}
+group_by: [device]
+metrics: {n: count, approx: approx_distinct(uid), users: distinct(uid), slow: p99(lat)}
+max_distinct: 5)";
+const std::string kSketchesSaved = std::string(kSketches) + "\ncheckpoint: true";
+
+// 20 events a second: 37 users, lognormal latencies (the same for the same seconds).
+std::vector<In> requests(int64_t from_s, int64_t to_s) {
+  std::vector<In> out;
+  for (int64_t s = from_s; s < to_s; ++s) {
+    std::mt19937_64 rng(static_cast<uint64_t>(s));
+    std::lognormal_distribution<double> lognormal(3, 1);
+    for (int64_t i = 0; i < 20; ++i)
+      out.push_back(
+          {kBase + s * kSec + i * kMs,
+           {{"uid", I((s * 20 + i) % 37)}, {"device", S("tv")}, {"lat", D(lognormal(rng))}}});
+  }
+  return out;
+}
+
+TEST_F(WindowCheckpointTest, SketchesCarryThroughAStopAsInAnUninterruptedRun) {
+  const std::vector<std::vector<In>> input = {requests(0, 4), requests(4, 11), requests(11, 25),
+                                              requests(25, 31)};
+  const std::vector<std::string> expected = uninterrupted(input, kSketches);
+  ASSERT_EQ(expected.size(), 4u);
+
+  out_.acknowledge_on_push = true;
+  make(kSketchesSaved);
+  consume(input[0]);
+  consume(input[1]);
+  advance(0);
+  EXPECT_TRUE(out_.batches.empty());
+  EXPECT_EQ(ctx_.count("distinct_overflow"), 2u);  // both open windows passed 5 users
+  ctx_.request_stop();
+  flush();
+  std::string saved, read_error;
+  ASSERT_EQ(read_file(checkpoint_file(), saved, read_error), ReadStatus::kOk) << read_error;
+  EXPECT_EQ(saved[8], 3);               // the format version
+  EXPECT_GT(saved.size(), 4u * 16384);  // two windows' two HyperLogLogs
+
+  FakeContext next;
+  run_rest(next, kSketchesSaved, input, 2);
+  EXPECT_TRUE(logged(next, LogLevel::kInfo, "restored 2 open windows"));
+  EXPECT_EQ(rows(), expected);
+  // The first window's sketches came through the checkpoint: 37 users, p99 a double.
+  ASSERT_FALSE(out_.batches.empty());
+  EXPECT_EQ(cell(0, "users").i, 37);
+  EXPECT_EQ(cell(0, "approx").i, 37);
+  EXPECT_EQ(cell(0, "slow").type, Value::Type::kDouble);
+}
+
+TEST_F(WindowCheckpointTest, SketchOptionsAtTheirDefaultsKeepTheFingerprint) {
+  make(kUsersPerWindow);
+  ctx_.request_stop();
+  flush();
+  const std::string file = checkpoint_file();
+  FakeContext same;
+  next_run(same, kUsersPerWindow +
+                     "\nhll_precision: 14\nmax_distinct: 100000\n"
+                     "percentile_accuracy: 0.01");
+  EXPECT_FALSE(logged(same, LogLevel::kWarn, "another configuration"));
+  FakeContext other;
+  next_run(other, kUsersPerWindow + "\nmax_distinct: 10");
+  EXPECT_TRUE(logged(other, LogLevel::kWarn, "another configuration"));
+}
+
+TEST_F(WindowCheckpointTest, ADamagedVersion3CheckpointIsReportedSetAsideAndIgnored) {
+  std::string file;
+  const std::string good = saved_at_stop(kSketchesSaved, requests(0, 6), file);
+  ASSERT_GT(good.size(), 8u);
+  ASSERT_EQ(good[8], 3);
+
+  // Torn, so the checksum fails; and cut with a checksum that fits, so the reader has to find
+  // each count longer than what is left. The sketches are most of the file.
+  const std::string body = good.substr(0, good.size() - 8);
+  for (size_t n = 0; n < body.size(); n += std::max<size_t>(1, body.size() / 60)) {
+    EXPECT_TRUE(damaged_start(file, good.substr(0, n), kSketchesSaved)) << "torn at " << n;
+    std::string cut = body.substr(0, n);
+    const uint64_t sum = XXH3_64bits(cut.data(), cut.size());
+    cut.append(reinterpret_cast<const char*>(&sum), 8);
+    EXPECT_TRUE(damaged_start(file, cut, kSketchesSaved)) << "cut at " << n;
+  }
+  // A register no HyperLogLog of precision 14 can hold (a rank above 65 - 14), with a checksum
+  // that fits: the registers follow the sketch kind 1, the precision 14 and the size 2^14.
+  const std::string marker = std::string("\x01\x0e", 2) + std::string("\x00\x40\x00\x00", 4);
+  const size_t at = body.find(marker);
+  ASSERT_NE(at, std::string::npos);
+  std::string impossible = body;
+  impossible[at + marker.size()] = 60;
+  const uint64_t sum = XXH3_64bits(impossible.data(), impossible.size());
+  impossible.append(reinterpret_cast<const char*>(&sum), 8);
+  EXPECT_TRUE(damaged_start(file, impossible, kSketchesSaved));
 }
 
 // The options an aggregator of `yaml` (valid by the schema) reports errors at, in order; the
