@@ -694,6 +694,32 @@ metrics: {p50: p50(lat), p90: p90(lat), p95: p95(lat), p99: p99(lat), p999: p999
   EXPECT_EQ(ctx_.count("non_numeric"), 5u * 2 * 8);
 }
 
+TEST_F(WindowTest, InspectShowsTheSketchMetricsOfAnOpenWindow) {
+  make(R"yaml(window: {size: 10s, time: event}
+group_by: [g]
+metrics: {approx: approx_distinct(uid), users: distinct(uid), median: p50(lat),
+          top: "percentile(lat, 100)"}
+max_distinct: 2)yaml");
+  consume({{kBase, {{"g", S("a")}, {"uid", I(1)}, {"lat", D(1)}}},
+           {kBase, {{"g", S("a")}, {"uid", S("2")}, {"lat", D(2)}}},
+           {kBase, {{"g", S("a")}, {"uid", I(3)}, {"lat", D(4)}}},
+           {kBase, {{"g", S("a")}, {"uid", I(2)}}},
+           {kBase, {{"g", S("b")}, {"uid", I(1)}}}});
+  Batch out;
+  ASSERT_TRUE(agg_->inspect(ctx_, {}, out));
+  ASSERT_EQ(out.size(), 2u);
+  auto field = [&](size_t row, std::string_view name) {
+    return *out.find(out.events()[row], name);
+  };
+  EXPECT_EQ(field(0, "approx").i, 3);
+  EXPECT_EQ(field(0, "users").i, 3);  // past max_distinct: the estimate, exact this small
+  EXPECT_NEAR(field(0, "median").d, 2, 2 * 0.01);
+  EXPECT_EQ(field(0, "top").d, 4);
+  EXPECT_EQ(field(1, "users").i, 1);
+  EXPECT_EQ(field(1, "median").type, Value::Type::kNull);
+  EXPECT_EQ(ctx_.count("distinct_overflow"), 1u);
+}
+
 TEST_F(WindowTest, PercentileAccuracyIsTheRelativeErrorAsked) {
   make(R"(window: {size: 10s, time: event}
 metrics: {p90: p90(lat)}
