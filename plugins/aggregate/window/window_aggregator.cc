@@ -211,8 +211,8 @@ WindowAggregator::WindowAggregator(const Options& options, Diagnostics& diag)
   }
   checkpoint_ = options.get_bool("checkpoint", false);
   max_groups_ = static_cast<size_t>(options.get_int("max_groups", 1'000'000));
-  max_distinct_ =
-      static_cast<size_t>(std::max<int64_t>(1, options.get_int("max_distinct", 100'000)));
+  max_distinct_ = static_cast<size_t>(std::max<int64_t>(
+      1, options.get_int("max_distinct", static_cast<int64_t>(kDefaultMaxDistinct))));
   const int64_t precision = options.get_int("hll_precision", HyperLogLog::kDefaultPrecision);
   if (HyperLogLog::valid_precision(static_cast<int>(precision)) &&
       precision == static_cast<int>(precision)) {

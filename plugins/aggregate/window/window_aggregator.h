@@ -460,7 +460,8 @@ class WindowAggregator final : public Aggregator {
   TimeFormat time_format_ = TimeFormat::kRfc3339;
   bool checkpoint_ = false;
   size_t max_groups_ = 1'000'000;  // per window
-  size_t max_distinct_ = 100'000;  // per group and metric, before distinct(f) estimates
+  static constexpr size_t kDefaultMaxDistinct = 100'000;
+  size_t max_distinct_ = kDefaultMaxDistinct;  // per group and metric, then distinct(f) estimates
   int hll_precision_ = HyperLogLog::kDefaultPrecision;
   double percentile_accuracy_ = DDSketch::kDefaultAlpha;
   std::string checkpoint_file_;   // <state_dir>/windows-<fingerprint hash>.ckpt

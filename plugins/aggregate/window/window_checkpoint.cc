@@ -235,7 +235,7 @@ std::string WindowAggregator::fingerprint() const {
   // Only when set otherwise, so that checkpoints saved before these options existed still match.
   if (hll_precision_ != HyperLogLog::kDefaultPrecision)
     fp += fmt::format(" hll_precision={}", hll_precision_);
-  if (max_distinct_ != 100'000) fp += fmt::format(" max_distinct={}", max_distinct_);
+  if (max_distinct_ != kDefaultMaxDistinct) fp += fmt::format(" max_distinct={}", max_distinct_);
   if (percentile_accuracy_ != DDSketch::kDefaultAlpha)
     fp += fmt::format(" percentile_accuracy={}", percentile_accuracy_);
   return fp;
