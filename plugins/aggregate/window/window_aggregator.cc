@@ -1,7 +1,9 @@
 #include "window_aggregator.h"
 
 #include <algorithm>
+#include <charconv>
 #include <chrono>
+#include <cmath>
 #include <limits>
 #include <thread>
 
@@ -27,10 +29,11 @@ std::string_view trim(std::string_view s) {
   return s;
 }
 
-// "count", "first_seen", "last_seen", or "<function>(<field>)" with function sum, min, max, avg,
-// distinct, first or last.
+// "count", "first_seen", "last_seen", "<function>(<field>)" with function sum, min, max, avg,
+// distinct, approx_distinct, p50, p90, p95, p99, p999, first or last, or "percentile(<field>, q)"
+// with 0 < q <= 100. A percentile's quantile (q / 100) goes to `quantile`.
 template <class Kind>
-bool parse_metric(std::string_view spec, Kind& kind, std::string& field) {
+bool parse_metric(std::string_view spec, Kind& kind, std::string& field, double& quantile) {
   spec = trim(spec);
   if (spec == "count" || spec == "first_seen" || spec == "last_seen") {
     kind = spec == "count"        ? Kind::kCount
@@ -42,8 +45,29 @@ bool parse_metric(std::string_view spec, Kind& kind, std::string& field) {
   if (open == std::string_view::npos || spec.back() != ')') return false;
   std::string_view function = trim(spec.substr(0, open));
   std::string_view argument = trim(spec.substr(open + 1, spec.size() - open - 2));
+  if (function == "percentile") {
+    const size_t comma = argument.find(',');
+    if (comma == std::string_view::npos) return false;
+    const std::string_view q = trim(argument.substr(comma + 1));
+    argument = trim(argument.substr(0, comma));
+    double percent = 0;
+    const auto [end, ec] = std::from_chars(q.data(), q.data() + q.size(), percent);
+    if (ec != std::errc() || end != q.data() + q.size() || !(percent > 0 && percent <= 100))
+      return false;
+    kind = Kind::kPercentile;
+    quantile = percent / 100;
+  }
   if (argument.empty() || argument.find_first_of("() ") != std::string_view::npos) return false;
-  if (function == "sum") {
+  static constexpr std::pair<std::string_view, double> kNamed[] = {
+      {"p50", 0.5}, {"p90", 0.9}, {"p95", 0.95}, {"p99", 0.99}, {"p999", 0.999}};
+  const auto named = std::find_if(std::begin(kNamed), std::end(kNamed),
+                                  [function](const auto& p) { return p.first == function; });
+  if (function == "percentile") {
+    // parsed above
+  } else if (named != std::end(kNamed)) {
+    kind = Kind::kPercentile;
+    quantile = named->second;
+  } else if (function == "sum") {
     kind = Kind::kSum;
   } else if (function == "min") {
     kind = Kind::kMin;
@@ -53,6 +77,8 @@ bool parse_metric(std::string_view spec, Kind& kind, std::string& field) {
     kind = Kind::kAvg;
   } else if (function == "distinct") {
     kind = Kind::kDistinct;
+  } else if (function == "approx_distinct") {
+    kind = Kind::kApproxDistinct;
   } else if (function == "first") {
     kind = Kind::kFirst;
   } else if (function == "last") {
@@ -83,6 +109,15 @@ int64_t floor_div(int64_t a, int64_t b) {
   int64_t q = a / b;
   if (a % b < 0) --q;
   return q;
+}
+
+// Adds n to an overflow counter, with a warning the first time.
+template <class... Args>
+void count_warned(Context& ctx, Counter& counter, uint64_t n, fmt::format_string<Args...> warning,
+                  Args&&... args) {
+  if (counter.value() == 0)
+    ctx.log(LogLevel::kWarn, fmt::format(warning, std::forward<Args>(args)...));
+  counter.add(n);
 }
 
 }  // namespace
@@ -159,10 +194,11 @@ WindowAggregator::WindowAggregator(const Options& options, Diagnostics& diag)
       diag.error(option, "expected one metric, not a list");
       continue;
     }
-    if (!parse_metric(value.list.front(), metric.kind, metric.field)) {
+    if (!parse_metric(value.list.front(), metric.kind, metric.field, metric.quantile)) {
       diag.error(option, fmt::format("unknown metric '{}': expected count, sum(f), min(f), "
-                                     "max(f), avg(f), distinct(f), first_seen, last_seen, "
-                                     "first(f) or last(f)",
+                                     "max(f), avg(f), distinct(f), approx_distinct(f), p50(f), "
+                                     "p90(f), p95(f), p99(f), p999(f), percentile(f, q) with "
+                                     "0 < q <= 100, first_seen, last_seen, first(f) or last(f)",
                                      value.list.front()));
       continue;
     }
@@ -175,6 +211,23 @@ WindowAggregator::WindowAggregator(const Options& options, Diagnostics& diag)
   }
   checkpoint_ = options.get_bool("checkpoint", false);
   max_groups_ = static_cast<size_t>(options.get_int("max_groups", 1'000'000));
+  max_distinct_ = static_cast<size_t>(std::max<int64_t>(
+      1, options.get_int("max_distinct", static_cast<int64_t>(kDefaultMaxDistinct))));
+  const int64_t precision = options.get_int("hll_precision", HyperLogLog::kDefaultPrecision);
+  if (HyperLogLog::valid_precision(static_cast<int>(precision)) &&
+      precision == static_cast<int>(precision)) {
+    hll_precision_ = static_cast<int>(precision);
+  } else {
+    diag.error("hll_precision", fmt::format("must be from {} to {}", HyperLogLog::kMinPrecision,
+                                            HyperLogLog::kMaxPrecision));
+  }
+  const double accuracy = options.get_double("percentile_accuracy", DDSketch::kDefaultAlpha);
+  if (DDSketch::valid_alpha(accuracy)) {
+    percentile_accuracy_ = accuracy;
+  } else {
+    diag.error("percentile_accuracy",
+               fmt::format("must be from {} to {}", DDSketch::kMinAlpha, DDSketch::kMaxAlpha));
+  }
 }
 
 bool WindowAggregator::start(Context& ctx) {
@@ -189,6 +242,7 @@ void WindowAggregator::bind_counters(Context& ctx) {
   late_ = &ctx.counter("late");
   future_ = &ctx.counter("future");
   groups_overflow_ = &ctx.counter("groups_overflow");
+  distinct_overflow_ = &ctx.counter("distinct_overflow");
   non_numeric_ = &ctx.counter("non_numeric");
   windows_emitted_ = &ctx.counter("windows");
   left_for_replay_ = &ctx.counter("left_for_replay");
@@ -301,15 +355,17 @@ void WindowAggregator::consume(Context& ctx, Batch& batch) {
   if (filtered) filtered_->add(filtered);
   if (late) late_->add(late);
   if (future) future_->add(future);
-  if (overflow) {
-    if (groups_overflow_->value() == 0)
-      ctx.log(LogLevel::kWarn,
-              fmt::format("a window reached max_groups ({}): events of new groups are dropped and "
-                          "counted in groups_overflow",
-                          max_groups_));
-    groups_overflow_->add(overflow);
-  }
+  if (overflow)
+    count_warned(ctx, *groups_overflow_, overflow,
+                 "a window reached max_groups ({}): events of new groups are dropped and counted "
+                 "in groups_overflow",
+                 max_groups_);
   if (pending_non_numeric_) non_numeric_->add(std::exchange(pending_non_numeric_, 0));
+  if (pending_distinct_overflow_)
+    count_warned(ctx, *distinct_overflow_, std::exchange(pending_distinct_overflow_, 0),
+                 "a distinct(f) passed max_distinct ({} values in one group): from now on it is "
+                 "estimated, counted in distinct_overflow",
+                 max_distinct_);
 }
 
 bool WindowAggregator::add(Window& window, const Batch& batch, const Event& event, int64_t t) {
@@ -455,23 +511,39 @@ void WindowAggregator::accumulate(Accumulator& acc, const Metric& metric, const 
     ++acc.n;
     return;
   }
-  if (metric.kind == MetricKind::kDistinct) {
+  if (metric.kind == MetricKind::kDistinct || metric.kind == MetricKind::kApproxDistinct) {
     if (!v) return;
-    std::string_view text;
-    if (v->type == Value::Type::kString || v->type == Value::Type::kRaw) {
-      text = v->s;
-    } else {
-      text_.clear();
-      v->append_text(text_);
-      text = text_;
+    const std::string_view text = distinct_text(*v);
+    if (metric.kind == MetricKind::kApproxDistinct && !acc.hll)
+      acc.hll = std::make_unique<HyperLogLog>(hll_precision_);
+    if (acc.hll) {
+      acc.hll->add(text);
+      return;
     }
     // Debian's abseil has its own string_view type; its hash is transparent only for that.
     absl::string_view lookup(text.data(), text.size());
-    if (!acc.distinct.contains(lookup)) acc.distinct.emplace(text);
+    if (acc.distinct.contains(lookup)) return;
+    if (acc.distinct.size() < max_distinct_) {
+      acc.distinct.emplace(text);
+      return;
+    }
+    // One value too many to count exactly: estimate from here on, and free the set.
+    acc.hll = std::make_unique<HyperLogLog>(hll_precision_);
+    for (const std::string& kept : acc.distinct) acc.hll->add(kept);
+    acc.hll->add(text);
+    acc.distinct = {};
+    ++pending_distinct_overflow_;
     return;
   }
   if (!v || !v->is_number()) {
     ++pending_non_numeric_;
+    return;
+  }
+  if (metric.kind == MetricKind::kPercentile) {
+    double x = 0;
+    v->to_double(x);
+    if (!acc.quantiles) acc.quantiles = std::make_unique<DDSketch>(percentile_accuracy_);
+    if (!acc.quantiles->add(x)) ++pending_non_numeric_;  // not finite
     return;
   }
   double x = 0;
@@ -491,6 +563,13 @@ void WindowAggregator::accumulate(Accumulator& acc, const Metric& metric, const 
   ++acc.n;
 }
 
+std::string_view WindowAggregator::distinct_text(const Value& v) {
+  if (v.type == Value::Type::kString || v.type == Value::Type::kRaw) return v.s;
+  text_.clear();
+  v.append_text(text_);
+  return text_;
+}
+
 Value WindowAggregator::metric_value(const Metric& metric, const Group& group,
                                      const Accumulator& acc, char (&buf)[48]) const {
   bool exact = acc.all_int && acc.int_sum_ok;
@@ -498,7 +577,12 @@ Value WindowAggregator::metric_value(const Metric& metric, const Group& group,
     case MetricKind::kCount:
       return Value::integer(group.count);
     case MetricKind::kDistinct:
-      return Value::integer(static_cast<int64_t>(acc.distinct.size()));
+    case MetricKind::kApproxDistinct:
+      return Value::integer(
+          static_cast<int64_t>(acc.hll ? acc.hll->estimate() : acc.distinct.size()));
+    case MetricKind::kPercentile:
+      if (!acc.quantiles || acc.quantiles->count() == 0) return Value::null();
+      return Value::number(acc.quantiles->quantile(metric.quantile));
     case MetricKind::kSum:
       return exact ? Value::integer(acc.int_sum) : Value::number(acc.sum);
     case MetricKind::kMin:

@@ -1,4 +1,5 @@
-// aggregate/window: tumbling-window counts, sums, extremes, averages and distinct counts.
+// aggregate/window: tumbling-window counts, sums, extremes, averages, distinct counts and
+// percentiles.
 #pragma once
 
 #include <atomic>
@@ -19,6 +20,8 @@
 #include <absl/container/flat_hash_map.h>
 #include <absl/container/flat_hash_set.h>
 
+#include "ddsketch.h"
+#include "hyperloglog.h"
 #include "ingestd/component.h"
 #include "ingestd/plugin.h"
 #include "ingestd/schema.h"
@@ -27,8 +30,8 @@ namespace ingestd::plugins {
 
 inline constexpr char kWindowAggregatorDoc[] =
     "Groups events into tumbling time windows (processing or event time) and emits one event "
-    "per group and window with count, sum, min, max, avg, distinct, first/last-seen time and "
-    "first/last value metrics.";
+    "per group and window with count, sum, min, max, avg, distinct (exact or estimated), "
+    "percentile, first/last-seen time and first/last value metrics.";
 
 inline constexpr OptionSpec kWindowSpecOptions[] = {
     {.name = "size",
@@ -139,10 +142,16 @@ inline constexpr OptionSpec kWindowAggregatorOptions[] = {
      .default_value = "{count: count}",
      .doc = "Output field name -> metric: `count` (events), `sum(f)`, `min(f)`, `max(f)`, "
             "`avg(f)` over the numeric values of field f (others are counted as `non_numeric`), "
-            "`distinct(f)` (exact number of distinct values of f), `first_seen` / `last_seen` (the "
-            "time of the group's earliest / latest event, written as output.time_format says), "
-            "`first(f)` / `last(f)` (the value of f in the group's earliest / latest event, null "
-            "when no event had f). sum, min and max are integers when every input was an integer."},
+            "`distinct(f)` (number of distinct values of f by their text, so 7 and \"7\" count "
+            "once: exact up to max_distinct, then estimated), `approx_distinct(f)` (the same, "
+            "always estimated by a HyperLogLog of hll_precision: 0.81 % standard error in 16 KiB "
+            "by default), `p50(f)`, `p90(f)`, `p95(f)`, `p99(f)`, `p999(f)` and `percentile(f, q)` "
+            "with 0 < q <= 100 (e.g. percentile(latency, 99.9): the value of that rank among the "
+            "numeric values of f, within percentile_accuracy, null when there is none; others are "
+            "counted as `non_numeric`), `first_seen` / `last_seen` (the time of the group's "
+            "earliest / latest event, written as output.time_format says), `first(f)` / `last(f)` "
+            "(the value of f in the group's earliest / latest event, null when no event had f). "
+            "sum, min and max are integers when every input was an integer."},
     {.name = "output",
      .type = OptionType::kObject,
      .doc = "The window's own fields in each output event: their names (start, end) and "
@@ -157,8 +166,37 @@ inline constexpr OptionSpec kWindowAggregatorOptions[] = {
      .doc = "The most groups one window holds, so that a field with unbounded values (a request "
             "id in group_by) cannot take all memory. Events of further groups are dropped and "
             "counted in `groups_overflow` (a warning is logged the first time). A group costs "
-            "about 120 bytes, plus 40 per group_by field, its key's text and about 180 per metric "
-            "(distinct: plus each value kept)."},
+            "about 120 bytes, plus 40 per group_by field, its key's text and about 200 per metric "
+            "(distinct: plus each value kept; approx_distinct: plus 2^hll_precision bytes; "
+            "percentiles: plus about 8 per bucket, see percentile_accuracy)."},
+    {.name = "max_distinct",
+     .type = OptionType::kInt,
+     .default_value = "100000",
+     .min = "1",
+     .doc =
+         "The most distinct values `distinct(f)` keeps per group and metric to count them "
+         "exactly. One more and that metric of that group switches to a HyperLogLog estimate "
+         "(as approx_distinct, of hll_precision) fed with the values kept, which are then freed; "
+         "the switches are counted in `distinct_overflow` (a warning is logged the first "
+         "time)."},
+    {.name = "hll_precision",
+     .type = OptionType::kInt,
+     .default_value = "14",
+     .min = "4",
+     .max = "18",
+     .doc = "approx_distinct, and distinct past max_distinct: a HyperLogLog of 2^p one-byte "
+            "registers per group and metric, with a standard error of 1.04 / sqrt(2^p): 3.25 % "
+            "in 1 KiB at 10, 0.81 % in 16 KiB at 14, 0.41 % in 64 KiB at 16."},
+    {.name = "percentile_accuracy",
+     .type = OptionType::kDouble,
+     .default_value = "0.01",
+     .min = "0.000001",
+     .max = "0.5",
+     .doc = "Percentiles: the relative error alpha of their DDSketch: an estimate v' of the "
+            "value v of the rank asked for has |v' - v| <= alpha * |v|. A sketch keeps about "
+            "ln(max / min) / ln((1 + alpha) / (1 - alpha)) buckets of 8 bytes for values from min "
+            "to max (at 0.01: about 460 for 1 ms .. 10 s, so a few KiB), at most 2048 per sign; "
+            "past that the lowest values share a bucket and lose the guarantee."},
     {.name = "checkpoint",
      .type = OptionType::kBool,
      .default_value = "false",
@@ -212,18 +250,23 @@ inline constexpr OptionSpec kWindowAggregatorOptions[] = {
 // emitted whose output is not yet acknowledged (re-emitted by the next start), the watermark and,
 // per (source, topic, partition), the offset after the last input taken in. Once a save is
 // durable, every ack held is resolved ok, so a Kafka source commits what the checkpoint covers.
-// At start the file of this configuration's fingerprint (window, where, group_by, metrics) is
-// restored; input that a restored checkpoint already covers (a batch whose origin offsets are
-// before the saved position, from a source that committed less) is skipped and counted as
-// `replay_skipped`, so a restart counts nothing twice. A damaged file is reported, renamed to
-// `.damaged` and ignored; a failed save is reported and counted in `checkpoint_errors`, and the
-// acks wait for the next one.
+// At start the file of this configuration's fingerprint (window, where, group_by, metrics, and
+// the sketch options when not at their defaults) is restored; input that a restored checkpoint
+// already covers (a batch whose origin offsets are before the saved position, from a source that
+// committed less) is skipped and counted as `replay_skipped`, so a restart counts nothing twice. A
+// damaged file is reported, renamed to `.damaged` and ignored; a failed save is reported and
+// counted in `checkpoint_errors`, and the acks wait for the next one.
+//
+// Sketches: approx_distinct(f) holds a HyperLogLog, and distinct(f) one once its exact set would
+// pass max_distinct (the set is then freed); percentiles hold a DDSketch. Each is allocated at the
+// metric's first value and saved in checkpoints.
 //
 // Counters: filtered, late, future, non_numeric (per metric and event), windows (groups emitted),
-// left_for_replay, and with checkpoint: checkpoints, checkpoint_errors, replay_skipped.
+// left_for_replay, groups_overflow, distinct_overflow (accumulators switched to an estimate), and
+// with checkpoint: checkpoints, checkpoint_errors, replay_skipped.
 // Threading: one instance, driven by one thread (the Aggregator contract); output acks settle on
 // any thread and only set an atomic. No allocation per event once its window and group exist,
-// except for new distinct values.
+// except for new distinct values, a sketch's first value and a DDSketch's range growing.
 class WindowAggregator final : public Aggregator {
  public:
   WindowAggregator(const Options& options, Diagnostics& diag);
@@ -247,12 +290,15 @@ class WindowAggregator final : public Aggregator {
     kFirstSeen,
     kLastSeen,
     kFirst,
-    kLast
+    kLast,
+    kApproxDistinct,
+    kPercentile  // (the values are in checkpoint fingerprints: append new kinds)
   };
   struct Metric {
     std::string name;
     MetricKind kind = MetricKind::kCount;
     std::string field;
+    double quantile = 0;  // kPercentile: in (0, 1]
   };
   struct Filter {
     std::string field;
@@ -265,7 +311,11 @@ class WindowAggregator final : public Aggregator {
     bool int_sum_ok = true;  // int_sum has not overflowed
     int64_t int_sum = 0, int_min = 0, int_max = 0;
     double sum = 0, min = 0, max = 0;
-    absl::flat_hash_set<std::string> distinct;
+    absl::flat_hash_set<std::string> distinct;  // distinct(f), until it passes max_distinct
+    // approx_distinct(f), and distinct(f) past max_distinct; percentiles. Null until the first
+    // value, so that the other metrics stay small.
+    std::unique_ptr<HyperLogLog> hll;
+    std::unique_ptr<DDSketch> quantiles;
     // first(f) / last(f): the value of f in the group's earliest / latest event (by time; the
     // first / last to arrive among equals), its text in kept_text for strings; at is that time.
     Value kept;
@@ -338,6 +388,9 @@ class WindowAggregator final : public Aggregator {
   // A part's text as it came, from its escaped form in the key.
   static std::string_view key_text(std::string_view escaped, std::string& scratch);
   void accumulate(Accumulator& acc, const Metric& metric, const Value* value, int64_t t);
+  // distinct and approx_distinct: the text a value counts by (a string's own, else append_text's),
+  // in text_ when it has to be made.
+  std::string_view distinct_text(const Value& v);
   int64_t window_start(int64_t t) const;
   int64_t window_end(int64_t start) const;
   // Emits the windows whose end is <= limit (all of them for INT64_MAX), oldest first; true when
@@ -407,8 +460,12 @@ class WindowAggregator final : public Aggregator {
   TimeFormat time_format_ = TimeFormat::kRfc3339;
   bool checkpoint_ = false;
   size_t max_groups_ = 1'000'000;  // per window
-  std::string checkpoint_file_;    // <state_dir>/windows-<fingerprint hash>.ckpt
-  std::vector<Emitted> emitted_;   // checkpoint: output not yet acknowledged
+  static constexpr size_t kDefaultMaxDistinct = 100'000;
+  size_t max_distinct_ = kDefaultMaxDistinct;  // per group and metric, then distinct(f) estimates
+  int hll_precision_ = HyperLogLog::kDefaultPrecision;
+  double percentile_accuracy_ = DDSketch::kDefaultAlpha;
+  std::string checkpoint_file_;   // <state_dir>/windows-<fingerprint hash>.ckpt
+  std::vector<Emitted> emitted_;  // checkpoint: output not yet acknowledged
   std::shared_ptr<Outcomes> outcomes_ = std::make_shared<Outcomes>();
   std::map<Position, int64_t> covered_;  // checkpoint: next offset per input position
   int64_t last_save_ns_ = 0;             // monotonic
@@ -431,6 +488,7 @@ class WindowAggregator final : public Aggregator {
   Counter* late_ = nullptr;
   Counter* future_ = nullptr;
   Counter* groups_overflow_ = nullptr;
+  Counter* distinct_overflow_ = nullptr;
   Counter* non_numeric_ = nullptr;
   Counter* windows_emitted_ = nullptr;
   Counter* left_for_replay_ = nullptr;
@@ -439,6 +497,7 @@ class WindowAggregator final : public Aggregator {
   Counter* replay_skipped_ = nullptr;
   bool gap_warned_ = false;
   uint64_t pending_non_numeric_ = 0;
+  uint64_t pending_distinct_overflow_ = 0;
 };
 
 }  // namespace ingestd::plugins

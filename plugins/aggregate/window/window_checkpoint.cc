@@ -1,7 +1,7 @@
 // aggregate/window checkpoints: saving, restoring and settling the state across restarts.
 //
 // File format (integers little-endian; str = u32 length + bytes):
-//   "INGWINCK" u8 version (2; 1 is read too: it lacks what version 2 adds)
+//   "INGWINCK" u8 version (3; 1 and 2 are read too: they lack what the later versions add)
 //   str fingerprint                  the configuration the state belongs to
 //   i64 watermark, i64 closed_until
 //   u32 positions, each: str source, str topic, i32 partition, i64 next offset
@@ -10,7 +10,11 @@
 //     [v2: i64 first_ns, last_ns], per group_by field: a value (u8 type, then bool u8, int i64,
 //     double as u64 bits, string/raw nothing: the text is in the key), u32 offset, u32 size; per
 //     metric: i64 n, u8 flags (1 all_int, 2 int_sum_ok), i64 int_sum, int_min, int_max, f64 sum,
-//     min, max, u32 distinct values, each a str, [v2: i64 at, the kept value, str its text]
+//     min, max, u32 distinct values, each a str, [v2: i64 at, the kept value, str its text],
+//     [v3: u8 sketch (0 none, 1 HyperLogLog, 2 DDSketch); HyperLogLog: u8 precision, u32 size,
+//     the register bytes; DDSketch: f64 alpha, positive then negative buckets (each: u32 count,
+//     then per bucket i32 index, u64 count), u8 positive collapsed, u8 negative collapsed,
+//     u64 zero count, u64 count, f64 min, f64 max]
 //   u64 XXH3 of everything before it
 // The reader checks every length against what is left and the checksum first, so a damaged or
 // torn file is refused as a whole, never half restored.
@@ -32,7 +36,8 @@ namespace ingestd::plugins {
 namespace {
 
 constexpr std::string_view kMagic = "INGWINCK";
-constexpr uint8_t kVersion = 2;
+constexpr uint8_t kVersion = 3;
+enum Sketch : uint8_t { kNoSketch = 0, kHyperLogLog = 1, kDDSketch = 2 };
 constexpr int64_t kAwaitEmittedNs = 2'000'000'000;
 
 void put(std::string& out, const void* p, size_t n) {
@@ -45,6 +50,9 @@ void put_u32(std::string& out, uint32_t v) {
   put(out, &v, 4);
 }  // x86-64 / aarch64: LE
 void put_i64(std::string& out, int64_t v) {
+  put(out, &v, 8);
+}
+void put_u64(std::string& out, uint64_t v) {
   put(out, &v, 8);
 }
 void put_f64(std::string& out, double v) {
@@ -87,6 +95,7 @@ class Reader {
   bool u32(uint32_t& v, const char* what) { return raw(&v, 4, what); }
   bool i32(int32_t& v, const char* what) { return raw(&v, 4, what); }
   bool i64(int64_t& v, const char* what) { return raw(&v, 8, what); }
+  bool u64(uint64_t& v, const char* what) { return raw(&v, 8, what); }
   bool f64(double& v, const char* what) { return raw(&v, 8, what); }
   bool str(std::string_view& s, const char* what) {
     uint32_t n = 0;
@@ -135,6 +144,73 @@ class Reader {
   std::string error_;
 };
 
+void put_buckets(std::string& out, const std::vector<DDSketch::Bucket>& buckets) {
+  put_u32(out, static_cast<uint32_t>(buckets.size()));
+  for (const DDSketch::Bucket& b : buckets) {
+    put_u32(out, static_cast<uint32_t>(b.index));
+    put_u64(out, b.count);
+  }
+}
+
+bool read_buckets(Reader& r, std::vector<DDSketch::Bucket>& buckets) {
+  uint32_t n = 0;
+  if (!r.count(n, 4 + 8, "sketch buckets")) return false;
+  buckets.resize(n);
+  for (DDSketch::Bucket& b : buckets)
+    if (!r.i32(b.index, "bucket index") || !r.u64(b.count, "bucket count")) return false;
+  return true;
+}
+
+// A metric's sketch (v3), if any: a HyperLogLog of `precision` where `distinct` (the metric
+// counts distinct values), a DDSketch of `alpha` where `percentile`. False with `error` set for
+// a sketch that this configuration cannot have saved, with only r.error() for a truncation.
+bool read_sketch(Reader& r, bool distinct, bool percentile, int precision, double alpha,
+                 std::unique_ptr<HyperLogLog>& hll, std::unique_ptr<DDSketch>& quantiles,
+                 std::string& error) {
+  uint8_t sketch = kNoSketch;
+  if (!r.u8(sketch, "sketch")) return false;
+  if (sketch == kNoSketch) return true;
+  if (sketch == kHyperLogLog && distinct) {
+    uint8_t saved = 0;
+    uint32_t size = 0;
+    if (!r.u8(saved, "sketch precision") || !r.count(size, 1, "sketch registers")) return false;
+    std::vector<uint8_t> registers(size);
+    if (!r.raw(registers.data(), size, "sketch registers")) return false;
+    std::optional<HyperLogLog> restored = HyperLogLog::restore(saved, registers);
+    if (!restored || saved != precision) {
+      error = fmt::format(
+          "a distinct-count sketch of precision {} with {} registers, which "
+          "hll_precision {} cannot have made",
+          saved, size, precision);
+      return false;
+    }
+    hll = std::make_unique<HyperLogLog>(std::move(*restored));
+    return true;
+  }
+  if (sketch == kDDSketch && percentile) {
+    DDSketch::Snapshot snap;
+    uint8_t positive_collapsed = 0, negative_collapsed = 0;
+    if (!r.f64(snap.alpha, "sketch alpha") || !read_buckets(r, snap.positive) ||
+        !read_buckets(r, snap.negative) || !r.u8(positive_collapsed, "sketch collapsed") ||
+        !r.u8(negative_collapsed, "sketch collapsed") || !r.u64(snap.zero_count, "zero count") ||
+        !r.u64(snap.count, "sketch count") || !r.f64(snap.min, "sketch min") ||
+        !r.f64(snap.max, "sketch max"))
+      return false;
+    snap.positive_collapsed = positive_collapsed != 0;
+    snap.negative_collapsed = negative_collapsed != 0;
+    std::optional<DDSketch> restored = DDSketch::restore(snap);
+    if (!restored || positive_collapsed > 1 || negative_collapsed > 1 || snap.alpha != alpha) {
+      error = fmt::format("an inconsistent percentile sketch (alpha {}, {} values)", snap.alpha,
+                          snap.count);
+      return false;
+    }
+    quantiles = std::make_unique<DDSketch>(std::move(*restored));
+    return true;
+  }
+  error = fmt::format("a sketch of kind {} for a metric that holds none of that kind", sketch);
+  return false;
+}
+
 }  // namespace
 
 std::string WindowAggregator::fingerprint() const {
@@ -150,8 +226,18 @@ std::string WindowAggregator::fingerprint() const {
   fp += " group_by=";
   for (const std::string& g : group_by_) fp += g + ";";
   fp += " metrics=";
-  for (const Metric& m : metrics_)
-    fp += fmt::format("{}={}({});", m.name, static_cast<int>(m.kind), m.field);
+  for (const Metric& m : metrics_) {
+    if (m.kind == MetricKind::kPercentile)
+      fp += fmt::format("{}={}({},{});", m.name, static_cast<int>(m.kind), m.field, m.quantile);
+    else
+      fp += fmt::format("{}={}({});", m.name, static_cast<int>(m.kind), m.field);
+  }
+  // Only when set otherwise, so that checkpoints saved before these options existed still match.
+  if (hll_precision_ != HyperLogLog::kDefaultPrecision)
+    fp += fmt::format(" hll_precision={}", hll_precision_);
+  if (max_distinct_ != kDefaultMaxDistinct) fp += fmt::format(" max_distinct={}", max_distinct_);
+  if (percentile_accuracy_ != DDSketch::kDefaultAlpha)
+    fp += fmt::format(" percentile_accuracy={}", percentile_accuracy_);
   return fp;
 }
 
@@ -368,6 +454,27 @@ std::string WindowAggregator::encode_checkpoint() const {
         put_i64(out, acc.at);
         put_value(out, acc.kept);
         put_str(out, acc.kept_text);
+        if (acc.hll) {
+          put_u8(out, kHyperLogLog);
+          put_u8(out, static_cast<uint8_t>(acc.hll->precision()));
+          const std::span<const uint8_t> registers = acc.hll->registers();
+          put_u32(out, static_cast<uint32_t>(registers.size()));
+          put(out, registers.data(), registers.size());
+        } else if (acc.quantiles) {
+          const DDSketch::Snapshot snap = acc.quantiles->snapshot();
+          put_u8(out, kDDSketch);
+          put_f64(out, snap.alpha);
+          put_buckets(out, snap.positive);
+          put_buckets(out, snap.negative);
+          put_u8(out, snap.positive_collapsed ? 1 : 0);
+          put_u8(out, snap.negative_collapsed ? 1 : 0);
+          put_u64(out, snap.zero_count);
+          put_u64(out, snap.count);
+          put_f64(out, snap.min);
+          put_f64(out, snap.max);
+        } else {
+          put_u8(out, kNoSketch);
+        }
       }
     }
   };
@@ -398,7 +505,7 @@ bool WindowAggregator::decode_checkpoint(std::string_view data, std::string& err
   uint8_t version = 0;
   std::string_view fp;
   if (!r.u8(version, "version")) return bad(r.error());
-  if (version != 1 && version != kVersion) {
+  if (version < 1 || version > kVersion) {
     error = fmt::format("unknown version {}", version);
     return false;
   }
@@ -422,7 +529,8 @@ bool WindowAggregator::decode_checkpoint(std::string_view data, std::string& err
   }
   const size_t parts = group_by_.size();
   const size_t min_group = 4 + 8 + (version >= 2 ? 16 : 0) + parts * (1 + 8) +
-                           metrics_.size() * (8 + 1 + 6 * 8 + 4 + (version >= 2 ? 8 + 1 + 4 : 0));
+                           metrics_.size() * (8 + 1 + 6 * 8 + 4 + (version >= 2 ? 8 + 1 + 4 : 0) +
+                                              (version >= 3 ? 1 : 0));
   uint32_t windows = 0;
   if (!r.count(windows, 8 + 1 + 4, "windows")) return bad(r.error());
   for (uint32_t w = 0; w < windows; ++w) {
@@ -460,7 +568,8 @@ bool WindowAggregator::decode_checkpoint(std::string_view data, std::string& err
         }
       }
       group.metrics.resize(metrics_.size());
-      for (Accumulator& acc : group.metrics) {
+      for (size_t m = 0; m < metrics_.size(); ++m) {
+        Accumulator& acc = group.metrics[m];
         uint8_t flags = 0;
         uint32_t distinct = 0;
         if (!r.i64(acc.n, "n") || !r.u8(flags, "flags") || !r.i64(acc.int_sum, "int_sum") ||
@@ -481,6 +590,13 @@ bool WindowAggregator::decode_checkpoint(std::string_view data, std::string& err
                              !r.str(kept_text, "kept text")))
           return bad(r.error());
         acc.kept_text = kept_text;
+        const MetricKind kind = metrics_[m].kind;
+        std::string why;
+        if (version >= 3 &&
+            !read_sketch(r, kind == MetricKind::kDistinct || kind == MetricKind::kApproxDistinct,
+                         kind == MetricKind::kPercentile, hll_precision_, percentile_accuracy_,
+                         acc.hll, acc.quantiles, why))
+          return bad(why.empty() ? r.error() : why);
       }
       if (version == 1) {
         // Version 1 joined the texts with 0x1f and no type: a null of no text was a missing field.

@@ -4,6 +4,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <ctime>
 #include <deque>
@@ -552,6 +554,191 @@ TEST_F(WindowTest, DistinctCountsTextsExactly) {
   EXPECT_EQ(cell(0, "uniq").i, static_cast<int64_t>(expected.size()));
 }
 
+// approx_distinct and distinct past max_distinct: HyperLogLog at the default precision 14.
+const double kThreeHllErrors = 3 * 1.04 / std::sqrt(16384.0);
+
+TEST_F(WindowTest, ApproxDistinctIsWithinThreeStandardErrorsOfTheExactCount) {
+  make(
+      "window: {size: 1s, time: event}\nmetrics: {exact: distinct(uid), approx: "
+      "approx_distinct(uid)}");
+  std::set<int64_t> ids;
+  std::vector<In> events;
+  std::deque<std::string> texts;
+  std::mt19937_64 rng(11);
+  for (int i = 0; i < 50'000; ++i) {
+    const int64_t id = static_cast<int64_t>(rng() % 50'000'000);
+    ids.insert(id);
+    // Each id as an integer and again as a string: both count by their text, once.
+    texts.push_back(std::to_string(id));
+    events.push_back({kBase, {{"uid", I(id)}}});
+    events.push_back({kBase, {{"uid", S(texts.back())}}});
+    if (i % 1000 == 0) events.push_back({kBase, {{"other", I(1)}}});  // no uid: not counted
+    if (events.size() >= 2000) {
+      consume(events);
+      events.clear();
+      texts.clear();
+    }
+  }
+  consume(events);
+  flush();
+  ASSERT_EQ(rows().size(), 1u);
+  const double expected = static_cast<double>(ids.size());
+  ASSERT_GT(expected, 49'000);
+  EXPECT_EQ(cell(0, "exact").i, static_cast<int64_t>(ids.size()));  // under max_distinct
+  ASSERT_EQ(cell(0, "approx").type, Value::Type::kInt);
+  const double error = (static_cast<double>(cell(0, "approx").i) - expected) / expected;
+  std::printf("[ measured ] approx_distinct n=%.0f estimate=%lld error=%+.3f%% (3 SE %.2f%%)\n",
+              expected, static_cast<long long>(cell(0, "approx").i), 100 * error,
+              100 * kThreeHllErrors);
+  EXPECT_LE(std::abs(error), kThreeHllErrors);
+  EXPECT_EQ(ctx_.count("distinct_overflow"), 0u);
+}
+
+TEST_F(WindowTest, DistinctPastMaxDistinctSwitchesToAnEstimateOncePerAccumulator) {
+  make(R"(window: {size: 10s, time: event}
+group_by: [g]
+metrics: {users: distinct(uid), n: count}
+max_distinct: 1000)");
+  // Group a: exactly max_distinct values, exact; b and c: more, estimated; in two windows, b in
+  // both. Values repeat, and arrive over many batches.
+  const std::vector<std::pair<std::string, int>> groups = {{"a", 1000}, {"b", 6000}, {"c", 1001}};
+  std::deque<std::string> names;
+  for (int64_t w = 0; w < 2; ++w) {
+    for (int round = 0; round < 2; ++round) {
+      for (const auto& [g, distinct] : groups) {
+        if (w == 1 && g != "b") continue;
+        std::vector<In> events;
+        for (int i = 0; i < distinct; ++i) {
+          events.push_back({kBase + w * 10 * kSec, {{"g", S(g)}, {"uid", I(i * 7919)}}});
+          if (events.size() == 500) {
+            consume(events);
+            events.clear();
+          }
+        }
+        consume(events);
+      }
+    }
+  }
+  flush();
+  ASSERT_EQ(rows().size(), 4u);  // a, b, c; then b
+  EXPECT_EQ(cell(0, "users").i, 1000);
+  EXPECT_EQ(cell(0, "n").i, 2000);
+  for (size_t row : {1u, 2u, 3u}) {
+    const double expected = row == 2 ? 1001 : 6000;
+    const double error = (static_cast<double>(cell(row, "users").i) - expected) / expected;
+    std::printf("[ measured ] distinct past max_distinct: n=%.0f estimate=%lld error=%+.3f%%\n",
+                expected, static_cast<long long>(cell(row, "users").i), 100 * error);
+    EXPECT_LE(std::abs(error), kThreeHllErrors) << "row " << row;
+  }
+  EXPECT_EQ(ctx_.count("distinct_overflow"), 3u);  // b twice (one per window), c once
+  EXPECT_EQ(std::count_if(
+                ctx_.logs.begin(), ctx_.logs.end(),
+                [](const auto& l) { return l.second.find("max_distinct") != std::string::npos; }),
+            1);
+}
+
+// The value of rank floor(q * (n - 1)) of the sorted values: what DDSketch estimates.
+double exact_quantile(const std::vector<double>& sorted, double q) {
+  return sorted[static_cast<size_t>(std::floor(q * static_cast<double>(sorted.size() - 1)))];
+}
+
+TEST_F(WindowTest, PercentilesAreWithinTheirAccuracyOfTheExactRanks) {
+  make(R"yaml(window: {size: 10s, time: event}
+group_by: [g]
+metrics: {p50: p50(lat), p90: p90(lat), p95: p95(lat), p99: p99(lat), p999: p999(lat),
+          p9999: "percentile(lat, 99.99)", p100: "percentile(lat, 100)",
+          p_small: "percentile(lat, 0.5)"})yaml");
+  const std::vector<std::pair<std::string, double>> quantiles = {
+      {"p50", 0.5},    {"p90", 0.9},      {"p95", 0.95}, {"p99", 0.99},
+      {"p999", 0.999}, {"p9999", 0.9999}, {"p100", 1.0}, {"p_small", 0.005}};
+  std::mt19937_64 rng(5);
+  std::lognormal_distribution<double> lognormal(0, 2);
+  std::vector<double> values;
+  std::vector<In> events;
+  for (int i = 0; i < 50'000; ++i) {
+    const double x = lognormal(rng);
+    values.push_back(x);
+    events.push_back({kBase, {{"g", S("a")}, {"lat", D(x)}}});
+    if (i % 10'000 == 0) {
+      // Whole numbers count as numbers; texts and missing values as non_numeric.
+      values.push_back(3);
+      events.push_back({kBase, {{"g", S("a")}, {"lat", I(3)}}});
+      events.push_back({kBase, {{"g", S("a")}, {"lat", S("slow")}}});
+      events.push_back({kBase, {{"g", S("b")}}});
+    }
+    if (events.size() >= 1000) {
+      consume(events);
+      events.clear();
+    }
+  }
+  consume(events);
+  flush();
+  std::sort(values.begin(), values.end());
+  ASSERT_EQ(rows().size(), 2u);
+  double worst = 0;
+  for (const auto& [name, q] : quantiles) {
+    const Value& v = cell(0, name);
+    ASSERT_EQ(v.type, Value::Type::kDouble) << name;
+    const double exact = exact_quantile(values, q);
+    const double error = std::abs(v.d - exact) / exact;
+    worst = std::max(worst, error);
+    EXPECT_LE(error, 0.01 + 1e-12) << name << ": " << v.d << " vs " << exact;
+  }
+  std::printf(
+      "[ measured ] percentiles of %zu lognormal(0,2) values: worst relative error %.4f%%\n",
+      values.size(), 100 * worst);
+  EXPECT_EQ(cell(0, "p100").d, values.back());  // the exact maximum
+  for (const auto& [name, q] : quantiles)
+    EXPECT_EQ(cell(1, name).type, Value::Type::kNull) << name;  // b: no numeric value
+  // Per metric and event: 5 texts and 5 events without lat, 8 metrics each.
+  EXPECT_EQ(ctx_.count("non_numeric"), 5u * 2 * 8);
+}
+
+TEST_F(WindowTest, InspectShowsTheSketchMetricsOfAnOpenWindow) {
+  make(R"yaml(window: {size: 10s, time: event}
+group_by: [g]
+metrics: {approx: approx_distinct(uid), users: distinct(uid), median: p50(lat),
+          top: "percentile(lat, 100)"}
+max_distinct: 2)yaml");
+  consume({{kBase, {{"g", S("a")}, {"uid", I(1)}, {"lat", D(1)}}},
+           {kBase, {{"g", S("a")}, {"uid", S("2")}, {"lat", D(2)}}},
+           {kBase, {{"g", S("a")}, {"uid", I(3)}, {"lat", D(4)}}},
+           {kBase, {{"g", S("a")}, {"uid", I(2)}}},
+           {kBase, {{"g", S("b")}, {"uid", I(1)}}}});
+  Batch out;
+  ASSERT_TRUE(agg_->inspect(ctx_, {}, out));
+  ASSERT_EQ(out.size(), 2u);
+  auto field = [&](size_t row, std::string_view name) {
+    return *out.find(out.events()[row], name);
+  };
+  EXPECT_EQ(field(0, "approx").i, 3);
+  EXPECT_EQ(field(0, "users").i, 3);  // past max_distinct: the estimate, exact this small
+  EXPECT_NEAR(field(0, "median").d, 2, 2 * 0.01);
+  EXPECT_EQ(field(0, "top").d, 4);
+  EXPECT_EQ(field(1, "users").i, 1);
+  EXPECT_EQ(field(1, "median").type, Value::Type::kNull);
+  EXPECT_EQ(ctx_.count("distinct_overflow"), 1u);
+}
+
+TEST_F(WindowTest, PercentileAccuracyIsTheRelativeErrorAsked) {
+  make(R"(window: {size: 10s, time: event}
+metrics: {p90: p90(lat)}
+percentile_accuracy: 0.001)");
+  std::mt19937_64 rng(9);
+  std::exponential_distribution<double> exponential(1);
+  std::vector<double> values;
+  std::vector<In> events;
+  for (int i = 0; i < 20'000; ++i) {
+    values.push_back(exponential(rng));
+    events.push_back({kBase, {{"lat", D(values.back())}}});
+  }
+  consume(events);
+  flush();
+  std::sort(values.begin(), values.end());
+  const double exact = exact_quantile(values, 0.9);
+  EXPECT_LE(std::abs(cell(0, "p90").d - exact) / exact, 0.001 + 1e-12);
+}
+
 TEST_F(WindowTest, OutputBatchesRespectMaxEventsAndKeepOrder) {
   ctx_.limits.max_events = 2;
   make("window: {size: 1s, time: event}\ngroup_by: [k]");
@@ -980,6 +1167,44 @@ class WindowCheckpointTest : public WindowTest {
       return l.first == level && l.second.find(text) != std::string::npos;
     });
   }
+
+  // The next run of `yaml`, started in `next`: it takes input[from], input[from + 1], ... (each
+  // followed by an advance) and ends, writing its rows to out_.
+  void run_rest(FakeContext& next, const std::string& yaml,
+                const std::vector<std::vector<In>>& input, size_t from) {
+    auto again = next_run(next, yaml);
+    for (size_t i = from; i < input.size(); ++i) {
+      feed(*again, next, input[i]);
+      again->advance(next, out_, 0);
+    }
+    again->flush(next, out_);
+  }
+
+  // The checkpoint a run of `yaml` saves when stopped after `events`, read back from `file`.
+  std::string saved_at_stop(const std::string& yaml, const std::vector<In>& events,
+                            std::string& file) {
+    make(yaml);
+    consume(events);
+    ctx_.request_stop();
+    flush();
+    file = checkpoint_file();
+    std::string saved, error;
+    EXPECT_EQ(read_file(file, saved, error), ReadStatus::kOk) << error;
+    return saved;
+  }
+
+  // Writes `bytes` as the checkpoint `file` and starts the next run of `yaml` over it: true when
+  // that run started, set the file aside and reported it damaged.
+  bool damaged_start(const std::string& file, const std::string& bytes,
+                     const std::string& yaml = kUsersPerWindow) {
+    std::filesystem::remove(file + ".damaged");
+    std::string error;
+    EXPECT_TRUE(replace_file(file, bytes, error)) << error;
+    FakeContext ctx;
+    next_run(ctx, yaml);  // starts: never a crash loop
+    EXPECT_TRUE(std::filesystem::exists(file + ".damaged"));
+    return logged(ctx, LogLevel::kError, "damaged checkpoint");
+  }
 };
 
 TEST_F(WindowTest, StopLeavesWindowsOfReplayableInputToTheNextRun) {
@@ -1033,9 +1258,10 @@ TEST_F(WindowTest, TheWatermarkAtAStopMakesInputReadAgainLateForEmittedWindows) 
 }
 
 // The rows of one uninterrupted run over `batches`, flushed at the end.
-std::vector<std::string> uninterrupted(const std::vector<std::vector<In>>& batches) {
+std::vector<std::string> uninterrupted(const std::vector<std::vector<In>>& batches,
+                                       std::string_view yaml = kUsers) {
   std::vector<config::Error> errors;
-  auto options = config::options_from_yaml(kDescriptor, kUsers, errors);
+  auto options = config::options_from_yaml(kDescriptor, yaml, errors);
   CollectingDiagnostics diag;
   FakeContext ctx;
   CollectingOutput out;
@@ -1073,13 +1299,8 @@ TEST_F(WindowCheckpointTest, ACheckpointCarriesOpenWindowsThroughAStop) {
   EXPECT_EQ(ctx_.count("left_for_replay"), 0u);
 
   FakeContext next;
-  auto again = next_run(next);
+  run_rest(next, kUsersPerWindow, input, 2);
   EXPECT_TRUE(logged(next, LogLevel::kInfo, "restored 2 open windows"));
-  for (size_t i = 2; i < input.size(); ++i) {
-    feed(*again, next, input[i]);
-    again->advance(next, out_, 0);
-  }
-  again->flush(next, out_);
   EXPECT_EQ(rows(), expected);
 }
 
@@ -1134,28 +1355,14 @@ TEST_F(WindowCheckpointTest, AWindowEmittedUnderCheckpointIsSentAgainUntilItsOut
 }
 
 TEST_F(WindowCheckpointTest, ADamagedCheckpointIsReportedSetAsideAndIgnored) {
-  make(kUsersPerWindow);
-  consume(users(0, 6));
-  ctx_.request_stop();
-  flush();
-  const std::string file = checkpoint_file();
-  std::string good, read_error;
-  ASSERT_EQ(read_file(file, good, read_error), ReadStatus::kOk) << read_error;
+  std::string file;
+  const std::string good = saved_at_stop(kUsersPerWindow, users(0, 6), file);
 
-  auto damaged_start = [&](const std::string& bytes) {
-    std::filesystem::remove(file + ".damaged");
-    std::string error;
-    EXPECT_TRUE(replace_file(file, bytes, error)) << error;
-    FakeContext ctx;
-    next_run(ctx);  // starts: never a crash loop
-    EXPECT_TRUE(std::filesystem::exists(file + ".damaged"));
-    return logged(ctx, LogLevel::kError, "damaged checkpoint");
-  };
   for (size_t n = 0; n < good.size(); n += std::max<size_t>(1, good.size() / 40))
-    EXPECT_TRUE(damaged_start(good.substr(0, n))) << "truncated to " << n;
+    EXPECT_TRUE(damaged_start(file, good.substr(0, n))) << "truncated to " << n;
   std::string flipped = good;
   flipped[flipped.size() / 2] ^= 0x40;
-  EXPECT_TRUE(damaged_start(flipped));
+  EXPECT_TRUE(damaged_start(file, flipped));
 }
 
 // A checkpoint as the first format wrote it: group keys were the texts joined by 0x1f, without
@@ -1266,35 +1473,167 @@ TEST_F(WindowCheckpointTest, AFailedSaveKeepsTheInputUnacknowledged) {
   EXPECT_FALSE(probe.ok);  // read again next time
 }
 
-TEST(WindowOptionsTest, BadMetricsAndNamesAreReportedPerOption) {
+// Sketches through a checkpoint: approx_distinct, a distinct that passes max_distinct and p99.
+constexpr char kSketches[] = R"(window: {size: 10s, time: event, allowed_lateness: 2s}
+group_by: [device]
+metrics: {n: count, approx: approx_distinct(uid), users: distinct(uid), slow: p99(lat)}
+max_distinct: 5)";
+const std::string kSketchesSaved = std::string(kSketches) + "\ncheckpoint: true";
+
+// 20 events a second: 37 users, lognormal latencies (the same for the same seconds).
+std::vector<In> requests(int64_t from_s, int64_t to_s) {
+  std::vector<In> out;
+  for (int64_t s = from_s; s < to_s; ++s) {
+    std::mt19937_64 rng(static_cast<uint64_t>(s));
+    std::lognormal_distribution<double> lognormal(3, 1);
+    for (int64_t i = 0; i < 20; ++i)
+      out.push_back(
+          {kBase + s * kSec + i * kMs,
+           {{"uid", I((s * 20 + i) % 37)}, {"device", S("tv")}, {"lat", D(lognormal(rng))}}});
+  }
+  return out;
+}
+
+TEST_F(WindowCheckpointTest, SketchesCarryThroughAStopAsInAnUninterruptedRun) {
+  const std::vector<std::vector<In>> input = {requests(0, 4), requests(4, 11), requests(11, 25),
+                                              requests(25, 31)};
+  const std::vector<std::string> expected = uninterrupted(input, kSketches);
+  ASSERT_EQ(expected.size(), 4u);
+
+  out_.acknowledge_on_push = true;
+  make(kSketchesSaved);
+  consume(input[0]);
+  consume(input[1]);
+  advance(0);
+  EXPECT_TRUE(out_.batches.empty());
+  EXPECT_EQ(ctx_.count("distinct_overflow"), 2u);  // both open windows passed 5 users
+  ctx_.request_stop();
+  flush();
+  std::string saved, read_error;
+  ASSERT_EQ(read_file(checkpoint_file(), saved, read_error), ReadStatus::kOk) << read_error;
+  EXPECT_EQ(saved[8], 3);               // the format version
+  EXPECT_GT(saved.size(), 4u * 16384);  // two windows' two HyperLogLogs
+
+  FakeContext next;
+  run_rest(next, kSketchesSaved, input, 2);
+  EXPECT_TRUE(logged(next, LogLevel::kInfo, "restored 2 open windows"));
+  EXPECT_EQ(rows(), expected);
+  // The first window's sketches came through the checkpoint: 37 users, p99 a double.
+  ASSERT_FALSE(out_.batches.empty());
+  EXPECT_EQ(cell(0, "users").i, 37);
+  EXPECT_EQ(cell(0, "approx").i, 37);
+  EXPECT_EQ(cell(0, "slow").type, Value::Type::kDouble);
+}
+
+TEST_F(WindowCheckpointTest, SketchOptionsAtTheirDefaultsKeepTheFingerprint) {
+  make(kUsersPerWindow);
+  ctx_.request_stop();
+  flush();
+  const std::string file = checkpoint_file();
+  FakeContext same;
+  next_run(same, kUsersPerWindow +
+                     "\nhll_precision: 14\nmax_distinct: 100000\n"
+                     "percentile_accuracy: 0.01");
+  EXPECT_FALSE(logged(same, LogLevel::kWarn, "another configuration"));
+  FakeContext other;
+  next_run(other, kUsersPerWindow + "\nmax_distinct: 10");
+  EXPECT_TRUE(logged(other, LogLevel::kWarn, "another configuration"));
+}
+
+TEST_F(WindowCheckpointTest, ADamagedVersion3CheckpointIsReportedSetAsideAndIgnored) {
+  std::string file;
+  const std::string good = saved_at_stop(kSketchesSaved, requests(0, 6), file);
+  ASSERT_GT(good.size(), 8u);
+  ASSERT_EQ(good[8], 3);
+
+  // Torn, so the checksum fails; and cut with a checksum that fits, so the reader has to find
+  // each count longer than what is left. The sketches are most of the file.
+  const std::string body = good.substr(0, good.size() - 8);
+  for (size_t n = 0; n < body.size(); n += std::max<size_t>(1, body.size() / 60)) {
+    EXPECT_TRUE(damaged_start(file, good.substr(0, n), kSketchesSaved)) << "torn at " << n;
+    std::string cut = body.substr(0, n);
+    const uint64_t sum = XXH3_64bits(cut.data(), cut.size());
+    cut.append(reinterpret_cast<const char*>(&sum), 8);
+    EXPECT_TRUE(damaged_start(file, cut, kSketchesSaved)) << "cut at " << n;
+  }
+  // A register no HyperLogLog of precision 14 can hold (a rank above 65 - 14), with a checksum
+  // that fits: the registers follow the sketch kind 1, the precision 14 and the size 2^14.
+  const std::string marker = std::string("\x01\x0e", 2) + std::string("\x00\x40\x00\x00", 4);
+  const size_t at = body.find(marker);
+  ASSERT_NE(at, std::string::npos);
+  std::string impossible = body;
+  impossible[at + marker.size()] = 60;
+  const uint64_t sum = XXH3_64bits(impossible.data(), impossible.size());
+  impossible.append(reinterpret_cast<const char*>(&sum), 8);
+  EXPECT_TRUE(damaged_start(file, impossible, kSketchesSaved));
+}
+
+// The options an aggregator of `yaml` (valid by the schema) reports errors at, in order; the
+// errors in `diag`.
+std::vector<std::string> options_in_error(std::string_view yaml, CollectingDiagnostics& diag) {
   std::vector<config::Error> errors;
-  auto options = config::options_from_yaml(kDescriptor, R"yaml(window: {size: 1s}
+  auto options = config::options_from_yaml(kDescriptor, yaml, errors);
+  EXPECT_TRUE(options) << (errors.empty() ? "" : errors.front().to_string());
+  std::vector<std::string> bad;
+  if (!options) return bad;
+  WindowAggregator agg(*options, diag);
+  for (const auto& [option, message] : diag.errors) bad.push_back(option);
+  return bad;
+}
+
+TEST(WindowOptionsTest, BadSketchMetricsAndOptionsAreReportedAtTheirOption) {
+  CollectingDiagnostics diag;
+  const std::vector<std::string> bad = options_in_error(R"yaml(window: {size: 1s}
+metrics: {a: "percentile(x, 0)", b: "percentile(x, 101)", c: p42(x), d: percentile(x),
+          e: "percentile(x, fast)", f: "percentile(, 50)", ok: "percentile( x , 99.9 )",
+          ok2: p999(x), ok3: approx_distinct(x), ok4: "percentile(x, 100)"})yaml",
+                                                        diag);
+  ASSERT_EQ(bad, (std::vector<std::string>{"metrics.a", "metrics.b", "metrics.c", "metrics.d",
+                                           "metrics.e", "metrics.f"}));
+  for (const char* listed : {"distinct(f)", "approx_distinct(f)", "p50(f)", "p999(f)",
+                             "percentile(f, q)", "first(f)", "last(f)"})
+    EXPECT_NE(diag.errors[0].second.find(listed), std::string::npos) << listed;
+
+  // The schema bounds hll_precision (HyperLogLog::valid_precision), percentile_accuracy
+  // (DDSketch::valid_alpha) and max_distinct, each error naming its option.
+  std::vector<config::Error> errors;
+  for (const char* yaml : {"hll_precision: 3", "hll_precision: 19", "percentile_accuracy: 0",
+                           "percentile_accuracy: 0.6", "max_distinct: 0"}) {
+    const std::string option = std::string(yaml).substr(0, std::string(yaml).find(':'));
+    errors.clear();
+    EXPECT_FALSE(
+        config::options_from_yaml(kDescriptor, "window: {size: 1s}\n" + std::string(yaml), errors))
+        << yaml;
+    ASSERT_EQ(errors.size(), 1u) << yaml;
+    EXPECT_NE(errors[0].message.find(option + " must be"), std::string::npos)
+        << errors[0].to_string();
+  }
+  for (const char* yaml : {"hll_precision: 4", "hll_precision: 18", "percentile_accuracy: 0.5",
+                           "percentile_accuracy: 0.000001"}) {
+    CollectingDiagnostics fine;
+    EXPECT_TRUE(options_in_error("window: {size: 1s}\n" + std::string(yaml), fine).empty()) << yaml;
+  }
+}
+
+TEST(WindowOptionsTest, BadMetricsAndNamesAreReportedPerOption) {
+  CollectingDiagnostics diag;
+  const std::vector<std::string> bad = options_in_error(R"yaml(window: {size: 1s}
 group_by: [device]
 metrics: {a: median(x), b: "sum()", c: "sum(x", d: count, device: count, window_end: max(v),
           e: [count, count], f: " avg( latency.ms ) "})yaml",
-                                           errors);
-  ASSERT_TRUE(options) << (errors.empty() ? "" : errors.front().to_string());
-  CollectingDiagnostics diag;
-  WindowAggregator agg(*options, diag);
-  std::vector<std::string> bad;
-  for (const auto& [option, message] : diag.errors) bad.push_back(option);
+                                                        diag);
   EXPECT_EQ(bad, (std::vector<std::string>{"metrics.a", "metrics.b", "metrics.c", "metrics.device",
                                            "metrics.window_end", "metrics.e"}));
   EXPECT_NE(diag.errors[0].second.find("median(x)"), std::string::npos);
 }
 
 TEST(WindowOptionsTest, OutputNamesMustNotCollide) {
-  std::vector<config::Error> errors;
-  auto options = config::options_from_yaml(kDescriptor, R"yaml(window: {size: 1s}
+  CollectingDiagnostics diag;
+  const std::vector<std::string> bad = options_in_error(R"yaml(window: {size: 1s}
 group_by: [ts]
 metrics: {t2: count}
 output: {start: ts, end: t2})yaml",
-                                           errors);
-  ASSERT_TRUE(options) << (errors.empty() ? "" : errors.front().to_string());
-  CollectingDiagnostics diag;
-  WindowAggregator agg(*options, diag);
-  std::vector<std::string> bad;
-  for (const auto& [option, message] : diag.errors) bad.push_back(option);
+                                                        diag);
   EXPECT_EQ(bad, (std::vector<std::string>{"group_by", "metrics.t2"}));
 }
 
