@@ -18,8 +18,9 @@ EX_CONFIG = harness.EX_CONFIG
 UNSET = "INGESTD_IT_SURELY_UNSET_VAR"
 ERROR_LINE = re.compile(r"^(\S+):(\d+):(\d+): ")
 # What the window aggregator says it takes, after "unknown metric '...': expected ".
-METRICS = ("count, sum(f), min(f), max(f), avg(f), distinct(f), first_seen, last_seen, first(f) "
-           "or last(f)")
+METRICS = ("count, sum(f), min(f), max(f), avg(f), distinct(f), approx_distinct(f), p50(f), "
+           "p90(f), p95(f), p99(f), p999(f), percentile(f, q) with 0 < q <= 100, first_seen, "
+           "last_seen, first(f) or last(f)")
 
 
 def at(text, needle, nth=1):

@@ -183,11 +183,9 @@ WindowAggregator::WindowAggregator(const Options& options, Diagnostics& diag)
       diag.error("group_by", fmt::format("'{}' is the name of an output field", field));
 
   const OptionValue* metrics = options.find("metrics");
-  if (!metrics) {
-    metrics_.push_back({"count", MetricKind::kCount, {}});
-    return;
-  }
-  for (const auto& [name, value] : metrics->entries) {
+  if (!metrics) metrics_.push_back({"count", MetricKind::kCount, {}});
+  static const decltype(OptionValue::entries) kNoMetrics;
+  for (const auto& [name, value] : metrics ? metrics->entries : kNoMetrics) {
     std::string option = "metrics." + name;
     Metric metric{name, MetricKind::kCount, {}};
     if (value.list.size() != 1) {
