@@ -6,7 +6,7 @@
 #   2. the unit tests again under AddressSanitizer + UndefinedBehaviorSanitizer (at -O0 with
 #      assertions on: the Beast and librdkafka plugin sources take minutes each at -O2);
 #   3. the runtime unit tests (queue, threads) under ThreadSanitizer, then the libFuzzer targets
-#      (tests/fuzz) for 30 s each;
+#      (tests/fuzz) for 20 s each;
 #   4. the Debian packages, built from a clean copy and checked by lintian, then the end-to-end
 #      test: installed and operated under a real systemd in a container (tests/e2e/).
 # QUICK=1 runs only step 1.
@@ -55,14 +55,14 @@ BUILD_DIR="$root/build-tsan" BUILD_TARGETS="unit_runtime" \
   -DCMAKE_BUILD_TYPE=Debug "-DCMAKE_CXX_FLAGS_DEBUG=-O1 -g1"
 ctest --test-dir "$root/build-tsan" --output-on-failure -j 2 -L unit -R '^runtime\.'
 
-step "fuzz targets (libFuzzer, clang): spool recovery, batch codec, JSON and Prometheus parsers, SSE framer, 30 s each"
+step "fuzz targets (libFuzzer, clang): spool recovery, batch codec, JSON and Prometheus parsers, SSE framer, 20 s each"
 CXX=clang++ BUILD_DIR="$root/build-fuzz" \
   BUILD_TARGETS="fuzz_spool_recovery fuzz_batch_codec fuzz_json_parser fuzz_prometheus_parser fuzz_sse_framer" \
   "$root/scripts/build.sh" -DINGESTD_FUZZ=ON -DINGESTD_BUILD_BENCH=OFF
 for target in spool_recovery batch_codec json_parser prometheus_parser sse_framer; do
   # New inputs go to a corpus of the build's own; a crash leaves its input in build-fuzz/.
   mkdir -p "$root/build-fuzz/corpus/$target"
-  "$root/build-fuzz/tests/fuzz/fuzz_$target" -max_total_time=30 -artifact_prefix="$root/build-fuzz/" \
+  "$root/build-fuzz/tests/fuzz/fuzz_$target" -max_total_time=20 -artifact_prefix="$root/build-fuzz/" \
     "$root/build-fuzz/corpus/$target" "$root/tests/fuzz/corpus/$target"
 done
 
