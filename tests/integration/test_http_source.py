@@ -275,20 +275,23 @@ sinks:
         self.assertEqual(rc, 0, d.stderr_tail())
         self.assert_counters(Counters(d.stats()), connections=1)
 
-    def test_blocked_sink_gives_504_then_503_with_retry_after(self):
-        # A peer that takes connections (the kernel's backlog) and never answers.
+    def blackhole_sink(self, extra):
+        """An http sink (its yaml) whose peer, the returned listening socket, takes connections
+        (the kernel's backlog) and never answers."""
         blackhole = socket.socket()
         blackhole.bind(("127.0.0.1", 0))
         blackhole.listen(64)
         self.addCleanup(blackhole.close)
-        sink = f"""
+        return f"""
   out:
     type: http
     inputs: [events]
     url: http://127.0.0.1:{blackhole.getsockname()[1]}/in
-    timeout: 1s
-    queue: {{max_batches: 1}}
-"""
+    {extra}
+""", blackhole
+
+    def test_blocked_sink_gives_504_then_503_with_retry_after(self):
+        sink, _ = self.blackhole_sink("timeout: 1s\n    queue: {max_batches: 1}")
         d = self.start(source_extra="""
     ack: durable
     ack_timeout: 300ms
@@ -346,17 +349,7 @@ sinks:
         self.assertEqual(got, want)
 
     def test_stop_answers_503_to_a_request_waiting_for_its_ack(self):
-        blackhole = socket.socket()
-        blackhole.bind(("127.0.0.1", 0))
-        blackhole.listen(64)
-        self.addCleanup(blackhole.close)
-        sink = f"""
-  out:
-    type: http
-    inputs: [events]
-    url: http://127.0.0.1:{blackhole.getsockname()[1]}/in
-    timeout: 60s
-"""
+        sink, blackhole = self.blackhole_sink("timeout: 60s")
         d = self.start(source_extra="    ack: durable\n    ack_timeout: 60s\n", sink=sink)
         client = self.client()
         answers = []
