@@ -45,6 +45,8 @@ function(ingestd_add_plugin kind type)
     set_target_properties(${target} PROPERTIES LIBRARY_OUTPUT_DIRECTORY "${INGESTD_PLUGIN_BUILD_DIR}")
   endif()
   target_link_libraries(${target} PRIVATE ingestd::sdk ${P_LIBS})
+  # The source tree's unit tests link these modules' objects (tests/CMakeLists.txt).
+  set_property(GLOBAL APPEND PROPERTY INGESTD_PLUGIN_TARGETS ${target})
   # Only the entry symbol and Asio's process-wide state are exported: the SDK, every static
   # library and the instances of standard library templates stay private.
   target_link_options(${target} PRIVATE -Wl,--no-undefined -Wl,--exclude-libs,ALL -Wl,-z,nodelete
