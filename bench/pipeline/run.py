@@ -3,7 +3,8 @@
 
 1. Generates N events (default 2,000,000) into an NDJSON file with `ingestd run` on a
    generator(count N, seed 1) -> file(encoding raw, fsync never) pipeline.
-2. Runs bench_raw_parse on that file: simdjson On Demand alone, best of 3 passes.
+2. Runs bench_raw_parse on that file: simdjson On Demand alone reading the five fields, as one
+   document stream (the reference) and one document per line, best of 3 passes each.
 3. Runs `ingestd run` on file(read) -> json -> window(sev: success; count by device, title,
    country; processing time, 1s) -> file, --runs times (default 3), taking the fastest wall
    clock (as step 2 takes its best pass) and the largest peak RSS of the daemon.
@@ -123,8 +124,10 @@ def main():
         generate(args, events_path)
     raw = raw_parse(args, events_path)
     raw_rate = raw["events_per_sec"]
-    print(f"raw parse: {raw['events']} events, best pass {raw['seconds']:.3f} s, "
-          f"{raw_rate:,.0f} events/s (simdjson kernel {raw.get('kernel', '?')})")
+    print(f"raw parse: {raw['events']} events as one document stream (iterate_many), best pass "
+          f"{raw['seconds']:.3f} s, {raw_rate:,.0f} events/s; one document per line (iterate) "
+          f"{raw['per_line_events_per_sec']:,.0f} events/s (simdjson kernel "
+          f"{raw.get('kernel', '?')})")
 
     runs = [pipeline(args, events_path) for _ in range(max(1, args.runs))]
     wall = min(w for w, _ in runs)
@@ -134,7 +137,8 @@ def main():
     rss_mib = rss_kib / 1024
     print(f"pipeline:  {args.events} events, best of {len(runs)} runs {wall:.3f} s, "
           f"{rate:,.0f} events/s")
-    print(common.ratio_line("ratio:     ", ratio, "raw parse", TARGET_RATIO))
+    print(common.ratio_line("ratio:     ", ratio, "raw parse (stream)", TARGET_RATIO))
+    print(f"           ({rate / raw['per_line_events_per_sec']:.1%} of the per-line rate)")
     print(f"peak RSS:  {rss_mib:.1f} MiB  (target < {TARGET_RSS_MIB} MiB)  "
           f"{common.verdict(rss_mib < TARGET_RSS_MIB)}")
     return 0
