@@ -2,6 +2,8 @@
 
 #include <simdjson.h>
 
+#include <algorithm>
+#include <array>
 #include <charconv>
 #include <chrono>
 #include <cmath>
@@ -154,7 +156,28 @@ class JsonParser::Document {
  public:
   // `wanted`: the dotted paths to keep (see the `fields` option); empty keeps every field.
   Document(int max_depth, std::vector<std::string> wanted)
-      : max_depth_(max_depth), wanted_(std::move(wanted)) {}
+      : max_depth_(max_depth), wanted_(std::move(wanted)) {
+    // What a top-level key is wanted for, by its length: a path whole (a key may hold dots
+    // itself), and each of its beginnings that ends before a dot (for what is nested below).
+    auto note = [&](std::string_view key, Want w) {
+      if (key.size() >= top_level_.size()) {
+        long_paths_ = true;
+        return;
+      }
+      auto& bucket = top_level_[key.size()];
+      auto it =
+          std::find_if(bucket.begin(), bucket.end(), [&](const auto& e) { return e.first == key; });
+      if (it == bucket.end())
+        bucket.emplace_back(key, w);
+      else if (w == Want::kAll)
+        it->second = w;
+    };
+    for (const std::string& path : wanted_) {
+      for (size_t dot = path.find('.'); dot != std::string::npos; dot = path.find('.', dot + 1))
+        note(std::string_view(path).substr(0, dot), Want::kBelow);
+      note(path, Want::kAll);
+    }
+  }
 
   // Adds the fields of the JSON object `json` (which lies in a buffer of the batch) to `event`.
   // Returns false with `reason` set when `json` is not a valid JSON object; fields added before
@@ -218,6 +241,11 @@ class JsonParser::Document {
   enum class Want { kNo, kAll, kBelow };  // kBelow: only some of what is nested in it
 
   Want want(std::string_view prefix, std::string_view key) const {
+    if (prefix.empty() && key.size() < top_level_.size() && !long_paths_) {
+      for (const auto& [first, w] : top_level_[key.size()])
+        if (same_text(first, key)) return w;
+      return Want::kNo;
+    }
     Want found = Want::kNo;
     for (std::string_view rest : wanted_) {
       if (!prefix.empty()) {
@@ -241,8 +269,9 @@ class JsonParser::Document {
   error_code add_object(ondemand::object object, std::string_view prefix, int depth, bool all,
                         size_t& seen) {
     for (auto member : object) {
-      ondemand::field field;
-      if (error_code e = std::move(member).get(field)) return e;
+      // Used in place: a copy of the field out of its result stalls on the store it was built by.
+      if (error_code e = member.error()) return e;
+      ondemand::field& field = member.value_unsafe();
       ++seen;
       std::string_view key;
       if (error_code e = read_key(field, true, key)) return e;
@@ -257,14 +286,15 @@ class JsonParser::Document {
     return simdjson::SUCCESS;
   }
 
-  error_code skip_value(ondemand::value value) {
+  error_code skip_value(ondemand::value& value) {
     ondemand::json_type type;
     if (error_code e = value.type().get(type)) return e;
     Value unused;
     return read_value(value, type, false, 0, unused);
   }
 
-  error_code add_value(std::string_view key, ondemand::value value, int depth, bool all) {
+  // `value` by reference, like the field above: a copy stalls the same way.
+  error_code add_value(std::string_view key, ondemand::value& value, int depth, bool all) {
     ondemand::json_type type;
     if (error_code e = value.type().get(type)) return e;
     if (type == ondemand::json_type::object && depth < max_depth_) {
@@ -355,10 +385,10 @@ class JsonParser::Document {
     ondemand::object object;
     if (error_code e = value.get_object().get(object)) return e;
     for (auto member : object) {
-      ondemand::field field;
       std::string_view key;
       ondemand::json_type child_type;
-      if (error_code e = std::move(member).get(field)) return e;
+      if (error_code e = member.error()) return e;
+      ondemand::field& field = member.value_unsafe();
       if (error_code e = read_key(field, false, key)) return e;
       if (error_code e = field.value().type().get(child_type)) return e;
       if (error_code e = read_value(field.value(), child_type, false, nesting + 1, unused))
@@ -436,6 +466,11 @@ class JsonParser::Document {
 
   int max_depth_;
   std::vector<std::string> wanted_;
+  // Top-level keys shorter than 64 bytes: by length, the first segments of the wanted paths
+  // (views into wanted_) with what each is wanted for. long_paths_: a longer one exists, so
+  // want() takes the general way.
+  std::array<std::vector<std::pair<std::string_view, Want>>, 64> top_level_;
+  bool long_paths_ = false;
   ondemand::parser parser_;
   Batch* batch_ = nullptr;
   Event* event_ = nullptr;

@@ -172,6 +172,19 @@ TEST_F(JsonParserTest, FieldsKeepsOnlyTheNamedPathsAndWhatIsBelowThem) {
   EXPECT_EQ(b->events()[0].raw, line);  // the whole record
 }
 
+// A top-level key that holds dots itself is matched against whole paths and against their
+// beginnings, as a nested one is; and paths longer than the lookup table's keys still work.
+TEST_F(JsonParserTest, FieldsMatchesTopLevelKeysThatHoldDotsAndLongPaths) {
+  const std::string long_key(80, 'k');
+  make("fields: [a.b.c, x.y, " + long_key + "]");
+  BatchPtr b = parse_one(R"({"a.b":{"c":1,"d":2},"a":{"b.c":3,"b":{"c":4}},"x.y":5,"x.yz":6,")" +
+                         long_key + R"(":7,"x":{"y":8}})");
+  EXPECT_EQ(keys(*b, 0),
+            (std::vector<std::string>{"a.b.c", "a.b.c", "a.b.c", "x.y", long_key, "x.y"}));
+  expect_int(get(*b, "a.b.c"), 1);  // the first of the repeated keys
+  expect_int(get(*b, long_key), 7);
+}
+
 TEST_F(JsonParserTest, FieldsStillRejectsMalformedJsonInWhatItSkips) {
   make("fields: [uid]");
   BatchPtr b = parse({R"({"uid":"a","other":{"k":[1,2,}})", R"({"uid":"b","n":01})",
