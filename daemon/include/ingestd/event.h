@@ -249,6 +249,9 @@ class Batch {
 
   Event& add(std::string_view raw, int64_t time_ns);
   void append_field(Event& event, std::string_view key, Value value);
+  // As append_field() with a null value, returned to be set in place (a parser writing it there
+  // saves copying it); the reference is valid until the batch's next field is added.
+  Value& append_field(Event& event, std::string_view key);
   // Keeps only the events for which keep(event) is true, in order. Fields stay where they are.
   template <class Pred>
   size_t retain(Pred keep) {

@@ -313,10 +313,9 @@ class JsonParser::Document {
     }
     // A repeated key is kept as it came: lookups (Batch::find) see the first occurrence, and
     // checking for repeats here would cost a scan per field.
-    Value v;
-    if (error_code e = read_value(value, type, true, 0, v)) return e;
-    batch_->append_field(*event_, key, v);
-    return simdjson::SUCCESS;
+    // Read straight into the field: a copy of a Value just written stalls as the fields above.
+    // On an error the field stays behind, on an event that is then dropped.
+    return read_value(value, type, true, 0, batch_->append_field(*event_, key));
   }
 
   // Reads (and so validates) one value; arrays and objects become their raw JSON text. With
