@@ -52,14 +52,16 @@ sinks:
   out: {{ type: file, inputs: [in], path: {q(self.path(out))} }}
 """
 
-    def ids(self, out="out.jsonl", torn_tail=False):
+    def ids(self, out="out.jsonl", torn_tail=False, writer_running=False):
         """The ids in an output file; with torn_tail, a last line that a kill -9 cut short is left
-        out (its record was never acknowledged, so it is not committed either)."""
+        out (its record was never acknowledged, so it is not committed either); with
+        writer_running, a last line the daemon is still writing is left out."""
         path = self.path(out)
         if not os.path.exists(path):
             return []
         if not torn_tail:
-            return [json.loads(line)["id"] for line in harness.read_lines(path)]
+            return [json.loads(line)["id"]
+                    for line in harness.read_lines(path, writer_running=writer_running)]
         with open(path, "rb") as f:
             lines = f.read().split(b"\n")
         return [json.loads(line)["id"] for line in lines[:-1]]
@@ -68,7 +70,7 @@ sinks:
         def complete():
             seen = set()
             for out in outs:
-                seen.update(self.ids(out))
+                seen.update(self.ids(out, writer_running=True))
             return expected <= seen
         harness.wait_until(complete, timeout, f"{len(expected)} ids in {', '.join(outs)}")
 
@@ -162,7 +164,8 @@ sinks:
         # The first run may have written everything before the kill: the restart is done when it
         # has committed everything, not when the ids are all there.
         d2 = self.start_daemon(self.config(peer, out="out2.jsonl", batch=100), name="ingestd2")
-        harness.wait_until(lambda: set(before) | set(self.ids("out2.jsonl")) >= set(range(count)),
+        harness.wait_until(lambda: set(before) | set(self.ids("out2.jsonl", writer_running=True))
+                           >= set(range(count)),
                            90, f"{count} ids in out.jsonl and out2.jsonl")
         harness.wait_until(lambda: peer.committed(GROUP, "events") == peer.watermarks("events"),
                            90, "the restart to commit everything")
