@@ -389,6 +389,25 @@ WindowAggregator::Stream& WindowAggregator::stream_of(const Origin& origin, int6
     stream_key_ += kKeySeparator;
     stream_key_ += std::to_string(*origin.partition);
   }
+  if (origin.workers > 1) {
+    // Each parser worker is a stream: they deliver out of order between them. A new one's
+    // siblings hold the watermark where it is until they deliver (or go idle): their first
+    // batches may be earlier than its.
+    stream_key_ += kKeySeparator;
+    stream_key_ += origin.parser;
+    stream_key_ += kKeySeparator;
+    const size_t base = stream_key_.size();
+    stream_key_ += std::to_string(origin.worker);
+    if (!streams_.contains(stream_key_)) {
+      for (uint32_t w = 0; w < origin.workers; ++w) {
+        stream_key_.resize(base);
+        stream_key_ += std::to_string(w);
+        streams_.try_emplace(stream_key_, Stream{.seen_ns = now, .worker = true});
+      }
+    }
+    stream_key_.resize(base);
+    stream_key_ += std::to_string(origin.worker);
+  }
   const int64_t idle = idle_timeout_ns_ > 0 ? idle_timeout_ns_ : kStreamIdleNs;
   Stream* self = nullptr;
   for (auto it = streams_.begin(); it != streams_.end();) {
@@ -398,7 +417,7 @@ WindowAggregator::Stream& WindowAggregator::stream_of(const Origin& origin, int6
     } else if (now - s.seen_ns > kStreamForgetNs) {
       streams_.erase(it++);  // a partition long gone (revoked, or the topic shrank)
       continue;
-    } else if (now - s.seen_ns <= idle && s.newest != kMinTime) {
+    } else if (now - s.seen_ns <= idle && (s.newest != kMinTime || s.worker)) {
       others = std::min(others, s.newest);
     }
     ++it;
