@@ -237,7 +237,12 @@ inline constexpr OptionSpec kWindowAggregatorOptions[] = {
 //
 // Acknowledgement: a consumed batch's acks go to every window its events reached (shared when
 // several) and from there into every output batch holding that window's groups (shared when the
-// window spans several), so a source hears back only once the aggregate is written. A batch none
+// window spans several), so a source hears back only once the aggregate is written. A window
+// holds at most kMaxAcks refs, however many batches reach it: at that many, they are folded into
+// one ref that resolves them all with its own verdict (ok once its output is written, failed when
+// the window is dropped), and later folds add to that one; replayable refs are folded apart from
+// the others until both kinds are in one window, so that a window is replayable exactly when all
+// its input is. A fold dropped without a verdict counts once in acks_unresolved. A batch none
 // of whose events reached a window (all filtered out or late) resolves its acks ok at once: they
 // were dropped by policy. Windows dropped unemitted (the aggregator destroyed after an error) fail
 // theirs.
@@ -343,8 +348,14 @@ class WindowAggregator final : public Aggregator {
   };
   struct Window {
     absl::flat_hash_map<std::string, Group> groups;
+    // The input's acks, at most kMaxAcks: see hold().
     std::vector<AckRef> acks;
+    // The refs folded into acks.front() by hold(); alive while that ref holds.
+    std::weak_ptr<std::vector<AckRef>> folded;
+    bool folded_replayable = false;  // acks.front() is replayable (and so is all it folds)
   };
+  // The refs a window holds at most: beyond, they are folded into one (hold()).
+  static constexpr size_t kMaxAcks = 256;
   // Event time: one input stream (a source, or a topic partition of it; and a parser worker of
   // those, see Origin::workers).
   struct Stream {
@@ -397,6 +408,10 @@ class WindowAggregator final : public Aggregator {
   // other streams that are not idle.
   Stream& stream_of(const Origin& origin, int64_t now, int64_t& others);
   bool passes(const Batch& batch, const Event& event) const;
+  // Adds a consumed batch's ref to the window's acks. Once they reach kMaxAcks, all but the
+  // first are folded into one ref standing for them (the first when it is such a fold already,
+  // of the same replayability), whose verdict resolves them all.
+  void hold(Window& window, AckRef ack);
   // Counts the event (time t) in its group of `window`; false when that group is one too many.
   bool add(Window& window, const Batch& batch, const Event& event, int64_t t);
   // The event's group in `window`, made if new; null when the window has max_groups already.
@@ -517,6 +532,7 @@ class WindowAggregator final : public Aggregator {
   Counter* checkpoints_ = nullptr;
   Counter* checkpoint_errors_ = nullptr;
   Counter* replay_skipped_ = nullptr;
+  Counter* acks_unresolved_ = nullptr;  // the core's: a fold dropped without a verdict counts here
   bool gap_warned_ = false;
   uint64_t pending_non_numeric_ = 0;
   uint64_t pending_distinct_overflow_ = 0;

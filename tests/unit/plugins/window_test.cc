@@ -1176,6 +1176,70 @@ TEST_F(WindowTest, AParserWorkerThatHasNotDeliveredHoldsTheWatermarkWhereItIs) {
                         "{" + window_fields(kBase + 40 * kSec, 10 * kSec) + R"(,"count":1})"}));
 }
 
+// The acks of n batches, each counting how often it fired and how often with ok.
+struct AckTally {
+  explicit AckTally(size_t n) : fired(n, 0), ok(n, 0) {}
+  AckRef make(size_t i, AckRef::Replay replay = AckRef::Replay::kNo) {
+    return AckRef::make(
+        [this, i](bool success) {
+          ++fired[i];
+          ok[i] += success;
+        },
+        replay);
+  }
+  // Every one fired `times` times, each with `ok_times` oks.
+  void expect(int times, int ok_times) const {
+    for (size_t i = 0; i < fired.size(); ++i) {
+      ASSERT_EQ(fired[i], times) << "ack " << i;
+      ASSERT_EQ(ok[i], ok_times) << "ack " << i;
+    }
+  }
+  std::vector<int> fired, ok;
+};
+
+TEST_F(WindowTest, AWindowHoldsABoundedNumberOfAcksHoweverManyBatchesReachIt) {
+  make("window: {size: 1h, time: event}");
+  constexpr size_t kBatches = 5000;
+  AckTally acks(kBatches);
+  // Replayable and not, so that both kinds of fold are made.
+  for (size_t i = 0; i < kBatches; ++i)
+    consume({{kBase + static_cast<int64_t>(i) * kMs, {}}},
+            acks.make(i, i < kBatches / 2 ? AckRef::Replay::kYes : AckRef::Replay::kNo));
+  acks.expect(0, 0);
+  flush();
+  ASSERT_EQ(out_.batches.size(), 1u);
+  EXPECT_EQ(cell(0, "count").i, static_cast<int64_t>(kBatches));
+  // The output carries what the window held: at most 256 refs (the documented bound), not one
+  // per batch; none has fired before the output is written.
+  EXPECT_LE(out_.batches[0]->acks.size(), 256u);
+  acks.expect(0, 0);
+  out_.batches[0]->resolve_acks(true);  // the sink wrote it
+  acks.expect(1, 1);
+}
+
+TEST_F(WindowTest, TheFoldedAcksOfADroppedWindowFailOnce) {
+  make("window: {size: 1h, time: event}");
+  constexpr size_t kBatches = 1000;
+  AckTally acks(kBatches);
+  for (size_t i = 0; i < kBatches; ++i)
+    consume({{kBase + static_cast<int64_t>(i) * kMs, {}}}, acks.make(i));
+  agg_.reset();  // destroyed with its window open (as after an error)
+  acks.expect(1, 0);
+}
+
+TEST_F(WindowTest, AWindowOfReplayableInputStaysReplayableWhenItsAcksAreFolded) {
+  make("window: {size: 1h, time: event}");
+  constexpr size_t kBatches = 1000;
+  AckTally acks(kBatches);
+  for (size_t i = 0; i < kBatches; ++i)
+    consume({{kBase + static_cast<int64_t>(i) * kMs, {}}}, acks.make(i, AckRef::Replay::kYes));
+  ctx_.request_stop();
+  flush();  // all of it replayable: left for the next run, not emitted cut short
+  EXPECT_TRUE(out_.batches.empty());
+  EXPECT_EQ(ctx_.count("left_for_replay"), kBatches);
+  acks.expect(1, 0);
+}
+
 // Stop and checkpoint. Events of a unique-users-per-minute job: one per (second, user).
 std::vector<In> users(int64_t from_s, int64_t to_s, int64_t first_uid = 0) {
   std::vector<In> out;
