@@ -425,6 +425,7 @@ WindowAggregator::Stream& WindowAggregator::stream_of(const Origin& origin, int6
   }
   if (!self) self = &streams_[stream_key_];
   self->seen_ns = now;
+  self->worker = false;  // delivering: it holds by its times from now on
   return *self;
 }
 

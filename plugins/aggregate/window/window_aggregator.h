@@ -229,8 +229,9 @@ inline constexpr OptionSpec kWindowAggregatorOptions[] = {
 // of those of the streams that delivered within the last 5 s (or idle_timeout), minus
 // allowed_lateness, updated event by event and never moving back: a partition read behind the
 // others, or a worker still parsing an earlier batch, holds the windows open rather than having
-// its records dropped as late. A worker that has not delivered an event yet holds the watermark
-// where it is from the first batch of any of its siblings until it delivers one or goes idle; an
+// its records dropped as late. A worker that has not delivered yet holds the watermark where it
+// is from the first batch of any of its siblings until it delivers a batch or goes idle (one whose
+// batches were all filtered out then holds nothing, like any stream without a time); an
 // event whose window end <= watermark on arrival is late (counted, dropped); a window closes at
 // advance() once watermark >= end. With idle_timeout, an advance() that finds no batch arrived for
 // that long moves the watermark to its value at the last arrival plus the wall-clock time since.
@@ -361,8 +362,8 @@ class WindowAggregator final : public Aggregator {
   struct Stream {
     int64_t newest = std::numeric_limits<int64_t>::min();  // its largest event time taken in
     int64_t seen_ns = 0;                                   // wall clock of its last batch
-    // A parser worker's: holds the watermark back (while not idle) even before it has a time,
-    // as its next batch may be earlier than the other workers' last.
+    // A parser worker's that has not delivered yet: holds the watermark back (while not idle)
+    // without a time, as its first batch may be earlier than the other workers' last.
     bool worker = false;
   };
   // Checkpoint: a window emitted and kept until its output is acknowledged. `outcome` is set by

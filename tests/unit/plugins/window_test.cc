@@ -1176,6 +1176,29 @@ TEST_F(WindowTest, AParserWorkerThatHasNotDeliveredHoldsTheWatermarkWhereItIs) {
                         "{" + window_fields(kBase + 40 * kSec, 10 * kSec) + R"(,"count":1})"}));
 }
 
+TEST_F(WindowTest, AParserWorkerWhoseBatchesAreAllFilteredOutDoesNotHoldTheWatermark) {
+  make("window: {size: 10s, time: event}\nwhere: {sev: success}");
+  const In success{kBase, {{"sev", S("success")}}};
+  const In failure{kBase, {{"sev", S("failure")}}};
+  consume({success}, {}, parser_worker(0));
+  // Worker 1 delivers, but nothing it delivers passes `where`: it has no time to hold by.
+  for (int64_t s = 1; s <= 30; ++s) {
+    In f = failure;
+    f.time_ns = kBase + s * kSec;
+    consume({f}, {}, parser_worker(1));
+    In ok = success;
+    ok.time_ns = kBase + s * kSec;
+    consume({ok}, {}, parser_worker(0));
+    ctx_.fake_clock().advance(kSec / 2);  // both deliver all the time: neither is idle
+  }
+  advance(ctx_.clock().now_ns());
+  // Worker 0 at 30 s closed [0, 10), [10, 20) and [20, 30), ten successes each.
+  std::vector<std::string> expected;
+  for (int64_t w = 0; w < 3; ++w)
+    expected.push_back("{" + window_fields(kBase + w * 10 * kSec, 10 * kSec) + R"(,"count":10})");
+  EXPECT_EQ(rows(), expected);
+}
+
 // The acks of n batches, each counting how often it fired and how often with ok.
 struct AckTally {
   explicit AckTally(size_t n) : fired(n, 0), ok(n, 0) {}
