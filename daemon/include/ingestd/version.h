@@ -9,9 +9,10 @@ namespace ingestd {
 // Context::dead_letter() and SinkResult; 0.3 made acks explicit (AckRef in Batch::acks) and gave
 // Output try_push() and wait_writable(); 0.4 added Context::state_dir(), Output::close(),
 // replayable acks and Origin::end_offset; 0.5 added OptionType::kObjectList and
-// OptionValue::get_object_list(); 0.6 added Aggregator::inspect()).
+// OptionValue::get_object_list(); 0.6 added Aggregator::inspect(); 0.7 added Origin::parser, worker
+// and workers).
 inline constexpr uint32_t kSdkMajor = 0;
-inline constexpr uint32_t kSdkMinor = 6;
+inline constexpr uint32_t kSdkMinor = 7;
 
 // Layout version of PluginDescriptor/ComponentDescriptor and of the entry symbol's contract.
 inline constexpr uint32_t kAbiVersion = 1;

@@ -162,6 +162,21 @@ struct Runtime::Worker {
 
 namespace {
 
+// Records in `origin` that worker `index` of a parser with `workers` > 1 handled the batch (see
+// Origin::workers), within the worker of a multi-worker parser before it, if any.
+void mark_worker(Origin& origin, std::string_view parser, uint32_t index, uint32_t workers) {
+  if (origin.workers > 1 && origin.workers <= UINT32_MAX / workers) {
+    origin.parser += '/';
+    origin.worker = origin.worker * workers + index;
+    origin.workers *= workers;
+  } else {
+    origin.parser.clear();
+    origin.worker = index;
+    origin.workers = workers;
+  }
+  origin.parser += parser;
+}
+
 // Marks a worker busy for the scope of one plugin call.
 class Busy {
  public:
@@ -627,7 +642,9 @@ void Runtime::launch(Stage& s) {
         w.thread = std::thread([this, &s, &w] { run_source(s, w); });
         break;
       case Kind::kParser:
-        w.thread = std::thread([this, &s, &w, c] { run_parser(s, w, *c); });
+        w.thread = std::thread([this, &s, &w, c, index = s.workers.size() - 1] {
+          run_parser(s, w, *c, static_cast<uint32_t>(index));
+        });
         break;
       case Kind::kAggregator:
         w.thread = std::thread([this, &s, &w] { run_aggregator(s, w); });
@@ -787,9 +804,11 @@ void Runtime::run_source(Stage& s, Worker&) {
   worker_done(s);
 }
 
-void Runtime::run_parser(Stage& s, Worker& w, Component& instance) {
+void Runtime::run_parser(Stage& s, Worker& w, Component& instance, uint32_t index) {
   auto& parser = static_cast<Parser&>(instance);
+  const auto workers = static_cast<uint32_t>(s.built->instances.size());
   while (BatchPtr batch = s.input().pop()) {
+    if (workers > 1) mark_worker(batch->origin, s.name(), index, workers);
     s.events_in.add(batch->size());
     batch->attribute_acks(&s.acks_unresolved);
     try {

@@ -152,7 +152,7 @@ class Runtime {
   void stage_outputs(Stage& stage, const std::vector<Stage*>& outputs);
   void publish_outputs(Stage& stage);
   void run_source(Stage& stage, Worker& worker);
-  void run_parser(Stage& stage, Worker& worker, Component& instance);
+  void run_parser(Stage& stage, Worker& worker, Component& instance, uint32_t index);
   void run_aggregator(Stage& stage, Worker& worker);
   // Answers the inspect() questions waiting for an aggregator (as not running when null).
   static void answer_questions(Stage& stage, Aggregator* aggregator);

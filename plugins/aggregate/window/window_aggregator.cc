@@ -244,6 +244,7 @@ void WindowAggregator::bind_counters(Context& ctx) {
   non_numeric_ = &ctx.counter("non_numeric");
   windows_emitted_ = &ctx.counter("windows");
   left_for_replay_ = &ctx.counter("left_for_replay");
+  acks_unresolved_ = &ctx.counter("acks_unresolved");
   if (checkpoint_) {
     checkpoints_ = &ctx.counter("checkpoints");
     checkpoint_errors_ = &ctx.counter("checkpoint_errors");
@@ -344,8 +345,8 @@ void WindowAggregator::consume(Context& ctx, Batch& batch) {
     for (AckRef& ack : batch.acks) ack.ok();  // filtered, late or counted before: not lost
   } else {
     for (size_t w = 0; w + 1 < reached_.size(); ++w)
-      for (const AckRef& ack : batch.acks) reached_[w]->acks.push_back(ack.share());
-    std::move(batch.acks.begin(), batch.acks.end(), std::back_inserter(reached_.back()->acks));
+      for (const AckRef& ack : batch.acks) hold(*reached_[w], ack.share());
+    for (AckRef& ack : batch.acks) hold(*reached_.back(), std::move(ack));
   }
   batch.acks.clear();
   reached_.clear();
@@ -389,6 +390,25 @@ WindowAggregator::Stream& WindowAggregator::stream_of(const Origin& origin, int6
     stream_key_ += kKeySeparator;
     stream_key_ += std::to_string(*origin.partition);
   }
+  if (origin.workers > 1) {
+    // Each parser worker is a stream: they deliver out of order between them. A new one's
+    // siblings hold the watermark where it is until they deliver (or go idle): their first
+    // batches may be earlier than its.
+    stream_key_ += kKeySeparator;
+    stream_key_ += origin.parser;
+    stream_key_ += kKeySeparator;
+    const size_t base = stream_key_.size();
+    stream_key_ += std::to_string(origin.worker);
+    if (!streams_.contains(stream_key_)) {
+      for (uint32_t w = 0; w < origin.workers; ++w) {
+        stream_key_.resize(base);
+        stream_key_ += std::to_string(w);
+        streams_.try_emplace(stream_key_, Stream{.seen_ns = now, .worker = true});
+      }
+    }
+    stream_key_.resize(base);
+    stream_key_ += std::to_string(origin.worker);
+  }
   const int64_t idle = idle_timeout_ns_ > 0 ? idle_timeout_ns_ : kStreamIdleNs;
   Stream* self = nullptr;
   for (auto it = streams_.begin(); it != streams_.end();) {
@@ -398,14 +418,40 @@ WindowAggregator::Stream& WindowAggregator::stream_of(const Origin& origin, int6
     } else if (now - s.seen_ns > kStreamForgetNs) {
       streams_.erase(it++);  // a partition long gone (revoked, or the topic shrank)
       continue;
-    } else if (now - s.seen_ns <= idle && s.newest != kMinTime) {
+    } else if (now - s.seen_ns <= idle && (s.newest != kMinTime || s.worker)) {
       others = std::min(others, s.newest);
     }
     ++it;
   }
   if (!self) self = &streams_[stream_key_];
   self->seen_ns = now;
+  self->worker = false;  // delivering: it holds by its times from now on
   return *self;
+}
+
+void WindowAggregator::hold(Window& window, AckRef ack) {
+  std::vector<AckRef>& acks = window.acks;
+  acks.push_back(std::move(ack));
+  if (acks.size() < kMaxAcks) return;
+  const bool replayable =
+      std::all_of(acks.begin(), acks.end(), [](const AckRef& a) { return a.replayable(); });
+  if (auto folded = window.folded.lock(); folded && replayable == window.folded_replayable) {
+    // acks.front() is the fold (it holds while its refs live): add the others to it.
+    std::move(acks.begin() + 1, acks.end(), std::back_inserter(*folded));
+    acks.erase(acks.begin() + 1, acks.end());
+    return;
+  }
+  auto folded = std::make_shared<std::vector<AckRef>>(std::make_move_iterator(acks.begin()),
+                                                      std::make_move_iterator(acks.end()));
+  acks.clear();
+  acks.push_back(AckRef::make(
+      [folded](bool ok) {
+        for (AckRef& a : *folded) a.resolve(ok);
+      },
+      replayable ? AckRef::Replay::kYes : AckRef::Replay::kNo));
+  acks.front().attribute(acks_unresolved_);
+  window.folded = folded;
+  window.folded_replayable = replayable;
 }
 
 bool WindowAggregator::passes(const Batch& batch, const Event& event) const {

@@ -56,9 +56,11 @@ inline constexpr OptionSpec kWindowSpecOptions[] = {
             "and a window is emitted once the clock passes its end. `event`: an event belongs to "
             "the window of its own time (set by the parser's time_field), and a window is emitted "
             "once the watermark reaches its end: the largest event time seen minus "
-            "allowed_lateness, taken per input stream (each Kafka partition is one) and the "
-            "lowest of the streams that delivered in the last 5s (or idle_timeout), so a "
-            "partition read behind the others holds windows open instead of being late."},
+            "allowed_lateness, taken per input stream (each Kafka partition is one, and each "
+            "worker of a parser with workers > 1) and the lowest of the streams that delivered "
+            "in the last 5s (or idle_timeout), so a partition read behind the others, or a "
+            "parser worker still on an earlier batch, holds windows open instead of being "
+            "late."},
     {.name = "allowed_lateness",
      .type = OptionType::kDuration,
      .default_value = "0s",
@@ -221,18 +223,27 @@ inline constexpr OptionSpec kWindowAggregatorOptions[] = {
 //
 // Time: with processing time an event's time is the clock at consume() (never earlier than the
 // last advance(), so no event is late); a window closes at advance(now) once now >= end. With event
-// time each input stream (a source, or each topic partition of one: Origin topic and partition)
-// keeps its largest event time; the watermark is the lowest of those of the streams that
-// delivered within the last 5 s (or idle_timeout), minus allowed_lateness, updated event by event
-// and never moving back: a partition read behind the others holds the windows open rather than
-// having its records dropped as late; an event whose window end <= watermark on arrival is late
-// (counted, dropped); a window closes at advance() once watermark >= end. With idle_timeout, an
-// advance() that finds no batch arrived for that long moves the watermark to its value at the last
-// arrival plus the wall-clock time since.
+// time each input stream (a source, or each topic partition of one: Origin topic and partition;
+// and each worker of a multi-worker parser on the way: Origin parser and worker, whose batches
+// arrive out of order between workers) keeps its largest event time; the watermark is the lowest
+// of those of the streams that delivered within the last 5 s (or idle_timeout), minus
+// allowed_lateness, updated event by event and never moving back: a partition read behind the
+// others, or a worker still parsing an earlier batch, holds the windows open rather than having
+// its records dropped as late. A worker that has not delivered yet holds the watermark where it
+// is from the first batch of any of its siblings until it delivers a batch or goes idle (one whose
+// batches were all filtered out then holds nothing, like any stream without a time); an
+// event whose window end <= watermark on arrival is late (counted, dropped); a window closes at
+// advance() once watermark >= end. With idle_timeout, an advance() that finds no batch arrived for
+// that long moves the watermark to its value at the last arrival plus the wall-clock time since.
 //
 // Acknowledgement: a consumed batch's acks go to every window its events reached (shared when
 // several) and from there into every output batch holding that window's groups (shared when the
-// window spans several), so a source hears back only once the aggregate is written. A batch none
+// window spans several), so a source hears back only once the aggregate is written. A window
+// holds at most kMaxAcks refs, however many batches reach it: at that many, they are folded into
+// one ref that resolves them all with its own verdict (ok once its output is written, failed when
+// the window is dropped), and later folds add to that one; replayable refs are folded apart from
+// the others until both kinds are in one window, so that a window is replayable exactly when all
+// its input is. A fold dropped without a verdict counts once in acks_unresolved. A batch none
 // of whose events reached a window (all filtered out or late) resolves its acks ok at once: they
 // were dropped by policy. Windows dropped unemitted (the aggregator destroyed after an error) fail
 // theirs.
@@ -248,14 +259,14 @@ inline constexpr OptionSpec kWindowAggregatorOptions[] = {
 // Checkpoint (`checkpoint: true`): the state is saved to `<state_dir>/windows-<fingerprint>.ckpt`
 // after every advance() that emitted a window, and at flush(): the open windows, the windows
 // emitted whose output is not yet acknowledged (re-emitted by the next start), the watermark and,
-// per (source, topic, partition), the offset after the last input taken in. Once a save is
-// durable, every ack held is resolved ok, so a Kafka source commits what the checkpoint covers.
-// At start the file of this configuration's fingerprint (window, where, group_by, metrics, and
-// the sketch options when not at their defaults) is restored; input that a restored checkpoint
-// already covers (a batch whose origin offsets are before the saved position, from a source that
-// committed less) is skipped and counted as `replay_skipped`, so a restart counts nothing twice. A
-// damaged file is reported, renamed to `.damaged` and ignored; a failed save is reported and
-// counted in `checkpoint_errors`, and the acks wait for the next one.
+// per (source, topic, partition), the offset before which all input was taken in (see Covered).
+// Once a save is durable, every ack held is resolved ok, so a Kafka source commits what the
+// checkpoint covers. At start the file of this configuration's fingerprint (window, where,
+// group_by, metrics, and the sketch options when not at their defaults) is restored; input that a
+// restored checkpoint already covers (a batch whose origin offsets are before the saved position,
+// from a source that committed less) is skipped and counted as `replay_skipped`, so a restart
+// counts nothing twice. A damaged file is reported, renamed to `.damaged` and ignored; a failed
+// save is reported and counted in `checkpoint_errors`, and the acks wait for the next one.
 //
 // Sketches: approx_distinct(f) holds a HyperLogLog, and distinct(f) one once its exact set would
 // pass max_distinct (the set is then freed); percentiles hold a DDSketch. Each is allocated at the
@@ -338,12 +349,22 @@ class WindowAggregator final : public Aggregator {
   };
   struct Window {
     absl::flat_hash_map<std::string, Group> groups;
+    // The input's acks, at most kMaxAcks: see hold().
     std::vector<AckRef> acks;
+    // The refs folded into acks.front() by hold(); alive while that ref holds.
+    std::weak_ptr<std::vector<AckRef>> folded;
+    bool folded_replayable = false;  // acks.front() is replayable (and so is all it folds)
   };
-  // Event time: one input stream (a source, or a topic partition of it).
+  // The refs a window holds at most: beyond, they are folded into one (hold()).
+  static constexpr size_t kMaxAcks = 256;
+  // Event time: one input stream (a source, or a topic partition of it; and a parser worker of
+  // those, see Origin::workers).
   struct Stream {
     int64_t newest = std::numeric_limits<int64_t>::min();  // its largest event time taken in
     int64_t seen_ns = 0;                                   // wall clock of its last batch
+    // A parser worker's that has not delivered yet: holds the watermark back (while not idle)
+    // without a time, as its first batch may be earlier than the other workers' last.
+    bool worker = false;
   };
   // Checkpoint: a window emitted and kept until its output is acknowledged. `outcome` is set by
   // the output's ack (1 ok, 2 failed); null for one restored from a checkpoint, not yet re-sent.
@@ -362,6 +383,19 @@ class WindowAggregator final : public Aggregator {
   };
   // (source component, topic, partition)
   using Position = std::tuple<std::string, std::string, int32_t>;
+  // Checkpoint: the offsets of one input position taken in. A multi-worker parser delivers
+  // batches out of order between its workers (in order within one), so a batch may come after a
+  // gap that an earlier batch, still in another worker, fills later. A gap is filled, or known to
+  // stay (Kafka skips offsets), once every worker has delivered a batch beyond it; only then does
+  // `next` pass it. Without workers a gap stays at once, as before.
+  struct Covered {
+    int64_t next = 0;  // every offset before it was taken in (what a checkpoint saves)
+    // [from, to) taken in beyond a gap, sorted, at most kMaxAhead (then the highest is forgotten:
+    // input read again may be counted twice, never skipped)
+    std::vector<std::pair<int64_t, int64_t>> ahead;
+    std::vector<int64_t> worker_from;  // per parser worker: the first offset of its last batch
+  };
+  static constexpr size_t kMaxAhead = 1024;
   // The output batch being filled by emit().
   struct Emission {
     BatchPtr batch;
@@ -375,6 +409,10 @@ class WindowAggregator final : public Aggregator {
   // other streams that are not idle.
   Stream& stream_of(const Origin& origin, int64_t now, int64_t& others);
   bool passes(const Batch& batch, const Event& event) const;
+  // Adds a consumed batch's ref to the window's acks. Once they reach kMaxAcks, all but the
+  // first are folded into one ref standing for them (the first when it is such a fold already,
+  // of the same replayability), whose verdict resolves them all.
+  void hold(Window& window, AckRef ack);
   // Counts the event (time t) in its group of `window`; false when that group is one too many.
   bool add(Window& window, const Batch& batch, const Event& event, int64_t t);
   // The event's group in `window`, made if new; null when the window has max_groups already.
@@ -467,7 +505,7 @@ class WindowAggregator final : public Aggregator {
   std::string checkpoint_file_;   // <state_dir>/windows-<fingerprint hash>.ckpt
   std::vector<Emitted> emitted_;  // checkpoint: output not yet acknowledged
   std::shared_ptr<Outcomes> outcomes_ = std::make_shared<Outcomes>();
-  std::map<Position, int64_t> covered_;  // checkpoint: next offset per input position
+  std::map<Position, Covered> covered_;  // checkpoint: per input position
   int64_t last_save_ns_ = 0;             // monotonic
   bool unsaved_ = false;                 // emitted windows were acknowledged since the last save
   std::vector<Window*> reached_;         // reused by consume(): the windows a batch reached
@@ -495,6 +533,7 @@ class WindowAggregator final : public Aggregator {
   Counter* checkpoints_ = nullptr;
   Counter* checkpoint_errors_ = nullptr;
   Counter* replay_skipped_ = nullptr;
+  Counter* acks_unresolved_ = nullptr;  // the core's: a fold dropped without a verdict counts here
   bool gap_warned_ = false;
   uint64_t pending_non_numeric_ = 0;
   uint64_t pending_distinct_overflow_ = 0;

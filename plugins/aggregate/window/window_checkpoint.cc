@@ -244,25 +244,61 @@ std::string WindowAggregator::fingerprint() const {
 size_t WindowAggregator::covered_prefix(Context& ctx, const Batch& batch) {
   const Origin& o = batch.origin;
   if (!o.topic || !o.partition || !o.offset || !o.end_offset) return 0;
-  auto [it, fresh] =
-      covered_.try_emplace(Position{o.component, *o.topic, *o.partition}, *o.end_offset);
-  if (fresh) return 0;
-  const int64_t next = it->second;
-  it->second = std::max(next, *o.end_offset);
-  if (*o.offset >= next) return 0;
+  const int64_t from = *o.offset, to = *o.end_offset;
+  auto [it, fresh] = covered_.try_emplace(Position{o.component, *o.topic, *o.partition});
+  Covered& c = it->second;
+  // Nothing before it is known to be taken in until the workers have passed it (at once without).
+  if (fresh) c.next = std::numeric_limits<int64_t>::min();
+  // The part of the batch taken in before: below next, or in a range beyond a gap.
+  int64_t taken = from < c.next ? c.next : from;
+  for (const auto& [a, b] : c.ahead)
+    if (a <= taken && taken < b) taken = b;
   size_t skip = 0;
-  if (*o.end_offset <= next) {
-    skip = batch.size();
-  } else if (*o.end_offset - *o.offset == static_cast<int64_t>(batch.size())) {
-    skip = static_cast<size_t>(next - *o.offset);  // one event per offset: the prefix is exact
-  } else if (!gap_warned_) {
-    gap_warned_ = true;
-    ctx.logf(LogLevel::kWarn,
-             "a batch of {}[{}] offsets {}..{} overlaps the checkpoint (next {}) but its offsets "
-             "have gaps: it is counted whole, so part of it may be counted twice",
-             *o.topic, *o.partition, *o.offset, *o.end_offset - 1, next);
+  if (taken > from) {
+    if (taken >= to) {
+      skip = batch.size();
+    } else if (to - from == static_cast<int64_t>(batch.size())) {
+      skip = static_cast<size_t>(taken - from);  // one event per offset: the prefix is exact
+    } else if (!gap_warned_) {
+      gap_warned_ = true;
+      ctx.logf(LogLevel::kWarn,
+               "a batch of {}[{}] offsets {}..{} overlaps the checkpoint (next {}) but its "
+               "offsets have gaps: it is counted whole, so part of it may be counted twice",
+               *o.topic, *o.partition, from, to - 1, taken);
+    }
   }
   if (skip) replay_skipped_->add(skip);
+
+  // Take [from, to) in.
+  if (from <= c.next) {
+    c.next = std::max(c.next, to);
+  } else {
+    auto at = std::lower_bound(c.ahead.begin(), c.ahead.end(), std::pair{from, to});
+    at = c.ahead.insert(at, {from, to});
+    if (at != c.ahead.begin() && std::prev(at)->second >= at->first) {  // joins the one before
+      std::prev(at)->second = std::max(std::prev(at)->second, at->second);
+      at = std::prev(c.ahead.erase(at));
+    }
+    while (std::next(at) != c.ahead.end() && std::next(at)->first <= at->second) {
+      at->second = std::max(at->second, std::next(at)->second);
+      c.ahead.erase(std::next(at));
+    }
+    if (c.ahead.size() > kMaxAhead) c.ahead.pop_back();
+  }
+  // The workers that may still deliver a batch before a gap's end (without workers: none).
+  int64_t slowest = std::numeric_limits<int64_t>::max();
+  if (o.workers > 1) {
+    c.worker_from.resize(o.workers, std::numeric_limits<int64_t>::min());
+    if (o.worker < o.workers) c.worker_from[o.worker] = std::max(c.worker_from[o.worker], from);
+    slowest = *std::min_element(c.worker_from.begin(), c.worker_from.end());
+  }
+  size_t passed = 0;
+  for (; passed < c.ahead.size(); ++passed) {
+    const auto [a, b] = c.ahead[passed];
+    if (a > c.next && slowest < a) break;  // a worker may still fill [next, a)
+    c.next = std::max(c.next, b);
+  }
+  c.ahead.erase(c.ahead.begin(), c.ahead.begin() + static_cast<ptrdiff_t>(passed));
   return skip;
 }
 
@@ -419,11 +455,11 @@ std::string WindowAggregator::encode_checkpoint() const {
   put_i64(out, watermark_);
   put_i64(out, closed_until_);
   put_u32(out, static_cast<uint32_t>(covered_.size()));
-  for (const auto& [position, next] : covered_) {
+  for (const auto& [position, covered] : covered_) {
     put_str(out, std::get<0>(position));
     put_str(out, std::get<1>(position));
     put_u32(out, static_cast<uint32_t>(std::get<2>(position)));
-    put_i64(out, next);
+    put_i64(out, covered.next);
   }
   put_u32(out, static_cast<uint32_t>(windows_.size() + emitted_.size()));
   auto window = [&](int64_t start, const Window& w, bool emitted) {
@@ -525,7 +561,7 @@ bool WindowAggregator::decode_checkpoint(std::string_view data, std::string& err
     if (!r.str(source, "source") || !r.str(topic, "topic") || !r.i32(partition, "partition") ||
         !r.i64(next, "offset"))
       return bad(r.error());
-    covered_[Position{std::string(source), std::string(topic), partition}] = next;
+    covered_[Position{std::string(source), std::string(topic), partition}].next = next;
   }
   const size_t parts = group_by_.size();
   const size_t min_group = 4 + 8 + (version >= 2 ? 16 : 0) + parts * (1 + 8) +

@@ -1081,6 +1081,188 @@ TEST_F(WindowTest, EventTimeTakesTheLowestWatermarkOfThePartitions) {
   EXPECT_EQ(ctx_.count("late"), 1u);
 }
 
+// A source read in time order, one event a second from kBase, cut into batches of 7 events
+// (so that batches and windows do not line up) that two parser workers take in turns.
+struct WorkerBatch {
+  uint32_t worker;
+  std::vector<In> events;
+};
+std::vector<WorkerBatch> parsed_by_two_workers(int64_t seconds) {
+  std::vector<WorkerBatch> out;
+  for (int64_t s = 0; s < seconds; s += 7) {
+    WorkerBatch b{static_cast<uint32_t>(out.size() % 2), {}};
+    for (int64_t t = s; t < std::min(s + 7, seconds); ++t)
+      b.events.push_back({kBase + t * kSec, {}});
+    out.push_back(std::move(b));
+  }
+  return out;
+}
+
+// The order the window gets them in when worker 1 runs up to two batches ahead of worker 0
+// (each worker's own batches in order).
+std::vector<size_t> worker_one_ahead(size_t n) {
+  std::vector<size_t> order;
+  size_t next0 = 0, next1 = 1;
+  while (next0 < n || next1 < n) {
+    for (int k = 0; k < 2 && next1 < n; ++k, next1 += 2) order.push_back(next1);
+    if (next0 < n) order.push_back(next0), next0 += 2;
+  }
+  return order;
+}
+
+// `o` as worker `worker` of `workers` of parser "json" hands it on.
+Origin parsed_by(Origin o, uint32_t worker, uint32_t workers = 2) {
+  o.parser = "json";
+  o.worker = worker;
+  o.workers = workers;
+  return o;
+}
+
+Origin parser_worker(uint32_t worker, uint32_t workers = 2) {
+  return parsed_by(Origin{"in"}, worker, workers);
+}
+
+TEST_F(WindowTest, EventTimeTakesEachParserWorkerAsAStream) {
+  out_.acknowledge_on_push = true;
+  make("window: {size: 10s, time: event}");
+  const auto batches = parsed_by_two_workers(100);
+  const auto order = worker_one_ahead(batches.size());
+  ASSERT_EQ(order.front(), 1u);  // worker 1's first batch comes before worker 0 delivered any
+  std::vector<AckProbe> probes(batches.size());
+  for (size_t i : order)
+    consume(batches[i].events, probes[i].make(), parser_worker(batches[i].worker));
+  EXPECT_EQ(ctx_.count("late"), 0u);
+  flush();
+  // One event a second: ten in each 10 s window, every one of the 100 counted.
+  std::vector<std::string> expected;
+  for (int64_t w = 0; w < 10; ++w)
+    expected.push_back("{" + window_fields(kBase + w * 10 * kSec, 10 * kSec) + R"(,"count":10})");
+  EXPECT_EQ(rows(), expected);
+  for (const AckProbe& p : probes) EXPECT_TRUE(p.fired && p.ok);
+}
+
+TEST_F(WindowTest, WithoutTheWorkerInItsOriginTheSameOrderWouldBeLate) {
+  // What the test above guards against: one stream for both workers.
+  make("window: {size: 10s, time: event}");
+  const auto batches = parsed_by_two_workers(100);
+  for (size_t i : worker_one_ahead(batches.size())) consume(batches[i].events);
+  EXPECT_GT(ctx_.count("late"), 0u);
+}
+
+TEST_F(WindowTest, AnIdleParserWorkerStopsHoldingTheWatermark) {
+  make("window: {size: 10s, time: event}");
+  consume({{kBase, {}}, {kBase + 1 * kSec, {}}}, {}, parser_worker(0));
+  consume({{kBase + 2 * kSec, {}}, {kBase + 3 * kSec, {}}}, {}, parser_worker(1));
+  consume({{kBase + 25 * kSec, {}}}, {}, parser_worker(1));
+  advance(ctx_.clock().now_ns());
+  EXPECT_TRUE(rows().empty());          // worker 0 is at 1 s: it may still deliver anything after
+  ctx_.fake_clock().advance(6 * kSec);  // worker 0 quiet for more than 5 s
+  consume({{kBase + 26 * kSec, {}}}, {}, parser_worker(1));
+  advance(ctx_.clock().now_ns());
+  EXPECT_EQ(rows(),
+            (std::vector<std::string>{"{" + window_fields(kBase, 10 * kSec) + R"(,"count":4})"}));
+}
+
+TEST_F(WindowTest, AParserWorkerThatHasNotDeliveredHoldsTheWatermarkWhereItIs) {
+  make("window: {size: 10s, time: event}");
+  // Worker 2 of 3 delivers first and far ahead; workers 0 and 1 have not delivered yet.
+  consume({{kBase + 40 * kSec, {}}}, {}, parser_worker(2, 3));
+  consume({{kBase, {}}}, {}, parser_worker(0, 3));
+  consume({{kBase + 1 * kSec, {}}}, {}, parser_worker(1, 3));
+  EXPECT_EQ(ctx_.count("late"), 0u);
+  flush();
+  EXPECT_EQ(rows(), (std::vector<std::string>{
+                        "{" + window_fields(kBase, 10 * kSec) + R"(,"count":2})",
+                        "{" + window_fields(kBase + 40 * kSec, 10 * kSec) + R"(,"count":1})"}));
+}
+
+TEST_F(WindowTest, AParserWorkerWhoseBatchesAreAllFilteredOutDoesNotHoldTheWatermark) {
+  make("window: {size: 10s, time: event}\nwhere: {sev: success}");
+  const In success{kBase, {{"sev", S("success")}}};
+  const In failure{kBase, {{"sev", S("failure")}}};
+  consume({success}, {}, parser_worker(0));
+  // Worker 1 delivers, but nothing it delivers passes `where`: it has no time to hold by.
+  for (int64_t s = 1; s <= 30; ++s) {
+    In f = failure;
+    f.time_ns = kBase + s * kSec;
+    consume({f}, {}, parser_worker(1));
+    In ok = success;
+    ok.time_ns = kBase + s * kSec;
+    consume({ok}, {}, parser_worker(0));
+    ctx_.fake_clock().advance(kSec / 2);  // both deliver all the time: neither is idle
+  }
+  advance(ctx_.clock().now_ns());
+  // Worker 0 at 30 s closed [0, 10), [10, 20) and [20, 30), ten successes each.
+  std::vector<std::string> expected;
+  for (int64_t w = 0; w < 3; ++w)
+    expected.push_back("{" + window_fields(kBase + w * 10 * kSec, 10 * kSec) + R"(,"count":10})");
+  EXPECT_EQ(rows(), expected);
+}
+
+// The acks of n batches, each counting how often it fired and how often with ok.
+struct AckTally {
+  explicit AckTally(size_t n) : fired(n, 0), ok(n, 0) {}
+  AckRef make(size_t i, AckRef::Replay replay = AckRef::Replay::kNo) {
+    return AckRef::make(
+        [this, i](bool success) {
+          ++fired[i];
+          ok[i] += success;
+        },
+        replay);
+  }
+  // Every one fired `times` times, each with `ok_times` oks.
+  void expect(int times, int ok_times) const {
+    for (size_t i = 0; i < fired.size(); ++i) {
+      ASSERT_EQ(fired[i], times) << "ack " << i;
+      ASSERT_EQ(ok[i], ok_times) << "ack " << i;
+    }
+  }
+  std::vector<int> fired, ok;
+};
+
+TEST_F(WindowTest, AWindowHoldsABoundedNumberOfAcksHoweverManyBatchesReachIt) {
+  make("window: {size: 1h, time: event}");
+  constexpr size_t kBatches = 5000;
+  AckTally acks(kBatches);
+  // Replayable and not, so that both kinds of fold are made.
+  for (size_t i = 0; i < kBatches; ++i)
+    consume({{kBase + static_cast<int64_t>(i) * kMs, {}}},
+            acks.make(i, i < kBatches / 2 ? AckRef::Replay::kYes : AckRef::Replay::kNo));
+  acks.expect(0, 0);
+  flush();
+  ASSERT_EQ(out_.batches.size(), 1u);
+  EXPECT_EQ(cell(0, "count").i, static_cast<int64_t>(kBatches));
+  // The output carries what the window held: at most 256 refs (the documented bound), not one
+  // per batch; none has fired before the output is written.
+  EXPECT_LE(out_.batches[0]->acks.size(), 256u);
+  acks.expect(0, 0);
+  out_.batches[0]->resolve_acks(true);  // the sink wrote it
+  acks.expect(1, 1);
+}
+
+TEST_F(WindowTest, TheFoldedAcksOfADroppedWindowFailOnce) {
+  make("window: {size: 1h, time: event}");
+  constexpr size_t kBatches = 1000;
+  AckTally acks(kBatches);
+  for (size_t i = 0; i < kBatches; ++i)
+    consume({{kBase + static_cast<int64_t>(i) * kMs, {}}}, acks.make(i));
+  agg_.reset();  // destroyed with its window open (as after an error)
+  acks.expect(1, 0);
+}
+
+TEST_F(WindowTest, AWindowOfReplayableInputStaysReplayableWhenItsAcksAreFolded) {
+  make("window: {size: 1h, time: event}");
+  constexpr size_t kBatches = 1000;
+  AckTally acks(kBatches);
+  for (size_t i = 0; i < kBatches; ++i)
+    consume({{kBase + static_cast<int64_t>(i) * kMs, {}}}, acks.make(i, AckRef::Replay::kYes));
+  ctx_.request_stop();
+  flush();  // all of it replayable: left for the next run, not emitted cut short
+  EXPECT_TRUE(out_.batches.empty());
+  EXPECT_EQ(ctx_.count("left_for_replay"), kBatches);
+  acks.expect(1, 0);
+}
+
 // Stop and checkpoint. Events of a unique-users-per-minute job: one per (second, user).
 std::vector<In> users(int64_t from_s, int64_t to_s, int64_t first_uid = 0) {
   std::vector<In> out;
@@ -1325,6 +1507,52 @@ TEST_F(WindowCheckpointTest, ACheckpointSkipsReplayedInputItAlreadyCovers) {
                         "{" + window_fields(kBase, 10 * kSec) +
                         fmt::format(R"(,"device":"tv","n":9,"users":7,"first":"{}","last_uid":1}})",
                                     rfc3339(kBase))}));
+}
+
+TEST_F(WindowCheckpointTest, BatchesOfParserWorkersOutOfOrderAreNotTakenForReplays) {
+  out_.acknowledge_on_push = true;
+  make(kUsersPerWindow);
+  // Worker 1 delivers offsets 103.. before worker 0 delivers 100..102, then 106.. .
+  consume(users(3, 6), {}, parsed_by(kafka_origin(103, 106), 1));
+  consume(users(0, 3), {}, parsed_by(kafka_origin(100, 103), 0));
+  consume(users(6, 9), {}, parsed_by(kafka_origin(106, 109), 0));
+  EXPECT_EQ(ctx_.count("replay_skipped"), 0u);
+  ctx_.request_stop();
+  flush();
+
+  // The next run reads 100.. again: all of it was taken in, so all of it is skipped.
+  FakeContext next;
+  auto again = next_run(next);
+  feed(*again, next, users(0, 9), kafka_origin(100, 109));
+  feed(*again, next, users(9, 10), kafka_origin(109, 110));
+  again->flush(next, out_);
+  EXPECT_EQ(next.count("replay_skipped"), 9u);
+  EXPECT_EQ(rows(),
+            (std::vector<std::string>{
+                "{" + window_fields(kBase, 10 * kSec) +
+                fmt::format(R"(,"device":"tv","n":10,"users":7,"first":"{}","last_uid":2}})",
+                            rfc3339(kBase))}));
+}
+
+TEST_F(WindowCheckpointTest, ACheckpointTakenWhileAWorkerHoldsAnEarlierBatchDoesNotSkipIt) {
+  out_.acknowledge_on_push = true;
+  make(kUsersPerWindow);
+  consume(users(0, 3), {}, parsed_by(kafka_origin(100, 103), 0));
+  // Worker 1 delivers 106..108 while worker 0 still parses 103..105: the stop comes then.
+  consume(users(6, 9), {}, parsed_by(kafka_origin(106, 109), 1));
+  ctx_.request_stop();
+  flush();
+
+  // 103..105 never reached the window: read again, they are counted, not skipped (106.. may be
+  // counted twice: at least once, never lost).
+  FakeContext next;
+  auto again = next_run(next);
+  feed(*again, next, users(3, 6), kafka_origin(103, 106));
+  again->flush(next, out_);
+  EXPECT_EQ(next.count("replay_skipped"), 0u);
+  const std::vector<std::string> got = rows();
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_NE(got.front().find(R"("n":9)"), std::string::npos) << got.front();
 }
 
 TEST_F(WindowCheckpointTest, AWindowEmittedUnderCheckpointIsSentAgainUntilItsOutputIsAcknowledged) {
