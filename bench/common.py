@@ -17,6 +17,8 @@ import time
 
 SOURCE_DIR = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 BUILD_DIR = os.environ.get("INGESTD_BUILD_DIR", os.path.join(SOURCE_DIR, "build"))
+# Benchmarks' daemons leave the default admin port (8686) alone unless they ask for it.
+os.environ.setdefault("INGESTD_ADMIN_LISTEN", "off")
 
 # The generator template of the Kafka benchmarks: a numbered event of about 90 bytes of JSON.
 EVENT_TEMPLATE = ('{"seq":{{seq}},"device":"{{choice xbox_one,ps4,roku,apple_tv}}",'
