@@ -232,14 +232,15 @@ class Daemon:
     def stderr_tail(self, n=2000):
         return self.stderr()[-n:]
 
-    def admin_address(self, timeout=30):
-        """The admin server's "host:port", from the line the daemon logs once it listens."""
+    def admin_address(self, timeout=30, nth=1):
+        """The admin server's "host:port" from the nth line the daemon logs when it listens (a
+        reload that changes admin: binds again and logs another)."""
         found = []
 
         def listening():
-            m = re.search(r"admin API listening on http://(\S+)", self.stderr())
-            if m:
-                found.append(m.group(1))
+            lines = re.findall(r"admin API listening on http://(\S+)", self.stderr())
+            if len(lines) >= nth:
+                found.append(lines[nth - 1])
             elif self.poll() is not None:
                 raise AssertionError(f"ingestd exited: {self.stderr_tail()}")
             return bool(found)
