@@ -17,6 +17,8 @@ import time
 
 SOURCE_DIR = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 BUILD_DIR = os.environ.get("INGESTD_BUILD_DIR", os.path.join(SOURCE_DIR, "build"))
+# Benchmarks' daemons leave the default admin port (8686) alone unless they ask for it.
+os.environ.setdefault("INGESTD_ADMIN_LISTEN", "off")
 
 # The generator template of the Kafka benchmarks: a numbered event of about 90 bytes of JSON.
 EVENT_TEMPLATE = ('{"seq":{{seq}},"device":"{{choice xbox_one,ps4,roku,apple_tv}}",'
@@ -104,7 +106,7 @@ def read_counters(stats_path):
         return json.load(f)["counters"]
 
 
-def run_ingestd(ingestd, plugin_dir, config, stats, stderr_path, what="ingestd"):
+def run_ingestd(ingestd, plugin_dir, config, stats, stderr_path, what="ingestd", extra_args=()):
     """Runs `ingestd run -c config` to its end, stdout discarded and stderr to stderr_path.
 
     Returns (wall seconds from start to exit, the daemon's peak RSS in KiB, its counters). The
@@ -112,6 +114,7 @@ def run_ingestd(ingestd, plugin_dir, config, stats, stderr_path, what="ingestd")
     child waited for so far (a generator run, a raw parser holding the whole file). Fails, as
     "<what> exited N", on a non-zero exit or an unreadable stats file."""
     cmd = [ingestd, "run", "-c", config, "--plugin-dir", plugin_dir, "--stats-file", stats]
+    cmd += list(extra_args)
     with open(stderr_path, "wb") as err:
         start = time.monotonic()
         proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
@@ -269,3 +272,25 @@ class Daemon:
     def log_has(self, text):
         """True once the daemon's stderr holds text."""
         return text in tail(self.stderr_path, 1 << 20)
+
+
+def window_pipeline(workdir, events_path, counts_path, parse_workers):
+    """The config of the end-to-end pipeline benchmarks: file (read) -> json -> window (where
+    sev: success; count by device, title, country; 1 s processing-time windows) -> file."""
+    return f"""
+data_dir: {json.dumps(workdir)}
+sources:
+  in: {{ type: file, path: {json.dumps(events_path)}, mode: read, checkpoint: false }}
+parsers:
+  ev: {{ type: json, inputs: [in], workers: {parse_workers} }}
+aggregates:
+  sps:
+    type: window
+    inputs: [ev]
+    where: {{ sev: success }}
+    group_by: [device, title, country]
+    window: {{ size: 1s, time: processing }}
+    metrics: {{ sps: count }}
+sinks:
+  out: {{ type: file, inputs: [sps], path: {json.dumps(counts_path)}, fsync: never }}
+"""

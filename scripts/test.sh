@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs what is needed, checks formatting, builds, and runs every test:
 #   1. the release build: unit and integration tests (ctest), then the pipeline, reload, Kafka
-#      sink, Kafka source, spool, HTTP source and SSE source benchmarks (the outage one shortened to 10 s;
-#      bench/README.md);
+#      sink, Kafka source, spool, HTTP source, SSE source and admin scrape benchmarks (the outage
+#      one shortened to 10 s; bench/README.md);
 #   2. the unit tests again under AddressSanitizer + UndefinedBehaviorSanitizer (at -O0 with
 #      assertions on: the Beast and librdkafka plugin sources take minutes each at -O2);
 #   3. the runtime unit tests (queue, threads) under ThreadSanitizer, then the libFuzzer targets
@@ -38,6 +38,8 @@ step "HTTP source benchmark vs nginx (figures; fails only on a wrong count, not 
 cmake --build "$root/build" --target bench_http_source
 step "SSE source benchmark (figures; fails only on a wrong count, not on a missed target)"
 cmake --build "$root/build" --target bench_sse
+step "admin scrape cost benchmark, about 30 s (figures; fails only on a wrong count or a failed scrape)"
+cmake --build "$root/build" --target bench_admin
 
 if [ "${QUICK:-0}" = 1 ]; then
   exit 0

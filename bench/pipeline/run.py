@@ -71,23 +71,7 @@ def pipeline(args, events_path):
     counts_path = os.path.join(args.workdir, "counts.jsonl")
     if os.path.exists(counts_path):
         os.remove(counts_path)
-    config = f"""
-data_dir: {json.dumps(args.workdir)}
-sources:
-  in: {{ type: file, path: {json.dumps(events_path)}, mode: read, checkpoint: false }}
-parsers:
-  ev: {{ type: json, inputs: [in], workers: {args.parse_workers} }}
-aggregates:
-  sps:
-    type: window
-    inputs: [ev]
-    where: {{ sev: success }}
-    group_by: [device, title, country]
-    window: {{ size: 1s, time: processing }}
-    metrics: {{ sps: count }}
-sinks:
-  out: {{ type: file, inputs: [sps], path: {json.dumps(counts_path)}, fsync: never }}
-"""
+    config = common.window_pipeline(args.workdir, events_path, counts_path, args.parse_workers)
     wall, rss_kib, counters = run_ingestd(args, args.workdir, "pipeline", config)
     total = 0
     with open(counts_path) as f:

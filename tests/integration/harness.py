@@ -15,6 +15,7 @@ import datetime
 import http.server
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -32,6 +33,10 @@ SOURCE_DIR = os.environ.get(
 BUILD_DIR = os.environ.get("INGESTD_BUILD_DIR", os.path.join(SOURCE_DIR, "build"))
 BIN = os.environ.get("INGESTD_BIN", os.path.join(BUILD_DIR, "ingestd"))
 PLUGIN_DIR = os.environ.get("INGESTD_PLUGIN_DIR", os.path.join(BUILD_DIR, "plugins"))
+# Tests run many daemons at once: none of them binds the default admin port (8686). Every
+# process started from here inherits this; a test that wants the admin API passes
+# --admin-listen 127.0.0.1:0 (any free port) and reads Daemon.admin_address().
+os.environ.setdefault("INGESTD_ADMIN_LISTEN", "off")
 
 EX_CONFIG = 78
 POLL_INTERVAL = 0.03
@@ -153,6 +158,10 @@ class Daemon:
                      "--plugin-dir", plugin_dir or PLUGIN_DIR]
         if self.stats_path:
             self.args += ["--stats-file", self.stats_path]
+        # Many daemons run at once: none binds the default admin port 8686 unless a test says
+        # so (--admin-listen 127.0.0.1:0 for any free port; see admin_address()).
+        if "--admin-listen" not in extra_args:
+            self.args += ["--admin-listen", "off"]
         self.args += list(extra_args)
         self.env = env
         self.proc = None
@@ -222,6 +231,22 @@ class Daemon:
 
     def stderr_tail(self, n=2000):
         return self.stderr()[-n:]
+
+    def admin_address(self, timeout=30, nth=1):
+        """The admin server's "host:port" from the nth line the daemon logs when it listens (a
+        reload that changes admin: binds again and logs another)."""
+        found = []
+
+        def listening():
+            lines = re.findall(r"admin API listening on http://(\S+)", self.stderr())
+            if len(lines) >= nth:
+                found.append(lines[nth - 1])
+            elif self.poll() is not None:
+                raise AssertionError(f"ingestd exited: {self.stderr_tail()}")
+            return bool(found)
+
+        wait_until(listening, timeout, what="the admin API to listen")
+        return found[0]
 
     def stats(self):
         """The counters written at exit: {"<component>.<counter>": N}."""

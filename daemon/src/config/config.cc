@@ -31,6 +31,10 @@ constexpr OptionSpec kTopSpec[] = {
     {.name = "shutdown_timeout", .type = OptionType::kDuration},
     {.name = "io_threads", .type = OptionType::kInt, .min = "1", .max = "1024"},
     {.name = "batch", .type = OptionType::kObject, .children = kBatchSpec, .child_count = 3}};
+constexpr OptionSpec kAdminSpec[] = {
+    {.name = "listen", .type = OptionType::kString},
+    {.name = "token_file", .type = OptionType::kString},
+    {.name = "unhealthy_after", .type = OptionType::kDuration, .min = "1ms"}};
 constexpr OptionSpec kQueueChildren[] = {
     {.name = "max_batches", .type = OptionType::kInt, .min = "1"},
     {.name = "max_bytes", .type = OptionType::kSize, .min = "1"},
@@ -200,12 +204,15 @@ class Loader {
     }
     std::vector<std::string> sections;
     for (Kind kind : kKinds) sections.emplace_back(section_name(kind));
+    std::vector<std::string> own = sections;
+    own.emplace_back("admin");
     std::vector<MapEntry> entries = map_entries(root, reporter_, "");
     ValueReader reader(reporter_, &env_, "", nullptr, "key");
-    apply_settings(reader.object(entries, kTopSpec, "", root.Mark(), sections, sections));
+    apply_settings(reader.object(entries, kTopSpec, "", root.Mark(), own, own));
     for (const MapEntry& entry : entries) {
       for (Kind kind : kKinds)
         if (entry.key == section_name(kind)) load_section(entry, kind);
+      if (entry.key == "admin") load_admin(entry);
     }
     check_graph();
     for (Loaded& c : loaded_) {
@@ -226,6 +233,44 @@ class Loader {
     if (auto* v = batch.find("max_events")) pipeline_.batch.max_events = static_cast<size_t>(v->i);
     if (auto* v = batch.find("max_bytes")) pipeline_.batch.max_bytes = static_cast<size_t>(v->i);
     if (auto* v = batch.find("linger")) pipeline_.batch.linger_ns = v->i;
+  }
+
+  // `admin: false`, `admin: true` or a mapping of kAdminSpec.
+  void load_admin(const MapEntry& entry) {
+    AdminConfig& admin = pipeline_.admin;
+    if (entry.value.IsScalar() &&
+        (entry.value.Scalar() == "false" || entry.value.Scalar() == "true")) {
+      admin.enabled = entry.value.Scalar() == "true";
+      return;
+    }
+    if (!entry.value.IsMap()) {
+      reporter_.error(entry.value_mark(),
+                      fmt::format("admin: expected false or a mapping with listen and token_file, "
+                                  "got {}",
+                                  describe(entry.value)));
+      return;
+    }
+    std::vector<MapEntry> entries = map_entries(entry.value, reporter_, "admin: ");
+    ValueReader reader(reporter_, &env_, "admin: ");
+    OptionValue v = reader.object(entries, kAdminSpec, "", entry.key_mark());
+    if (auto* x = v.find("listen")) admin.listen = x->s;
+    if (auto* x = v.find("token_file")) admin.token_file = x->s;
+    if (auto* x = v.find("unhealthy_after")) admin.unhealthy_after_ns = x->i;
+    YAML::Mark listen_mark = entry.key_mark();
+    for (const MapEntry& e : entries)
+      if (e.key == "listen") listen_mark = e.value_mark();
+    std::string host;
+    uint16_t port = 0;
+    std::string error;
+    if (!parse_listen(admin.listen, host, port, error)) {
+      reporter_.error(listen_mark, fmt::format("admin: listen '{}': {}", admin.listen, error));
+    } else if (!is_loopback(host) && admin.token_file.empty()) {
+      reporter_.error(listen_mark,
+                      fmt::format("admin: listen '{}' is not a loopback address: give token_file "
+                                  "(a file holding the bearer token clients must send) or listen "
+                                  "on 127.0.0.1",
+                                  admin.listen));
+    }
   }
 
   void load_section(const MapEntry& section, Kind kind) {
@@ -547,6 +592,46 @@ class Loader {
 
 }  // namespace
 }  // namespace detail
+
+bool parse_listen(std::string_view listen, std::string& host, uint16_t& port, std::string& error) {
+  size_t colon = listen.rfind(':');
+  if (colon == std::string_view::npos) {
+    error = "expected host:port, e.g. 127.0.0.1:8686";
+    return false;
+  }
+  std::string_view h = listen.substr(0, colon);
+  std::string_view p = listen.substr(colon + 1);
+  if (h.size() >= 2 && h.front() == '[' && h.back() == ']') {
+    h = h.substr(1, h.size() - 2);
+    if (h.find(':') == std::string_view::npos) {
+      error = "brackets are for IPv6 addresses";
+      return false;
+    }
+  } else if (h.find(':') != std::string_view::npos) {
+    error = "write an IPv6 address in brackets, e.g. [::1]:8686";
+    return false;
+  }
+  bool ip4 = !h.empty() && h.find_first_not_of("0123456789.") == std::string_view::npos &&
+             std::count(h.begin(), h.end(), '.') == 3;
+  bool ip6 = h.find(':') != std::string_view::npos &&
+             h.find_first_not_of("0123456789abcdefABCDEF:.") == std::string_view::npos;
+  if (!ip4 && !ip6 && h != "localhost") {
+    error = "the host must be an IP address or localhost";
+    return false;
+  }
+  if (p.empty() || p.size() > 5 || p.find_first_not_of("0123456789") != std::string_view::npos ||
+      std::stoul(std::string(p)) > 65535) {
+    error = "the port must be a number from 0 to 65535 (0: any free port)";
+    return false;
+  }
+  host = std::string(h);
+  port = static_cast<uint16_t>(std::stoul(std::string(p)));
+  return true;
+}
+
+bool is_loopback(std::string_view host) {
+  return host == "localhost" || host == "::1" || host.starts_with("127.");
+}
 
 std::string Error::to_string() const {
   return fmt::format("{}:{}:{}: {}", pos.file, pos.line, pos.column, message);

@@ -109,6 +109,22 @@ struct ComponentConfig {
   bool valid = true;
 };
 
+// `admin:` at the top level: the admin HTTP server (metrics, health, status, aggregates).
+// `admin: false` turns it off.
+struct AdminConfig {
+  bool enabled = true;
+  std::string listen = "127.0.0.1:8686";  // host:port (IPv6 as [::1]:port); port 0: any free one
+  std::string token_file;                 // a file holding the bearer token; required off loopback
+  int64_t unhealthy_after_ns = 60'000'000'000;  // /health fails once a breaker is open this long
+  bool operator==(const AdminConfig&) const = default;
+};
+
+// "host:port" split; false with a reason when it is not an IP literal (or "localhost") and a
+// port in 0..65535.
+bool parse_listen(std::string_view listen, std::string& host, uint16_t& port, std::string& error);
+// 127.0.0.0/8, ::1 or localhost.
+bool is_loopback(std::string_view host);
+
 struct Pipeline {
   std::string path;  // as given, used in messages
   std::string data_dir = "/var/lib/ingestd";
@@ -118,6 +134,7 @@ struct Pipeline {
   int64_t shutdown_timeout_ns = 30'000'000'000;
   BatchLimits batch;
   int io_threads = 1;
+  AdminConfig admin;
   std::vector<ComponentConfig> components;  // sources, parsers, aggregates, sinks; in file order
 
   const ComponentConfig* find(std::string_view name) const;

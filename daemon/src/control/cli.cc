@@ -66,6 +66,10 @@ int main(int argc, char** argv) {
                   "At exit, write every counter to this file as JSON");
     to.add_option("--log-level", settings.log_level, "trace, debug, info, warning (or warn), error")
         ->check(CLI::IsMember(log_level_names()));
+    to.add_option("--admin-listen", settings.admin_listen,
+                  "Admin HTTP address (host:port, port 0: any free one; off: none), instead of "
+                  "the config's admin.listen")
+        ->envname("INGESTD_ADMIN_LISTEN");
     to.add_option("--bus", settings.bus,
                   "D-Bus to serve org.ingestd.Daemon1 on: system, session, none or an address")
         ->default_str("system");

@@ -21,6 +21,9 @@
 #include <fmt/ranges.h>
 #include <spdlog/spdlog.h>
 
+#include "admin/exposition.h"
+#include "admin/process_metrics.h"
+#include "admin/server.h"
 #include "control/daemon_api.h"
 #include "control/dbus_service.h"
 #include "control/logging.h"
@@ -128,6 +131,47 @@ void log_summary(const config::Pipeline& pipeline, const runtime::Metrics& metri
   }
 }
 
+// What the admin server is to do: from admin: in the config, or --admin-listen. False with the
+// reason when it cannot (a bad override, a token file that cannot be read).
+bool admin_options(const config::AdminConfig& config, const std::string& override, bool& enabled,
+                   admin::ServerOptions& options, std::string& error) {
+  enabled = config.enabled;
+  std::string listen = config.listen;
+  if (!override.empty()) {
+    enabled = override != "off";
+    listen = override;
+  }
+  if (!enabled) return true;
+  if (!config::parse_listen(listen, options.host, options.port, error)) {
+    error = fmt::format("admin: listen '{}': {}", listen, error);
+    return false;
+  }
+  if (config.token_file.empty()) {
+    if (!config::is_loopback(options.host)) {
+      error = fmt::format(
+          "admin: listen '{}' is not a loopback address: set admin.token_file in the config",
+          listen);
+      return false;
+    }
+    options.token.clear();
+    return true;
+  }
+  std::string token;
+  if (std::string why; !read_file(config.token_file, token, why)) {
+    error = fmt::format("admin: cannot read token_file {}: {}", config.token_file, why);
+    return false;
+  }
+  while (!token.empty() && std::isspace(static_cast<unsigned char>(token.back()))) token.pop_back();
+  while (!token.empty() && std::isspace(static_cast<unsigned char>(token.front())))
+    token.erase(0, 1);
+  if (token.empty()) {
+    error = fmt::format("admin: token_file {} is empty", config.token_file);
+    return false;
+  }
+  options.token = std::move(token);
+  return true;
+}
+
 }  // namespace
 
 bool load(const Settings& settings, runtime::Metrics& metrics, Loaded& loaded,
@@ -207,6 +251,8 @@ class Daemon final : public DaemonApi {
   std::string status_json() override;
   std::string aggregates_json(const std::string& component,
                               const Aggregator::InspectQuery& query) override;
+  std::vector<runtime::Family> metric_families() override;
+  Health health() override;
   bool set_log_level(const std::string& level) override;
   std::string state() const override;
   std::string config_path() const override { return display_path(settings_); }
@@ -217,9 +263,13 @@ class Daemon final : public DaemonApi {
   void serve_reloads(bool sighup);
   void set_state(const char* state);
   void update_status(int64_t now);
+  // Starts the admin server for `config` (or --admin-listen) on the runtime's io_context; false
+  // with the reason when it cannot. Replaces a running one only once the new one listens.
+  bool start_admin(const config::AdminConfig& config, std::string& error);
 
   const Settings& settings_;
   runtime::SystemClock clock_;
+  const int64_t started_ns_ = clock_.monotonic_ns();
   runtime::Metrics metrics_;
   std::unique_ptr<runtime::Runtime> runtime_;
   pthread_t main_thread_ = pthread_self();
@@ -234,6 +284,12 @@ class Daemon final : public DaemonApi {
   ReloadReport last_reload_;
   std::string log_level_;  // from the config, as last applied
   std::deque<std::shared_ptr<std::promise<ReloadReport>>> waiting_;
+  std::string admin_address_;  // "" while it has none
+  int64_t unhealthy_after_ns_ = 60'000'000'000;
+
+  // Null when off. Declared after what its threads call; reset explicitly before the runtime,
+  // whose io_context it runs on.
+  std::unique_ptr<admin::Server> admin_;
 
   // Null without D-Bus. Last, so that it goes first: its threads call the members above.
   std::unique_ptr<DbusService> bus_;
@@ -334,12 +390,15 @@ std::string Daemon::status_json() {
   std::shared_ptr<runtime::Generation> generation;
   ReloadReport last;
   std::string state;
+  std::string admin_address;
   {
     std::lock_guard lock(mu_);
     generation = generation_;
     last = last_reload_;
     state = state_;
+    admin_address = admin_address_;
   }
+  const int64_t mono = clock_.monotonic_ns();
   std::string out = "{\"state\":";
   json::append_string(out, state);
   out += ",\"version\":";
@@ -348,7 +407,16 @@ std::string Daemon::status_json() {
   json::append_string(out, config_path());
   out += ",\"log_level\":";
   json::append_string(out, log_level());
-  out += fmt::format(",\"pid\":{},\"components\":[", getpid());
+  out += fmt::format(",\"pid\":{},\"uptime_seconds\":{:.3f},\"admin\":", getpid(),
+                     static_cast<double>(mono - started_ns_) / 1e9);
+  if (admin_address.empty()) {
+    out += "null";
+  } else {
+    out += "{\"listen\":";
+    json::append_string(out, admin_address);
+    out += '}';
+  }
+  out += ",\"components\":[";
   std::vector<runtime::Runtime::SinkState> sinks;
   if (runtime_) sinks = runtime_->sinks();
   if (generation) {
@@ -366,9 +434,15 @@ std::string Daemon::status_json() {
         if (sink.name != c.name) continue;
         out += ",\"breaker\":";
         json::append_string(out, sink.breaker);
+        out += fmt::format(",\"breaker_not_closed_seconds\":{:.3f}",
+                           sink.not_closed_since_ns == 0
+                               ? 0.0
+                               : static_cast<double>(mono - sink.not_closed_since_ns) / 1e9);
         if (sink.spooling)
-          out += fmt::format(",\"spool_events\":{},\"spool_bytes\":{}", sink.spool_events,
-                             sink.spool_bytes);
+          out += fmt::format(
+              ",\"spool_events\":{},\"spool_bytes\":{},\"spool_records\":{},"
+              "\"spool_oldest_realtime_ns\":{}",
+              sink.spool_events, sink.spool_bytes, sink.spool_records, sink.spool_oldest_ns);
       }
       if (c.kind != Kind::kSource)
         out += fmt::format(",\"events_in\":{}", metrics_.counter(c.name + ".events_in").value());
@@ -379,6 +453,96 @@ std::string Daemon::status_json() {
   out += last.to_json();
   out += '}';
   return out;
+}
+
+std::vector<runtime::Family> Daemon::metric_families() {
+  std::vector<runtime::Family> out = admin::counter_families(metrics_.snapshot());
+  for (auto& f : metrics_.collect()) out.push_back(std::move(f));
+  using runtime::MetricType;
+  auto gauge = [&](const char* name, const char* help, runtime::Labels labels, double value) {
+    runtime::Family& f = out.emplace_back();
+    f.name = name;
+    f.help = help;
+    f.type = MetricType::kGauge;
+    f.samples.push_back({std::move(labels), value, {}});
+  };
+  gauge("ingestd_build_info", "The running build (value 1).", {{"version", INGESTD_VERSION}}, 1);
+  gauge("ingestd_uptime_seconds", "Seconds since the daemon started.", {},
+        static_cast<double>(clock_.monotonic_ns() - started_ns_) / 1e9);
+  std::string now = state();
+  runtime::Family& states = out.emplace_back();
+  states.name = "ingestd_state";
+  states.help = "The daemon's state: 1 for the one it is in, 0 for the others.";
+  for (const char* s : {"starting", "running", "reloading", "stopping"})
+    states.samples.push_back({{{"state", s}}, now == s ? 1.0 : 0.0, {}});
+  ReloadReport last = last_reload();
+  if (last.finished_realtime_ns != 0) {
+    gauge("ingestd_last_reload_timestamp_seconds", "When the last reload finished (Unix time).", {},
+          static_cast<double>(last.finished_realtime_ns) / 1e9);
+    gauge("ingestd_last_reload_success", "Whether the last reload succeeded (1) or not (0).", {},
+          last.ok ? 1 : 0);
+  }
+  admin::append_process_families(out);
+  return out;
+}
+
+DaemonApi::Health Daemon::health() {
+  Health h;
+  std::string now = state();
+  if (now == "starting" || now == "stopping") {
+    h.reason = now;
+    return h;
+  }
+  int64_t limit;
+  {
+    std::lock_guard lock(mu_);
+    limit = unhealthy_after_ns_;
+  }
+  std::vector<runtime::Runtime::SinkState> sinks;
+  if (runtime_) sinks = runtime_->sinks();
+  const int64_t mono = clock_.monotonic_ns();
+  std::vector<std::string> why;
+  for (const auto& s : sinks) {
+    if (s.not_closed_since_ns == 0 || mono - s.not_closed_since_ns <= limit) continue;
+    why.push_back(fmt::format(
+        "sink {}: circuit breaker {} for {:.1f}s (unhealthy after {:.1f}s)", s.name, s.breaker,
+        static_cast<double>(mono - s.not_closed_since_ns) / 1e9, static_cast<double>(limit) / 1e9));
+  }
+  if (!why.empty()) {
+    h.reason = fmt::format("{}", fmt::join(why, "; "));
+    return h;
+  }
+  h.ok = true;
+  h.reason = now;
+  return h;
+}
+
+bool Daemon::start_admin(const config::AdminConfig& config, std::string& error) {
+  bool enabled = false;
+  admin::ServerOptions options;
+  if (!admin_options(config, settings_.admin_listen, enabled, options, error)) return false;
+  {
+    std::lock_guard lock(mu_);
+    unhealthy_after_ns_ = config.unhealthy_after_ns;
+  }
+  // The old server goes first: the new one may want its port.
+  admin_.reset();
+  {
+    std::lock_guard lock(mu_);
+    admin_address_.clear();
+  }
+  if (!enabled) {
+    spdlog::info("admin API off");
+    return true;
+  }
+  admin_ = admin::Server::start(runtime_->io(), *this, options, error);
+  if (!admin_) return false;
+  std::string address = admin_->address();
+  spdlog::info("admin API listening on http://{}{}", address,
+               options.token.empty() ? "" : " (bearer token required)");
+  std::lock_guard lock(mu_);
+  admin_address_ = address;
+  return true;
 }
 
 ReloadReport Daemon::do_reload() {
@@ -424,6 +588,19 @@ ReloadReport Daemon::do_reload() {
       report.removed = diff.removed;
       report.message = fmt::format("reloaded {}: {} (in {} ms)", path, diff.summary(),
                                    (clock_.monotonic_ns() - began) / 1'000'000);
+      metrics_.counter("ingestd_reloads", {{"result", "ok"}}).add();
+      if (then.admin != now.admin) {
+        if (!settings_.admin_listen.empty()) {
+          spdlog::warn(
+              "admin: changed in the config; --admin-listen {} still decides where it "
+              "listens",
+              settings_.admin_listen);
+        }
+        std::string admin_error;
+        if (!start_admin(then.admin, admin_error))
+          spdlog::error("{}; the admin API stays off until the next successful reload",
+                        admin_error);
+      }
       if (settings_.log_level.empty() && then.log_level != log_level_) {
         control::set_log_level(then.log_level);
         log_level_ = then.log_level;
@@ -435,6 +612,7 @@ ReloadReport Daemon::do_reload() {
   }
   report.finished_realtime_ns = clock_.now_ns();
   if (report.ok) spdlog::info("{}", report.message);
+  if (!report.ok) metrics_.counter("ingestd_reloads", {{"result", "failed"}}).add();
   std::lock_guard lock(mu_);
   last_reload_ = report;
   return report;
@@ -495,7 +673,22 @@ int Daemon::run() {
     if (DbusService* bus = bus_signals_.load(std::memory_order_acquire))
       bus->breaker_changed(sink, state);
   });
+  metrics_.describe("ingestd_reloads", runtime::MetricType::kCounter,
+                    "Reloads, by result (ok, failed).");
+  metrics_.counter("ingestd_reloads", {{"result", "ok"}});
+  metrics_.counter("ingestd_reloads", {{"result", "failed"}});
+  const int collector = metrics_.add_collector([this](std::vector<runtime::Family>& out) {
+    if (runtime_) runtime_->collect(out);
+  });
+  // Before the pipeline starts: a port in use is a start error, and /health says "starting".
+  if (std::string error; !start_admin(pipeline.admin, error)) {
+    spdlog::error("{}", error);
+    metrics_.remove_collector(collector);
+    return kExitFailure;
+  }
   if (!runtime_->start(loaded.generation, loaded.model, std::move(loaded.components))) {
+    admin_.reset();
+    metrics_.remove_collector(collector);
     runtime_->abandon();
     runtime_->wait_for(kAbandonGraceNs);
     return kExitFailure;
@@ -583,6 +776,8 @@ int Daemon::run() {
   notifier_.stopping();  // also when a batch job ended by itself
   bus_signals_.store(nullptr, std::memory_order_release);
   bus_.reset();  // every reload() has been answered
+  admin_.reset();
+  metrics_.remove_collector(collector);
   runtime_.reset();
   spdlog::info("stopped");
   log_summary(generation_->pipeline, metrics_);

@@ -25,6 +25,7 @@ struct Settings {
   std::string stats_file;
   std::string log_level;       // overrides the config's log.level when set
   std::string bus = "system";  // D-Bus: system, session, none or an address
+  std::string admin_listen;    // overrides admin.listen when set; "off" turns the server off
 };
 
 // A pipeline read, validated and built (factories run, no I/O), ready to start or to reload into.

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "ingestd/component.h"
+#include "runtime/metrics.h"
 
 namespace ingestd::control {
 
@@ -53,6 +54,15 @@ class DaemonApi {
   };
   virtual std::string aggregates_json(const std::string& component,
                                       const Aggregator::InspectQuery& query) = 0;
+  // Every metric family now: the counters, the runtime's gauges and histograms, the process.
+  virtual std::vector<runtime::Family> metric_families() = 0;
+  // For /health: ok while running, unless a sink's breaker has not been closed for longer than
+  // admin.unhealthy_after; `reason` says why not (or "running").
+  struct Health {
+    bool ok = false;
+    std::string reason;
+  };
+  virtual Health health() = 0;
 };
 
 }  // namespace ingestd::control

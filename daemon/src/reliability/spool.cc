@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <charconv>
+#include <chrono>
 #include <cstring>
 #include <limits>
 #include <system_error>
@@ -265,6 +266,11 @@ void Spool::recover(Recovery& report) {
     }
     ++report.segments;
     disk_bytes_ += segment.size;
+    // Its creation is not recorded: its last change is the nearest bound (for oldest_ns()).
+    if (auto t = fs::last_write_time(path, ec); !ec)
+      segment.created_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                               std::chrono::file_clock::to_sys(t).time_since_epoch())
+                               .count();
     segments_.emplace(seq, std::move(segment));
   }
   totals_.corrupt_records = report.corrupt_records;
@@ -407,6 +413,7 @@ bool Spool::open_segment(std::string& error) {
   Segment segment;
   segment.path = path;
   segment.size = kSegmentHeader;
+  segment.created_ns = clock_.now_ns();
   segments_.emplace(seq, std::move(segment));
   disk_bytes_ += kSegmentHeader;
   active_seq_ = seq;
@@ -690,6 +697,13 @@ uint64_t Spool::records() const {
 uint64_t Spool::events() const {
   std::lock_guard lock(mu_);
   return pending_events_;
+}
+
+int64_t Spool::oldest_ns() const {
+  std::lock_guard lock(mu_);
+  for (const auto& [seq, segment] : segments_)
+    if (segment.delivered < segment.records.size()) return segment.created_ns;
+  return 0;
 }
 
 uint64_t Spool::bytes() const {

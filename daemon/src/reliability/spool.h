@@ -118,6 +118,10 @@ class Spool {
   uint64_t records() const;
   uint64_t events() const;
   uint64_t bytes() const;
+  // When the oldest segment still holding undelivered records was started (wall clock, ns; for
+  // a segment recovered from disk, when it was last written), 0 when nothing is pending: the
+  // age of what waits, to a segment's granularity.
+  int64_t oldest_ns() const;
   uint64_t segments() const;
   Totals totals() const;
   const std::filesystem::path& dir() const { return dir_; }
@@ -132,7 +136,8 @@ class Spool {
   };
   struct Segment {
     std::filesystem::path path;
-    uint64_t size = 0;  // bytes in the file
+    uint64_t size = 0;       // bytes in the file
+    int64_t created_ns = 0;  // wall clock; see oldest_ns()
     std::vector<Record> records;
     uint64_t delivered = 0;
     uint64_t claimed = 0;

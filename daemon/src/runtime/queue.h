@@ -74,6 +74,8 @@ class BatchQueue {
 
   size_t size() const;
   size_t bytes() const;
+  size_t max_batches() const { return max_batches_; }
+  size_t max_bytes() const { return max_bytes_; }
 
  private:
   bool has_room(size_t batch_bytes) const;

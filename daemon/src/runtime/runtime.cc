@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <deque>
 #include <filesystem>
 #include <future>
 #include <optional>
@@ -178,17 +179,25 @@ void mark_worker(Origin& origin, std::string_view parser, uint32_t index, uint32
 }
 
 // Marks a worker busy for the scope of one plugin call.
+// With a histogram, also times the call into it (one more clock read per batch).
 class Busy {
  public:
-  Busy(std::atomic<int64_t>& since, const Clock& clock) : since_(since) {
-    since_.store(clock.monotonic_ns(), std::memory_order_relaxed);
+  Busy(std::atomic<int64_t>& since, const Clock& clock, Histogram* latency = nullptr)
+      : since_(since), clock_(clock), latency_(latency), start_(clock.monotonic_ns()) {
+    since_.store(start_, std::memory_order_relaxed);
   }
-  ~Busy() { since_.store(0, std::memory_order_relaxed); }
+  ~Busy() {
+    since_.store(0, std::memory_order_relaxed);
+    if (latency_) latency_->observe_ns(clock_.monotonic_ns() - start_);
+  }
   Busy(const Busy&) = delete;
   Busy& operator=(const Busy&) = delete;
 
  private:
   std::atomic<int64_t>& since_;
+  const Clock& clock_;
+  Histogram* latency_;
+  const int64_t start_;
 };
 
 // Marks a worker's batch as in its hands for a scope (see Runtime::count_in_flight()).
@@ -232,6 +241,14 @@ struct Runtime::Stage final : public Output {
         replayed(counter_if(rt, spools(), "replayed")),
         spool_dropped(counter_if(rt, spools(), "spool_dropped")),
         spool_corrupt(counter_if(rt, spools(), "spool_corrupt")),
+        batches_in(labelled(rt, config.kind != Kind::kSource, "ingestd_component_batches_in")),
+        bytes_in(labelled(rt, config.kind != Kind::kSource, "ingestd_component_bytes_in")),
+        batches_out(labelled(rt, true, "ingestd_component_batches_out")),
+        bytes_out(labelled(rt, true, "ingestd_component_bytes_out")),
+        latency(config.kind == Kind::kSource
+                    ? nullptr
+                    : &rt.metrics_.histogram("ingestd_component_batch_duration_seconds",
+                                             {{"component", config.name}})),
         bucket(config.spool.replay_rate, std::max<uint64_t>(config.spool.replay_rate / 4, 1)),
         replay_retry_config(unlimited(config.retry)) {}
 
@@ -251,6 +268,10 @@ struct Runtime::Stage final : public Output {
                        : to == BreakerState::kHalfOpen ? breaker_half_open
                                                        : breaker_closed;
     counter.add();
+    if (to == BreakerState::kClosed)
+      not_closed_since.store(0, std::memory_order_relaxed);
+    else if (from == BreakerState::kClosed)
+      not_closed_since.store(context.clock().monotonic_ns(), std::memory_order_relaxed);
     context.log(to == BreakerState::kOpen ? LogLevel::kWarn : LogLevel::kInfo,
                 fmt::format("circuit breaker {} -> {}: {}", reliability::state_name(from),
                             reliability::state_name(to), why));
@@ -260,6 +281,15 @@ struct Runtime::Stage final : public Output {
   // A registered counter where it means something for this kind, else a private unused one.
   Counter& counter_if(Runtime& rt, bool wanted, std::string_view name) {
     return wanted ? rt.metrics_.counter(fmt::format("{}.{}", config.name, name)) : unused;
+  }
+  // The same for the labelled families only the admin server exports (see Runtime::Runtime()).
+  Counter& labelled(Runtime& rt, bool wanted, std::string_view family) {
+    return wanted ? rt.metrics_.counter(family, {{"component", config.name}}) : unused;
+  }
+  // A batch taken from the input queue (its events are counted in events_in).
+  void count_batch_in(const Batch& batch) {
+    batches_in.add();
+    bytes_in.add(batch.bytes());
   }
 
   // Fan-out: every consumer but the last gets a clone; the last gets the batch itself.
@@ -292,13 +322,19 @@ struct Runtime::Stage final : public Output {
     adopt_rewiring();
     PushResult result = PushResult::kOk;
     const size_t n = batch->size();
-    if (outputs.empty()) {  // nothing reads it (pushed after close(): refused)
+    const size_t b = batch->bytes();
+    auto count_out = [&] {
       events_out.add(n);
+      batches_out.add();
+      bytes_out.add(b);
+    };
+    if (outputs.empty()) {  // nothing reads it (pushed after close(): refused)
+      count_out();
       unconsumed.add(n);
       done = std::move(batch);
       if (closed_locked()) result = PushResult::kStopped;
     } else if (wait) {
-      events_out.add(n);
+      count_out();
       std::vector<BatchPtr> copies = Batch::fan_out(std::move(batch), outputs.size());
       for (size_t i = 0; i < outputs.size(); ++i) {
         if (outputs[i]->take(std::move(copies[i])) == BatchQueue::PushResult::kAbandoned)
@@ -306,7 +342,7 @@ struct Runtime::Stage final : public Output {
       }
     } else {
       result = try_fan_out(batch);
-      if (result != PushResult::kFull) events_out.add(n);
+      if (result != PushResult::kFull) count_out();
     }
     adopt_rewiring();  // one that came while the batch was being pushed
     return result;
@@ -413,6 +449,7 @@ struct Runtime::Stage final : public Output {
   // caller's) when the spool cannot take it.
   bool spill(BatchPtr& batch) {
     const size_t n = batch->size();
+    const size_t b = batch->bytes();
     reliability::Spool::AppendResult a = spool->append(*batch);
     spool_dropped.add(a.dropped_events);
     if (a.status != reliability::Spool::AppendStatus::kOk) return false;
@@ -421,6 +458,8 @@ struct Runtime::Stage final : public Output {
                           "falling behind: its queue stayed full, so batches go to the spool");
     full_since.store(0, std::memory_order_relaxed);
     events_in.add(n);
+    batches_in.add();
+    bytes_in.add(b);
     spooled.add(n);
     batch->resolve_acks(true);  // durable once appended; a replay does not acknowledge again
     batch.reset();
@@ -468,14 +507,20 @@ struct Runtime::Stage final : public Output {
   Counter& breaker_opened;    // sinks: transitions of the breaker
   Counter& breaker_half_open;
   Counter& breaker_closed;
-  reliability::CircuitBreaker breaker;  // sinks: shared by the workers
+  reliability::CircuitBreaker breaker;       // sinks: shared by the workers
+  std::atomic<int64_t> not_closed_since{0};  // monotonic: the breaker left closed; 0 while closed
 
   // Sinks with a spool (see run_sink()). A replacement after a reload shares its predecessor's.
   std::shared_ptr<reliability::Spool> spool;
-  Counter& spooled;                        // events appended to the spool (acknowledged there)
-  Counter& replayed;                       // events delivered from the spool (also in events_out)
-  Counter& spool_dropped;                  // events `when_full: drop_oldest` deleted unsent
-  Counter& spool_corrupt;                  // damaged records skipped, on recovery or on read
+  Counter& spooled;        // events appended to the spool (acknowledged there)
+  Counter& replayed;       // events delivered from the spool (also in events_out)
+  Counter& spool_dropped;  // events `when_full: drop_oldest` deleted unsent
+  Counter& spool_corrupt;  // damaged records skipped, on recovery or on read
+  Counter& batches_in;     // labelled, for the admin server only
+  Counter& bytes_in;
+  Counter& batches_out;
+  Counter& bytes_out;
+  Histogram* latency;                      // consumers: the time of each plugin call on a batch
   std::atomic<bool> spool_blocked{false};  // the spool refused the last append (logged once)
   std::atomic<bool> behind{false};         // take() spills into the spool without waiting
   std::atomic<int64_t> full_since{0};      // try_push() found the queue full since (monotonic)
@@ -527,6 +572,18 @@ struct Runtime::Stage final : public Output {
 
 Runtime::Runtime(Metrics& metrics, const Clock& clock)
     : metrics_(metrics), clock_(clock), io_(new Io) {
+  using M = MetricType;
+  metrics_.describe("ingestd_component_batches_in", M::kCounter,
+                    "Batches a component took from its input queue.");
+  metrics_.describe("ingestd_component_bytes_in", M::kCounter,
+                    "Bytes (of batches' arenas) a component took from its input queue.");
+  metrics_.describe("ingestd_component_batches_out", M::kCounter,
+                    "Batches a component produced (for sinks: batches written).");
+  metrics_.describe("ingestd_component_bytes_out", M::kCounter,
+                    "Bytes of the batches a component produced (for sinks: wrote).");
+  metrics_.describe("ingestd_component_batch_duration_seconds", M::kHistogram,
+                    "Time of one plugin call on one batch (parse, consume or a sink's write "
+                    "attempt).");
   // The logging registry is created on first use; make that happen here, before any of our
   // threads can log at once.
   spdlog::default_logger_raw();
@@ -810,10 +867,11 @@ void Runtime::run_parser(Stage& s, Worker& w, Component& instance, uint32_t inde
   while (BatchPtr batch = s.input().pop()) {
     if (workers > 1) mark_worker(batch->origin, s.name(), index, workers);
     s.events_in.add(batch->size());
+    s.count_batch_in(*batch);
     batch->attribute_acks(&s.acks_unresolved);
     try {
       InFlight held(w.in_flight, batch->size());
-      Busy busy(w.busy_since, clock_);
+      Busy busy(w.busy_since, clock_, s.latency);
       parser.parse(s.context, *batch);
     } catch (const std::exception& e) {
       s.failed.add(batch->size());
@@ -834,10 +892,11 @@ void Runtime::run_aggregator(Stage& s, Worker& w) {
       BatchPtr batch = s.input().pop_for(kTickNs);
       if (batch) {
         s.events_in.add(batch->size());
+        s.count_batch_in(*batch);
         // Its refs move into the aggregate's state; any left in the batch, or lost with the
         // state to an exception, fail and are counted here.
         batch->attribute_acks(&s.acks_unresolved);
-        Busy busy(w.busy_since, clock_);
+        Busy busy(w.busy_since, clock_, s.latency);
         agg.consume(s.context, *batch);
       } else if (s.input().ended()) {
         break;
@@ -930,6 +989,7 @@ void Runtime::run_sink(Stage& s, Worker& w, Component& instance) {
       }
     }
     s.events_in.add(batch->size());
+    s.count_batch_in(*batch);
     batch->attribute_acks(&s.acks_unresolved);
     InFlight held(w.in_flight, batch->size());
     write_to_sink(s, w, sink, std::move(batch));
@@ -959,7 +1019,7 @@ SinkResult Runtime::call_sink(Stage& s, Worker& w, Sink& sink, const Batch& batc
   const uint64_t lost_before = t_lost;
   SinkResult r;
   try {
-    Busy busy(w.busy_since, clock_);
+    Busy busy(w.busy_since, clock_, s.latency);
     r = sink.write(s.context, batch);
   } catch (const std::exception& e) {
     r = SinkResult::permanent(e.what());
@@ -993,6 +1053,8 @@ void Runtime::write_to_sink(Stage& s, Worker& w, Sink& sink, BatchPtr batch) {
     s.breaker.record(r.status != SinkStatus::kRetryable, clock_.monotonic_ns());
     if (r.status == SinkStatus::kOk) {
       s.events_out.add(batch->size() - set_aside);  // what it dead-lettered is counted there
+      s.batches_out.add();
+      s.bytes_out.add(batch->bytes());
       // Written, or set aside in the dead-letter file; a record that could not be stored there
       // is lost, and so the batch's acks fail.
       batch->resolve_acks(!lost);
@@ -1127,6 +1189,8 @@ int64_t Runtime::replay(Stage& s, Worker& w, Sink& sink) {
   s.replay_retry.reset();
   if (r.status == SinkStatus::kOk) {
     s.events_out.add(batch.size() - set_aside);
+    s.batches_out.add();
+    s.bytes_out.add(batch.bytes());
     s.replayed.add(batch.size());
   } else {
     fail_batch(s, batch, r.error);
@@ -1359,13 +1423,89 @@ std::vector<Runtime::SinkState> Runtime::sinks() const {
     SinkState& state = out.emplace_back();
     state.name = s->name();
     state.breaker = reliability::state_name(s->breaker.state());
+    state.not_closed_since_ns = s->not_closed_since.load(std::memory_order_relaxed);
     if (s->spool) {
       state.spooling = true;
       state.spool_events = s->spool->events();
       state.spool_bytes = s->spool->bytes();
+      state.spool_records = s->spool->records();
+      state.spool_oldest_ns = s->spool->oldest_ns();
     }
   }
   return out;
+}
+
+boost::asio::io_context& Runtime::io() {
+  return io_->context;
+}
+
+void Runtime::collect(std::vector<Family>& out) const {
+  // Built aside and appended at the end: references into `out` would not survive its growth.
+  std::deque<Family> mine;
+  auto family = [&](const char* name, const char* help) -> Family& {
+    Family& f = mine.emplace_back();
+    f.name = name;
+    f.help = help;
+    f.type = MetricType::kGauge;
+    return f;
+  };
+  Family& info = family("ingestd_component_info",
+                        "A running component (value 1), with its kind and plugin type.");
+  Family& depth = family("ingestd_queue_batches", "Batches waiting in a component's input queue.");
+  Family& depth_max =
+      family("ingestd_queue_max_batches", "The bound of a component's input queue, in batches.");
+  Family& bytes = family("ingestd_queue_bytes", "Bytes waiting in a component's input queue.");
+  Family& bytes_max =
+      family("ingestd_queue_max_bytes", "The bound of a component's input queue, in bytes.");
+  Family& breaker = family("ingestd_sink_breaker_state",
+                           "A sink's circuit breaker: 1 for the state it is in, 0 for the others.");
+  Family& open_for = family("ingestd_sink_breaker_not_closed_seconds",
+                            "How long a sink's breaker has been out of the closed state (0 when "
+                            "closed).");
+  Family& spool_bytes = family("ingestd_sink_spool_bytes", "Bytes a sink's spool holds on disk.");
+  Family& spool_records =
+      family("ingestd_sink_spool_records", "Records (spooled batches) waiting in a sink's spool.");
+  Family& spool_events = family("ingestd_sink_spool_events", "Events waiting in a sink's spool.");
+  Family& spool_age = family("ingestd_sink_spool_oldest_age_seconds",
+                             "Age of the oldest spool segment with undelivered records (0 when "
+                             "empty).");
+  const int64_t now = clock_.now_ns();
+  const int64_t mono = clock_.monotonic_ns();
+  std::lock_guard lock(mu_);
+  for (const auto& s : stages_) {
+    Labels component = {{"component", s->name()}};
+    info.samples.push_back({{{"component", s->name()},
+                             {"kind", std::string(config::kind_name(s->kind()))},
+                             {"type", s->config.type}},
+                            1,
+                            {}});
+    if (s->built->input) {
+      const BatchQueue& q = *s->built->input;
+      depth.samples.push_back({component, static_cast<double>(q.size()), {}});
+      depth_max.samples.push_back({component, static_cast<double>(q.max_batches()), {}});
+      bytes.samples.push_back({component, static_cast<double>(q.bytes()), {}});
+      bytes_max.samples.push_back({component, static_cast<double>(q.max_bytes()), {}});
+    }
+    if (s->kind() != Kind::kSink) continue;
+    Labels sink = {{"sink", s->name()}};
+    std::string_view state = reliability::state_name(s->breaker.state());
+    for (const char* name : {"closed", "open", "half_open"})
+      breaker.samples.push_back(
+          {{{"sink", s->name()}, {"state", name}}, state == name ? 1.0 : 0.0, {}});
+    int64_t since = s->not_closed_since.load(std::memory_order_relaxed);
+    open_for.samples.push_back(
+        {sink, since == 0 ? 0.0 : static_cast<double>(mono - since) / 1e9, {}});
+    if (s->spool) {
+      const auto& spool = *s->spool;
+      spool_bytes.samples.push_back({sink, static_cast<double>(spool.bytes()), {}});
+      spool_records.samples.push_back({sink, static_cast<double>(spool.records()), {}});
+      spool_events.samples.push_back({sink, static_cast<double>(spool.events()), {}});
+      int64_t oldest = spool.oldest_ns();
+      spool_age.samples.push_back(
+          {sink, oldest == 0 ? 0.0 : std::max(0.0, static_cast<double>(now - oldest) / 1e9), {}});
+    }
+  }
+  for (Family& f : mine) out.push_back(std::move(f));
 }
 
 bool Runtime::wait_stop_for(const std::atomic<bool>& stop, int64_t timeout_ns) {

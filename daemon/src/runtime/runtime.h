@@ -126,8 +126,16 @@ class Runtime {
     bool spooling = false;  // it has a spool
     uint64_t spool_events = 0;
     uint64_t spool_bytes = 0;
+    uint64_t spool_records = 0;
+    int64_t spool_oldest_ns = 0;      // wall clock; 0: nothing pending (Spool::oldest_ns())
+    int64_t not_closed_since_ns = 0;  // monotonic: when the breaker left closed; 0 while closed
   };
   std::vector<SinkState> sinks() const;
+  // The gauges of the running pipeline, appended as metric families (a Metrics collector):
+  // ingestd_component_info, queue depth and bounds, breaker state, spool size and age.
+  void collect(std::vector<Family>& out) const;
+  // The io_context of the io threads (they run from start() until the destructor).
+  boost::asio::io_context& io();
 
   // The live state of aggregator `name` (Aggregator::inspect()): asked of its own thread, which
   // answers between its calls (within about 100 ms). Thread-safe.

@@ -178,9 +178,67 @@ parsers:
 }
 
 TEST(Load, UnknownTopLevelKeySuggestsTheClosest) {
-  EXPECT_EQ(load_errors("sourcs:\n  gen: {type: generator}\nadmin: {listen: x}\n"),
+  EXPECT_EQ(load_errors("sourcs:\n  gen: {type: generator}\nzebra: {listen: x}\n"),
             (Strings{"pipeline.yaml:1:1: unknown key 'sourcs' (did you mean 'sources'?)",
-                     "pipeline.yaml:3:1: unknown key 'admin'"}));
+                     "pipeline.yaml:3:1: unknown key 'zebra'"}));
+}
+
+TEST(Load, AdminDefaultsToLoopbackAndCanBeTurnedOff) {
+  Pipeline p = load_ok("sources:\n  gen: {type: generator}\n");
+  EXPECT_TRUE(p.admin.enabled);
+  EXPECT_EQ(p.admin.listen, "127.0.0.1:8686");
+  EXPECT_EQ(p.admin.token_file, "");
+  EXPECT_EQ(p.admin.unhealthy_after_ns, 60 * kSec);
+  EXPECT_FALSE(load_ok("admin: false\nsources:\n  gen: {type: generator}\n").admin.enabled);
+  Pipeline q = load_ok(
+      "admin: {listen: '[::1]:0', token_file: /etc/t, unhealthy_after: 5s}\n"
+      "sources:\n  gen: {type: generator}\n");
+  EXPECT_TRUE(q.admin.enabled);
+  EXPECT_EQ(q.admin.listen, "[::1]:0");
+  EXPECT_EQ(q.admin.token_file, "/etc/t");
+  EXPECT_EQ(q.admin.unhealthy_after_ns, 5 * kSec);
+  // Off loopback with a token file: fine.
+  EXPECT_EQ(load_ok("admin: {listen: 0.0.0.0:9000, token_file: /etc/t}\nsources:\n"
+                    "  gen: {type: generator}\n")
+                .admin.listen,
+            "0.0.0.0:9000");
+}
+
+TEST(Load, AdminErrorsHavePositions) {
+  EXPECT_EQ(load_errors("admin: {listen: 0.0.0.0:8686}\nsources:\n  gen: {type: generator}\n"),
+            (Strings{"pipeline.yaml:1:17: admin: listen '0.0.0.0:8686' is not a loopback "
+                     "address: give token_file (a file holding the bearer token clients must "
+                     "send) or listen on 127.0.0.1"}));
+  EXPECT_EQ(load_errors("admin:\n  listen: example.com:80\n  tokn: x\n"
+                        "sources:\n  gen: {type: generator}\n"),
+            (Strings{"pipeline.yaml:2:11: admin: listen 'example.com:80': the host must be an IP "
+                     "address or localhost",
+                     "pipeline.yaml:3:3: admin: unknown option 'tokn'"}));
+  EXPECT_EQ(load_errors("admin: {listen: '127.0.0.1:99999'}\nsources:\n  gen: {type: generator}\n"),
+            (Strings{"pipeline.yaml:1:17: admin: listen '127.0.0.1:99999': the port must be a "
+                     "number from 0 to 65535 (0: any free port)"}));
+  EXPECT_EQ(load_errors("admin: yes please\nsources:\n  gen: {type: generator}\n"),
+            (Strings{"pipeline.yaml:1:8: admin: expected false or a mapping with listen and "
+                     "token_file, got 'yes please'"}));
+}
+
+TEST(Load, ListenAddresses) {
+  std::string host, error;
+  uint16_t port = 1;
+  EXPECT_TRUE(parse_listen("127.0.0.1:0", host, port, error));
+  EXPECT_EQ(host, "127.0.0.1");
+  EXPECT_EQ(port, 0);
+  EXPECT_TRUE(parse_listen("[::1]:8686", host, port, error));
+  EXPECT_EQ(host, "::1");
+  EXPECT_EQ(port, 8686);
+  EXPECT_FALSE(parse_listen("::1:8686", host, port, error));
+  EXPECT_FALSE(parse_listen("8686", host, port, error));
+  EXPECT_FALSE(parse_listen("127.0.0.1:", host, port, error));
+  EXPECT_TRUE(is_loopback("127.0.0.2"));
+  EXPECT_TRUE(is_loopback("::1"));
+  EXPECT_TRUE(is_loopback("localhost"));
+  EXPECT_FALSE(is_loopback("0.0.0.0"));
+  EXPECT_FALSE(is_loopback("10.0.0.1"));
 }
 
 TEST(Load, BadTopLevelValues) {

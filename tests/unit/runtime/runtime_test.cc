@@ -223,6 +223,14 @@ struct RuntimeTest : ::testing::Test {
     return counter(name) >= n;
   }
   uint64_t counter(const std::string& name) { return metrics.counter(name).value(); }
+  // src (10000 events in batches of 100) -> even (3 workers) -> out.
+  void source_parser_sink() {
+    pipeline.components.push_back(
+        component("src", kSource, {}, ints({{"count", 10000}, {"batch", 100}})));
+    pipeline.components.push_back(component("even", kParser, {"src"}));
+    pipeline.components.back().workers = 3;
+    pipeline.components.push_back(component("out", kSink, {"even"}, ints({{"slot", 0}})));
+  }
   // A fresh data_dir for the pipeline, removed by TearDown().
   void use_data_dir() {
     char dir[] = "/tmp/ingestd-runtime-test-XXXXXX";
@@ -252,11 +260,7 @@ struct RuntimeTest : ::testing::Test {
 };
 
 TEST_F(RuntimeTest, BatchJobDrainsEverythingAndFinishesByItself) {
-  pipeline.components.push_back(
-      component("src", kSource, {}, ints({{"count", 10000}, {"batch", 100}})));
-  pipeline.components.push_back(component("even", kParser, {"src"}));
-  pipeline.components.back().workers = 3;
-  pipeline.components.push_back(component("out", kSink, {"even"}, ints({{"slot", 0}})));
+  source_parser_sink();
   start();
   ASSERT_TRUE(rt->wait_for(kWait));
   std::multiset<int64_t> expected;
@@ -269,6 +273,52 @@ TEST_F(RuntimeTest, BatchJobDrainsEverythingAndFinishesByItself) {
   rt.reset();
   EXPECT_EQ(shared.acks_ok, 100);
   EXPECT_EQ(shared.acks_failed, 0);
+}
+
+// The series only the admin server exports: batches and bytes per edge, one latency sample per
+// plugin call, and the gauges collect() reads from the running stages.
+TEST_F(RuntimeTest, BatchesBytesAndLatencyAreCountedPerBatch) {
+  source_parser_sink();
+  start();
+  ASSERT_TRUE(rt->wait_for(kWait));
+  auto value = [&](const char* family, const char* component) {
+    return metrics.counter(family, {{"component", component}}).value();
+  };
+  EXPECT_EQ(value("ingestd_component_batches_out", "src"), 100u);
+  EXPECT_EQ(value("ingestd_component_batches_in", "even"), 100u);
+  EXPECT_EQ(value("ingestd_component_batches_out", "even"), 100u);
+  EXPECT_EQ(value("ingestd_component_batches_in", "out"), 100u);
+  EXPECT_EQ(value("ingestd_component_batches_out", "out"), 100u);
+  EXPECT_GT(value("ingestd_component_bytes_out", "src"), 0u);
+  EXPECT_EQ(value("ingestd_component_bytes_in", "even"),
+            value("ingestd_component_bytes_out", "src"));
+  EXPECT_EQ(value("ingestd_component_bytes_in", "out"),
+            value("ingestd_component_bytes_out", "even"));
+  for (const char* c : {"even", "out"}) {
+    auto h = metrics.histogram("ingestd_component_batch_duration_seconds", {{"component", c}})
+                 .snapshot();
+    uint64_t n = 0;
+    for (uint64_t x : h.counts) n += x;
+    EXPECT_EQ(n, 100u) << c;  // one parse (or write) per batch
+  }
+  std::vector<Family> gauges;
+  rt->collect(gauges);
+  auto family = [&](const char* name) -> const Family& {
+    for (const auto& f : gauges)
+      if (f.name == name) return f;
+    ADD_FAILURE() << "no family " << name;
+    return gauges.front();
+  };
+  EXPECT_EQ(family("ingestd_component_info").samples.size(), 3u);
+  const Family& bounds = family("ingestd_queue_max_batches");
+  ASSERT_EQ(bounds.samples.size(), 2u);  // the consumers' queues: even and out
+  EXPECT_EQ(bounds.samples[0].labels, (Labels{{"component", "even"}}));
+  EXPECT_EQ(bounds.samples[0].value, static_cast<double>(pipeline.components[1].queue.max_batches));
+  const Family& breaker = family("ingestd_sink_breaker_state");
+  ASSERT_EQ(breaker.samples.size(), 3u);
+  EXPECT_EQ(breaker.samples[0].labels, (Labels{{"sink", "out"}, {"state", "closed"}}));
+  EXPECT_EQ(breaker.samples[0].value, 1);
+  EXPECT_EQ(breaker.samples[1].value + breaker.samples[2].value, 0);
 }
 
 TEST_F(RuntimeTest, FanOutGivesEverySinkEveryEventAndAcksAfterBoth) {
@@ -585,6 +635,12 @@ TEST_F(RuntimeTest, AnOpenBreakerSpoolsBatchesAndTheyAreReplayedWhenItCloses) {
   ASSERT_TRUE(wait_counter("out.spooled", 500));
   EXPECT_GE(counter("out.breaker_opened"), 1u);
   EXPECT_GT(shared.acks_ok, 0);
+  // What the admin server shows of it: out of closed since it opened, records waiting.
+  auto sinks = rt->sinks();
+  ASSERT_EQ(sinks.size(), 1u);
+  EXPECT_NE(sinks[0].not_closed_since_ns, 0);
+  EXPECT_GT(sinks[0].spool_records, 0u);
+  EXPECT_NE(sinks[0].spool_oldest_ns, 0);
   shared.sink_fails = false;
   ASSERT_TRUE(wait_counter("out.replayed", counter("out.spooled")));
   ASSERT_TRUE(wait_counter("out.events_out", 2000));
