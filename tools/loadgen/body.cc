@@ -80,7 +80,7 @@ bool BodyRenderer::init(const Options& options, std::string& error) {
   options_ = options;
   if (options_.records == 0) options_.records = 1;
   if (!template_.compile(options_.record_template, error)) return false;
-  if (options_.gzip) gzipper_.emplace();
+  if (options_.gzip) gzipper_ = std::make_unique<Gzipper>();
   return true;
 }
 

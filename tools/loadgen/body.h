@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -67,7 +68,7 @@ class BodyRenderer {
   Options options_;
   ingestd::plugins::GeneratorTemplate template_;
   std::string raw_;
-  std::optional<Gzipper> gzipper_;
+  std::unique_ptr<Gzipper> gzipper_;  // with gzip
 };
 
 }  // namespace ingestd::loadgen

@@ -56,6 +56,8 @@ uint64_t LatencyHistogram::percentile(double p) const {
   const uint64_t rank =
       std::max<uint64_t>(1, static_cast<uint64_t>(std::ceil(p * count_ / 100.0 - 1e-9)));
   // (The epsilon keeps 99.9 % of 1000 at rank 999 despite 99.9 not being exact in binary.)
+  if (rank == count_) return max_;  // exact at both ends
+  if (rank == 1) return min_;
   uint64_t seen = 0;
   for (size_t i = 0; i < counts_.size(); ++i) {
     seen += counts_[i];

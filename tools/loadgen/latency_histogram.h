@@ -11,7 +11,8 @@ namespace ingestd::loadgen {
 // with 7 sub-bucket bits): values below 256 are kept exactly, larger ones in a bucket no wider
 // than 1/128 of its lower bound. percentile() returns the middle of the bucket that holds the
 // nearest-rank percentile, clamped to [min, max]: within 1/256 of the exact value (and exact
-// below 256). min() and max() are exact.
+// below 256). min() and max() are exact, and so are the percentiles whose rank is the first or
+// the last value.
 //
 // About 60 KiB, allocated once by the constructor; record() never allocates. Not thread-safe: one
 // per worker thread, merged with merge() at the end.
