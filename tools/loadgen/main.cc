@@ -72,7 +72,8 @@ int main(int argc, char** argv) {
   app.add_option("-c,--connections", connections, "Keep-alive connections")
       ->check(CLI::Range(1u, 100000u))
       ->capture_default_str();
-  app.add_option("-t,--threads", threads, "Threads driving the connections (at most one each)")
+  app.add_option("-t,--threads", threads,
+                 "Worker threads, each driving its share of the connections")
       ->check(CLI::Range(1u, 256u))
       ->capture_default_str();
   app.add_option("-r,--rate", rate,
@@ -84,7 +85,7 @@ int main(int argc, char** argv) {
                                       "Seconds to send for (default 10 without --requests)")
                            ->check(CLI::PositiveNumber);
   auto* requests_opt = app.add_option("-n,--requests", requests, "Requests to send in all")
-                           ->check(CLI::Range(uint64_t{1}, UINT64_MAX));
+                           ->check(CLI::PositiveNumber);
   duration_opt->excludes(requests_opt);
   app.add_option("--shape", shape_name, "Records: visit, activity, metric or template")
       ->check(CLI::IsMember({"visit", "activity", "metric", "template"}))
