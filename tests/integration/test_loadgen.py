@@ -5,13 +5,18 @@ it with --requests N --records K --json and checks, against values computed here
 holds exactly N*K records whose seqs are exactly 0..N*K-1, each once; the tool's JSON reports N
 answers, all 2xx (202), N*K records and no error; the daemon's own counters agree. Then with gzip
 and NDJSON, with a rate (the run cannot be faster than its schedule), with a template file, and
-with answers that are not 2xx and a refused connection (counted, the run goes on, exit 0).
+with answers that are not 2xx and a refused connection (counted, the run goes on, exit 0). Last,
+against a slow peer of the test's own: with a rate it cannot keep up with, latency counts from when
+each request was due, so the wait for the one busy connection shows in the percentiles.
 """
 
 import collections
+import http.server
 import json
 import os
 import subprocess
+import threading
+import time
 import unittest
 
 import harness
@@ -163,6 +168,39 @@ sinks:
         rc, _ = d.stop()
         self.assertEqual(rc, 0)
         self.assertEqual(Counters(d.stats())["web.requests.unrouted.404"], 30)
+
+    def test_rate_latency_counts_the_wait_for_a_busy_connection(self):
+        delay = 0.05
+
+        class Slow(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self):
+                self.rfile.read(int(self.headers["Content-Length"]))
+                time.sleep(delay)  # the peer's answer time, not a wait of the test
+                self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Slow)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        self.addCleanup(server.server_close)
+        self.addCleanup(server.shutdown)
+        url = f"http://127.0.0.1:{server.server_address[1]}/"
+        n = 20
+        # Unpaced, one connection: each request's latency is about the peer's delay.
+        free = self.loadgen("--requests", n, "--connections", 1, url=url)
+        self.assertEqual(free["statuses"], {"204": n}, free)
+        self.assertGreaterEqual(free["latency_us"]["min"], delay * 1e6)
+        # 100 requests/s on one connection that takes 50 ms each: request k is due at k * 10 ms
+        # but cannot go before k * 50 ms, so the last one waits at least (n-1) * 40 ms + 50 ms.
+        paced = self.loadgen("--requests", n, "--connections", 1, "--rate", 100, url=url)
+        self.assertEqual(paced["statuses"], {"204": n}, paced)
+        least_last = ((n - 1) * (delay - 0.01) + delay) * 1e6
+        self.assertGreaterEqual(paced["latency_us"]["max"], least_last * (1 - 1 / 256), paced)
+        self.assertGreater(paced["latency_us"]["p50"], 4 * free["latency_us"]["p50"], paced)
 
 
 if __name__ == "__main__":

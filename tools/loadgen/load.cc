@@ -45,6 +45,7 @@ struct Conn {
   std::string out;  // head + length + blank line + body
   size_t written = 0;
   int64_t sent_ns = 0;   // the request's first byte (or the connect's start)
+  int64_t due_ns = 0;    // with a rate: when the schedule wanted the request sent
   int64_t retry_ns = 0;  // kBackoff: when to connect again
   ResponseParser parser;
 };
@@ -122,6 +123,7 @@ class Worker {
         continue;
       }
       prepare(c, claim.index);
+      c.due_ns = schedule_.due_ns(claim.index);
       if (c.fd < 0) {
         connect_conn(c, now);
       } else {
@@ -235,7 +237,11 @@ class Worker {
   }
 
   void answered(Conn& c, int64_t now, bool closed) {
-    result_.latency.record(static_cast<uint64_t>(std::max<int64_t>(0, now - c.sent_ns)));
+    // With a rate, from when the request was due: a request that waited for a free connection
+    // (or for one to be made) waited for the server too, and leaving that out would hide an
+    // overload from the percentiles (coordinated omission).
+    const int64_t from = options_.rate > 0 ? std::min(c.due_ns, c.sent_ns) : c.sent_ns;
+    result_.latency.record(static_cast<uint64_t>(std::max<int64_t>(0, now - from)));
     const int status = c.parser.status();
     ++result_.statuses[static_cast<size_t>(std::clamp(status, 0, 999))];
     ++result_.answered;

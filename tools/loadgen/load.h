@@ -30,8 +30,8 @@ struct LoadOptions {
 
 // What a run counted, merged over its threads.
 struct LoadResult {
-  LatencyHistogram latency;               // ns, from a request's first byte written to the end
-                                          // of its answer, of every answered request
+  LatencyHistogram latency;  // ns, of every answered request: from its first byte written (with
+                             // a rate: from when it was due) to the end of its answer
   std::array<uint64_t, 1000> statuses{};  // answers by status code (100..999)
   uint64_t answered = 0;                  // answers of any status
   uint64_t ok = 0;                        // 2xx answers
