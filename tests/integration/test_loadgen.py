@@ -39,7 +39,7 @@ class LoadgenTest(harness.IntegrationTestCase):
         self.out = self.path("events.jsonl")
         self.url = f"http://127.0.0.1:{self.port}/api/visit/v1/"
 
-    def start(self):
+    def start(self, source_extra=""):
         d = self.start_daemon(f"""
 data_dir: {q(self.dir)}
 shutdown_timeout: 5s
@@ -49,7 +49,7 @@ sources:
     listen: 127.0.0.1:{self.port}
     routes:
       - {{path: /api/visit/v1/, name: visit}}
-parsers:
+{source_extra}parsers:
   events:
     type: json
     inputs: [web]
@@ -136,6 +136,19 @@ sinks:
         self.assertGreaterEqual(result["seconds"], (n - 1) / rate, result)
         self.assertLessEqual(result["requests_per_s"], rate * n / (n - 1) + 0.5, result)
         self.assert_output(d, n * 2)
+
+    def test_interval_and_an_authorization_header(self):
+        d = self.start(source_extra="    token: s3cret\n")
+        # No token: every answer 401, counted, none fatal.
+        refused = self.loadgen("--requests", 5, "--connections", 1)
+        self.assertEqual(refused["statuses"], {"401": 5}, refused)
+        # 4 connections, one request each per 0.1 s: 40 requests/s, so 20 take at least 19/40 s.
+        n = 20
+        result = self.loadgen("--requests", n, "--records", 4, "--connections", 4,
+                              "--interval", "0.1", "--header", "Authorization: Bearer s3cret")
+        self.assert_clean_run(result, n, 4)
+        self.assertGreaterEqual(result["seconds"], (n - 1) / 40, result)
+        self.assert_output(d, n * 4)
 
     def test_template_file(self):
         d = self.start()

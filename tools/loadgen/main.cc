@@ -2,7 +2,8 @@
 // generated records and reports what it measured.
 //
 //   ingestd-loadgen --url http://127.0.0.1:8080/api/visit/v1/ [--connections N] [--threads T]
-//                   [--rate R] [--duration S | --requests N] [--shape visit|activity|metric |
+//                   [--rate R | --interval S] [--duration S | --requests N] [--shape
+//                   visit|activity|metric |
 //                   --template FILE] [--records K] [--format array|ndjson] [--gzip]
 //                   [--header 'Name: value']... [--seed N] [--timeout S] [--json]
 //
@@ -76,11 +77,17 @@ int main(int argc, char** argv) {
                  "Worker threads, each driving its share of the connections")
       ->check(CLI::Range(1u, 256u))
       ->capture_default_str();
-  app.add_option("-r,--rate", rate,
-                 "Requests per second over all connections; 0: as fast as "
-                 "the server answers")
-      ->check(CLI::NonNegativeNumber)
-      ->capture_default_str();
+  auto* rate_opt = app.add_option("-r,--rate", rate,
+                                  "Requests per second over all connections; 0: as fast as "
+                                  "the server answers")
+                       ->check(CLI::NonNegativeNumber)
+                       ->capture_default_str();
+  double interval_s = 0;
+  app.add_option("-i,--interval", interval_s,
+                 "Seconds between a connection's requests, on average (the same as --rate "
+                 "connections/interval)")
+      ->check(CLI::PositiveNumber)
+      ->excludes(rate_opt);
   auto* duration_opt = app.add_option("-d,--duration", duration_s,
                                       "Seconds to send for (default 10 without --requests)")
                            ->check(CLI::PositiveNumber);
@@ -166,7 +173,7 @@ int main(int argc, char** argv) {
 
   options.connections = connections;
   options.threads = threads;
-  options.rate = rate;
+  options.rate = interval_s > 0 ? connections / interval_s : rate;
   options.requests = requests;
   if (requests == 0 && duration_s == 0) duration_s = 10;
   options.duration_ns = static_cast<int64_t>(std::llround(duration_s * 1e9));
@@ -180,7 +187,7 @@ int main(int argc, char** argv) {
   std::fprintf(stderr, "ingestd-loadgen: POST %s, %u connection%s, %s x %u record%s (%s%s)%s\n",
                url_text.c_str(), connections, connections == 1 ? "" : "s", shape_name.c_str(),
                records, records == 1 ? "" : "s", format.c_str(), gzip ? ", gzip" : "",
-               rate > 0 ? fmt::format(", {:g} requests/s", rate).c_str() : "");
+               options.rate > 0 ? fmt::format(", {:g} requests/s", options.rate).c_str() : "");
   const LoadResult result = run_load(options, g_stop);
   const std::string out = json ? format_json(result) + "\n" : format_text(result);
   std::fwrite(out.data(), 1, out.size(), stdout);
