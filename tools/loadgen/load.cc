@@ -75,6 +75,7 @@ class Worker {
       if (stop_.load(std::memory_order_relaxed)) schedule_.stop();
       claim_requests(now, wake);
       for (Conn& c : conns_) {
+        if (in_backoff_ == 0) break;  // the usual case: no scan
         if (c.state != Conn::State::kBackoff) continue;
         const bool over =
             options_.duration_ns > 0 && now >= schedule_.start_ns() + options_.duration_ns;
@@ -147,6 +148,7 @@ class Worker {
   }
 
   void connect_conn(Conn& c, int64_t now) {
+    if (c.state == Conn::State::kBackoff) --in_backoff_;
     close_conn(c);
     c.state = Conn::State::kConnecting;
     c.sent_ns = now;
@@ -169,6 +171,7 @@ class Worker {
     ++result_.connect_errors;
     close_conn(c);
     c.state = Conn::State::kBackoff;
+    ++in_backoff_;
     c.retry_ns = now + options_.connect_retry_ns;
   }
 
@@ -276,6 +279,7 @@ class Worker {
   }
 
   void finish(Conn& c) {
+    if (c.state == Conn::State::kBackoff) --in_backoff_;
     close_conn(c);
     c.state = Conn::State::kDone;
     ++done_;
@@ -296,6 +300,7 @@ class Worker {
   std::vector<Conn*> idle_;
   bool idle_ready_ = false;
   size_t done_ = 0;
+  size_t in_backoff_ = 0;  // connections in kBackoff
   int epoll_ = -1;
   BodyRenderer renderer_;
   std::vector<char> buffer_ = std::vector<char>(64 * 1024);  // what recv() reads into
