@@ -1,6 +1,7 @@
 # What `cmake --install` puts where, by package (the CMake component is the Debian package):
-#   ingestd      the daemon, ingestctl, the core plugins (ingestd_add_plugin), the default config,
-#                man pages; systemd/CMakeLists.txt adds the unit, sysusers, tmpfiles and D-Bus files
+#   ingestd      the daemon, ingestctl, ingestd-loadgen, the core plugins (ingestd_add_plugin), the
+#                default config, man pages; systemd/CMakeLists.txt adds the unit, sysusers,
+#                tmpfiles and D-Bus files
 #   dev          ingestd-dev: the SDK headers, the static SDK library and the CMake package
 #   kafka        ingestd-plugin-kafka: the plugins that link librdkafka (plugins/sink/kafka,
 #                plugins/source/kafka), so that the daemon's package does not depend on it
@@ -9,6 +10,10 @@ include(CMakePackageConfigHelpers)
 # ingestctl is built and installed by tools/ingestctl; its page goes with it.
 if(TARGET ingestctl)
   install(FILES docs/man/ingestctl.1 DESTINATION "${CMAKE_INSTALL_MANDIR}/man1")
+endif()
+# So is ingestd-loadgen, by tools/loadgen.
+if(TARGET ingestd-loadgen)
+  install(FILES docs/man/ingestd-loadgen.1 DESTINATION "${CMAKE_INSTALL_MANDIR}/man1")
 endif()
 install(FILES docs/man/ingestd.8 DESTINATION "${CMAKE_INSTALL_MANDIR}/man8")
 # The default pipeline, a conffile in the package (config/pipeline.yaml).

@@ -8,6 +8,12 @@ answers 202 once a request's 10 records are queued, and its pipeline parses them
 to a file. Prints both rates and their ratio (target: ingestd >= 50 % of nginx), and checks that
 every record was counted: the output file holds exactly 10 lines per 2xx answer wrk saw, and wrk
 saw no other answer. Fails only on a wrong count or a step that breaks, not on a missed target.
+
+Then ingestd-loadgen, the project's own client, against a fresh ingestd, same connections and
+duration, posting the same records numbered (10 per NDJSON body): its records/s and latency
+percentiles, and a check that the output holds exactly seqs 0..N-1 for the N records of the 2xx
+answers. wrk against nginx stays the ratio of record: a comparison made with one tool on both
+sides.
 """
 
 import json
@@ -134,28 +140,59 @@ def bench_nginx(args, workdir):
         err.close()
 
 
-def bench_ingestd(args, workdir):
+def run_loadgen(loadgen, url, args, log_path):
+    """Runs ingestd-loadgen with the benchmark's records; returns its --json result."""
+    cmd = [loadgen, "--url", url, "-c", str(args.connections), "-t", str(args.threads),
+           "-d", str(args.duration), "-k", str(LINES_PER_BODY), "--format", "ndjson",
+           "--template", os.path.join(HERE, "record.tmpl"), "--json"]
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=args.duration + 60)
+    with open(log_path, "w") as f:
+        f.write(p.stdout + p.stderr)
+    if p.returncode != 0 or not p.stdout.strip():
+        common.fail(f"ingestd-loadgen exited {p.returncode}: {p.stderr[-1500:]}")
+    result = json.loads(p.stdout.strip().splitlines()[-1])
+    result["statuses"] = {int(k): v for k, v in result["statuses"].items()}
+    return result
+
+
+def bench_ingestd(args, workdir, drive, name):
+    """Runs ingestd (http -> json -> file) under drive(url, log_path); returns its result with
+    the output file (`out`) and the daemon's counters."""
     port = free_port()
-    out = os.path.join(workdir, "records.jsonl")
-    config = os.path.join(workdir, "ingestd.yaml")
+    out = os.path.join(workdir, f"records-{name}.jsonl")
+    config = os.path.join(workdir, f"ingestd-{name}.yaml")
     with open(config, "w") as f:
         f.write(ingestd_config(workdir, port, out))
     daemon = common.Daemon(args.ingestd, args.plugin_dir, config,
-                           os.path.join(workdir, "ingestd.stats.json"),
-                           os.path.join(workdir, "ingestd.stderr"))
+                           os.path.join(workdir, f"ingestd-{name}.stats.json"),
+                           os.path.join(workdir, f"ingestd-{name}.stderr"))
     try:
         common.poll(lambda: daemon.log_has("listening on") or daemon.proc.poll() is not None, 30,
                     "ingestd to listen")
         daemon.check_running()
-        result = run_wrk(args.wrk, f"http://127.0.0.1:{port}/ingest", args,
-                         os.path.join(workdir, "wrk-ingestd.log"))
+        result = drive(f"http://127.0.0.1:{port}/ingest", os.path.join(workdir, f"{name}.log"))
         counters = daemon.stop()
     finally:
         daemon.kill()
     with open(out, "rb") as f:
         result["lines"] = f.read().count(b"\n")
+    result["out"] = out
     result["counters"] = counters
     return result
+
+
+def check_seqs(path, total):
+    """Fails unless the file's records (raw, each starting {"seq":N,) are seqs 0..total-1, once
+    each."""
+    seen = bytearray(total)
+    with open(path, "rb") as f:
+        for line in f:
+            seq = int(line[7:line.index(b",")])
+            if not 0 <= seq < total or seen[seq]:
+                common.fail(f"record seq {seq} is outside 0..{total - 1} or written twice")
+            seen[seq] = 1
+    if total and min(seen) == 0:
+        common.fail(f"seq {seen.index(0)} is missing from the output")
 
 
 def rate(result):
@@ -166,16 +203,21 @@ def main():
     parser = common.argument_parser(__doc__, workdir="bench-http-source")
     parser.add_argument("--wrk", default=shutil.which("wrk") or "wrk")
     parser.add_argument("--nginx", default=shutil.which("nginx") or "/usr/sbin/nginx")
+    parser.add_argument("--loadgen", default=common.build_path("ingestd-loadgen"))
     parser.add_argument("--duration", type=int, default=5, help="seconds of load per server")
     parser.add_argument("--connections", type=int, default=50)
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
-    common.require_executables([args.ingestd, args.wrk, args.nginx], "bench_http_source")
+    common.require_executables([args.ingestd, args.wrk, args.nginx, args.loadgen],
+                               "bench_http_source")
     shutil.rmtree(args.workdir, ignore_errors=True)
     os.makedirs(args.workdir)
 
     ref = bench_nginx(args, args.workdir)
-    ours = bench_ingestd(args, args.workdir)
+    ours = bench_ingestd(args, args.workdir,
+                         lambda url, log: run_wrk(args.wrk, url, args, log), "wrk")
+    own = bench_ingestd(args, args.workdir,
+                        lambda url, log: run_loadgen(args.loadgen, url, args, log), "loadgen")
 
     ok_nginx = sum(n for s, n in ref["statuses"].items() if 200 <= s < 300)
     ok_ours = sum(n for s, n in ours["statuses"].items() if 200 <= s < 300)
@@ -197,7 +239,29 @@ def main():
     if ours["counters"].get("web.records") != ours["lines"]:
         common.fail(f"web.records is {ours['counters'].get('web.records')}, the file holds "
                     f"{ours['lines']}")
+    report_loadgen(args, own)
     return 0
+
+
+def report_loadgen(args, own):
+    """Prints ingestd-loadgen's figures and checks its records, seq by seq."""
+    lat = own["latency_us"]
+    other = {s: n for s, n in own["statuses"].items() if not 200 <= s < 300}
+    print()
+    print(f"ingestd-loadgen -t{args.threads} -c{args.connections} -d{args.duration}s, the same "
+          f"records numbered, {LINES_PER_BODY} per NDJSON body, keep-alive")
+    print(f"ingestd http -> json -> file:   {own['requests_per_s']:10.0f} requests/s  "
+          f"({own['ok']} 2xx, {own['records_per_s']:.0f} records/s)")
+    print(f"latency: p50 {lat['p50'] / 1e3:.2f} ms, p90 {lat['p90'] / 1e3:.2f} ms, "
+          f"p99 {lat['p99'] / 1e3:.2f} ms, max {lat['max'] / 1e3:.2f} ms")
+    print(f"records: {own['lines']} written, {own['records']} expected (seqs 0..N-1 once each); "
+          f"loadgen errors: {own['errors']}")
+    if other or sum(own["errors"].values()):
+        common.fail(f"ingestd-loadgen saw {other} besides 2xx and errors {own['errors']}")
+    if own["lines"] != own["records"]:
+        common.fail(f"the output holds {own['lines']} records, ingestd-loadgen had "
+                    f"{own['records']} answered 2xx: records were lost or duplicated")
+    check_seqs(own["out"], own["records"])
 
 
 def body_sample():
