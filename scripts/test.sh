@@ -6,7 +6,7 @@
 #   2. the unit tests again under AddressSanitizer + UndefinedBehaviorSanitizer (at -O0 with
 #      assertions on: the Beast and librdkafka plugin sources take minutes each at -O2);
 #   3. the runtime unit tests (queue, threads) under ThreadSanitizer, then the libFuzzer targets
-#      (tests/fuzz) for 20 s each;
+#      (tests/fuzz) for 20 s each, two at a time;
 #   4. the Debian packages, built from a clean copy and checked by lintian, then the end-to-end
 #      test: installed and operated under a real systemd in a container (tests/e2e/).
 # QUICK=1 runs only step 1.
@@ -46,7 +46,7 @@ if [ "${QUICK:-0}" = 1 ]; then
 fi
 
 step "unit tests under AddressSanitizer + UndefinedBehaviorSanitizer"
-BUILD_DIR="$root/build-asan" BUILD_TARGETS="unit_config unit_graph unit_reliability unit_runtime unit_plugins unit_control unit_loadgen" \
+BUILD_DIR="$root/build-asan" BUILD_TARGETS="unit_config unit_graph unit_reliability unit_runtime unit_plugins unit_control unit_loadgen unit_admin" \
   "$root/scripts/build.sh" -DINGESTD_SANITIZE=address,undefined -DINGESTD_BUILD_BENCH=OFF \
   -DCMAKE_BUILD_TYPE=Debug "-DCMAKE_CXX_FLAGS_DEBUG=-O0 -g1"
 ctest --test-dir "$root/build-asan" --output-on-failure -j 2 -L unit
@@ -61,12 +61,22 @@ step "fuzz targets (libFuzzer, clang): spool recovery, batch codec, JSON and Pro
 CXX=clang++ BUILD_DIR="$root/build-fuzz" \
   BUILD_TARGETS="fuzz_spool_recovery fuzz_batch_codec fuzz_json_parser fuzz_prometheus_parser fuzz_sse_framer" \
   "$root/scripts/build.sh" -DINGESTD_FUZZ=ON -DINGESTD_BUILD_BENCH=OFF
-for target in spool_recovery batch_codec json_parser prometheus_parser sse_framer; do
+fuzz() {
   # New inputs go to a corpus of the build's own; a crash leaves its input in build-fuzz/.
-  mkdir -p "$root/build-fuzz/corpus/$target"
-  "$root/build-fuzz/tests/fuzz/fuzz_$target" -max_total_time=20 -artifact_prefix="$root/build-fuzz/" \
-    "$root/build-fuzz/corpus/$target" "$root/tests/fuzz/corpus/$target"
-done
+  mkdir -p "$root/build-fuzz/corpus/$1"
+  if "$root/build-fuzz/tests/fuzz/fuzz_$1" -max_total_time=20 -artifact_prefix="$root/build-fuzz/" \
+    "$root/build-fuzz/corpus/$1" "$root/tests/fuzz/corpus/$1" >"$root/build-fuzz/$1.log" 2>&1; then
+    echo "fuzz_$1: $(grep -E '^Done|^#[0-9]+ *DONE' "$root/build-fuzz/$1.log" | tail -n 1)"
+  else
+    tail -n 60 "$root/build-fuzz/$1.log"
+    echo "fuzz_$1 failed; its whole log is build-fuzz/$1.log" >&2
+    return 1
+  fi
+}
+# Two at a time, one per core.
+fuzz spool_recovery & a=$!; fuzz batch_codec & b=$!; wait $a; wait $b
+fuzz json_parser & a=$!; fuzz prometheus_parser & b=$!; wait $a; wait $b
+fuzz sse_framer
 
 step "Debian packages (dpkg-buildpackage from a clean copy, lintian)"
 "$root/scripts/build-debs.sh" "$root/build/debs"
