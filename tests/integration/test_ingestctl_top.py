@@ -133,46 +133,61 @@ class TopTest(DbusTestCase):
         for c in by_name.values():
             self.assertEqual(c["state"], "running")
 
-    def test_live_view_restores_the_terminal_on_q_and_on_sigterm(self):
-        self.start()
-        for how in ("q", signal.SIGTERM):
-            pid, fd = pty.fork()
-            if pid == 0:  # the child: ingestctl on the pty
+    def live(self, end):
+        """Runs `ingestctl top` on a pty until two screens are drawn, calls end(pid, fd), and
+        returns its exit code and all it wrote once it has given the terminal back."""
+        pid, fd = pty.fork()
+        if pid == 0:  # the child: ingestctl on the pty
+            try:
                 os.execv(harness.INGESTCTL, [harness.INGESTCTL, "--bus", self.bus.address, "top",
                                              "--interval", "0.2"])
-            output = b""
-
-            def read_until(pattern, timeout=15):
-                nonlocal output
-                deadline = time.monotonic() + timeout
-                while not re.search(pattern, output) and time.monotonic() < deadline:
-                    ready, _, _ = select.select([fd], [], [], 0.1)
-                    if ready:
-                        try:
-                            output += os.read(fd, 65536)
-                        except OSError:  # the child has closed the pty
-                            break
-                return re.search(pattern, output)
-
-            try:
-                # Two screens: the second has rates.
-                self.assertTrue(read_until(rb"(?s)\x1b\[H.*\x1b\[H.*gen +src +generator"),
-                                output[-2000:])
-                if how == "q":
-                    os.write(fd, b"q")
-                else:
-                    os.kill(pid, how)
-                self.assertTrue(read_until(rb"\x1b\[\?1049l"), output[-500:])
-                _, status = os.waitpid(pid, 0)
             finally:
-                try:
-                    os.kill(pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-                os.close(fd)
-            self.assertEqual(os.waitstatus_to_exitcode(status), 0, how)
-            self.assertTrue(output.startswith(b"\x1b[?1049h"), output[:100])
-            self.assertIn(b"\x1b[?25h", output, "the cursor is shown again")
+                os._exit(127)
+        output = b""
+
+        def read_until(pattern, timeout=15):
+            nonlocal output
+            deadline = time.monotonic() + timeout
+            while not re.search(pattern, output) and time.monotonic() < deadline:
+                ready, _, _ = select.select([fd], [], [], 0.1)
+                if ready:
+                    try:
+                        output += os.read(fd, 65536)
+                    except OSError:  # the child has closed the pty
+                        break
+            return re.search(pattern, output)
+
+        status = None
+        try:
+            # Two screens: the second has rates.
+            self.assertTrue(read_until(rb"(?s)\x1b\[H.*\x1b\[H.*gen +src +generator"),
+                            output[-2000:])
+            end(pid, fd)
+            self.assertTrue(read_until(rb"\x1b\[\?1049l"), output[-500:])
+            read_until(rb"\n$", timeout=2)  # a message after the screen is given back
+            _, status = os.waitpid(pid, 0)
+        finally:
+            if status is None:
+                os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
+            os.close(fd)
+        self.assertTrue(output.startswith(b"\x1b[?1049h"), output[:100])
+        self.assertIn(b"\x1b[?25h", output, "the cursor is shown again")
+        return os.waitstatus_to_exitcode(status), output
+
+    def test_live_view_gives_the_terminal_back_on_q_and_on_sigterm(self):
+        self.start()
+        rc, _ = self.live(lambda pid, fd: os.write(fd, b"q"))
+        self.assertEqual(rc, 0)
+        rc, _ = self.live(lambda pid, fd: os.kill(pid, signal.SIGTERM))
+        self.assertEqual(rc, 0)
+
+    def test_live_view_gives_the_terminal_back_when_the_daemon_goes(self):
+        d = self.start()
+        rc, output = self.live(lambda pid, fd: d.stop(signal.SIGTERM))
+        self.assertEqual(rc, EX_UNAVAILABLE, output[-500:])
+        message = output[output.rindex(b"\x1b[?1049l"):]
+        self.assertIn(b"cannot reach ingestd", message)
 
     def test_no_daemon_fails_fast_naming_the_bus(self):
         d = self.start()
