@@ -428,18 +428,17 @@ int main(int argc, char** argv) {
   aggregates_cmd->add_option("--where", where, "Only groups whose FIELD has TEXT (repeatable)")
       ->type_name("FIELD=TEXT");
   auto* top_cmd = app.add_subcommand(
-      "top",
-      "Live view of per-component rates, queue fill, drops, errors, breakers and spools (q to "
-      "quit); one plain snapshot with --once or when stdout is not a terminal");
+      "top", "Live per-component rates, queues, drops, errors, breakers and spools (q quits)");
   double interval = 1.0;
   bool once = false;
   top_cmd
       ->add_option("--interval", interval,
-                   "Seconds between refreshes (and between the two "
-                   "samples of a snapshot)")
+                   "Seconds between refreshes (and between the two samples of a snapshot)")
       ->check(CLI::Range(0.1, 3600.0))
       ->default_str("1");
-  top_cmd->add_flag("--once", once, "Print one snapshot and exit (with --json: as JSON)");
+  top_cmd->add_flag("--once", once,
+                    "Print one plain snapshot and exit (also when stdout is not a terminal; "
+                    "with --json: as JSON)");
 
   try {
     app.parse(argc, argv);
