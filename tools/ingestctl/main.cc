@@ -2,21 +2,28 @@
 // privileges of its own beyond what the bus policy grants its caller.
 //
 //   ingestctl [--bus system|session|ADDRESS] [--json] reload | status | validate FILE |
-//             log-level LEVEL | aggregates NAME [--where FIELD=TEXT]...
+//             log-level LEVEL | aggregates NAME [--where FIELD=TEXT]... |
+//             top [--interval SECONDS] [--once]
 //
 // Exit codes: 0 success; 1 a failed reload or an invalid file; 64 usage error (also an unknown
 // log level); 69 (EX_UNAVAILABLE) the daemon cannot be reached on that bus; 77 (EX_NOPERM) the
 // bus policy refused the call.
 
+#include <poll.h>
+#include <signal.h>
+#include <sys/ioctl.h>
+#include <termios.h>
+#include <unistd.h>
+
 #include <chrono>
 #include <cstdio>
-#include <ctime>
+#include <cstdlib>
 #include <filesystem>
 #include <map>
 #include <string>
+#include <thread>
 #include <vector>
 
-#include <fmt/chrono.h>
 #include <fmt/format.h>
 #include <sdbus-c++/sdbus-c++.h>
 #include <simdjson.h>
@@ -24,6 +31,7 @@
 
 #include "control/dbus_names.h"
 #include "ingestd/json.h"
+#include "top.h"
 
 namespace {
 
@@ -37,6 +45,92 @@ constexpr int kExitNoPermission = 77;  // EX_NOPERM
 
 // Long enough for a reload that drains a busy pipeline (bounded by its shutdown_timeout).
 constexpr auto kCallTimeout = std::chrono::minutes(5);
+// GetStatus for `top`: a daemon that does not answer within this is reported, not waited for.
+constexpr auto kTopCallTimeout = std::chrono::seconds(10);
+
+// `top`'s live view ends on q, Ctrl-C (SIGINT), SIGTERM or SIGHUP: the handler records the signal
+// and wakes the wait through a pipe, so that the terminal is restored by the main thread.
+volatile sig_atomic_t g_stop_signal = 0;
+int g_wake_fd = -1;
+
+void on_stop_signal(int sig) {
+  g_stop_signal = sig;
+  if (g_wake_fd >= 0) {
+    char c = 0;
+    [[maybe_unused]] ssize_t n = write(g_wake_fd, &c, 1);
+  }
+}
+
+// The terminal's columns and rows; 80 x 24 when stdout is not one (COLUMNS if set).
+std::pair<int, int> terminal_size() {
+  winsize ws{};
+  if (ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0)
+    return {ws.ws_col, ws.ws_row > 0 ? ws.ws_row : 24};
+  if (const char* columns = std::getenv("COLUMNS"); columns && std::atoi(columns) > 0)
+    return {std::atoi(columns), 24};
+  return {80, 24};
+}
+
+// The live view's hold on the terminal: the alternate screen with the cursor hidden, and stdin
+// (when it is a terminal) unbuffered without echo so that q works alone; Ctrl-C still signals.
+// The destructor gives back what the constructor took, also when an exception unwinds past it.
+class LiveScreen {
+ public:
+  LiveScreen() {
+    if (isatty(STDIN_FILENO) && tcgetattr(STDIN_FILENO, &saved_) == 0) {
+      termios raw = saved_;
+      raw.c_lflag &= ~static_cast<tcflag_t>(ICANON | ECHO);
+      raw.c_cc[VMIN] = 0;
+      raw.c_cc[VTIME] = 0;
+      keys_ = tcsetattr(STDIN_FILENO, TCSANOW, &raw) == 0;
+    }
+    std::fputs("\x1b[?1049h\x1b[?25l", stdout);
+    std::fflush(stdout);
+  }
+  ~LiveScreen() {
+    std::fputs("\x1b[?25h\x1b[?1049l", stdout);
+    std::fflush(stdout);
+    if (keys_) tcsetattr(STDIN_FILENO, TCSANOW, &saved_);
+  }
+  LiveScreen(const LiveScreen&) = delete;
+  LiveScreen& operator=(const LiveScreen&) = delete;
+
+  // Cursor home, each line cleared to its end, the rest of the screen cleared; at most `rows`
+  // lines, the last without a newline, so that the screen never scrolls.
+  static void draw(const std::vector<std::string>& lines, int rows) {
+    std::string out = "\x1b[H";
+    size_t n = std::min(lines.size(), static_cast<size_t>(std::max(rows, 1)));
+    for (size_t i = 0; i < n; ++i) {
+      out += lines[i];
+      out += "\x1b[K";
+      if (i + 1 < n) out += '\n';
+    }
+    out += "\x1b[J";
+    std::fwrite(out.data(), 1, out.size(), stdout);
+    std::fflush(stdout);
+  }
+
+  // Waits up to `seconds`; false when the view should end (q typed, or a stop signal).
+  bool wait(double seconds, int wake_fd) {
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
+    while (g_stop_signal == 0) {
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+          deadline - std::chrono::steady_clock::now());
+      if (left.count() <= 0) return true;
+      pollfd fds[2] = {{wake_fd, POLLIN, 0}, {keys_ ? STDIN_FILENO : -1, POLLIN, 0}};
+      if (poll(fds, 2, static_cast<int>(left.count())) <= 0) continue;  // timeout, or EINTR
+      if (fds[1].revents & POLLIN) {
+        char key = 0;
+        if (read(STDIN_FILENO, &key, 1) == 1 && (key == 'q' || key == 'Q')) return false;
+      }
+    }
+    return false;
+  }
+
+ private:
+  termios saved_{};
+  bool keys_ = false;
+};
 
 struct Options {
   std::string bus = "system";
@@ -71,13 +165,54 @@ class Client {
         connection_(dbus::connect_bus(options.bus)),
         proxy_(sdbus::createProxy(*connection_, dbus::kServiceName, dbus::kObjectPath)) {}
 
-  std::string get_status() {
+  std::string get_status(std::chrono::microseconds timeout = kCallTimeout) {
     std::string json;
     proxy_->callMethod("GetStatus")
         .onInterface(dbus::kInterface)
-        .withTimeout(kCallTimeout)
+        .withTimeout(timeout)
         .storeResultsTo(json);
     return json;
+  }
+
+  // One snapshot (rates from two samples `interval` apart), as plain text or JSON, with `once`,
+  // --json or when stdout is not a terminal; else the live view until q or a signal.
+  int top(double interval, bool once) {
+    ingestd::ctl::StatusSnapshot before, now;
+    if (!sample(before)) return kExitFailed;
+    if (once || options_.json || !isatty(STDOUT_FILENO)) {
+      std::this_thread::sleep_for(std::chrono::duration<double>(interval));
+      if (!sample(now)) return kExitFailed;
+      if (options_.json) {
+        std::printf("%s\n", ingestd::ctl::top_json(&before, now, interval).c_str());
+      } else {
+        for (const std::string& line :
+             ingestd::ctl::render_top(&before, now, interval, terminal_size().first))
+          std::printf("%s\n", line.c_str());
+      }
+      return kExitOk;
+    }
+    int wake[2];
+    if (pipe(wake) != 0) {
+      std::perror("ingestctl: pipe");
+      return kExitFailed;
+    }
+    g_wake_fd = wake[1];
+    struct sigaction action {};
+    action.sa_handler = on_stop_signal;  // no SA_RESTART: poll() returns on the signal
+    sigemptyset(&action.sa_mask);
+    for (int sig : {SIGINT, SIGTERM, SIGHUP}) sigaction(sig, &action, nullptr);
+    LiveScreen screen;
+    const ingestd::ctl::StatusSnapshot* previous = nullptr;  // the first screen has no rates
+    now = before;
+    while (true) {
+      auto [columns, rows] = terminal_size();
+      LiveScreen::draw(ingestd::ctl::render_top(previous, now, interval, columns), rows);
+      if (!screen.wait(interval, wake[0])) break;
+      before = std::move(now);
+      previous = &before;
+      if (!sample(now)) return kExitFailed;
+    }
+    return kExitOk;
   }
 
   int status() {
@@ -110,7 +245,7 @@ class Client {
                       text(c["type"]).c_str(), counts(c).c_str());
       }
     }
-    std::printf("last reload: %s\n", describe_reload(doc["last_reload"]).c_str());
+    std::printf("last reload: %s\n", ingestd::ctl::describe_reload(doc["last_reload"]).c_str());
     return kExitOk;
   }
 
@@ -202,6 +337,13 @@ class Client {
   }
 
  private:
+  bool sample(ingestd::ctl::StatusSnapshot& out) {
+    std::string error;
+    if (ingestd::ctl::parse_status(get_status(kTopCallTimeout), out, error)) return true;
+    std::fprintf(stderr, "ingestctl: %s\n", error.c_str());
+    return false;
+  }
+
   static std::string text(simdjson::simdjson_result<simdjson::dom::element> value) {
     std::string_view s;
     if (value.get(s) == simdjson::SUCCESS) return std::string(s);
@@ -234,17 +376,6 @@ class Client {
     if (component["breaker"].get(breaker) == simdjson::SUCCESS && breaker != "closed")
       out += fmt::format(" (breaker {})", breaker);
     return out;
-  }
-
-  // "none", or "ok at 2026-01-02T03:04:05Z: <message>" / "failed at ...: <message>".
-  static std::string describe_reload(simdjson::simdjson_result<simdjson::dom::element> report) {
-    int64_t ns = 0;
-    if (report["finished_realtime_ns"].get(ns) != simdjson::SUCCESS || ns == 0) return "none";
-    bool ok = false;
-    if (report["ok"].get(ok) != simdjson::SUCCESS) ok = false;
-    std::time_t secs = static_cast<std::time_t>(ns / 1'000'000'000);
-    return fmt::format("{} at {:%Y-%m-%dT%H:%M:%SZ}: {}", ok ? "ok" : "failed", fmt::gmtime(secs),
-                       text(report["message"]));
   }
 
   std::vector<std::string> last_reload_errors() {
@@ -296,6 +427,18 @@ int main(int argc, char** argv) {
   aggregates_cmd->add_option("name", component, "The aggregator")->required();
   aggregates_cmd->add_option("--where", where, "Only groups whose FIELD has TEXT (repeatable)")
       ->type_name("FIELD=TEXT");
+  auto* top_cmd = app.add_subcommand(
+      "top", "Live per-component rates, queues, drops, errors, breakers and spools (q quits)");
+  double interval = 1.0;
+  bool once = false;
+  top_cmd
+      ->add_option("--interval", interval,
+                   "Seconds between refreshes (and between the two samples of a snapshot)")
+      ->check(CLI::Range(0.1, 3600.0))
+      ->default_str("1");
+  top_cmd->add_flag("--once", once,
+                    "Print one plain snapshot and exit (also when stdout is not a terminal; "
+                    "with --json: as JSON)");
 
   try {
     app.parse(argc, argv);
@@ -310,6 +453,7 @@ int main(int argc, char** argv) {
     if (*status_cmd) return client.status();
     if (*validate_cmd) return client.validate(file);
     if (*aggregates_cmd) return client.aggregates(component, where);
+    if (*top_cmd) return client.top(interval, once);
     return client.log_level(level);
   } catch (const sdbus::Error& e) {
     Failure f = classify(e, options.bus);

@@ -391,12 +391,14 @@ std::string Daemon::status_json() {
   ReloadReport last;
   std::string state;
   std::string admin_address;
+  int64_t stall_limit;
   {
     std::lock_guard lock(mu_);
     generation = generation_;
     last = last_reload_;
     state = state_;
     admin_address = admin_address_;
+    stall_limit = unhealthy_after_ns_;
   }
   const int64_t mono = clock_.monotonic_ns();
   std::string out = "{\"state\":";
@@ -418,7 +420,19 @@ std::string Daemon::status_json() {
   }
   out += ",\"components\":[";
   std::vector<runtime::Runtime::SinkState> sinks;
-  if (runtime_) sinks = runtime_->sinks();
+  std::vector<runtime::Runtime::QueueState> queues;
+  std::vector<std::string> running, stalled;
+  if (runtime_) {
+    sinks = runtime_->sinks();
+    queues = runtime_->queues();
+    running = runtime_->components();
+    stalled = runtime_->stalled(stall_limit);
+  }
+  auto has = [](const std::vector<std::string>& names, const std::string& name) {
+    return std::find(names.begin(), names.end(), name) != names.end();
+  };
+  // Named counters are "<component>.<counter>" (component names have no dots), sorted by name.
+  const auto counters = metrics_.snapshot();
   if (generation) {
     bool first = true;
     for (const auto& c : generation->pipeline.components) {
@@ -446,7 +460,28 @@ std::string Daemon::status_json() {
       }
       if (c.kind != Kind::kSource)
         out += fmt::format(",\"events_in\":{}", metrics_.counter(c.name + ".events_in").value());
-      out += fmt::format(",\"events_out\":{}}}", metrics_.counter(c.name + ".events_out").value());
+      out += fmt::format(",\"events_out\":{}", metrics_.counter(c.name + ".events_out").value());
+      out += ",\"state\":\"";
+      out += has(stalled, c.name) ? "stalled" : has(running, c.name) ? "running" : "stopped";
+      out += '"';
+      for (const auto& q : queues) {
+        if (q.name != c.name) continue;
+        out += fmt::format(
+            ",\"queue\":{{\"batches\":{},\"max_batches\":{},\"bytes\":{},\"max_bytes\":{}}}",
+            q.batches, q.max_batches, q.bytes, q.max_bytes);
+      }
+      out += ",\"counters\":{";
+      const std::string prefix = c.name + ".";
+      bool first_counter = true;
+      for (auto it = std::lower_bound(counters.begin(), counters.end(),
+                                      std::make_pair(prefix, uint64_t{0}));
+           it != counters.end() && it->first.starts_with(prefix); ++it) {
+        if (!first_counter) out += ',';
+        first_counter = false;
+        json::append_string(out, std::string_view(it->first).substr(prefix.size()));
+        out += fmt::format(":{}", it->second);
+      }
+      out += "}}";
     }
   }
   out += "],\"last_reload\":";

@@ -1435,6 +1435,17 @@ std::vector<Runtime::SinkState> Runtime::sinks() const {
   return out;
 }
 
+std::vector<Runtime::QueueState> Runtime::queues() const {
+  std::vector<QueueState> out;
+  std::lock_guard lock(mu_);
+  for (auto& s : stages_) {
+    if (!s->built->input) continue;
+    const BatchQueue& q = *s->built->input;
+    out.push_back({s->name(), q.size(), q.max_batches(), q.bytes(), q.max_bytes()});
+  }
+  return out;
+}
+
 boost::asio::io_context& Runtime::io() {
   return io_->context;
 }

@@ -131,6 +131,16 @@ class Runtime {
     int64_t not_closed_since_ns = 0;  // monotonic: when the breaker left closed; 0 while closed
   };
   std::vector<SinkState> sinks() const;
+  // Every component with an input queue (every one but the sources) now: what waits in it and
+  // its bounds, in graph order.
+  struct QueueState {
+    std::string name;
+    size_t batches = 0;
+    size_t max_batches = 0;
+    size_t bytes = 0;
+    size_t max_bytes = 0;
+  };
+  std::vector<QueueState> queues() const;
   // The gauges of the running pipeline, appended as metric families (a Metrics collector):
   // ingestd_component_info, queue depth and bounds, breaker state, spool size and age.
   void collect(std::vector<Family>& out) const;
