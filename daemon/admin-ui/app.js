@@ -158,7 +158,6 @@
       svgEl('text', {x: m.l, y: m.t + 20, class: 'tick'}, svg, opts.empty || 'no data yet');
       return;
     }
-    if (opts.span) xMin = Math.min(xMin, xMax - opts.span);
     if (xMax === xMin) xMin = xMax - 1000;
     const yMax = opts.yMax || niceMax(yTop);
     svg.dataset.max = yTop;
@@ -327,8 +326,9 @@
     drawGraph(status, rate, fill);
     drawTable(status, rateIn, rate, fill);
     const series = (map) => [...map.entries()].map(([name, points]) => ({name, color: colorOf(name), points}));
-    lineChart($('rates'), series(page.rates), {span: HISTORY_MS, unit: '/s'});
-    lineChart($('queues'), series(page.fills), {span: HISTORY_MS, unit: '%', yMax: 100});
+    // The span grows with the history, up to HISTORY_MS: a page just opened fills its charts.
+    lineChart($('rates'), series(page.rates), {unit: '/s'});
+    lineChart($('queues'), series(page.fills), {unit: '%', yMax: 100});
   }
 
   // ---- the aggregator chart ---------------------------------------------------------------
