@@ -9,6 +9,7 @@
 #include <fmt/format.h>
 #include <simdjson.h>
 
+#include "admin/dashboard.h"
 #include "admin/exposition.h"
 #include "ingestd/json.h"
 
@@ -55,6 +56,20 @@ bool parse_seconds(std::string_view text, int64_t& ns) {
     return false;
   ns = static_cast<int64_t>(std::llround(seconds * 1e9));
   return true;
+}
+
+// If-None-Match: "*" or a list of entity tags (weak ones compared weakly, as RFC 9110 says).
+bool etag_matches(std::string_view header, std::string_view etag) {
+  while (!header.empty()) {
+    size_t comma = header.find(',');
+    std::string_view tag = header.substr(0, comma);
+    header = comma == std::string_view::npos ? std::string_view() : header.substr(comma + 1);
+    while (!tag.empty() && (tag.front() == ' ' || tag.front() == '\t')) tag.remove_prefix(1);
+    while (!tag.empty() && (tag.back() == ' ' || tag.back() == '\t')) tag.remove_suffix(1);
+    if (tag.starts_with("W/")) tag.remove_prefix(2);
+    if (tag == "*" || tag == etag) return true;
+  }
+  return false;
 }
 
 // Reads the query string into `query`; a 400 response when a parameter is bad or unknown.
@@ -135,11 +150,38 @@ Response aggregates(control::DaemonApi& api, std::string_view path, std::string_
   return r;
 }
 
+// The dashboard's files carry no data (the page asks the API for it, with the token), so they are
+// served without one: the page can then ask the operator for it.
+Response dashboard(const Asset& asset, const Request& request) {
+  if (request.method != "GET" && request.method != "HEAD") {
+    Response r = error(405, fmt::format("{} is not allowed here; use GET", request.method));
+    r.headers.emplace_back("Allow", "GET, HEAD");
+    return r;
+  }
+  Response r;
+  r.content_type = std::string(asset.content_type);
+  // Revalidated on every load (a 304 costs a few bytes), so an upgraded daemon's page is never
+  // mixed with a cached older script.
+  r.headers.emplace_back("Cache-Control", "no-cache");
+  r.headers.emplace_back("ETag", std::string(asset.etag));
+  r.headers.emplace_back("X-Content-Type-Options", "nosniff");
+  // Everything the page loads is its own: no inline script, no other origin.
+  r.headers.emplace_back("Content-Security-Policy",
+                         "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'");
+  if (etag_matches(request.if_none_match, asset.etag)) {
+    r.status = 304;
+    return r;
+  }
+  r.body = std::string(asset.bytes);
+  return r;
+}
+
 Response answer(control::DaemonApi& api, const Request& request, std::string_view token) {
   std::string_view target = request.target;
   size_t q = target.find('?');
   std::string_view path = target.substr(0, q);
   std::string_view qs = q == std::string_view::npos ? std::string_view() : target.substr(q + 1);
+  if (const Asset* asset = find_dashboard_asset(path)) return dashboard(*asset, request);
   const bool known = path == "/metrics" || path == "/health" || path == "/api/v1/status" ||
                      path.starts_with(kAggregates);
   if (!known) return error(404, fmt::format("no such resource: {}", path));

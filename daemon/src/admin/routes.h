@@ -15,16 +15,20 @@ struct Request {
   std::string target;         // "/api/v1/aggregates/sps?where=device=tv"
   std::string accept;         // the Accept header
   std::string authorization;  // the Authorization header
+  std::string if_none_match;  // the If-None-Match header
 };
 
 struct Response {
   int status = 200;
   std::string content_type = "application/json";
   std::string body;
-  std::vector<std::pair<std::string, std::string>> headers;  // extra ones (Allow, ...)
+  // Extra ones (Allow, ETag, ...); one the server also sets (Cache-Control: no-store) replaces it.
+  std::vector<std::pair<std::string, std::string>> headers;
 };
 
 // The routes:
+//   GET /, /ui/<file>                     the dashboard (admin/dashboard.h), without the token;
+//                                         ETag and Cache-Control: no-cache, 304 on If-None-Match
 //   GET /metrics                          Prometheus text 0.0.4, or OpenMetrics 1.0 when Accept
 //                                         asks for application/openmetrics-text
 //   GET /health                           200 "ok: running", 503 with the reason

@@ -145,6 +145,8 @@ asio::awaitable<void> Server::Impl::session(std::shared_ptr<Impl> self,
         request.accept = std::string(it->value());
       if (auto it = req.find(bhttp::field::authorization); it != req.end())
         request.authorization = std::string(it->value());
+      if (auto it = req.find(bhttp::field::if_none_match); it != req.end())
+        request.if_none_match = std::string(it->value());
       // Off the io threads: status, metrics and aggregates may take a while.
       response = co_await asio::co_spawn(self->work, answer(self, std::move(request)),
                                          asio::use_awaitable);
@@ -157,7 +159,8 @@ asio::awaitable<void> Server::Impl::session(std::shared_ptr<Impl> self,
     res.keep_alive(keep_alive);
     const size_t length = response.body.size();
     if (!head) res.body() = std::move(response.body);
-    res.content_length(length);
+    // A 304 has no body, and a Content-Length would have to be that of the 200 it stands for.
+    if (response.status != 304) res.content_length(length);
     stream.expires_after(nanoseconds(self->options.request_timeout_ns));
     bhttp::response_serializer<bhttp::string_body> sr{res};
     if (head) sr.split(true);

@@ -1,4 +1,5 @@
-// The admin HTTP server: /metrics, /health, /api/v1/status, /api/v1/aggregates/<component>.
+// The admin HTTP server: /metrics, /health, /api/v1/status, /api/v1/aggregates/<component>, and
+// the dashboard (GET /).
 #pragma once
 
 #include <cstdint>

@@ -444,6 +444,12 @@ std::string Daemon::status_json() {
       json::append_string(out, config::kind_name(c.kind));
       out += ",\"type\":";
       json::append_string(out, c.type);
+      out += ",\"inputs\":[";
+      for (size_t i = 0; i < c.inputs.size(); ++i) {
+        if (i) out += ',';
+        json::append_string(out, c.inputs[i]);
+      }
+      out += ']';
       for (const auto& sink : sinks) {
         if (sink.name != c.name) continue;
         out += ",\"breaker\":";

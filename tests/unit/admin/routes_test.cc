@@ -48,7 +48,10 @@ Response get(RecordingApi& api, std::string target, std::string token = "",
 
 TEST(Routes, UnknownPathsAre404AndOtherMethods405) {
   RecordingApi api;
-  EXPECT_EQ(get(api, "/").status, 404);
+  EXPECT_EQ(get(api, "/index.html").status, 404);
+  EXPECT_EQ(get(api, "/ui/").status, 404);
+  EXPECT_EQ(get(api, "/ui/nope.js").status, 404);
+  EXPECT_EQ(get(api, "/ui/../metrics").status, 404);
   EXPECT_EQ(get(api, "/metricsx").status, 404);
   EXPECT_EQ(get(api, "/api/v1/statuses").status, 404);
   Response r = get(api, "/metrics", "", "", "POST");
@@ -134,6 +137,54 @@ TEST(Routes, TotalSumsTheGroupsOfEachWindow) {
             "{\"window_start\":\"t1\",\"window_end\":\"t2\",\"groups\":1,\"n\":10}]\n");
   EXPECT_EQ(total_json("[]"), "[]");
   EXPECT_THROW(total_json("{}"), std::runtime_error);
+}
+
+std::string header(const Response& r, std::string_view name) {
+  for (const auto& [k, v] : r.headers)
+    if (k == name) return v;
+  return "";
+}
+
+TEST(Routes, DashboardIsServedWithoutTheTokenAndRevalidated) {
+  RecordingApi api;
+  Response page = get(api, "/", "secret");
+  ASSERT_EQ(page.status, 200);
+  EXPECT_EQ(page.content_type, "text/html; charset=utf-8");
+  EXPECT_NE(page.body.find("<script src=\"/ui/app.js\""), std::string::npos);
+  EXPECT_EQ(header(page, "Cache-Control"), "no-cache");
+  const std::string etag = header(page, "ETag");
+  ASSERT_GT(etag.size(), 2u);
+  EXPECT_EQ(etag.front(), '"');
+  EXPECT_EQ(etag.back(), '"');
+  EXPECT_NE(header(page, "Content-Security-Policy").find("default-src 'self'"), std::string::npos);
+
+  Response script = get(api, "/ui/app.js");
+  EXPECT_EQ(script.status, 200);
+  EXPECT_EQ(script.content_type, "text/javascript; charset=utf-8");
+  EXPECT_NE(header(script, "ETag"), etag);
+  EXPECT_EQ(get(api, "/ui/style.css").content_type, "text/css; charset=utf-8");
+
+  for (const std::string& validator : {etag, "W/" + etag, "\"x\", " + etag, std::string("*")}) {
+    Request r;
+    r.method = "GET";
+    r.target = "/";
+    r.if_none_match = validator;
+    Response again = route(api, r, "");
+    EXPECT_EQ(again.status, 304) << validator;
+    EXPECT_TRUE(again.body.empty());
+    EXPECT_EQ(header(again, "ETag"), etag);
+  }
+  Request stale;
+  stale.method = "GET";
+  stale.target = "/";
+  stale.if_none_match = "\"other\"";
+  EXPECT_EQ(route(api, stale, "").status, 200);
+
+  EXPECT_EQ(get(api, "/", "", "", "POST").status, 405);
+  Response head = get(api, "/ui/app.js", "", "", "HEAD");
+  EXPECT_EQ(head.status, 200);
+  // The data the page reads still needs the token.
+  EXPECT_EQ(get(api, "/api/v1/status", "secret").status, 401);
 }
 
 TEST(Routes, UrlDecoding) {

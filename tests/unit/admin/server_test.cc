@@ -13,6 +13,8 @@
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 
+#include "admin/dashboard.h"
+
 namespace ingestd::admin {
 namespace {
 
@@ -126,6 +128,26 @@ TEST(Server, OversizedAndMalformedRequestsGetAStatusNotACrash) {
   EXPECT_EQ(http_exchange(port, "NONSENSE\r\n\r\n").rfind("HTTP/1.1 400", 0), 0u);
   // And it still answers.
   EXPECT_EQ(http_exchange(port, "GET /health HTTP/1.0\r\n\r\n").rfind("HTTP/1.1 200", 0), 0u);
+}
+
+TEST(Server, ANotModifiedAnswerHasNoBodyAndKeepsTheConnection) {
+  Running r;
+  ASSERT_TRUE(r.server) << r.error;
+  const Asset* page = find_dashboard_asset("/");
+  ASSERT_NE(page, nullptr);
+  // Two requests at once on one connection: the second is framed right only if the 304 claims
+  // no body.
+  std::string answer = http_exchange(
+      r.port, "GET / HTTP/1.1\r\nHost: x\r\nIf-None-Match: " + std::string(page->etag) +
+                  "\r\n\r\nGET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  ASSERT_EQ(answer.rfind("HTTP/1.1 304 Not Modified\r\n", 0), 0u) << answer;
+  size_t second = answer.find("HTTP/1.1 200 OK\r\n");
+  ASSERT_NE(second, std::string::npos) << answer;
+  const std::string first = answer.substr(0, second);
+  EXPECT_EQ(first.find("Content-Length"), std::string::npos) << first;
+  EXPECT_TRUE(first.ends_with("\r\n\r\n")) << first;
+  EXPECT_NE(first.find("ETag: " + std::string(page->etag)), std::string::npos) << first;
+  EXPECT_TRUE(answer.ends_with("ok: running\n")) << answer;
 }
 
 TEST(Server, ASlowClientDoesNotHoldUpAnotherAndIsDroppedInTime) {
