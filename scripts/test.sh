@@ -46,7 +46,7 @@ if [ "${QUICK:-0}" = 1 ]; then
 fi
 
 step "unit tests under AddressSanitizer + UndefinedBehaviorSanitizer"
-BUILD_DIR="$root/build-asan" BUILD_TARGETS="unit_config unit_graph unit_reliability unit_runtime unit_plugins unit_control unit_loadgen unit_admin" \
+BUILD_DIR="$root/build-asan" BUILD_TARGETS="unit_config unit_graph unit_reliability unit_runtime unit_plugins unit_control unit_loadgen unit_admin unit_ingestctl" \
   "$root/scripts/build.sh" -DINGESTD_SANITIZE=address,undefined -DINGESTD_BUILD_BENCH=OFF \
   -DCMAKE_BUILD_TYPE=Debug "-DCMAKE_CXX_FLAGS_DEBUG=-O0 -g1"
 ctest --test-dir "$root/build-asan" --output-on-failure -j 2 -L unit

@@ -67,8 +67,11 @@ struct ComponentRates {
 
 // The rows in display order (sources, parsers, aggregates, sinks; by name within a kind).
 // Rates are counter deltas over the daemon's uptime between the samples; a counter that went
-// down (a restarted daemon) or a component new in `now` has no rate.
+// down (a restarted daemon) or a component new in `now` has no rate. The rows point into `now`,
+// which must outlive them (a temporary is refused).
 std::vector<ComponentRates> compute_rates(const StatusSnapshot* before, const StatusSnapshot& now);
+std::vector<ComponentRates> compute_rates(const StatusSnapshot* before,
+                                          const StatusSnapshot&& now) = delete;
 
 // The screen as lines of at most `width` columns (ASCII only, so bytes are columns): a header
 // (daemon state, uptime, pid, config, last reload), a table of components (kind, type, state,

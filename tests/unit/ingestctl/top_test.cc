@@ -122,14 +122,16 @@ TEST(TopRates, ComponentNewInTheLaterSampleHasNoRate) {
 }
 
 TEST(TopRates, QueueFillIsTheFullerOfBatchesAndBytes) {
-  auto rows = compute_rates(nullptr, parsed(status_json(1, 0, 0)));
+  const StatusSnapshot now = parsed(status_json(1, 0, 0));  // the rows point into it
+  auto rows = compute_rates(nullptr, now);
   EXPECT_DOUBLE_EQ(*row(rows, "out").queue_fill, 0.25);    // 3/12 batches > 100/1000 bytes
   EXPECT_DOUBLE_EQ(*row(rows, "events").queue_fill, 0.9);  // 900/1000 bytes > 0/8 batches
   EXPECT_FALSE(row(rows, "gen").queue_fill.has_value());
 }
 
 TEST(TopRates, RowsGoInPipelineOrder) {
-  auto rows = compute_rates(nullptr, parsed(status_json(1, 0, 0)));
+  const StatusSnapshot now = parsed(status_json(1, 0, 0));  // the rows point into it
+  auto rows = compute_rates(nullptr, now);
   ASSERT_EQ(rows.size(), 3u);
   EXPECT_EQ(rows[0].now->name, "gen");
   EXPECT_EQ(rows[1].now->name, "events");
