@@ -429,6 +429,20 @@ WindowAggregator::Stream& WindowAggregator::stream_of(const Origin& origin, int6
   return *self;
 }
 
+// The watermark rule of consume() at a later time: streams that have not delivered within the
+// idle time stop holding it now, not only once another batch arrives. Without this, the parser
+// workers of a stream that pauses keep the last windows open: the worker whose last batch was the
+// older holds the watermark at that batch's time until the stream resumes.
+void WindowAggregator::release_quiet_streams(int64_t now) {
+  const int64_t idle = idle_timeout_ns_ > 0 ? idle_timeout_ns_ : kStreamIdleNs;
+  int64_t low = kMaxTime;
+  for (const auto& [_, s] : streams_)
+    if (now - s.seen_ns <= idle && (s.newest != kMinTime || s.worker))
+      low = std::min(low, s.newest);
+  if (low == kMaxTime || low == kMinTime) return;  // none active, or one not yet delivered
+  watermark_ = std::max(watermark_, low < kMinTime + lateness_ns_ ? kMinTime : low - lateness_ns_);
+}
+
 void WindowAggregator::hold(Window& window, AckRef ack) {
   std::vector<AckRef>& acks = window.acks;
   acks.push_back(std::move(ack));
@@ -659,6 +673,7 @@ void WindowAggregator::advance(Context& ctx, Output& out, int64_t now_ns) {
   if (checkpoint_ && settle_emitted()) unsaved_ = true;
   bool emitted;
   if (event_time_) {
+    release_quiet_streams(now_ns);
     const int64_t idle = now_ns - last_arrival_ns_;
     if (idle_timeout_ns_ > 0 && last_arrival_ns_ != 0 && idle >= idle_timeout_ns_ &&
         arrival_watermark_ != kMinTime)

@@ -227,8 +227,9 @@ inline constexpr OptionSpec kWindowAggregatorOptions[] = {
 // and each worker of a multi-worker parser on the way: Origin parser and worker, whose batches
 // arrive out of order between workers) keeps its largest event time; the watermark is the lowest
 // of those of the streams that delivered within the last 5 s (or idle_timeout), minus
-// allowed_lateness, updated event by event and never moving back: a partition read behind the
-// others, or a worker still parsing an earlier batch, holds the windows open rather than having
+// allowed_lateness, updated event by event and at every advance() (so that streams gone quiet
+// stop holding it without waiting for another batch), never moving back: a partition read behind
+// the others, or a worker still parsing an earlier batch, holds the windows open rather than having
 // its records dropped as late. A worker that has not delivered yet holds the watermark where it
 // is from the first batch of any of its siblings until it delivers a batch or goes idle (one whose
 // batches were all filtered out then holds nothing, like any stream without a time); an
@@ -466,6 +467,7 @@ class WindowAggregator final : public Aggregator {
   // Event time without a checkpoint: the watermark at stop, so that input read again after a
   // restart is late for the windows emitted before it, as it was then.
   void save_watermark(Context& ctx);
+  void release_quiet_streams(int64_t now);
   void load_watermark(Context& ctx);
   bool load_checkpoint(Context& ctx);
   // Saves the state; resolves every held ack ok once it is durable.

@@ -1163,6 +1163,23 @@ TEST_F(WindowTest, AnIdleParserWorkerStopsHoldingTheWatermark) {
             (std::vector<std::string>{"{" + window_fields(kBase, 10 * kSec) + R"(,"count":4})"}));
 }
 
+TEST_F(WindowTest, WhenTheInputPausesTheLaggingWorkerStopsHoldingAtTheNextTick) {
+  make("window: {size: 10s, time: event}");
+  consume({{kBase, {}}, {kBase + 1 * kSec, {}}}, {}, parser_worker(0));
+  consume({{kBase + 12 * kSec, {}}, {kBase + 25 * kSec, {}}}, {}, parser_worker(1));
+  advance(ctx_.clock().now_ns());
+  EXPECT_TRUE(rows().empty());  // worker 0 is at 1 s: it may still deliver anything after
+  // Then nothing arrives: worker 0 went quiet first (by a second), and once only worker 1 is
+  // recent a tick lets it set the watermark, without waiting for another batch.
+  ctx_.fake_clock().advance(1 * kSec);
+  consume({{kBase + 25 * kSec, {}}}, {}, parser_worker(1));
+  ctx_.fake_clock().advance(4500 * kMs);  // worker 0 quiet for 5.5 s, worker 1 for 4.5 s
+  advance(ctx_.clock().now_ns());
+  EXPECT_EQ(rows(), (std::vector<std::string>{
+                        "{" + window_fields(kBase, 10 * kSec) + R"(,"count":2})",
+                        "{" + window_fields(kBase + 10 * kSec, 10 * kSec) + R"(,"count":1})"}));
+}
+
 TEST_F(WindowTest, AParserWorkerThatHasNotDeliveredHoldsTheWatermarkWhereItIs) {
   make("window: {size: 10s, time: event}");
   // Worker 2 of 3 delivers first and far ahead; workers 0 and 1 have not delivered yet.
