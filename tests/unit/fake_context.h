@@ -90,14 +90,20 @@ class FakeContext : public Context {
     return stopping_;
   }
 
+  Output* side_output(std::string_view name) override {
+    auto it = side_outputs.find(std::string(name));
+    return it == side_outputs.end() ? nullptr : it->second;
+  }
+
   FakeClock& fake_clock() { return clock_; }
   void request_stop() { stopping_ = true; }
 
   BatchLimits limits;
   std::vector<std::pair<LogLevel, std::string>> logs;
   std::vector<std::pair<std::string, std::string>> dead_letters;
-  bool dead_letter_ok = true;  // what dead_letter() answers
-  std::string state_root;      // where state_dir() makes <name>/ (see there)
+  bool dead_letter_ok = true;                   // what dead_letter() answers
+  std::string state_root;                       // where state_dir() makes <name>/ (see there)
+  std::map<std::string, Output*> side_outputs;  // what side_output() answers, by name
 
  private:
   std::string name_;

@@ -20,6 +20,8 @@ class io_context;
 
 namespace ingestd {
 
+class Output;
+
 enum class LogLevel : int { kTrace, kDebug, kInfo, kWarn, kError };
 
 // A monotonically increasing count owned by the core; exported in metrics and the final summary.
@@ -82,6 +84,14 @@ class Context {
   virtual bool stopping() const = 0;
   // Waits up to timeout_ns or until stopping; returns stopping(). Sources pace themselves with it.
   virtual bool wait_for_stop(int64_t timeout_ns) = 0;
+  // The side output `name` of this component (see SideOutputSpec in plugin.h), or null when the
+  // component's descriptor has no such output or its option does not turn it on. Valid for the
+  // component's lifetime; push to it as to the main output (an aggregator may do so from
+  // consume()), and it fans out to whoever reads `component.name`.
+  virtual Output* side_output(std::string_view name) {
+    (void)name;
+    return nullptr;
+  }
 
   template <class... Args>
   void logf(LogLevel level, fmt::format_string<Args...> f, Args&&... args) {

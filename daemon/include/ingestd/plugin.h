@@ -56,6 +56,18 @@ constexpr BuildSignature this_build() {
 // Component flags.
 inline constexpr uint32_t kSingleWorker = 1;  // never more than one instance (e.g. one output file)
 
+// An output of a component beside its main one, which a consumer reads as `inputs:
+// [component.name]` (e.g. the window's late events: `late: route` on it, `inputs: [w.late]`). It is
+// on when the option at `option` (a dotted path, e.g. "window.late") has the text `value`; the
+// config then requires a consumer of it, and the core hands the component an Output for it
+// (Context::side_output()).
+struct SideOutputSpec {
+  const char* name;    // the port: [a-z0-9_]+
+  const char* option;  // dotted option path that turns it on
+  const char* value;   // the option's text that turns it on
+  const char* doc;
+};
+
 struct ComponentDescriptor {
   uint32_t size;
   Kind kind;
@@ -67,6 +79,9 @@ struct ComponentDescriptor {
   // Builds an instance of the class matching `kind`, or returns nullptr after reporting errors.
   // Never throws.
   Component* (*create)(const Options& options, Diagnostics& diag) noexcept;
+  // Side outputs (SDK 0.8): none when side_output_count is 0.
+  const SideOutputSpec* side_outputs = nullptr;
+  uint32_t side_output_count = 0;
 };
 
 struct PluginDescriptor {
@@ -100,6 +115,18 @@ constexpr ComponentDescriptor describe(Kind kind, const char* type, const char* 
   return ComponentDescriptor{
       sizeof(ComponentDescriptor), kind, type, doc, options, static_cast<uint32_t>(N), flags,
       &detail::create<T>};
+}
+
+// As describe(), for a component with side outputs.
+template <class T, size_t N, size_t M>
+constexpr ComponentDescriptor describe(Kind kind, const char* type, const char* doc,
+                                       const OptionSpec (&options)[N],
+                                       const SideOutputSpec (&side_outputs)[M],
+                                       uint32_t flags = 0) {
+  ComponentDescriptor d = describe<T>(kind, type, doc, options, flags);
+  d.side_outputs = side_outputs;
+  d.side_output_count = static_cast<uint32_t>(M);
+  return d;
 }
 
 }  // namespace ingestd

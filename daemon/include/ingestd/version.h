@@ -10,9 +10,10 @@ namespace ingestd {
 // Output try_push() and wait_writable(); 0.4 added Context::state_dir(), Output::close(),
 // replayable acks and Origin::end_offset; 0.5 added OptionType::kObjectList and
 // OptionValue::get_object_list(); 0.6 added Aggregator::inspect(); 0.7 added Origin::parser, worker
-// and workers).
+// and workers; 0.8 added side outputs: ComponentDescriptor::side_outputs and
+// Context::side_output()).
 inline constexpr uint32_t kSdkMajor = 0;
-inline constexpr uint32_t kSdkMinor = 7;
+inline constexpr uint32_t kSdkMinor = 8;
 
 // Layout version of PluginDescriptor/ComponentDescriptor and of the entry symbol's contract.
 inline constexpr uint32_t kAbiVersion = 1;
