@@ -190,6 +190,18 @@ void read_spool(const OptionValue& value, SpoolConfig& spool) {
   if (auto* v = value.find("replay_rate")) spool.replay_rate = static_cast<uint64_t>(v->i);
 }
 
+// The option at a dotted path ("window.late"), or null.
+const OptionValue* option_at(const OptionValue& options, std::string_view path) {
+  const OptionValue* v = &options;
+  while (v) {
+    size_t dot = path.find('.');
+    v = v->find(path.substr(0, dot));
+    if (dot == std::string_view::npos) break;
+    path.remove_prefix(dot + 1);
+  }
+  return v;
+}
+
 // load() for one document, reporting into `reporter`.
 class Loader {
  public:
@@ -420,6 +432,12 @@ class Loader {
       ValueReader options(reporter_, &env_, c.prefix, &c.config.option_positions);
       c.config.options = options.object(fields, specs, "", entry.key_mark(), skip, suggest);
       checkable = !options.incomplete();
+      for (uint32_t i = 0; descriptor->side_outputs && i < descriptor->side_output_count; ++i) {
+        const SideOutputSpec& port = descriptor->side_outputs[i];
+        if (const OptionValue* v = option_at(c.config.options, port.option);
+            v && v->s == port.value)
+          c.config.side_outputs.emplace_back(port.name);
+      }
     }
     c.config.valid = checkable;
     loaded_.push_back(std::move(c));
@@ -525,6 +543,7 @@ class Loader {
     for (const Loaded& c : loaded_)
       if (c.config.kind != Kind::kSink) candidates.push_back(c.config.name);
 
+    std::set<std::pair<size_t, std::string>> read_ports;  // (component, side output) read
     // edges[i]: the components feeding i, with the mark of the `inputs` entry naming them.
     std::vector<std::vector<std::pair<size_t, YAML::Mark>>> edges(loaded_.size());
     for (size_t i = 0; i < loaded_.size(); ++i) {
@@ -535,22 +554,81 @@ class Loader {
           reporter_.error(mark, fmt::format("{}input '{}' is listed twice", c.prefix, name));
           continue;
         }
-        auto it = index.find(name);
+        auto [component, port] = split_input(name);
+        auto it = index.find(std::string(component));
         if (it == index.end()) {
           std::vector<std::string> others;
           for (const auto& n : candidates)
             if (n != c.config.name) others.push_back(n);
-          reporter_.error(mark, fmt::format("{}input '{}' does not exist{}", c.prefix, name,
-                                            did_you_mean(name, others)));
+          reporter_.error(mark, fmt::format("{}input '{}' does not exist{}", c.prefix, component,
+                                            did_you_mean(std::string(component), others)));
         } else if (loaded_[it->second].config.kind == Kind::kSink) {
           reporter_.error(mark, fmt::format("{}input '{}' is a sink; a sink cannot be an input",
                                             c.prefix, name));
+        } else if (!port.empty() && !check_port(loaded_[it->second], c, port, mark)) {
+          continue;
         } else {
           edges[i].emplace_back(it->second, mark);
+          if (!port.empty()) read_ports.emplace(it->second, std::string(port));
         }
       }
     }
+    // A side output that is on but that nothing reads would lose what goes there.
+    for (size_t i = 0; i < loaded_.size(); ++i) {
+      const Loaded& p = loaded_[i];
+      const ComponentDescriptor* d = p.config.descriptor;
+      for (const std::string& port : p.config.side_outputs) {
+        if (read_ports.count({i, port})) continue;
+        const SideOutputSpec* spec = find_port(d, port);
+        auto at = p.config.option_positions.find(spec->option);
+        std::string message = fmt::format(
+            "{}{}: {} sends records to the output '{}.{}', but no component reads it: "
+            "add `inputs: [{}.{}]` to a sink (or another component)",
+            p.prefix, spec->option, spec->value, p.config.name, port, p.config.name, port);
+        if (at != p.config.option_positions.end())
+          reporter_.error(at->second, std::move(message));
+        else
+          reporter_.error(p.key_mark, std::move(message));
+      }
+    }
     find_cycles(edges);
+  }
+
+  static const SideOutputSpec* find_port(const ComponentDescriptor* d, std::string_view port) {
+    for (uint32_t i = 0; d && d->side_outputs && i < d->side_output_count; ++i)
+      if (port == d->side_outputs[i].name) return &d->side_outputs[i];
+    return nullptr;
+  }
+
+  // `inputs: [producer.port]` in `reader`: the producer has that side output and has it on.
+  bool check_port(const Loaded& producer, const Loaded& reader, std::string_view port,
+                  const YAML::Mark& mark) {
+    const ComponentDescriptor* d = producer.config.descriptor;
+    if (!d) return false;  // its unknown type is reported already
+    const std::string& name = producer.config.name;
+    const SideOutputSpec* spec = find_port(d, port);
+    if (!spec) {
+      std::vector<std::string> ports;
+      for (uint32_t i = 0; d->side_outputs && i < d->side_output_count; ++i)
+        ports.emplace_back(d->side_outputs[i].name);
+      reporter_.error(
+          mark, fmt::format("{}input '{}.{}': {} {} has no output '{}'{}", reader.prefix, name,
+                            port, producer.config.type, kind_name(producer.config.kind), port,
+                            ports.empty()
+                                ? std::string("; it has only its main output: '" + name + "'")
+                                : fmt::format("; its side outputs: {}{}", fmt::join(ports, ", "),
+                                              did_you_mean(std::string(port), ports))));
+      return false;
+    }
+    if (std::find(producer.config.side_outputs.begin(), producer.config.side_outputs.end(), port) ==
+        producer.config.side_outputs.end()) {
+      reporter_.error(mark,
+                      fmt::format("{}input '{}.{}' is off: set `{}: {}` on {}.{} to turn it on",
+                                  reader.prefix, name, port, spec->option, spec->value,
+                                  section_name(producer.config.kind), name));
+      return false;
+    }
+    return true;
   }
 
   // Depth-first search along inputs; every edge back onto the search stack closes a cycle,
@@ -729,6 +807,12 @@ std::optional<Options> options_from_yaml(const ComponentDescriptor& descriptor,
     return std::nullopt;
   }
   return options;
+}
+
+std::pair<std::string_view, std::string_view> split_input(std::string_view input) {
+  size_t dot = input.find('.');
+  if (dot == std::string_view::npos) return {input, {}};
+  return {input.substr(0, dot), input.substr(dot + 1)};
 }
 
 const char* kind_name(Kind kind) {

@@ -6,8 +6,9 @@
 // component's schema (unknown keys with "did you mean", wrong types, missing required options,
 // ranges, choices), substitutes
 // ${VAR} and ${VAR:-default} in scalars, and checks the graph (unique names, dangling inputs,
-// inputs of the wrong kind, cycles). It does not run plugin factories: the graph layer does, with
-// the positions kept here.
+// inputs of the wrong kind, cycles, `component.port` inputs naming a side output that the
+// component lacks or has off, and side outputs that are on but that nothing reads). It does not run
+// plugin factories: the graph layer does, with the positions kept here.
 #pragma once
 
 #include <cstdint>
@@ -89,7 +90,11 @@ struct ComponentConfig {
   Kind kind = Kind::kSource;
   std::string type;
   const ComponentDescriptor* descriptor = nullptr;
+  // Component names, or `component.port` for a side output of it (see SideOutputSpec).
   std::vector<std::string> inputs;
+  // The side outputs its options turn on (SideOutputSpec::name), in descriptor order. Each has a
+  // consumer in a loaded Pipeline.
+  std::vector<std::string> side_outputs;
   int workers = 1;
   QueueConfig queue;      // the component's input queue (not for sources)
   RetryConfig retry;      // sinks only
@@ -172,6 +177,9 @@ std::optional<Options> options_from_yaml(const ComponentDescriptor& descriptor,
 // Parsers for the value syntaxes; false on bad input. Shared with the schema defaults.
 bool parse_duration(std::string_view text, int64_t& ns);  // "250ms", "1.5s", "5m", "1h", "0"
 bool parse_size(std::string_view text, uint64_t& bytes);  // "4096", "64KiB", "1MiB", "1GB"
+
+// An `inputs:` entry split at its first '.': the component and the port ("" for the main output).
+std::pair<std::string_view, std::string_view> split_input(std::string_view input);
 
 const char* kind_name(Kind kind);     // "source", "parser", "aggregate", "sink"
 const char* section_name(Kind kind);  // "sources", "parsers", "aggregates", "sinks"

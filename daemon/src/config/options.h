@@ -23,6 +23,9 @@ class Reporter {
 
   Position position(const YAML::Mark& mark) const;
   void error(const YAML::Mark& mark, std::string message);
+  void error(Position pos, std::string message) {
+    errors_.push_back(Error{std::move(pos), std::move(message)});
+  }
   size_t count() const { return errors_.size(); }
   // The errors, stably sorted by (line, column).
   std::vector<Error> sorted() const;

@@ -18,7 +18,7 @@ Model Model::from(const config::Pipeline& pipeline,
   std::vector<std::vector<size_t>> feeds(components.size());
   for (size_t i = 0; i < components.size(); ++i)
     for (const auto& in : components[i].inputs) {
-      auto it = by_name.find(in);
+      auto it = by_name.find(config::split_input(in).first);
       if (it == by_name.end()) {
         waiting_on[i] = components.size() + 1;  // dangling: never placed
         continue;
@@ -35,14 +35,17 @@ Model Model::from(const config::Pipeline& pipeline,
     ready.erase(ready.begin());
     const config::ComponentConfig& c = components[i];
     model.index_.emplace(c.name, model.nodes_.size());
-    model.nodes_.push_back(
-        Node{c.name, c.kind, c.inputs, fmt::format("{};plugin={}", c.fingerprint, plugin(c))});
+    model.nodes_.push_back(Node{c.name, c.kind, c.inputs, c.side_outputs,
+                                fmt::format("{};plugin={}", c.fingerprint, plugin(c))});
     for (size_t next : feeds[i])
       if (--waiting_on[next] == 0) ready.insert(next);
   }
   model.consumers_.resize(model.nodes_.size());
   for (const auto& n : model.nodes_)
-    for (const auto& in : n.inputs) model.consumers_[model.index_.at(in)].push_back(n.name);
+    for (const auto& in : n.inputs) {
+      auto [name, port] = config::split_input(in);
+      model.consumers_[model.index_.find(name)->second][std::string(port)].push_back(n.name);
+    }
   return model;
 }
 
@@ -56,10 +59,13 @@ size_t Model::position(std::string_view name) const {
   return it == index_.end() ? nodes_.size() : it->second;
 }
 
-const std::vector<std::string>& Model::consumers(std::string_view name) const {
+const std::vector<std::string>& Model::consumers(std::string_view name,
+                                                 std::string_view port) const {
   static const std::vector<std::string> kNone;
   size_t i = position(name);
-  return i < nodes_.size() ? consumers_[i] : kNone;
+  if (i >= nodes_.size()) return kNone;
+  auto it = consumers_[i].find(port);
+  return it == consumers_[i].end() ? kNone : it->second;
 }
 
 namespace {
@@ -92,9 +98,13 @@ Diff diff(const Model& before, const Model& after) {
       d.replaced.push_back(n.name);
     } else {
       d.kept.push_back(n.name);
-      if (sorted(old->inputs) != sorted(n.inputs) ||
-          sorted(before.consumers(n.name)) != sorted(after.consumers(n.name)))
-        d.rewired.push_back(n.name);
+      // Same fingerprint, so the same side outputs on.
+      bool moved = sorted(old->inputs) != sorted(n.inputs) ||
+                   sorted(before.consumers(n.name)) != sorted(after.consumers(n.name));
+      for (const auto& port : n.side_outputs)
+        moved = moved ||
+                sorted(before.consumers(n.name, port)) != sorted(after.consumers(n.name, port));
+      if (moved) d.rewired.push_back(n.name);
     }
   }
   for (const auto& n : before.nodes())

@@ -17,7 +17,8 @@ namespace ingestd::graph {
 struct Node {
   std::string name;
   Kind kind = Kind::kSource;
-  std::vector<std::string> inputs;
+  std::vector<std::string> inputs;        // names, or `name.port` for a side output
+  std::vector<std::string> side_outputs;  // the ports it has on (see SideOutputSpec)
   // The component's own configuration and the plugin that implements it. Inputs are edges and
   // not part of it: a component whose inputs change keeps running and is only rewired.
   std::string fingerprint;
@@ -36,13 +37,16 @@ class Model {
   const Node* find(std::string_view name) const;
   // The node's index in nodes(), or nodes().size() when there is none of that name.
   size_t position(std::string_view name) const;
-  // The names of the nodes that take `name` as an input, in topological order.
-  const std::vector<std::string>& consumers(std::string_view name) const;
+  // The names of the nodes that take `name` as an input (its side output `port` for a port other
+  // than ""), in topological order.
+  const std::vector<std::string>& consumers(std::string_view name,
+                                            std::string_view port = {}) const;
 
  private:
   std::vector<Node> nodes_;
   std::map<std::string, size_t, std::less<>> index_;  // name -> position
-  std::vector<std::vector<std::string>> consumers_;   // by position
+  // by position, then port ("": the main output)
+  std::vector<std::map<std::string, std::vector<std::string>, std::less<>>> consumers_;
 };
 
 // What a reload changes, by component name. Every name of either model is in exactly one of
@@ -52,7 +56,7 @@ struct Diff {
   std::vector<std::string> replaced;  // fingerprint changed: drained, flushed, made anew
   std::vector<std::string> added;
   std::vector<std::string> removed;
-  // Kept components whose inputs or consumers changed: only their edges move.
+  // Kept components whose inputs or consumers (of any port) changed: only their edges move.
   std::vector<std::string> rewired;
 
   bool changes_nothing() const;

@@ -310,6 +310,65 @@ sinks:
                      "pipeline.yaml:5:31: sinks.all (stdout): inputs must not be empty"}));
 }
 
+// `inputs: [w.late]` reads the window's side output of late events, turned on by `late: route`.
+const char* kLateRouted = R"(
+sources:
+  gen: {type: generator}
+aggregates:
+  w:
+    type: window
+    inputs: [gen]
+    window: {size: 1s, time: event, late: route}
+    metrics: {n: count}
+sinks:
+  out: {type: stdout, inputs: [w]}
+  late: {type: stdout, inputs: [w.late]}
+)";
+
+TEST(Load, SideOutputInputsReadAPortTheProducerTurnedOn) {
+  Pipeline p = load_ok(yaml(kLateRouted));
+  EXPECT_EQ(p.find("w")->side_outputs, Strings{"late"});
+  EXPECT_EQ(p.find("late")->inputs, Strings{"w.late"});
+  EXPECT_EQ(p.find("out")->side_outputs, Strings{});
+  EXPECT_EQ(split_input("w.late"), (std::pair<std::string_view, std::string_view>{"w", "late"}));
+  EXPECT_EQ(split_input("w"), (std::pair<std::string_view, std::string_view>{"w", ""}));
+}
+
+TEST(Load, SideOutputErrorsHavePositions) {
+  // A port the component lacks, a port it has off, a component that does not exist.
+  EXPECT_EQ(load_errors(yaml(R"(
+sources:
+  gen: {type: generator}
+aggregates:
+  w:
+    type: window
+    inputs: [gen]
+    window: {size: 1s}
+    metrics: {n: count}
+sinks:
+  a: {type: stdout, inputs: [w.early]}
+  b: {type: stdout, inputs: [w.late]}
+  c: {type: stdout, inputs: [gen.late]}
+  d: {type: stdout, inputs: [nope.late]}
+)")),
+            (Strings{"pipeline.yaml:10:30: sinks.a (stdout): input 'w.early': window aggregate "
+                     "has no output 'early'; its side outputs: late",
+                     "pipeline.yaml:11:30: sinks.b (stdout): input 'w.late' is off: set "
+                     "`window.late: route` on aggregates.w to turn it on",
+                     "pipeline.yaml:12:30: sinks.c (stdout): input 'gen.late': generator source "
+                     "has no output 'late'; it has only its main output: 'gen'",
+                     "pipeline.yaml:13:30: sinks.d (stdout): input 'nope' does not exist"}));
+}
+
+TEST(Load, ASideOutputTurnedOnNeedsAReader) {
+  std::string text = yaml(kLateRouted);
+  text.erase(text.find("  late: {type: stdout"));
+  EXPECT_EQ(load_errors(text),
+            (Strings{"pipeline.yaml:7:43: aggregates.w (window): window.late: route sends "
+                     "records to the output 'w.late', but no component reads it: add `inputs: "
+                     "[w.late]` to a sink (or another component)"}));
+}
+
 TEST(Load, SourcesTakeNoInputsWorkersOrQueue) {
   EXPECT_EQ(
       load_errors(yaml(R"(

@@ -45,6 +45,14 @@ inline constexpr OptionSpec kWindowChildren[] = {
      .default_value = "processing",
      .choices = "processing|event"},
     {.name = "allowed_lateness", .type = OptionType::kDuration, .default_value = "0"},
+    {.name = "late",
+     .type = OptionType::kEnum,
+     .default_value = "drop",
+     .choices = "drop|dead_letter|route"},
+};
+
+inline constexpr SideOutputSpec kWindowSideOutputs[] = {
+    {.name = "late", .option = "window.late", .value = "route", .doc = "late events"},
 };
 
 inline constexpr OptionSpec kWindowOptions[] = {
@@ -131,8 +139,12 @@ inline constexpr ComponentDescriptor kFileSource =
     descriptor(Kind::kSource, "file", kFileSourceOptions);
 inline constexpr ComponentDescriptor kJson = descriptor(Kind::kParser, "json", kJsonOptions);
 inline constexpr ComponentDescriptor kFilter = descriptor(Kind::kParser, "filter", kFilterOptions);
-inline constexpr ComponentDescriptor kWindow =
-    descriptor(Kind::kAggregator, "window", kWindowOptions);
+inline constexpr ComponentDescriptor kWindow = [] {
+  ComponentDescriptor d = descriptor(Kind::kAggregator, "window", kWindowOptions);
+  d.side_outputs = kWindowSideOutputs;
+  d.side_output_count = std::size(kWindowSideOutputs);
+  return d;
+}();
 inline constexpr ComponentDescriptor kFileSink =
     descriptor(Kind::kSink, "file", kFileSinkOptions, kSingleWorker);
 inline constexpr ComponentDescriptor kStdout = descriptor(Kind::kSink, "stdout", kStdoutOptions);

@@ -41,6 +41,38 @@ TEST(Model, NodesComeAfterTheirInputsWhateverTheFileOrder) {
   EXPECT_EQ(m.consumers("out"), Names{});
 }
 
+// base() with the window's side output `late` on and read by a sink.
+config::Pipeline with_late_sink() {
+  config::Pipeline p = base();
+  for (auto& c : p.components)
+    if (c.name == "win") c.side_outputs = {"late"};
+  p.components.push_back(component("late", Kind::kSink, {"win.late"}, "file /late"));
+  return p;
+}
+
+TEST(Model, SideOutputConsumersArePerPort) {
+  Model m = Model::from(with_late_sink(), plugin_v1);
+  Names order;
+  for (const auto& n : m.nodes()) order.push_back(n.name);
+  EXPECT_EQ(order, (Names{"src", "json", "win", "out", "late"}));
+  EXPECT_EQ(m.consumers("win"), Names{"out"});
+  EXPECT_EQ(m.consumers("win", "late"), Names{"late"});
+  EXPECT_EQ(m.consumers("win", "other"), Names{});
+}
+
+TEST(Diff, ASideOutputsConsumersChangingRewiresItsProducer) {
+  config::Pipeline before = with_late_sink();
+  config::Pipeline after = with_late_sink();
+  for (auto& c : after.components)
+    if (c.name == "late") c.name = "late2";  // the late sink swapped for another
+  Diff d = diff(Model::from(before, plugin_v1), Model::from(after, plugin_v1));
+  EXPECT_EQ(d.added, Names{"late2"});
+  EXPECT_EQ(d.removed, Names{"late"});
+  EXPECT_EQ(d.rewired, Names{"win"});
+  EXPECT_TRUE(
+      diff(Model::from(before, plugin_v1), Model::from(before, plugin_v1)).changes_nothing());
+}
+
 TEST(Diff, SameConfigWrittenAgainChangesNothing) {
   Diff d = diff(Model::from(base(), plugin_v1), Model::from(base(), plugin_v1));
   EXPECT_TRUE(d.changes_nothing());
