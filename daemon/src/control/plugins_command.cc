@@ -35,6 +35,18 @@ int list_plugins(const Settings& settings, bool markdown) {
                            p->version, catalog.provider(c)->path, config::plain_text(c->doc));
       }
       out += config::option_docs({c->options, c->option_count}, markdown);
+      for (uint32_t i = 0; c->side_outputs && i < c->side_output_count; ++i) {
+        const SideOutputSpec& port = c->side_outputs[i];
+        if (markdown)
+          out += fmt::format(
+              "\nSide output `{}` (read as `inputs: [<name>.{}]`; on with `{}: {}`): "
+              "{}\n",
+              port.name, port.name, port.option, port.value, port.doc);
+        else
+          out +=
+              fmt::format("  side output {} (inputs: [<name>.{}]; on with {}: {}): {}\n", port.name,
+                          port.name, port.option, port.value, config::plain_text(port.doc));
+      }
     }
   }
   std::fputs(out.c_str(), stdout);

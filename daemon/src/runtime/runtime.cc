@@ -114,6 +114,12 @@ class ComponentContext final : public Context {
     return dir.string() + "/";
   }
   void reopen_dead_letters() { dead_letter_file_.reopen(); }
+  Output* side_output(std::string_view name) override {
+    auto it = side_outputs_.find(name);
+    return it == side_outputs_.end() ? nullptr : it->second;
+  }
+  // Before the component starts (read-only after).
+  void add_side_output(const std::string& name, Output* out) { side_outputs_[name] = out; }
 
   // A message from one place in the core (`place`: a fixed name), logged at most once per
   // kRateLimitNs for that place, with the number suppressed since: a failure repeated per batch
@@ -150,6 +156,7 @@ class ComponentContext final : public Context {
   };
   std::mutex limit_mu_;
   std::map<std::string, Limit, std::less<>> limits_;
+  std::map<std::string, Output*, std::less<>> side_outputs_;  // the stage's side ports
 };
 
 // One thread of a stage. `busy_since` is the monotonic time at which the thread entered a call of
@@ -250,7 +257,13 @@ struct Runtime::Stage final : public Output {
                     : &rt.metrics_.histogram("ingestd_component_batch_duration_seconds",
                                              {{"component", config.name}})),
         bucket(config.spool.replay_rate, std::max<uint64_t>(config.spool.replay_rate / 4, 1)),
-        replay_retry_config(unlimited(config.retry)) {}
+        replay_retry_config(unlimited(config.retry)) {
+    for (const auto& port : config.side_outputs) {
+      auto& p = sides[port] = std::make_unique<Port>(
+          *this, rt.metrics_.counter(fmt::format("{}.{}.events_out", config.name, port)));
+      context.add_side_output(port, p.get());
+    }
+  }
 
   bool spools() const { return config.kind == Kind::kSink && config.spool.enabled; }
   // Replay retries the same spooled batch until the peer takes it: the spool holds it meanwhile.
@@ -292,133 +305,211 @@ struct Runtime::Stage final : public Output {
     bytes_in.add(batch.bytes());
   }
 
-  // Fan-out: every consumer but the last gets a clone; the last gets the batch itself.
-  bool push(BatchPtr batch) override { return offer(batch, true) != PushResult::kStopped; }
-  PushResult try_push(BatchPtr& batch) override { return offer(batch, false); }
+  // One output of the stage, with its consumers: the main one (the stage as an Output is it) or
+  // a side output (SideOutputSpec, Context::side_output()). Fan-out: every consumer but the last
+  // gets a clone; the last gets the batch itself.
+  //
+  // Wiring. The port counts as a producer on each of its consumers' queues from the moment it is
+  // wired to them until it is rewired away or its stage's last worker ends (`closed`). A
+  // rewiring is staged (registered on the new queues), then published once every port has
+  // staged its own; whoever next holds out_mu adopts it and leaves the old queues: the rewiring
+  // itself when no push is under way, else that push when it ends. So a push blocked on a full
+  // queue never blocks a reload, and no queue that lives on sees its producers run out in
+  // between.
+  struct Port final : public Output {
+    Port(Stage& s, Counter& out) : owner(s), events_out(out) {}
+    bool push(BatchPtr batch) override { return offer(batch, true) != PushResult::kStopped; }
+    PushResult try_push(BatchPtr& batch) override { return offer(batch, false); }
 
-  // The producer's end: its consumers' queues no longer wait for it. Its workers' end implies it.
-  void close() override {
-    std::lock_guard out_lock(out_mu);
-    std::lock_guard lock(wire_mu);
-    closed = true;
-    release(outputs);
-    release(next);
-    release(staged);
-    has_next = has_staged = false;
-  }
+    // The producer's end: its consumers' queues no longer wait for it. Its workers' end implies it.
+    void close() override {
+      std::lock_guard out_lock(out_mu);
+      std::lock_guard lock(wire_mu);
+      closed = true;
+      release(outputs);
+      release(next);
+      release(staged);
+      has_next = has_staged = false;
+    }
 
-  // push() (wait) and try_push() (all or nothing, never waiting for room). The batch's refs are
-  // this component's until a consumer takes them: an output nothing reads lets them die
-  // unresolved (failed, counted in acks_unresolved).
-  PushResult offer(BatchPtr& batch, bool wait) {
-    batch->attribute_acks(&acks_unresolved);
-    BatchPtr done;  // destroyed after out_mu is released: ack callbacks may run
-    if (batch->empty()) {
-      batch->resolve_acks(true);  // nothing left to deliver (see Parser)
-      done = std::move(batch);
-      return PushResult::kOk;
-    }
-    std::lock_guard lock(out_mu);
-    adopt_rewiring();
-    PushResult result = PushResult::kOk;
-    const size_t n = batch->size();
-    const size_t b = batch->bytes();
-    auto count_out = [&] {
-      events_out.add(n);
-      batches_out.add();
-      bytes_out.add(b);
-    };
-    if (outputs.empty()) {  // nothing reads it (pushed after close(): refused)
-      count_out();
-      unconsumed.add(n);
-      done = std::move(batch);
-      if (closed_locked()) result = PushResult::kStopped;
-    } else if (wait) {
-      count_out();
-      std::vector<BatchPtr> copies = Batch::fan_out(std::move(batch), outputs.size());
-      for (size_t i = 0; i < outputs.size(); ++i) {
-        if (outputs[i]->take(std::move(copies[i])) == BatchQueue::PushResult::kAbandoned)
-          result = PushResult::kStopped;
+    // push() (wait) and try_push() (all or nothing, never waiting for room). The batch's refs are
+    // this component's until a consumer takes them: an output nothing reads lets them die
+    // unresolved (failed, counted in acks_unresolved).
+    PushResult offer(BatchPtr& batch, bool wait) {
+      batch->attribute_acks(&owner.acks_unresolved);
+      BatchPtr done;  // destroyed after out_mu is released: ack callbacks may run
+      if (batch->empty()) {
+        batch->resolve_acks(true);  // nothing left to deliver (see Parser)
+        done = std::move(batch);
+        return PushResult::kOk;
       }
-    } else {
-      result = try_fan_out(batch);
-      if (result != PushResult::kFull) count_out();
-    }
-    adopt_rewiring();  // one that came while the batch was being pushed
-    return result;
-  }
-
-  // Under out_mu: room in every consumer's queue first (a sink that has fallen behind takes the
-  // batch into its spool instead), then a copy into each. Nothing is pushed when any has no room.
-  PushResult try_fan_out(BatchPtr& batch) {
-    const size_t b = batch->bytes();
-    const int64_t now = context.clock().monotonic_ns();
-    struct Slot {
-      BatchQueue::Reservation room;
-      bool spill = false;
-    };
-    std::vector<Slot> slots(outputs.size());
-    size_t i = 0;
-    BatchQueue::PushResult r = BatchQueue::PushResult::kOk;
-    for (; i < outputs.size(); ++i) {
-      Stage& c = *outputs[i];
-      r = c.input().try_reserve(b, slots[i].room);
-      if (r == BatchQueue::PushResult::kOk) {
-        c.full_since.store(0, std::memory_order_relaxed);
-        continue;
-      }
-      if (r == BatchQueue::PushResult::kTimedOut && c.spool && c.spill_due(now)) {
-        slots[i].spill = true;
-        continue;
-      }
-      break;
-    }
-    if (i < outputs.size()) {
-      for (size_t j = 0; j < i; ++j) outputs[j]->input().cancel(slots[j].room);
-      if (r == BatchQueue::PushResult::kTimedOut) return PushResult::kFull;
-      outputs[i]->input().push(std::move(batch));  // abandoned: discards and counts it
-      return PushResult::kStopped;
-    }
-    PushResult result = PushResult::kOk;
-    std::vector<BatchPtr> copies = Batch::fan_out(std::move(batch), outputs.size());
-    for (i = 0; i < outputs.size(); ++i) {
-      Stage& c = *outputs[i];
-      BatchPtr& copy = copies[i];
-      if (slots[i].spill) {
-        if (c.spill(copy)) continue;
-        if (c.input().push(std::move(copy)) == BatchQueue::PushResult::kAbandoned)
-          result = PushResult::kStopped;
-        continue;
-      }
-      if (c.input().push_reserved(std::move(copy), slots[i].room) ==
-          BatchQueue::PushResult::kAbandoned)
-        result = PushResult::kStopped;
-    }
-    return result;
-  }
-
-  // Waits, under out_mu, until every consumer's queue has room (or a spooling sink would take the
-  // batch into its spool), in slices so that a stop is noticed.
-  bool wait_writable(int64_t timeout_ns) override {
-    const Clock& clock = context.clock();
-    const int64_t deadline = clock.monotonic_ns() + timeout_ns;
-    std::lock_guard lock(out_mu);
-    adopt_rewiring();
-    bool ready = true;
-    for (Stage* c : outputs) {
-      for (;;) {
-        int64_t now = clock.monotonic_ns();
-        if (c->input().wait_writable(0) || (c->spool && c->spill_due(now))) break;
-        if (now >= deadline || context.stopping()) {
-          ready = false;
-          break;
+      std::lock_guard lock(out_mu);
+      adopt_rewiring();
+      PushResult result = PushResult::kOk;
+      const size_t n = batch->size();
+      const size_t b = batch->bytes();
+      auto count_out = [&] {
+        events_out.add(n);
+        owner.batches_out.add();
+        owner.bytes_out.add(b);
+      };
+      if (outputs.empty()) {  // nothing reads it (pushed after close(): refused)
+        count_out();
+        owner.unconsumed.add(n);
+        done = std::move(batch);
+        if (closed_locked()) result = PushResult::kStopped;
+      } else if (wait) {
+        count_out();
+        std::vector<BatchPtr> copies = Batch::fan_out(std::move(batch), outputs.size());
+        for (size_t i = 0; i < outputs.size(); ++i) {
+          if (outputs[i]->take(std::move(copies[i])) == BatchQueue::PushResult::kAbandoned)
+            result = PushResult::kStopped;
         }
-        c->input().wait_writable(std::min(deadline - now, kTickNs));
+      } else {
+        result = try_fan_out(batch);
+        if (result != PushResult::kFull) count_out();
       }
-      if (!ready) break;
+      adopt_rewiring();  // one that came while the batch was being pushed
+      return result;
     }
-    adopt_rewiring();
-    return ready;
+
+    // Under out_mu: room in every consumer's queue first (a sink that has fallen behind takes the
+    // batch into its spool instead), then a copy into each. Nothing is pushed when any has no room.
+    PushResult try_fan_out(BatchPtr& batch) {
+      const size_t b = batch->bytes();
+      const int64_t now = owner.context.clock().monotonic_ns();
+      struct Slot {
+        BatchQueue::Reservation room;
+        bool spill = false;
+      };
+      std::vector<Slot> slots(outputs.size());
+      size_t i = 0;
+      BatchQueue::PushResult r = BatchQueue::PushResult::kOk;
+      for (; i < outputs.size(); ++i) {
+        Stage& c = *outputs[i];
+        r = c.input().try_reserve(b, slots[i].room);
+        if (r == BatchQueue::PushResult::kOk) {
+          c.full_since.store(0, std::memory_order_relaxed);
+          continue;
+        }
+        if (r == BatchQueue::PushResult::kTimedOut && c.spool && c.spill_due(now)) {
+          slots[i].spill = true;
+          continue;
+        }
+        break;
+      }
+      if (i < outputs.size()) {
+        for (size_t j = 0; j < i; ++j) outputs[j]->input().cancel(slots[j].room);
+        if (r == BatchQueue::PushResult::kTimedOut) return PushResult::kFull;
+        outputs[i]->input().push(std::move(batch));  // abandoned: discards and counts it
+        return PushResult::kStopped;
+      }
+      PushResult result = PushResult::kOk;
+      std::vector<BatchPtr> copies = Batch::fan_out(std::move(batch), outputs.size());
+      for (i = 0; i < outputs.size(); ++i) {
+        Stage& c = *outputs[i];
+        BatchPtr& copy = copies[i];
+        if (slots[i].spill) {
+          if (c.spill(copy)) continue;
+          if (c.input().push(std::move(copy)) == BatchQueue::PushResult::kAbandoned)
+            result = PushResult::kStopped;
+          continue;
+        }
+        if (c.input().push_reserved(std::move(copy), slots[i].room) ==
+            BatchQueue::PushResult::kAbandoned)
+          result = PushResult::kStopped;
+      }
+      return result;
+    }
+
+    // Waits, under out_mu, until every consumer's queue has room (or a spooling sink would take the
+    // batch into its spool), in slices so that a stop is noticed.
+    bool wait_writable(int64_t timeout_ns) override {
+      const Clock& clock = owner.context.clock();
+      const int64_t deadline = clock.monotonic_ns() + timeout_ns;
+      std::lock_guard lock(out_mu);
+      adopt_rewiring();
+      bool ready = true;
+      for (Stage* c : outputs) {
+        for (;;) {
+          int64_t now = clock.monotonic_ns();
+          if (c->input().wait_writable(0) || (c->spool && c->spill_due(now))) break;
+          if (now >= deadline || owner.context.stopping()) {
+            ready = false;
+            break;
+          }
+          c->input().wait_writable(std::min(deadline - now, kTickNs));
+        }
+        if (!ready) break;
+      }
+      adopt_rewiring();
+      return ready;
+    }
+
+    bool closed_locked() {
+      std::lock_guard lock(wire_mu);
+      return closed;
+    }
+
+    // Under out_mu: switches to a published rewiring, leaving the old consumers' queues.
+    void adopt_rewiring() {
+      std::lock_guard lock(wire_mu);
+      if (!has_next) return;
+      has_next = false;
+      std::swap(outputs, next);
+      release(next);
+    }
+
+    static void release(std::vector<Stage*>& queues) {
+      for (Stage* out : queues) out->input().producer_done();
+      queues.clear();
+    }
+
+    // Registers the port on its new consumers' queues (see Wiring).
+    void stage(const std::vector<Stage*>& consumers) {
+      std::lock_guard lock(wire_mu);
+      if (closed) return;  // it will push no more
+      for (Stage* out : consumers) out->input().add_producer();
+      if (has_staged) release(staged);
+      staged = consumers;
+      has_staged = true;
+      wired = consumers;
+    }
+    // Makes the staged consumers the next ones, adopted now unless a push is under way.
+    void publish() {
+      {
+        std::lock_guard lock(wire_mu);
+        if (!has_staged) return;
+        if (has_next) release(next);
+        next = std::move(staged);
+        staged.clear();
+        has_staged = false;
+        has_next = true;
+      }
+      std::unique_lock lock(out_mu, std::try_to_lock);
+      if (lock.owns_lock()) adopt_rewiring();
+    }
+
+    Stage& owner;
+    Counter& events_out;          // the stage's for the main output; side outputs count apart
+    std::mutex out_mu;            // held by push() for a whole fan-out
+    std::vector<Stage*> outputs;  // under out_mu: what push() fans out to
+    std::mutex wire_mu;           // guards the members below; taken after out_mu, never before
+    std::vector<Stage*> wired;    // the outputs it has or will have once it adopts
+    std::vector<Stage*> staged;   // registered, not yet published
+    std::vector<Stage*> next;     // published, not yet adopted
+    bool has_staged = false;
+    bool has_next = false;
+    bool closed = false;
+  };
+
+  bool push(BatchPtr batch) override { return main.push(std::move(batch)); }
+  PushResult try_push(BatchPtr& batch) override { return main.try_push(batch); }
+  bool wait_writable(int64_t timeout_ns) override { return main.wait_writable(timeout_ns); }
+  // Every port: the stage will push no more.
+  void close() override {
+    main.close();
+    for (auto& [_, port] : sides) port->close();
   }
 
   // A batch from upstream into this stage's queue. A sink with a spool that has fallen behind
@@ -464,25 +555,6 @@ struct Runtime::Stage final : public Output {
     batch->resolve_acks(true);  // durable once appended; a replay does not acknowledge again
     batch.reset();
     return true;
-  }
-
-  bool closed_locked() {
-    std::lock_guard lock(wire_mu);
-    return closed;
-  }
-
-  // Under out_mu: switches to a published rewiring, leaving the old consumers' queues.
-  void adopt_rewiring() {
-    std::lock_guard lock(wire_mu);
-    if (!has_next) return;
-    has_next = false;
-    std::swap(outputs, next);
-    release(next);
-  }
-
-  static void release(std::vector<Stage*>& queues) {
-    for (Stage* out : queues) out->input().producer_done();
-    queues.clear();
   }
 
   BatchQueue& input() { return *built->input; }
@@ -538,21 +610,9 @@ struct Runtime::Stage final : public Output {
   uint64_t rate_check_in = 0;
   uint64_t rate_check_replayed = 0;
 
-  // Wiring. The stage counts as a producer on each of its consumers' queues from the moment it is
-  // wired to them until it is rewired away or its last worker ends (`closed`). A rewiring is
-  // staged (registered on the new queues), then published once every stage has staged its own;
-  // whoever next holds out_mu adopts it and leaves the old queues: the rewiring itself when no
-  // push is under way, else that push when it ends. So a push blocked on a full queue never
-  // blocks a reload, and no queue that lives on sees its producers run out in between.
-  std::mutex out_mu;            // held by push() for a whole fan-out
-  std::vector<Stage*> outputs;  // under out_mu: what push() fans out to
-  std::mutex wire_mu;           // guards the members below; taken after out_mu, never before
-  std::vector<Stage*> wired;    // the outputs it has or will have once it adopts
-  std::vector<Stage*> staged;   // registered, not yet published
-  std::vector<Stage*> next;     // published, not yet adopted
-  bool has_staged = false;
-  bool has_next = false;
-  bool closed = false;
+  // Wiring: the main output (what push() goes to) and the side outputs its options turn on.
+  Port main{*this, events_out};
+  std::map<std::string, std::unique_ptr<Port>, std::less<>> sides;
 
   // Aggregators: inspect() questions, answered by its thread between calls (answer_questions()).
   struct Question {
@@ -662,30 +722,6 @@ bool Runtime::start_instances(Stage& s, std::string& error) {
   return true;
 }
 
-void Runtime::stage_outputs(Stage& s, const std::vector<Stage*>& outputs) {
-  std::lock_guard lock(s.wire_mu);
-  if (s.closed) return;  // it will push no more
-  for (Stage* out : outputs) out->input().add_producer();
-  if (s.has_staged) Stage::release(s.staged);
-  s.staged = outputs;
-  s.has_staged = true;
-  s.wired = outputs;
-}
-
-void Runtime::publish_outputs(Stage& s) {
-  {
-    std::lock_guard lock(s.wire_mu);
-    if (!s.has_staged) return;
-    if (s.has_next) Stage::release(s.next);
-    s.next = std::move(s.staged);
-    s.staged.clear();
-    s.has_staged = false;
-    s.has_next = true;
-  }
-  std::unique_lock lock(s.out_mu, std::try_to_lock);
-  if (lock.owns_lock()) s.adopt_rewiring();
-}
-
 void Runtime::launch(Stage& s) {
   std::lock_guard lock(mu_);
   s.launched = true;
@@ -757,33 +793,40 @@ bool Runtime::apply(std::shared_ptr<const Generation> generation, const graph::M
       retiring.push_back(old.at(name));
       retiring.back()->retiring.store(true, std::memory_order_release);
     }
-  auto consumers_in_new = [&](const std::string& name) {
-    std::vector<Stage*> out;
-    for (const auto& c : model.consumers(name)) out.push_back(live.at(c));
-    return out;
+  // Each port of a stage (its main output, its side outputs) is wired on its own.
+  std::vector<std::pair<Stage::Port*, std::vector<Stage*>>> wiring;
+  auto wire_as_in_new = [&](Stage* s) {
+    auto consumers = [&](std::string_view port) {
+      std::vector<Stage*> out;
+      for (const auto& c : model.consumers(s->name(), port)) out.push_back(live.at(c));
+      return out;
+    };
+    wiring.emplace_back(&s->main, consumers(""));
+    for (auto& [port, p] : s->sides) wiring.emplace_back(p.get(), consumers(port));
   };
-  std::vector<std::pair<Stage*, std::vector<Stage*>>> wiring;
-  for (const auto& n : model.nodes())
-    wiring.emplace_back(live.at(n.name), consumers_in_new(n.name));
+  for (const auto& n : model.nodes()) wire_as_in_new(live.at(n.name));
   for (Stage* s : retiring) {
     if (model.find(s->name())) {
-      // Replaced: what it still emits goes where the new graph sends that name's output.
-      wiring.emplace_back(s, consumers_in_new(s->name()));
+      // Replaced: what it still emits goes where the new graph sends that name's output (a side
+      // output the new one has off goes nowhere: counted as unconsumed).
+      wire_as_in_new(s);
       continue;
     }
     // Removed: into its old consumers, as they are now (kept, replaced anew, or also retiring).
-    std::vector<Stage*> out;
-    {
-      std::lock_guard lock(s->wire_mu);
-      for (Stage* c : s->wired) {
+    auto as_now = [&](Stage::Port& p) {
+      std::vector<Stage*> out;
+      std::lock_guard lock(p.wire_mu);
+      for (Stage* c : p.wired) {
         auto it = live.find(c->name());
         out.push_back(it != live.end() ? it->second : c);
       }
-    }
-    wiring.emplace_back(s, std::move(out));
+      return out;
+    };
+    wiring.emplace_back(&s->main, as_now(s->main));
+    for (auto& [_, p] : s->sides) wiring.emplace_back(p.get(), as_now(*p));
   }
-  for (auto& [s, outputs] : wiring) stage_outputs(*s, outputs);
-  for (auto& [s, outputs] : wiring) publish_outputs(*s);
+  for (auto& [p, outputs] : wiring) p->stage(outputs);
+  for (auto& [p, outputs] : wiring) p->publish();
 
   // 3. Swap the stage lists and launch the new stages (they have their producers by now), then
   // stop what the new graph no longer has.
@@ -805,7 +848,7 @@ bool Runtime::apply(std::shared_ptr<const Generation> generation, const graph::M
   for (auto it = stages_.rbegin(); it != stages_.rend(); ++it) {
     Stage& s = **it;
     if (s.launched) continue;
-    if (s.wired.empty() && s.kind() != Kind::kSink)
+    if (s.main.wired.empty() && s.kind() != Kind::kSink)
       s.context.log(LogLevel::kWarn,
                     "feeds no component: its output is discarded and counted as unconsumed");
     launch(s);

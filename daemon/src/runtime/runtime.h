@@ -167,8 +167,6 @@ class Runtime {
                                     std::unique_ptr<Built> built);
   bool start_instances(Stage& stage, std::string& error);
   void launch(Stage& stage);
-  void stage_outputs(Stage& stage, const std::vector<Stage*>& outputs);
-  void publish_outputs(Stage& stage);
   void run_source(Stage& stage, Worker& worker);
   void run_parser(Stage& stage, Worker& worker, Component& instance, uint32_t index);
   void run_aggregator(Stage& stage, Worker& worker);
