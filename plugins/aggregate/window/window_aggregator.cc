@@ -156,6 +156,7 @@ WindowAggregator::WindowAggregator(const Options& options, Diagnostics& diag)
   auto policy = [](const std::string& name) {
     return name == "dead_letter" ? Policy::kDeadLetter
            : name == "drop"      ? Policy::kDrop
+           : name == "route"     ? Policy::kRoute
                                  : Policy::kKeep;
   };
   late_policy_ = policy(window.get_string("late", "drop"));
@@ -238,6 +239,7 @@ bool WindowAggregator::start(Context& ctx) {
 void WindowAggregator::bind_counters(Context& ctx) {
   filtered_ = &ctx.counter("filtered");
   late_ = &ctx.counter("late");
+  late_routed_ = &ctx.counter("late_routed");
   future_ = &ctx.counter("future");
   groups_overflow_ = &ctx.counter("groups_overflow");
   distinct_overflow_ = &ctx.counter("distinct_overflow");
@@ -250,6 +252,35 @@ void WindowAggregator::bind_counters(Context& ctx) {
     checkpoint_errors_ = &ctx.counter("checkpoint_errors");
     replay_skipped_ = &ctx.counter("replay_skipped");
   }
+}
+
+void WindowAggregator::route_late(Context& ctx, const Batch& batch) {
+  // A copy of the late events only (as Batch::clone() copies all), with the batch's acks shared:
+  // one more holder each.
+  auto routed = std::make_unique<Batch>();
+  routed->origin = batch.origin;
+  routed->ingest_time_ns = batch.ingest_time_ns;
+  routed->acks.reserve(batch.acks.size());
+  for (const AckRef& ack : batch.acks) routed->acks.push_back(ack.share());
+  const std::span<const Event> events = batch.events();
+  for (size_t k : late_events_) {
+    const Event& e = events[k];
+    Event& c = routed->add(routed->copy(e.raw), e.time_ns);
+    for (const Field& f : batch.fields(e)) {
+      Value v = f.value;
+      if (v.type == Value::Type::kString || v.type == Value::Type::kRaw) v.s = routed->copy(v.s);
+      routed->append_field(c, routed->copy(f.key), v);
+    }
+  }
+  late_events_.clear();
+  late_routed_->add(routed->size());
+  if (Output* out = ctx.side_output("late")) {
+    out->push(std::move(routed));  // refused when stopping: the core counts it and fails its acks
+    return;
+  }
+  // Only without the core's wiring (the config requires a reader of `late`): nowhere to go.
+  ctx.log(LogLevel::kError, "late: route, but this component has no `late` output");
+  routed->resolve_acks(false);
 }
 
 int64_t WindowAggregator::window_start(int64_t t) const {
@@ -306,6 +337,8 @@ void WindowAggregator::consume(Context& ctx, Batch& batch) {
               event.raw, fmt::format("late: event time {} ns is in a window closed by the "
                                      "watermark ({} ns)",
                                      t, watermark_));
+        else if (late_policy_ == Policy::kRoute)
+          late_events_.push_back(k);
         continue;
       }
       if (t <= horizon) stream->newest = std::max(stream->newest, t);  // not an offender's time
@@ -339,6 +372,7 @@ void WindowAggregator::consume(Context& ctx, Batch& batch) {
     last_arrival_ns_ = ctx.clock().now_ns();
     arrival_watermark_ = watermark_;
   }
+  if (!late_events_.empty()) route_late(ctx, batch);
   // Every window the batch reached holds its acks: the source hears back once all are written.
   if (lost) batch.resolve_acks(false);  // a record neither counted nor set aside
   if (reached_.empty()) {

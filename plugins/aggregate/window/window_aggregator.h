@@ -79,10 +79,12 @@ inline constexpr OptionSpec kWindowSpecOptions[] = {
     {.name = "late",
      .type = OptionType::kEnum,
      .default_value = "drop",
-     .choices = "drop|dead_letter",
+     .choices = "drop|dead_letter|route",
      .doc = "Event time only: what becomes of a late event (counted as `late` either way): "
-            "dropped, or written with the reason to this component's dead-letter file "
-            "(data_dir/dead_letter/<component>.jsonl)."},
+            "dropped, written with the reason to this component's dead-letter file "
+            "(data_dir/dead_letter/<component>.jsonl), or `route`d as it came (raw, fields, time) "
+            "to the side output `late`, which another component must read (`inputs: "
+            "[<component>.late]`); those are also counted as `late_routed`."},
     {.name = "max_future",
      .type = OptionType::kDuration,
      .default_value = "5m",
@@ -100,6 +102,14 @@ inline constexpr OptionSpec kWindowSpecOptions[] = {
             "the window of its time (emitted once the watermark gets there) without moving the "
             "watermark; `drop` drops it; `dead_letter` writes it with the reason to the "
             "dead-letter file."},
+};
+
+inline constexpr SideOutputSpec kWindowSideOutputs[] = {
+    {.name = "late",
+     .option = "window.late",
+     .value = "route",
+     .doc = "The late events, unchanged: one batch per input batch that had any. The input is "
+            "acknowledged once these are taken downstream too."},
 };
 
 inline constexpr OptionSpec kWindowOutputOptions[] = {
@@ -230,12 +240,13 @@ inline constexpr OptionSpec kWindowAggregatorOptions[] = {
 // allowed_lateness, updated event by event and at every advance() (so that streams gone quiet
 // stop holding it without waiting for another batch), never moving back: a partition read behind
 // the others, or a worker still parsing an earlier batch, holds the windows open rather than having
-// its records dropped as late. A worker that has not delivered yet holds the watermark where it
-// is from the first batch of any of its siblings until it delivers a batch or goes idle (one whose
-// batches were all filtered out then holds nothing, like any stream without a time); an
-// event whose window end <= watermark on arrival is late (counted, dropped); a window closes at
-// advance() once watermark >= end. With idle_timeout, an advance() that finds no batch arrived for
-// that long moves the watermark to its value at the last arrival plus the wall-clock time since.
+// its records dropped as late (or routed: see below). A worker that has not delivered yet holds the
+// watermark where it is from the first batch of any of its siblings until it delivers a batch or
+// goes idle (one whose batches were all filtered out then holds nothing, like any stream without a
+// time); an event whose window end <= watermark on arrival is late (counted, dropped); a window
+// closes at advance() once watermark >= end. With idle_timeout, an advance() that finds no batch
+// arrived for that long moves the watermark to its value at the last arrival plus the wall-clock
+// time since.
 //
 // Acknowledgement: a consumed batch's acks go to every window its events reached (shared when
 // several) and from there into every output batch holding that window's groups (shared when the
@@ -273,9 +284,16 @@ inline constexpr OptionSpec kWindowAggregatorOptions[] = {
 // pass max_distinct (the set is then freed); percentiles hold a DDSketch. Each is allocated at the
 // metric's first value and saved in checkpoints.
 //
-// Counters: filtered, late, future, non_numeric (per metric and event), windows (groups emitted),
-// left_for_replay, groups_overflow, distinct_overflow (accumulators switched to an estimate), and
-// with checkpoint: checkpoints, checkpoint_errors, replay_skipped.
+// Late routing (`late: route`): consume() copies the late events of a batch (raw, time, fields,
+// origin) into one batch, pushed to the side output `late` (Context::side_output())
+// before it returns; the copy shares the input's acks, so the source hears back only once the
+// late output's consumers have taken it as well as the windows' output. Pushing blocks while
+// the late output's consumers are full (backpressure, as for the main output). Counted in `late`
+// and in `late_routed`.
+//
+// Counters: filtered, late (late_routed: those routed), future, non_numeric (per metric and event),
+// windows (groups emitted), left_for_replay, groups_overflow, distinct_overflow (accumulators
+// switched to an estimate), and with checkpoint: checkpoints, checkpoint_errors, replay_skipped.
 // Threading: one instance, driven by one thread (the Aggregator contract); output acks settle on
 // any thread and only set an atomic. No allocation per event once its window and group exist,
 // except for new distinct values, a sketch's first value and a DDSketch's range growing.
@@ -464,6 +482,9 @@ class WindowAggregator final : public Aggregator {
   void await_emitted();
   // The stop without a checkpoint: drops the windows that are all replayable input.
   void leave_for_replay(Context& ctx);
+  // late: route: pushes the events of `batch` listed in late_events_ to the side output `late`
+  // (sharing the batch's acks) and clears the list.
+  void route_late(Context& ctx, const Batch& batch);
   // Event time without a checkpoint: the watermark at stop, so that input read again after a
   // restart is late for the windows emitted before it, as it was then.
   void save_watermark(Context& ctx);
@@ -488,7 +509,7 @@ class WindowAggregator final : public Aggregator {
   int64_t lateness_ns_ = 0;
   int64_t idle_timeout_ns_ = 0;  // event time: 0 = the watermark waits for events
   int64_t max_future_ns_ = 0;    // event time: 0 = no bound
-  enum class Policy : uint8_t { kKeep, kDrop, kDeadLetter };
+  enum class Policy : uint8_t { kKeep, kDrop, kDeadLetter, kRoute };
   Policy late_policy_ = Policy::kDrop;
   Policy future_policy_ = Policy::kKeep;
   std::vector<Filter> where_;
@@ -511,6 +532,7 @@ class WindowAggregator final : public Aggregator {
   int64_t last_save_ns_ = 0;             // monotonic
   bool unsaved_ = false;                 // emitted windows were acknowledged since the last save
   std::vector<Window*> reached_;         // reused by consume(): the windows a batch reached
+  std::vector<size_t> late_events_;      // reused by consume(): late events' indices to route
 
   std::map<int64_t, Window> windows_;  // by start; node-based, so Window pointers stay valid
   std::optional<std::pair<int64_t, Window>> last_closed_;  // without checkpoint, for inspect()
@@ -526,6 +548,7 @@ class WindowAggregator final : public Aggregator {
 
   Counter* filtered_ = nullptr;
   Counter* late_ = nullptr;
+  Counter* late_routed_ = nullptr;
   Counter* future_ = nullptr;
   Counter* groups_overflow_ = nullptr;
   Counter* distinct_overflow_ = nullptr;

@@ -860,6 +860,57 @@ TEST_F(WindowTest, LateEventsDoNotHoldAcks) {
   EXPECT_EQ(ctx_.count("late"), 1u);
 }
 
+TEST_F(WindowTest, LateRouteSendsLateEventsToTheLateOutputSharingTheAcks) {
+  CollectingOutput late;
+  ctx_.side_outputs["late"] = &late;
+  make("window: {size: 1s, time: event, late: route}");
+  consume({{kBase + 5 * kSec, {}}});
+  AckProbe probe;
+  // One on time, two late (one with a field, which goes along), one more on time.
+  consume({{kBase + 5 * kSec + 1, {}},
+           {kBase, {{"k", S("a")}}},
+           {kBase + 1 * kSec, {}},
+           {kBase + 5 * kSec + 2, {}}},
+          probe.make());
+  EXPECT_EQ(ctx_.count("late"), 2u);
+  EXPECT_EQ(ctx_.count("late_routed"), 2u);
+  ASSERT_EQ(late.batches.size(), 1u);  // one batch per consume()
+  const Batch& routed = *late.batches[0];
+  ASSERT_EQ(routed.size(), 2u);
+  EXPECT_EQ(routed.events()[0].time_ns, kBase);
+  EXPECT_EQ(routed.events()[0].raw, "{}");
+  ASSERT_NE(routed.find(routed.events()[0], "k"), nullptr);
+  EXPECT_EQ(routed.find(routed.events()[0], "k")->s, "a");  // copied: the input was scribbled on
+  EXPECT_EQ(routed.events()[1].time_ns, kBase + 1 * kSec);
+
+  // The source hears back once both the window's output and the late batch are taken.
+  flush();
+  deliver(out_.batches);
+  EXPECT_FALSE(probe.fired);
+  deliver(late.batches);
+  EXPECT_TRUE(probe.fired);
+  EXPECT_TRUE(probe.ok);
+}
+
+TEST_F(WindowTest, LateRouteAcksFailWhenTheLateBatchIsLost) {
+  CollectingOutput late;
+  ctx_.side_outputs["late"] = &late;
+  make("window: {size: 1s, time: event, late: route}");
+  consume({{kBase + 5 * kSec, {}}});
+  AckProbe probe, on_time;
+  consume({{kBase, {}}}, probe.make());  // only late: no window holds its acks
+  consume({{kBase + 5 * kSec, {}}}, on_time.make());
+  EXPECT_EQ(late.batches.size(), 1u);
+  EXPECT_FALSE(probe.fired);
+  late.batches.clear();  // dropped without a verdict: fails
+  EXPECT_TRUE(probe.fired);
+  EXPECT_FALSE(probe.ok);
+  EXPECT_EQ(late.batches.size(), 0u);  // a batch with no late event sends nothing
+  flush();
+  deliver(out_.batches);
+  EXPECT_TRUE(on_time.fired && on_time.ok);
+}
+
 TEST_F(WindowTest, AWindowDroppedUnemittedFailsItsAcks) {
   make("window: {size: 10s, time: event}");
   AckProbe probe;
