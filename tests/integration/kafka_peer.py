@@ -111,14 +111,15 @@ class KafkaPeer:
         self.close()
 
 
-def source_yaml(peer, group, topic, name="in", librdkafka=None):
+def source_yaml(peer, group, topic, name="in", librdkafka=None, options=None):
     """A `sources:` entry (indented for it) of a Kafka source reading `topic` in `group` with a
     200 ms commit interval and the 6 s session timeout that keeps the mock coordinator's holds
-    short; `librdkafka` adds or overrides client properties."""
+    short; `librdkafka` adds or overrides client properties, `options` more source options."""
     props = {"session.timeout.ms": "6000", "heartbeat.interval.ms": "500", **(librdkafka or {})}
     return "\n".join([f"  {name}:", "    type: kafka", f"    brokers: {harness.q(peer.bootstrap)}",
-                      f"    group: {group}", f"    topics: [{topic}]", "    commit_interval: 200ms",
-                      "    librdkafka:"] +
+                      f"    group: {group}", f"    topics: [{topic}]", "    commit_interval: 200ms"] +
+                     [f"    {k}: {v}" for k, v in (options or {}).items()] +
+                     ["    librdkafka:"] +
                      [f"      {k}: {harness.q(v)}" for k, v in props.items()]) + "\n"
 
 

@@ -4,7 +4,9 @@ whose only sink is stdout, a pipe that this test reads not at all and then slowl
 blocks in write(), its queue fills and the source pauses its partitions instead of buffering the
 topic. While it is held back the daemon's RSS stays under a bound far below the topic's size;
 once the reader speeds up every record arrives exactly once and the group's committed offsets
-reach the high watermarks.
+reach the high watermarks. The consumer lag that the admin API's /metrics reports per partition
+equals what the peer says (high watermark minus the group's committed offset) while the source is
+held back, and falls to 0 once everything is read and committed.
 
 The sink runs with `spool: false`: with its spool, the core would move a sink that fell behind
 onto disk (docs/configuration.md, "Spool") and the source would never need to pause.
@@ -16,11 +18,13 @@ Skipped (with the reason) only when kcat is not installed."""
 import collections
 import fcntl
 import json
+import re
 import sys
 import termios
 import threading
 import time
 import unittest
+import urllib.request
 
 import harness
 import kafka_peer
@@ -41,6 +45,20 @@ RSS_GROWTH_BOUND_KIB = 12 * 1024
 LIBRDKAFKA = {"queued.max.messages.kbytes": "1024", "fetch.message.max.bytes": "262144"}
 SLOW_BYTES = 2 * 1024 * 1024  # read slowly first: ~5 s at 4 KiB per 10 ms
 SLOW_CHUNK = 4096
+
+
+def lag_gauges(base):
+    """{family: {partition: value}} of the Kafka lag gauges that the admin API's /metrics shows
+    for source `in` and TOPIC."""
+    with urllib.request.urlopen(base + "/metrics", timeout=10) as r:
+        text = r.read().decode()
+    out = {"ingestd_kafka_consumer_lag": {}, "ingestd_kafka_consumer_read_lag": {}}
+    for name, labels, value in re.findall(r"^(ingestd_kafka_consumer_\w+)\{([^}]*)\} (\S+)$",
+                                          text, re.M):
+        labels = dict(re.findall(r'(\w+)="([^"]*)"', labels))
+        if name in out and labels.get("component") == "in" and labels.get("topic") == TOPIC:
+            out[name][int(labels["partition"])] = float(value)
+    return out
 
 
 class PipeReader(threading.Thread):
@@ -95,7 +113,8 @@ class KafkaBackpressureTest(kafka_peer.KafkaTestCase):
 data_dir: {q(self.path("data"))}
 batch: {{ max_events: 100, max_bytes: 128KiB, linger: 20ms }}
 sources:
-{kafka_peer.source_yaml(peer, GROUP, TOPIC, librdkafka=LIBRDKAFKA)}sinks:
+{kafka_peer.source_yaml(peer, GROUP, TOPIC, librdkafka=LIBRDKAFKA,
+                        options={"lag_interval": "300ms"})}sinks:
   out:
     type: stdout
     inputs: [in]
@@ -109,7 +128,8 @@ sources:
         peer = self.peer(topics={TOPIC: PARTITIONS})
         # Debug logging: the source says when it pauses its partitions.
         d = self.start_daemon(self.config(peer), stdout_pipe=True,
-                              extra_args=["--log-level", "debug"])
+                              extra_args=["--log-level", "debug", "--admin-listen", "127.0.0.1:0"])
+        base = "http://" + d.admin_address()
         self.addCleanup(lambda: d.proc.stdout.close())
         harness.wait_until(lambda: f"assigned {PARTITIONS} partitions" in d.stderr(), 60,
                            f"the daemon owning every partition: {d.stderr_tail()}")
@@ -135,6 +155,25 @@ sources:
         harness.wait_until(lambda: "partitions paused" in d.stderr(), 30,
                            f"the source to pause its partitions: {d.stderr_tail()}")
         reader.rss_samples.append(d.rss_kib())
+
+        # Held back: the lag per partition is what the peer's own offsets say it is.
+        held = {}
+
+        def lag_as_the_peer_says():
+            committed = peer.committed(GROUP, TOPIC)
+            expected_lag = {p: hwm[p] - max(committed.get(p, -1), 0) for p in range(PARTITIONS)}
+            held.update(lag_gauges(base), expected=expected_lag)
+            return held["ingestd_kafka_consumer_lag"] == expected_lag
+        try:
+            harness.wait_until(lag_as_the_peer_says, 30, what="the lag gauges")
+        except harness.Timeout:
+            self.fail(f"the lag gauges never matched the peer's offsets: {held}")
+        self.assertGreater(sum(held["expected"].values()), 0, "no lag while held back")
+        reads = held["ingestd_kafka_consumer_read_lag"]
+        self.assertEqual(sorted(reads), list(range(PARTITIONS)), f"read lag: {reads}")
+        for p in range(PARTITIONS):
+            self.assertLessEqual(reads[p], held["expected"][p], f"partition {p}")
+        reader.rss_samples.append(d.rss_kib())
         reader.start()
         harness.wait_until(reader.slow_done.is_set, 60, "the slow phase of the reader")
         self.assertTrue(d.running(), f"the daemon died while held back: exit {d.poll()} "
@@ -151,6 +190,10 @@ sources:
             harness.wait_until(complete, 60, f"{len(expected)} ids on stdout")
         except harness.Timeout:
             pass  # reported below, with what is missing
+        zero = {p: 0.0 for p in range(PARTITIONS)}
+        harness.wait_until(lambda: lag_gauges(base) == {"ingestd_kafka_consumer_lag": zero,
+                                                        "ingestd_kafka_consumer_read_lag": zero},
+                           30, what="the lag gauges to fall to 0")
         # The stop commits synchronously what was acknowledged: everything, on a clean run.
         rc, _ = d.stop(timeout=60)
         reader.join(30)

@@ -3,6 +3,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <limits>
 #include <string>
 #include <string_view>
@@ -33,6 +34,14 @@ class Counter {
  private:
   std::atomic<uint64_t> value_{0};
 };
+
+// One sample of a gauge family that a component reports (Context::gauges()): its labels, besides
+// the `component` label that the core adds, and its value.
+struct GaugeSample {
+  std::vector<std::pair<std::string, std::string>> labels;
+  double value = 0;
+};
+using GaugeCollector = std::function<void(std::vector<GaugeSample>&)>;
 
 // Time, injected so that windows, retries and breakers can be tested without sleeping.
 class Clock {
@@ -91,6 +100,21 @@ class Context {
   virtual Output* side_output(std::string_view name) {
     (void)name;
     return nullptr;
+  }
+
+  // Reports the gauge family `ingestd_<family>` (family: [a-z][a-z0-9_]*, e.g.
+  // "kafka_consumer_lag") in the admin API's /metrics, with `help` as its HELP text: `collect`
+  // appends the family's current samples each time metrics are scraped. It runs on a thread of
+  // the admin server, concurrently with the component's own threads, while the component is in
+  // the running pipeline (never after it is destroyed): it must be thread-safe and quick, so it
+  // reads values that the component keeps up to date, and does no I/O. Call it in start(); each
+  // call adds a collector (the instances of a multi-worker component may each add theirs).
+  // Components reporting the same family are exported together under the first one's help.
+  // Throws std::invalid_argument for a bad family name. The default reports nothing.
+  virtual void gauges(std::string_view family, std::string_view help, GaugeCollector collect) {
+    (void)family;
+    (void)help;
+    (void)collect;
   }
 
   template <class... Args>

@@ -4,9 +4,12 @@
 #include <chrono>
 #include <deque>
 #include <filesystem>
+#include <functional>
 #include <future>
+#include <map>
 #include <optional>
 #include <random>
+#include <stdexcept>
 #include <utility>
 
 #include <spdlog/spdlog.h>
@@ -121,6 +124,35 @@ class ComponentContext final : public Context {
   // Before the component starts (read-only after).
   void add_side_output(const std::string& name, Output* out) { side_outputs_[name] = out; }
 
+  void gauges(std::string_view family, std::string_view help, GaugeCollector collect) override {
+    const bool valid = !family.empty() && family[0] >= 'a' && family[0] <= 'z' &&
+                       std::all_of(family.begin(), family.end(), [](char c) {
+                         return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_';
+                       });
+    if (!valid)
+      throw std::invalid_argument(
+          fmt::format("gauge family \"{}\" is not [a-z][a-z0-9_]*", family));
+    std::lock_guard lock(gauges_mu_);
+    gauges_.push_back({fmt::format("ingestd_{}", family), std::string(help), std::move(collect)});
+  }
+  // Calls every collector of this component, appending its samples (labelled with the component)
+  // to the family of that name in `families`, which it adds when missing (see Runtime::collect).
+  void collect_gauges(
+      const std::function<Family&(const std::string&, const std::string&)>& family) {
+    std::lock_guard lock(gauges_mu_);
+    std::vector<GaugeSample> samples;
+    for (const PluginGauge& g : gauges_) {
+      samples.clear();
+      g.collect(samples);
+      Family& f = family(g.family, g.help);
+      for (GaugeSample& sample : samples) {
+        Labels labels = {{"component", config_.name}};
+        for (auto& label : sample.labels) labels.push_back(std::move(label));
+        f.samples.push_back({std::move(labels), sample.value, {}});
+      }
+    }
+  }
+
   // A message from one place in the core (`place`: a fixed name), logged at most once per
   // kRateLimitNs for that place, with the number suppressed since: a failure repeated per batch
   // gives a line every 10 s, and a different failure is never hidden behind it.
@@ -157,6 +189,13 @@ class ComponentContext final : public Context {
   std::mutex limit_mu_;
   std::map<std::string, Limit, std::less<>> limits_;
   std::map<std::string, Output*, std::less<>> side_outputs_;  // the stage's side ports
+  struct PluginGauge {
+    std::string family;  // with the ingestd_ prefix
+    std::string help;
+    GaugeCollector collect;
+  };
+  std::mutex gauges_mu_;
+  std::vector<PluginGauge> gauges_;  // gauges_mu_
 };
 
 // One thread of a stage. `busy_since` is the monotonic time at which the thread entered a call of
@@ -1559,6 +1598,23 @@ void Runtime::collect(std::vector<Family>& out) const {
           {sink, oldest == 0 ? 0.0 : std::max(0.0, static_cast<double>(now - oldest) / 1e9), {}});
     }
   }
+  // What the components report themselves (Context::gauges()), one family per name.
+  // A name the core exports itself is not taken (a plugin cannot fake a core series).
+  std::map<std::string, Family*, std::less<>> reported;
+  Family ignored;
+  for (Family& f : mine) reported.emplace(f.name, &ignored);
+  for (const Family& f : out) reported.emplace(f.name, &ignored);
+  auto reported_family = [&](const std::string& name, const std::string& help) -> Family& {
+    auto [it, fresh] = reported.try_emplace(name, nullptr);
+    if (fresh) {
+      it->second = &mine.emplace_back();
+      it->second->name = name;
+      it->second->help = help;
+      it->second->type = MetricType::kGauge;
+    }
+    return *it->second;
+  };
+  for (const auto& s : stages_) s->context.collect_gauges(reported_family);
   for (Family& f : mine) out.push_back(std::move(f));
 }
 

@@ -65,7 +65,8 @@ void error_trampoline(rd_kafka_t*, int err, const char* reason, void* opaque) {
 KafkaSource::KafkaSource(const Options& options, Diagnostics& diag)
     : group_(options.get_string("group")),
       commit_interval_ns_(options.get_duration_ns("commit_interval", 1'000'000'000)),
-      rebalance_timeout_ns_(options.get_duration_ns("rebalance_timeout", 10'000'000'000)) {
+      rebalance_timeout_ns_(options.get_duration_ns("rebalance_timeout", 10'000'000'000)),
+      lag_interval_ns_(options.get_duration_ns("lag_interval", 5'000'000'000)) {
   brokers_ = kafka::bootstrap_servers(options, diag);
   if (group_.empty()) diag.error("group", "must not be empty");
 
@@ -136,6 +137,7 @@ KafkaSource::KafkaSource(const Options& options, Diagnostics& diag)
 }
 
 KafkaSource::~KafkaSource() {
+  stop_lag();
   // The context may go before the source: librdkafka's last callbacks and lines are not passed on.
   ctx_ = nullptr;
   log_.attach(nullptr);
@@ -204,7 +206,90 @@ bool KafkaSource::start(Context& ctx) {
   }
   ctx.logf(LogLevel::kInfo, "consuming {} in group {} at {}", fmt::join(topics_, ", "), group_,
            brokers_);
+  if (lag_interval_ns_ > 0) {
+    auto report = [this](int64_t Lag::*field) {
+      return [this, field](std::vector<GaugeSample>& out) {
+        std::lock_guard lock(lag_mu_);
+        for (const Lag& l : lag_)
+          if (l.*field >= 0)
+            out.push_back({{{"topic", l.topic}, {"partition", std::to_string(l.partition)}},
+                           static_cast<double>(l.*field)});
+      };
+    };
+    ctx.gauges("kafka_consumer_lag",
+               "Messages of a partition that the consumer group has not committed: its high "
+               "watermark minus the group's committed offset (the log start when none is), per "
+               "partition a Kafka source owns, sampled every lag_interval.",
+               report(&Lag::committed_lag));
+    ctx.gauges("kafka_consumer_read_lag",
+               "Messages of a partition that a Kafka source has not read yet: its high watermark "
+               "minus the next offset to read, sampled every lag_interval.",
+               report(&Lag::read_lag));
+    lag_thread_ = std::thread([this] { lag_loop(); });
+  }
   return true;
+}
+
+void KafkaSource::lag_loop() {
+  std::unique_lock lock(lag_mu_);
+  while (!lag_stop_) {
+    lock.unlock();
+    sample_lag();
+    lock.lock();
+    lag_cv_.wait_for(lock, std::chrono::nanoseconds(lag_interval_ns_),
+                     [this] { return lag_stop_; });
+  }
+}
+
+void KafkaSource::sample_lag() {
+  constexpr int kTimeoutMs = 2000;  // per broker question; a stop waits for at most one
+  rd_kafka_topic_partition_list_t* assigned = nullptr;
+  if (rd_kafka_assignment(rk_, &assigned) != RD_KAFKA_RESP_ERR_NO_ERROR) return;
+  std::vector<Lag> sample;
+  rd_kafka_topic_partition_list_t* committed = rd_kafka_topic_partition_list_copy(assigned);
+  const bool have_committed = assigned->cnt > 0 && rd_kafka_committed(rk_, committed, kTimeoutMs) ==
+                                                       RD_KAFKA_RESP_ERR_NO_ERROR;
+  rd_kafka_position(rk_, assigned);  // the offset after the last message polled, per partition
+  for (int i = 0; i < assigned->cnt; ++i) {
+    {
+      std::lock_guard lock(lag_mu_);
+      if (lag_stop_) break;
+    }
+    const rd_kafka_topic_partition_t& p = assigned->elems[i];
+    int64_t low = 0;
+    int64_t high = 0;
+    if (rd_kafka_query_watermark_offsets(rk_, p.topic, p.partition, &low, &high, kTimeoutMs) !=
+        RD_KAFKA_RESP_ERR_NO_ERROR)
+      continue;
+    Lag& l = sample.emplace_back();
+    l.topic = p.topic;
+    l.partition = p.partition;
+    // Where the group stands: its committed offset, or the log start when it has none.
+    int64_t group = -1;
+    if (have_committed && committed->elems[i].err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+      const int64_t c = committed->elems[i].offset;
+      group = c >= 0 ? c : low;
+      l.committed_lag = std::max<int64_t>(high - group, 0);
+    }
+    // The next offset to read: after the last message polled, or where the group stands when
+    // none of the partition has been polled yet.
+    const int64_t next = p.err == RD_KAFKA_RESP_ERR_NO_ERROR && p.offset >= 0 ? p.offset : group;
+    if (next >= 0) l.read_lag = std::max<int64_t>(high - next, 0);
+  }
+  rd_kafka_topic_partition_list_destroy(committed);
+  rd_kafka_topic_partition_list_destroy(assigned);
+  std::lock_guard lock(lag_mu_);
+  if (!lag_stop_) lag_ = std::move(sample);
+}
+
+void KafkaSource::stop_lag() {
+  {
+    std::lock_guard lock(lag_mu_);
+    lag_stop_ = true;
+    lag_.clear();  // what the gauges show of a consumer that has stopped: nothing
+  }
+  lag_cv_.notify_all();
+  if (lag_thread_.joinable()) lag_thread_.join();
 }
 
 void KafkaSource::run(Context& ctx, Output& out) {
@@ -623,6 +708,7 @@ void KafkaSource::shutdown(Context& ctx, Output& out) {
   out.close();
   await_acks({}, rebalance_timeout_ns_);
   commit(tracker_.commits(), true);
+  stop_lag();
   closing_ = true;
   // Leaves the group: the final revoke (on_rebalance) commits anything acknowledged since.
   rd_kafka_resp_err_t err = rd_kafka_consumer_close(rk_);

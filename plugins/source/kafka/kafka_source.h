@@ -10,6 +10,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "ingestd/component.h"
@@ -73,6 +74,16 @@ inline constexpr OptionSpec kKafkaSourceOptions[] = {
             "acknowledged is committed and the partitions are given up. What is not acknowledged "
             "by then is delivered again to the next owner. Must stay below "
             "max.poll.interval.ms (300 s by default)."},
+    {.name = "lag_interval",
+     .type = OptionType::kDuration,
+     .default_value = "5s",
+     .min = "0s",
+     .max = "1h",
+     .doc = "How often the consumer lag of the partitions this source owns is asked of the "
+            "brokers (high watermark, the group's committed offset) for the admin API's "
+            "ingestd_kafka_consumer_lag and ingestd_kafka_consumer_read_lag gauges; 0s turns "
+            "it off. The questions go from a thread of their own, so a slow broker never holds "
+            "up consumption."},
     {.name = "librdkafka",
      .type = OptionType::kStringMap,
      .doc = "More librdkafka consumer properties as strings (security.protocol, sasl.*, ssl.*, "
@@ -117,6 +128,10 @@ inline constexpr OptionSpec kKafkaSourceOptions[] = {
 // - Threading: start() and run() on the source's thread (run() notices a stop within 100 ms, or
 //   within rebalance_timeout while a revoke waits for acks); acks on any thread, handed to the poll
 //   thread through a mutex-protected inbox that outlives the source.
+// - Lag: unless lag_interval is 0, a thread of the source's own (started at the end of start(),
+//   stopped before the consumer closes) asks the brokers every lag_interval for the assigned
+//   partitions' high watermarks and the group's committed offsets, and reads librdkafka's
+//   position; the gauges (Context::gauges()) report the last sample.
 // Counters: messages, bytes, empty, batches, commits, commit_failed, acks_failed, rebalances,
 // assigned, revoked, lost, abandoned (batches whose ack was not in when a revoke or stop stopped
 // waiting), paused (times the partitions were paused for backpressure), consumer_errors.
@@ -171,12 +186,16 @@ class KafkaSource final : public Source {
   void commit(const std::vector<OffsetTracker::Commit>& commits, bool sync);
   void revoke(const std::vector<TopicPartition>& tps, bool lost);
   void shutdown(Context& ctx, Output& out);
+  void lag_loop();
+  void sample_lag();
+  void stop_lag();
 
   std::string brokers_;
   std::string group_;
   std::vector<std::string> topics_;  // names, or one "^regex"
   int64_t commit_interval_ns_;
   int64_t rebalance_timeout_ns_;
+  int64_t lag_interval_ns_;
   kafka::Properties properties_;
 
   kafka::LimitedLog log_;
@@ -219,6 +238,19 @@ class KafkaSource final : public Source {
   Counter* abandoned_ = nullptr;
   Counter* paused_ = nullptr;
   Counter* consumer_errors_ = nullptr;
+
+  // The last lag sample, per assigned partition (-1: not known).
+  struct Lag {
+    std::string topic;
+    int32_t partition = 0;
+    int64_t committed_lag = -1;  // high watermark - committed offset (or log start)
+    int64_t read_lag = -1;       // high watermark - next offset to read
+  };
+  std::thread lag_thread_;
+  std::mutex lag_mu_;
+  std::condition_variable lag_cv_;
+  bool lag_stop_ = false;  // lag_mu_
+  std::vector<Lag> lag_;   // lag_mu_
 };
 
 }  // namespace ingestd::plugins

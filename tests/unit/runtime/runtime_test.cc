@@ -97,8 +97,18 @@ class RecordingSink : public Sink {
       : slot_(o.get_int("slot")),
         fail_start_(o.get_int("fail_start") != 0),
         gated_(o.get_int("gated") != 0),
-        refuses_(o.get_int("refuses") != 0) {}
-  bool start(Context&) override { return !fail_start_; }
+        refuses_(o.get_int("refuses") != 0),
+        gauge_(o.get_int("gauge")) {}
+  // `gauge`: 1 reports test_writes_pending{slot} (its slot + 10), 2 asks for a bad family name.
+  bool start(Context& ctx) override {
+    if (gauge_ == 1)
+      ctx.gauges("test_writes_pending", "Writes a test sink has pending.",
+                 [slot = slot_](std::vector<GaugeSample>& out) {
+                   out.push_back({{{"slot", std::to_string(slot)}}, slot + 10.0});
+                 });
+    if (gauge_ == 2) ctx.gauges("Bad-Name", "", [](std::vector<GaugeSample>&) {});
+    return !fail_start_;
+  }
   SinkResult write(Context&, const Batch& b) override {
     if (g_shared->sink_fails) return SinkResult::retryable("down");
     if (refuses_) return SinkResult::permanent("refused");
@@ -113,6 +123,7 @@ class RecordingSink : public Sink {
   bool fail_start_;
   bool gated_;
   bool refuses_;
+  int64_t gauge_;
 };
 
 class SumAggregator : public Aggregator {
@@ -319,6 +330,49 @@ TEST_F(RuntimeTest, BatchesBytesAndLatencyAreCountedPerBatch) {
   EXPECT_EQ(breaker.samples[0].labels, (Labels{{"sink", "out"}, {"state", "closed"}}));
   EXPECT_EQ(breaker.samples[0].value, 1);
   EXPECT_EQ(breaker.samples[1].value + breaker.samples[2].value, 0);
+}
+
+// Context::gauges(): each component's samples carry its name, families of one name are exported
+// once, and a bad name fails the component's start.
+TEST_F(RuntimeTest, GaugesThatComponentsReportAreExportedUnderTheirComponent) {
+  pipeline.components.push_back(
+      component("src", kSource, {}, ints({{"count", 10}, {"batch", 5}, {"linger", 1}})));
+  pipeline.components.push_back(component("a", kSink, {"src"}, ints({{"slot", 0}, {"gauge", 1}})));
+  pipeline.components.push_back(component("b", kSink, {"src"}, ints({{"slot", 1}, {"gauge", 1}})));
+  start();
+  std::vector<Family> families;
+  rt->collect(families);
+  std::vector<const Family*> mine;
+  for (const auto& f : families)
+    if (f.name == "ingestd_test_writes_pending") mine.push_back(&f);
+  ASSERT_EQ(mine.size(), 1u);
+  EXPECT_EQ(mine[0]->type, MetricType::kGauge);
+  EXPECT_EQ(mine[0]->help, "Writes a test sink has pending.");
+  ASSERT_EQ(mine[0]->samples.size(), 2u);
+  EXPECT_EQ(mine[0]->samples[0].labels, (Labels{{"component", "a"}, {"slot", "0"}}));
+  EXPECT_EQ(mine[0]->samples[0].value, 10);
+  EXPECT_EQ(mine[0]->samples[1].labels, (Labels{{"component", "b"}, {"slot", "1"}}));
+  EXPECT_EQ(mine[0]->samples[1].value, 11);
+  rt->request_stop();
+  ASSERT_TRUE(rt->wait_for(kWait));
+  rt.reset();
+
+  std::ostringstream captured;
+  auto previous = spdlog::default_logger();
+  spdlog::set_default_logger(std::make_shared<spdlog::logger>(
+      "capture", std::make_shared<spdlog::sinks::ostream_sink_mt>(captured)));
+  pipeline.components[2] = component("b", kSink, {"src"}, ints({{"slot", 1}, {"gauge", 2}}));
+  std::vector<config::Error> errors;
+  auto components = Components::build(pipeline, metrics, errors);
+  ASSERT_TRUE(components);
+  rt = std::make_unique<Runtime>(metrics, clock);
+  EXPECT_FALSE(
+      rt->start(generation, graph::Model::from(pipeline, no_plugin), std::move(components)));
+  rt.reset();
+  spdlog::set_default_logger(previous);
+  EXPECT_NE(captured.str().find("start failed: gauge family \"Bad-Name\" is not"),
+            std::string::npos)
+      << captured.str();
 }
 
 TEST_F(RuntimeTest, FanOutGivesEverySinkEveryEventAndAcksAfterBoth) {
