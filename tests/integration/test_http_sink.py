@@ -35,6 +35,7 @@ sinks:
   out:
     type: http
     inputs: [gen]
+    workers: 1  # one connection: the tests count its requests and retries
     url: {q(self.receiver.url)}
     retry: {retry}
     breaker: {breaker}

@@ -286,6 +286,7 @@ sinks:
   out:
     type: http
     inputs: [events]
+    workers: 1  # one connection held by the blackhole: what fills the queues is counted on it
     url: http://127.0.0.1:{blackhole.getsockname()[1]}/in
     {extra}
 """, blackhole
@@ -297,7 +298,7 @@ sinks:
     ack_timeout: 300ms
     push_timeout: 50ms
     retry_after: 7s
-""", sink=sink, parser_extra="    queue: {max_batches: 1}\n")
+""", sink=sink, parser_extra="    queue: {max_batches: 1}\n    workers: 1\n")
         client = self.client()
         res, data = client.request("POST", "/api/visit/v1/", json.dumps(self.records(1)),
                                    {"Content-Type": "application/json"}, "visit")

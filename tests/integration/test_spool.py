@@ -44,6 +44,7 @@ sources:
   web:
     type: http
     inputs: {inputs}
+    workers: 1  # one writer: the spool's records keep the generator's order
     url: {q(self.receiver.url)}
     timeout: 500ms
     retry: {{ initial: 20ms, max: 200ms }}

@@ -201,11 +201,10 @@ struct Origin {
   std::optional<int64_t> offset;      // of the first event (e.g. a Kafka offset)
   std::optional<int64_t> end_offset;  // one past the last event's offset, with `offset`
   std::optional<std::string> key;
-  // The parser worker that handled the batch, set by the core when a parser runs `workers: N > 1`
-  // (worker in 0 .. workers - 1): batches of one stream then reach the next component out of
-  // order between workers, in order within one. A later multi-worker parser numbers its workers
-  // within the first's (worker = first * N + own, workers = first * N, parser "a/b"). workers 0:
-  // no multi-worker parser on the way.
+  // The instance that handed the batch on, for a component whose instances hand batches of one
+  // stream on out of order between them (in order within one): worker in 0 .. workers - 1, and
+  // the component's name in `parser`. workers 0: in order. The core's parsers hand their
+  // batches on in order whatever their `workers`, so the core leaves these at 0.
   std::string parser;
   uint32_t worker = 0;
   uint32_t workers = 0;

@@ -55,6 +55,10 @@ constexpr BuildSignature this_build() {
 
 // Component flags.
 inline constexpr uint32_t kSingleWorker = 1;  // never more than one instance (e.g. one output file)
+// One instance unless `workers` asks for more: instances writing in parallel would reorder what
+// it writes (e.g. the records of a Kafka partition). Without a flag, parsers and sinks run as
+// many instances as the process may use cores.
+inline constexpr uint32_t kOrderedWrites = 2;
 
 // An output of a component beside its main one, which a consumer reads as `inputs:
 // [component.name]` (e.g. the window's late events: `late: route` on it, `inputs: [w.late]`). It is

@@ -11,7 +11,8 @@ namespace ingestd {
 // replayable acks and Origin::end_offset; 0.5 added OptionType::kObjectList and
 // OptionValue::get_object_list(); 0.6 added Aggregator::inspect(); 0.7 added Origin::parser, worker
 // and workers; 0.8 added side outputs: ComponentDescriptor::side_outputs and
-// Context::side_output(), and Context::gauges()).
+// Context::side_output(), Context::gauges(), kOrderedWrites, and a multi-worker parser's batches
+// handed on in order, no longer marked in Origin).
 inline constexpr uint32_t kSdkMajor = 0;
 inline constexpr uint32_t kSdkMinor = 8;
 

@@ -4,6 +4,8 @@
 #include <cctype>
 #include <cstdlib>
 #include <set>
+
+#include <sched.h>
 #include <span>
 
 #include <fmt/format.h>
@@ -365,6 +367,7 @@ class Loader {
       reporter_.error(inputs->key_mark(), c.prefix + "sources take no inputs");
     }
 
+    if (takes_workers && descriptor) c.config.workers = default_workers(kind, descriptor->flags);
     if (const MapEntry* workers = field("workers")) {
       if (takes_workers) {
         OptionValue value;
@@ -705,6 +708,19 @@ bool parse_listen(std::string_view listen, std::string& host, uint16_t& port, st
   host = std::string(h);
   port = static_cast<uint16_t>(std::stoul(std::string(p)));
   return true;
+}
+
+int usable_cores() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (sched_getaffinity(0, sizeof set, &set) != 0) return 1;
+  return std::clamp(CPU_COUNT(&set), 1, 64);
+}
+
+int default_workers(Kind kind, uint32_t flags) {
+  if (kind == Kind::kParser) return usable_cores();
+  if (kind == Kind::kSink && !(flags & (kSingleWorker | kOrderedWrites))) return usable_cores();
+  return 1;
 }
 
 bool is_loopback(std::string_view host) {

@@ -95,6 +95,8 @@ struct ComponentConfig {
   // The side outputs its options turn on (SideOutputSpec::name), in descriptor order. Each has a
   // consumer in a loaded Pipeline.
   std::vector<std::string> side_outputs;
+  // Parsers and sinks: the instances that run in parallel. When the config does not say,
+  // default_workers() for the component's kind and flags.
   int workers = 1;
   QueueConfig queue;      // the component's input queue (not for sources)
   RetryConfig retry;      // sinks only
@@ -129,6 +131,12 @@ struct AdminConfig {
 bool parse_listen(std::string_view listen, std::string& host, uint16_t& port, std::string& error);
 // 127.0.0.0/8, ::1 or localhost.
 bool is_loopback(std::string_view host);
+
+// The cores this process may run on (sched_getaffinity), 1 to 64.
+int usable_cores();
+// The `workers` of a component whose config does not set it: usable_cores() for parsers and for
+// sinks without the kSingleWorker or kOrderedWrites flag, else 1.
+int default_workers(Kind kind, uint32_t flags);
 
 struct Pipeline {
   std::string path;  // as given, used in messages

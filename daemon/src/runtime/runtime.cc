@@ -209,21 +209,6 @@ struct Runtime::Worker {
 
 namespace {
 
-// Records in `origin` that worker `index` of a parser with `workers` > 1 handled the batch (see
-// Origin::workers), within the worker of a multi-worker parser before it, if any.
-void mark_worker(Origin& origin, std::string_view parser, uint32_t index, uint32_t workers) {
-  if (origin.workers > 1 && origin.workers <= UINT32_MAX / workers) {
-    origin.parser += '/';
-    origin.worker = origin.worker * workers + index;
-    origin.workers *= workers;
-  } else {
-    origin.parser.clear();
-    origin.worker = index;
-    origin.workers = workers;
-  }
-  origin.parser += parser;
-}
-
 // Marks a worker busy for the scope of one plugin call.
 // With a histogram, also times the call into it (one more clock read per batch).
 class Busy {
@@ -663,6 +648,14 @@ struct Runtime::Stage final : public Output {
   std::atomic<bool> asked{false};                    // questions is not empty
   bool answering = true;  // under questions_mu: false once its thread has ended
 
+  // Parsers with several workers hand their batches on in the order they took them (see
+  // run_parser()): a ticket per batch, taken with the batch, and the ticket whose turn it is.
+  std::mutex take_mu;        // held across a pop, so that tickets follow the queue's order
+  uint64_t next_ticket = 0;  // under take_mu
+  std::mutex turn_mu;
+  std::condition_variable turn_cv;
+  uint64_t turn = 0;  // under turn_mu
+
   std::vector<std::unique_ptr<Worker>> workers;
   std::atomic<int> workers_left{0};
   bool launched = false;  // under Runtime::mu_
@@ -774,9 +767,7 @@ void Runtime::launch(Stage& s) {
         w.thread = std::thread([this, &s, &w] { run_source(s, w); });
         break;
       case Kind::kParser:
-        w.thread = std::thread([this, &s, &w, c, index = s.workers.size() - 1] {
-          run_parser(s, w, *c, static_cast<uint32_t>(index));
-        });
+        w.thread = std::thread([this, &s, &w, c] { run_parser(s, w, *c); });
         break;
       case Kind::kAggregator:
         w.thread = std::thread([this, &s, &w] { run_aggregator(s, w); });
@@ -943,26 +934,51 @@ void Runtime::run_source(Stage& s, Worker&) {
   worker_done(s);
 }
 
-void Runtime::run_parser(Stage& s, Worker& w, Component& instance, uint32_t index) {
+// With several workers, each batch goes on in its turn: the order the workers took the batches
+// from the queue, which is the order they arrived in. A worker that finishes early waits for the
+// batches taken before its own, so what follows a parser (a file sink, an event-time window)
+// sees its input's order whatever the number of workers.
+void Runtime::run_parser(Stage& s, Worker& w, Component& instance) {
   auto& parser = static_cast<Parser&>(instance);
-  const auto workers = static_cast<uint32_t>(s.built->instances.size());
-  while (BatchPtr batch = s.input().pop()) {
-    if (workers > 1) mark_worker(batch->origin, s.name(), index, workers);
+  const bool ordered = s.built->instances.size() > 1;
+  for (;;) {
+    BatchPtr batch;
+    uint64_t ticket = 0;
+    if (ordered) {
+      std::lock_guard lock(s.take_mu);
+      batch = s.input().pop();
+      if (batch) ticket = s.next_ticket++;
+    } else {
+      batch = s.input().pop();
+    }
+    if (!batch) break;
     s.events_in.add(batch->size());
     s.count_batch_in(*batch);
     batch->attribute_acks(&s.acks_unresolved);
+    bool parsed = true;
     try {
       InFlight held(w.in_flight, batch->size());
       Busy busy(w.busy_since, clock_, s.latency);
       parser.parse(s.context, *batch);
     } catch (const std::exception& e) {
+      parsed = false;
       s.failed.add(batch->size());
       batch->resolve_acks(false);
       s.context.log_limited(LogLevel::kError, "parse",
                             fmt::format("batch of {} events failed: {}", batch->size(), e.what()));
-      continue;
     }
-    s.push(std::move(batch));
+    if (ordered) {
+      std::unique_lock lock(s.turn_mu);
+      s.turn_cv.wait(lock, [&] { return s.turn == ticket; });
+    }
+    if (parsed) s.push(std::move(batch));
+    if (ordered) {
+      {
+        std::lock_guard lock(s.turn_mu);
+        ++s.turn;
+      }
+      s.turn_cv.notify_all();
+    }
   }
   worker_done(s);
 }

@@ -168,7 +168,7 @@ class Runtime {
   bool start_instances(Stage& stage, std::string& error);
   void launch(Stage& stage);
   void run_source(Stage& stage, Worker& worker);
-  void run_parser(Stage& stage, Worker& worker, Component& instance, uint32_t index);
+  void run_parser(Stage& stage, Worker& worker, Component& instance);
   void run_aggregator(Stage& stage, Worker& worker);
   // Answers the inspect() questions waiting for an aggregator (as not running when null).
   static void answer_questions(Stage& stage, Aggregator* aggregator);

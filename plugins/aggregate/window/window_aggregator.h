@@ -56,11 +56,10 @@ inline constexpr OptionSpec kWindowSpecOptions[] = {
             "and a window is emitted once the clock passes its end. `event`: an event belongs to "
             "the window of its own time (set by the parser's time_field), and a window is emitted "
             "once the watermark reaches its end: the largest event time seen minus "
-            "allowed_lateness, taken per input stream (each Kafka partition is one, and each "
-            "worker of a parser with workers > 1) and the lowest of the streams that delivered "
-            "in the last 5s (or idle_timeout), so a partition read behind the others, or a "
-            "parser worker still on an earlier batch, holds windows open instead of being "
-            "late."},
+            "allowed_lateness, taken per input stream (a source, or each Kafka partition of "
+            "one) and the lowest of the streams that delivered in the last 5s (or "
+            "idle_timeout), so a partition read behind the others holds windows open instead "
+            "of being late."},
     {.name = "allowed_lateness",
      .type = OptionType::kDuration,
      .default_value = "0s",

@@ -1,4 +1,7 @@
 // load(): whole pipeline files -> the model, and every class of error with its exact position.
+#include <sched.h>
+
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <map>
@@ -164,6 +167,41 @@ TEST(Load, PipelineDefaultsWhenKeysAreLeftOut) {
   EXPECT_EQ(p.components[0].workers, 1);
   EXPECT_EQ(p.components[0].queue.max_batches, 16u);
   EXPECT_EQ(p.components[0].queue.max_bytes, 64u << 20);
+}
+
+// The default of `workers`: the cores of the process's CPU affinity, which the test sets itself,
+// for parsers and sinks that are neither single-instance nor ordered.
+TEST(Load, WorkersDefaultToTheCoresTheProcessMayUse) {
+  cpu_set_t all;
+  ASSERT_EQ(sched_getaffinity(0, sizeof all, &all), 0);
+  std::vector<int> cpus;
+  for (int cpu = 0; cpu < CPU_SETSIZE; ++cpu)
+    if (CPU_ISSET(cpu, &all)) cpus.push_back(cpu);
+  ASSERT_FALSE(cpus.empty());
+  const std::string text = yaml(R"(
+    sources:
+      gen: {type: generator}
+    parsers:
+      p: {type: json, inputs: [gen]}
+      q: {type: json, inputs: [gen], workers: 3}
+    sinks:
+      s: {type: stdout, inputs: [p, q]}
+      f: {type: file, inputs: [p], path: x}
+      o: {type: ordered, inputs: [q]}
+  )");
+  for (size_t n : {size_t{1}, std::min<size_t>(cpus.size(), 2)}) {
+    cpu_set_t some;
+    CPU_ZERO(&some);
+    for (size_t i = 0; i < n; ++i) CPU_SET(cpus[i], &some);
+    ASSERT_EQ(sched_setaffinity(0, sizeof some, &some), 0);
+    Pipeline p = load_ok(text);
+    ASSERT_EQ(sched_setaffinity(0, sizeof all, &all), 0);
+    EXPECT_EQ(p.find("p")->workers, static_cast<int>(n)) << n << " cpus";
+    EXPECT_EQ(p.find("q")->workers, 3);
+    EXPECT_EQ(p.find("s")->workers, static_cast<int>(n)) << n << " cpus";
+    EXPECT_EQ(p.find("f")->workers, 1);  // single-instance
+    EXPECT_EQ(p.find("o")->workers, 1);  // writes in order
+  }
 }
 
 TEST(Load, ComponentsNothingConsumesAreFine) {

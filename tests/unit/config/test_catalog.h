@@ -149,6 +149,9 @@ inline constexpr ComponentDescriptor kFileSink =
     descriptor(Kind::kSink, "file", kFileSinkOptions, kSingleWorker);
 inline constexpr ComponentDescriptor kStdout = descriptor(Kind::kSink, "stdout", kStdoutOptions);
 inline constexpr ComponentDescriptor kBroken = descriptor(Kind::kSink, "broken", kBrokenOptions);
+// A sink that writes in order, for the default of `workers`.
+inline constexpr ComponentDescriptor kOrdered =
+    descriptor(Kind::kSink, "ordered", kStdoutOptions, kOrderedWrites);
 
 class TestCatalog : public Catalog {
  public:
@@ -166,8 +169,9 @@ class TestCatalog : public Catalog {
   }
 
  private:
-  static constexpr const ComponentDescriptor* kAll[] = {
-      &kGenerator, &kFileSource, &kJson, &kFilter, &kWindow, &kFileSink, &kStdout, &kBroken};
+  static constexpr const ComponentDescriptor* kAll[] = {&kGenerator, &kFileSource, &kJson,
+                                                        &kFilter,    &kWindow,     &kFileSink,
+                                                        &kStdout,    &kBroken,     &kOrdered};
 };
 
 // An environment made of a fixed map.

@@ -46,6 +46,7 @@ struct Shared {
   std::atomic<int> acks_failed{0};
   std::mutex mu;
   std::multiset<int64_t> written[2];
+  std::vector<int64_t> order[2];  // the events written, in the order they were written
   std::atomic<bool> sink_fails{false};
   // A sink made with `gated: 1` holds every write until the gate opens.
   std::condition_variable gate_cv;
@@ -91,6 +92,25 @@ class KeepEvenParser : public Parser {
   }
 };
 
+// Parses the batch starting at event 0 last: it waits (up to a deadline) until another worker has
+// parsed a later batch, so the workers finish out of order.
+class FirstLastParser : public Parser {
+ public:
+  FirstLastParser(const Options&, Diagnostics&) {}
+  void parse(Context&, Batch& b) override {
+    static std::mutex mu;
+    static std::condition_variable cv;
+    static bool later_done = false;
+    std::unique_lock lock(mu);
+    if (b.events().front().time_ns == 0) {
+      cv.wait_for(lock, std::chrono::seconds(10), [] { return later_done; });
+    } else {
+      later_done = true;
+      cv.notify_all();
+    }
+  }
+};
+
 class RecordingSink : public Sink {
  public:
   RecordingSink(const Options& o, Diagnostics&)
@@ -114,7 +134,10 @@ class RecordingSink : public Sink {
     if (refuses_) return SinkResult::permanent("refused");
     std::unique_lock lock(g_shared->mu);
     if (gated_) g_shared->gate_cv.wait(lock, [] { return g_shared->gate_open; });
-    for (const Event& e : b.events()) g_shared->written[slot_].insert(e.time_ns);
+    for (const Event& e : b.events()) {
+      g_shared->written[slot_].insert(e.time_ns);
+      g_shared->order[slot_].push_back(e.time_ns);
+    }
     return SinkResult::ok();
   }
 
@@ -156,6 +179,8 @@ constexpr ComponentDescriptor kSource =
     describe<CountingSource>(Kind::kSource, "counting", "", kNoOptions);
 constexpr ComponentDescriptor kParser =
     describe<KeepEvenParser>(Kind::kParser, "even", "", kNoOptions);
+constexpr ComponentDescriptor kFirstLast =
+    describe<FirstLastParser>(Kind::kParser, "first_last", "", kNoOptions);
 constexpr ComponentDescriptor kSink =
     describe<RecordingSink>(Kind::kSink, "recording", "", kNoOptions);
 constexpr ComponentDescriptor kAgg =
@@ -330,6 +355,23 @@ TEST_F(RuntimeTest, BatchesBytesAndLatencyAreCountedPerBatch) {
   EXPECT_EQ(breaker.samples[0].labels, (Labels{{"sink", "out"}, {"state", "closed"}}));
   EXPECT_EQ(breaker.samples[0].value, 1);
   EXPECT_EQ(breaker.samples[1].value + breaker.samples[2].value, 0);
+}
+
+// A parser's workers may finish out of order; the core hands their batches on in the order they
+// were taken.
+TEST_F(RuntimeTest, ParserWorkersHandBatchesOnInTheOrderTheyCame) {
+  pipeline.components.push_back(
+      component("src", kSource, {}, ints({{"count", 2000}, {"batch", 10}})));
+  pipeline.components.push_back(component("p", kFirstLast, {"src"}));
+  pipeline.components.back().workers = 4;
+  pipeline.components.push_back(component("out", kSink, {"p"}, ints({{"slot", 0}})));
+  start();
+  ASSERT_TRUE(rt->wait_for(kWait));
+  rt.reset();
+  std::vector<int64_t> expected(2000);
+  for (int64_t i = 0; i < 2000; ++i) expected[static_cast<size_t>(i)] = i;
+  EXPECT_EQ(shared.order[0], expected);
+  EXPECT_EQ(shared.acks_ok, 200);
 }
 
 // Context::gauges(): each component's samples carry its name, families of one name are exported
