@@ -144,8 +144,9 @@ bool read_value(Reader& r, Batch& batch, Value& value) {
     case Value::Type::kRaw: {
       std::string_view s;
       if (!r.str(s, "string value")) return false;
-      value = static_cast<Value::Type>(type) == Value::Type::kString ? Value::string(batch.copy(s))
-                                                                     : Value::raw(batch.copy(s));
+      s = batch.copy_unpadded(s);
+      value =
+          static_cast<Value::Type>(type) == Value::Type::kString ? Value::string(s) : Value::raw(s);
       return true;
     }
   }
@@ -208,7 +209,7 @@ BatchPtr decode_v1(Reader& r, size_t input_size, uint8_t version) {
       std::string_view key;
       Value value;
       if (!r.str(key, "field key")) return nullptr;
-      std::string_view stored_key = batch->copy(key);
+      std::string_view stored_key = batch->copy_unpadded(key);
       if (!read_value(r, *batch, value)) return nullptr;
       batch->append_field(event, stored_key, value);
     }

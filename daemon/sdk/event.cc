@@ -54,10 +54,24 @@ void Value::append_text(std::string& out) const {
 }
 
 bool Value::text_equals(std::string_view text) const {
-  if (type == Type::kString || type == Type::kRaw) return s == text;
-  std::string tmp;
-  append_text(tmp);
-  return tmp == text;
+  char buf[32];
+  std::to_chars_result r{buf, std::errc()};
+  switch (type) {
+    case Type::kNull:
+      return text == "null";
+    case Type::kBool:
+      return text == (b ? "true" : "false");
+    case Type::kInt:
+      r = std::to_chars(buf, buf + sizeof buf, i);
+      break;
+    case Type::kDouble:
+      r = std::to_chars(buf, buf + sizeof buf, d);
+      break;
+    case Type::kString:
+    case Type::kRaw:
+      return s == text;
+  }
+  return r.ec == std::errc() && std::string_view(buf, r.ptr - buf) == text;
 }
 
 AckRef AckRef::make(std::function<void(bool ok)> done, Replay replay) {
@@ -111,6 +125,18 @@ std::string_view Batch::copy(std::string_view bytes) {
   return {p, bytes.size()};
 }
 
+char* Batch::allocate_unpadded(size_t n) {
+  arena_bytes_ += n;
+  return static_cast<char*>(arena_.allocate(n, 1));
+}
+
+std::string_view Batch::copy_unpadded(std::string_view bytes) {
+  if (bytes.empty()) return {};
+  char* p = allocate_unpadded(bytes.size());
+  std::memcpy(p, bytes.data(), bytes.size());
+  return {p, bytes.size()};
+}
+
 Event& Batch::add(std::string_view raw, int64_t time_ns) {
   raw_bytes_ += raw.size();
   return events_.emplace_back(Event{time_ns, raw, static_cast<uint32_t>(fields_.size()), 0});
@@ -152,8 +178,9 @@ std::unique_ptr<Batch> Batch::clone() const {
     Event& c = out->add(out->copy(e.raw), e.time_ns);
     for (const Field& f : fields(e)) {
       Value v = f.value;
-      if (v.type == Value::Type::kString || v.type == Value::Type::kRaw) v.s = out->copy(v.s);
-      out->append_field(c, out->copy(f.key), v);
+      if (v.type == Value::Type::kString || v.type == Value::Type::kRaw)
+        v.s = out->copy_unpadded(v.s);
+      out->append_field(c, out->copy_unpadded(f.key), v);
     }
   }
   return out;

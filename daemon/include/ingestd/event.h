@@ -223,7 +223,9 @@ struct Origin {
 //   fields are in two vectors. Adding an event costs no allocation beyond amortised vector growth
 //   and arena blocks.
 // - Padding: every buffer returned by allocate() or copy() is followed by kPadding readable zero
-//   bytes, so a view into it may be handed to simdjson without copying.
+//   bytes, so a view into it may be handed to simdjson without copying: use them for raw
+//   records. allocate_unpadded() and copy_unpadded() leave the padding out, for bytes nobody
+//   parses in place: field keys and values, which are never handed to simdjson.
 // - Shared buffers: views may also point into a buffer the batch keeps alive (keep_alive()), such
 //   as a source's read buffer shared by consecutive batches. Such a buffer must end with kPadding
 //   readable bytes too. Its size counts in bytes().
@@ -242,6 +244,9 @@ class Batch {
   char* allocate(size_t n);
   // Copies bytes into the arena (padded); returns the view of the copy.
   std::string_view copy(std::string_view bytes);
+  // As allocate() and copy(), without the padding: for field keys and values.
+  char* allocate_unpadded(size_t n);
+  std::string_view copy_unpadded(std::string_view bytes);
 
   // Keeps `buffer` (of `size` bytes) alive as long as this batch. clone() copies the bytes instead.
   void keep_alive(std::shared_ptr<const void> buffer, size_t size) {

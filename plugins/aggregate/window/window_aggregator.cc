@@ -268,8 +268,9 @@ void WindowAggregator::route_late(Context& ctx, const Batch& batch) {
     Event& c = routed->add(routed->copy(e.raw), e.time_ns);
     for (const Field& f : batch.fields(e)) {
       Value v = f.value;
-      if (v.type == Value::Type::kString || v.type == Value::Type::kRaw) v.s = routed->copy(v.s);
-      routed->append_field(c, routed->copy(f.key), v);
+      if (v.type == Value::Type::kString || v.type == Value::Type::kRaw)
+        v.s = routed->copy_unpadded(v.s);
+      routed->append_field(c, routed->copy_unpadded(f.key), v);
     }
   }
   late_events_.clear();
@@ -792,10 +793,10 @@ void WindowAggregator::open_batch(Context& ctx, Emission& em) {
 
 void WindowAggregator::copy_names(Batch& batch, std::vector<std::string_view>& names) const {
   names.clear();
-  names.push_back(batch.copy(start_field_));
-  if (!end_field_.empty()) names.push_back(batch.copy(end_field_));
-  for (const std::string& field : group_by_) names.push_back(batch.copy(field));
-  for (const Metric& metric : metrics_) names.push_back(batch.copy(metric.name));
+  names.push_back(batch.copy_unpadded(start_field_));
+  if (!end_field_.empty()) names.push_back(batch.copy_unpadded(end_field_));
+  for (const std::string& field : group_by_) names.push_back(batch.copy_unpadded(field));
+  for (const Metric& metric : metrics_) names.push_back(batch.copy_unpadded(metric.name));
 }
 
 Event& WindowAggregator::append_row(Batch& batch, const std::vector<std::string_view>& names,
@@ -811,12 +812,14 @@ Event& WindowAggregator::append_row(Batch& batch, const std::vector<std::string_
   for (const KeyPart& part : group.parts) {
     Value v = part.value;
     if (v.type == Value::Type::kString || v.type == Value::Type::kRaw)
-      v.s = batch.copy(key_text(std::string_view(key).substr(part.offset, part.size), text_));
+      v.s = batch.copy_unpadded(
+          key_text(std::string_view(key).substr(part.offset, part.size), text_));
     batch.append_field(event, names[name++], v);
   }
   for (size_t m = 0; m < metrics_.size(); ++m) {
     Value v = metric_value(metrics_[m], group, group.metrics[m], text_buf);
-    if (v.type == Value::Type::kString || v.type == Value::Type::kRaw) v.s = batch.copy(v.s);
+    if (v.type == Value::Type::kString || v.type == Value::Type::kRaw)
+      v.s = batch.copy_unpadded(v.s);
     batch.append_field(event, names[name++], v);
   }
   return event;
@@ -841,8 +844,8 @@ bool WindowAggregator::selected(const InspectQuery& query, const std::string& ke
 bool WindowAggregator::inspect(Context&, const InspectQuery& query, Batch& out) {
   std::vector<std::string_view> names;
   copy_names(out, names);
-  const std::string_view state_name = out.copy("state");
-  const std::string_view open = out.copy("open"), closed = out.copy("closed");
+  const std::string_view state_name = out.copy_unpadded("state");
+  const std::string_view open = out.copy_unpadded("open"), closed = out.copy_unpadded("closed");
   std::vector<const std::pair<const std::string, Group>*> sorted;
   char buf[48];
   auto show = [&](int64_t start, const Window& window, bool is_open) {
@@ -854,8 +857,8 @@ bool WindowAggregator::inspect(Context&, const InspectQuery& query, Batch& out) 
               [](const auto* a, const auto* b) { return a->first < b->first; });
     std::string_view start_text, end_text;
     if (time_format_ == TimeFormat::kRfc3339) {
-      start_text = out.copy(format_time(start, buf));
-      end_text = out.copy(format_time(window_end(start), buf));
+      start_text = out.copy_unpadded(format_time(start, buf));
+      end_text = out.copy_unpadded(format_time(window_end(start), buf));
     }
     for (const auto* entry : sorted) {
       if (out.size() >= query.max_rows) return;
@@ -923,8 +926,8 @@ void WindowAggregator::write_window(Context& ctx, Output& out, Emission& em, int
       start_text = {};
     }
     if (start_text.empty() && time_format_ == TimeFormat::kRfc3339) {
-      start_text = em.batch->copy(format_time(start, buf));
-      end_text = em.batch->copy(format_time(end, buf));
+      start_text = em.batch->copy_unpadded(format_time(start, buf));
+      end_text = em.batch->copy_unpadded(format_time(end, buf));
     }
     append_row(*em.batch, em.names, start, start_text, end_text, entry->first, entry->second);
     in_batch = true;

@@ -303,7 +303,7 @@ class JsonParser::Document {
       size_t seen = 0;
       if (error_code e = add_object(object, key, depth + 1, all, seen)) return e;
       // An empty object leaves no dotted key behind; keep it visible as the raw value {}.
-      if (seen == 0) batch_->append_field(*event_, key, Value::raw(batch_->copy("{}")));
+      if (seen == 0) batch_->append_field(*event_, key, Value::raw(batch_->copy_unpadded("{}")));
       return simdjson::SUCCESS;
     }
     // Wanted only for what it would nest, but not an object (or too deep to flatten): not kept.
@@ -411,7 +411,7 @@ class JsonParser::Document {
     }
     std::string_view unescaped;
     if (error_code e = field.unescaped_key().get(unescaped)) return e;
-    key = keep ? batch_->copy(unescaped) : unescaped;
+    key = keep ? batch_->copy_unpadded(unescaped) : unescaped;
     return simdjson::SUCCESS;
   }
 
@@ -426,7 +426,7 @@ class JsonParser::Document {
     }
     std::string_view unescaped;
     if (error_code e = value.get_string().get(unescaped)) return e;
-    out = keep ? batch_->copy(unescaped) : unescaped;
+    out = keep ? batch_->copy_unpadded(unescaped) : unescaped;
     return simdjson::SUCCESS;
   }
 
@@ -456,7 +456,7 @@ class JsonParser::Document {
   }
 
   std::string_view dotted(std::string_view prefix, std::string_view key) {
-    char* p = batch_->allocate(prefix.size() + 1 + key.size());
+    char* p = batch_->allocate_unpadded(prefix.size() + 1 + key.size());
     std::memcpy(p, prefix.data(), prefix.size());
     p[prefix.size()] = '.';
     if (!key.empty()) std::memcpy(p + prefix.size() + 1, key.data(), key.size());

@@ -170,7 +170,7 @@ Sanitizer::Outcome Sanitizer::apply(Batch& batch, Event& event) {
         rewrite(batch, event, rule, {});
         break;
       case Action::kReplace:
-        rewrite(batch, event, rule, batch.copy(rule.value));
+        rewrite(batch, event, rule, batch.copy_unpadded(rule.value));
         break;
     }
     outcome = Outcome::kChanged;

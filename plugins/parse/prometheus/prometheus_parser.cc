@@ -157,7 +157,7 @@ void PrometheusParser::parse_record(Context& ctx, Batch& batch, const Event& rec
   } else {
     json_ += ']';
     json_[0] = '[';  // append_json_sample starts every element with ','
-    samples_json = batch.copy(json_);
+    samples_json = batch.copy_unpadded(json_);
   }
   Event& e = batch.add(record.raw, record.time_ns);
   batch.append_field(e, "samples", Value::raw(samples_json));
@@ -230,7 +230,7 @@ const char* PrometheusParser::check_sample(const Resolved& r) {
 
 std::string_view PrometheusParser::label_value(Batch& batch, const Label& label) {
   if (!label.escaped) return label.value;
-  char* p = batch.allocate(label.value.size());
+  char* p = batch.allocate_unpadded(label.value.size());
   return {p, prometheus::unescape_label(label.value, p)};
 }
 
@@ -246,7 +246,7 @@ std::string_view PrometheusParser::label_key(Batch& batch, std::string_view name
   }
   if (auto it = keys_.find(name); it != keys_.end()) return it->second;
   std::string_view prefix = nested_ ? "labels." : "exported_";
-  char* p = batch.allocate(prefix.size() + name.size());
+  char* p = batch.allocate_unpadded(prefix.size() + name.size());
   std::memcpy(p, prefix.data(), prefix.size());
   std::memcpy(p + prefix.size(), name.data(), name.size());
   std::string_view key(p, prefix.size() + name.size());
@@ -260,7 +260,7 @@ std::string_view PrometheusParser::help_of(Batch& batch, Family* family) {
     if (family->help.find('\\') == std::string_view::npos) {
       family->help_text = family->help;
     } else {
-      char* p = batch.allocate(family->help.size());
+      char* p = batch.allocate_unpadded(family->help.size());
       family->help_text = {p, prometheus::unescape_help(family->help, p)};
     }
   }

@@ -141,8 +141,8 @@ void append_records(Batch& batch, const Route& route, std::string_view body,
   // The route's fields, copied once and shared by the events.
   Field fields[kMaxRouteFields];
   for (size_t i = 0; i < n_fields; ++i)
-    fields[i] = {batch.copy(route.fields[i].first),
-                 Value::string(batch.copy(route.fields[i].second))};
+    fields[i] = {batch.copy_unpadded(route.fields[i].first),
+                 Value::string(batch.copy_unpadded(route.fields[i].second))};
   for (std::string_view record : records) {
     Event& e = batch.add({copy + (record.data() - body.data()), record.size()}, now_ns);
     for (size_t i = 0; i < n_fields; ++i) batch.append_field(e, fields[i].key, fields[i].value);

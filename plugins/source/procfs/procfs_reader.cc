@@ -148,7 +148,9 @@ class FieldWriter {
   FieldWriter(Batch& batch, Event& event) : batch_(batch), event_(event) {}
   void integer(std::string_view key, int64_t v) { add(key, Value::integer(v)); }
   void number(std::string_view key, double v) { add(key, Value::number(v)); }
-  void text(std::string_view key, std::string_view v) { add(key, Value::string(batch_.copy(v))); }
+  void text(std::string_view key, std::string_view v) {
+    add(key, Value::string(batch_.copy_unpadded(v)));
+  }
   void literal(std::string_view key, std::string_view v) { add(key, Value::string(v)); }
   void mapped(const FieldMapping& m, int64_t v) { integer(m.field, v); }
 

@@ -110,7 +110,7 @@ BatchPtr PrometheusScrapeSource::handle(Context& ctx, scrape::Outcome& o) {
   batch->origin.component = std::string(ctx.name());
   batch->keep_alive(body, body->size());
   Event& e = batch->add(std::string_view(body->data(), size), o.start_ns);
-  batch->append_field(e, "url", Value::string(batch->copy(url_text_)));
+  batch->append_field(e, "url", Value::string(batch->copy_unpadded(url_text_)));
   batch->append_field(e, "scrape_time", Value::integer(o.start_ns / 1'000'000));
   batch->append_field(e, "scrape_duration",
                       Value::number(static_cast<double>(o.duration_ns) / 1e9));

@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include <cstdint>
+#include <cstring>
 #include <optional>
 #include <string>
 #include <vector>
@@ -165,6 +167,50 @@ TEST(Batch, FanOutToOneIsTheBatchItself) {
   std::vector<BatchPtr> copies = Batch::fan_out(std::move(batch), 1);
   ASSERT_EQ(copies.size(), 1u);
   EXPECT_EQ(copies[0].get(), p);
+}
+
+// Raw records carry simdjson's padding; field bytes do not pay for it.
+TEST(Batch, OnlyPaddedCopiesPayForThePadding) {
+  Batch batch;
+  const size_t before = batch.bytes();
+  std::string_view raw = batch.copy("{\"a\":1}");
+  EXPECT_EQ(batch.bytes() - before, raw.size() + Batch::kPadding);
+  for (size_t i = 0; i < Batch::kPadding; ++i) EXPECT_EQ(raw.data()[raw.size() + i], '\0');
+  const size_t middle = batch.bytes();
+  std::string_view key = batch.copy_unpadded("device");
+  char* value = batch.allocate_unpadded(4);
+  std::memcpy(value, "xbox", 4);
+  EXPECT_EQ(batch.bytes() - middle, 10u);
+  EXPECT_EQ(key, "device");
+  EXPECT_EQ(std::string_view(value, 4), "xbox");
+  EXPECT_EQ(batch.copy_unpadded(""), "");
+}
+
+// text_equals() must agree with append_text() for every type, without building the text.
+TEST(Value, TextEqualsMatchesTheCanonicalTextOfEveryType) {
+  struct Case {
+    Value value;
+    std::string text;  // what append_text() gives, written out here
+  };
+  const Case cases[] = {
+      {Value::null(), "null"},          {Value::boolean(true), "true"},
+      {Value::boolean(false), "false"}, {Value::integer(0), "0"},
+      {Value::integer(-42), "-42"},     {Value::integer(INT64_MIN), "-9223372036854775808"},
+      {Value::number(0.1), "0.1"},      {Value::number(-1.5e300), "-1.5e+300"},
+      {Value::number(2.0), "2"},        {Value::string("null"), "null"},
+      {Value::string(""), ""},          {Value::raw("{\"a\":1}"), "{\"a\":1}"},
+  };
+  for (const Case& c : cases) {
+    std::string text;
+    c.value.append_text(text);
+    EXPECT_EQ(text, c.text);
+    EXPECT_TRUE(c.value.text_equals(c.text)) << c.text;
+    EXPECT_FALSE(c.value.text_equals(c.text + "0")) << c.text;
+    EXPECT_FALSE(c.value.text_equals(c.text.substr(0, c.text.size() / 2) + "x")) << c.text;
+  }
+  EXPECT_FALSE(Value::integer(1).text_equals("1.0"));
+  EXPECT_FALSE(Value::null().text_equals(""));
+  EXPECT_FALSE(Value::boolean(true).text_equals("True"));
 }
 
 }  // namespace
