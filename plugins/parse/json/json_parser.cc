@@ -9,6 +9,7 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <span>
 
 namespace ingestd::plugins {
 
@@ -218,7 +219,84 @@ class JsonParser::Document {
     return true;
   }
 
+  // Document streams. Records that lie one after the other in one buffer, with only whitespace
+  // between them (the lines of a file chunk), are parsed as one simdjson document stream: one
+  // stage-1 pass over all of them instead of one per record, which is what makes iterate_many
+  // twice as fast as a parse per line. Each document the stream yields is checked to be exactly
+  // its record, so a torn or malformed record (which makes the stream's idea of where documents
+  // begin unreliable) or two documents on one line never pass for something else: the caller
+  // then parses that record alone, which decides and explains, and stops streaming.
+
+  // Starts a stream over texts[from] and the records after it that lie right behind it (empty
+  // texts, skipped records, in between are fine). Returns one past the last record of the
+  // stream, or `from` when fewer than two records lie together.
+  size_t start_stream(std::span<const std::string_view> texts, size_t from) {
+    const std::string_view first = texts[from];
+    const char* end = first.data() + first.size();
+    size_t last = from, records = 1;
+    for (size_t i = from + 1; i < texts.size(); ++i) {
+      const std::string_view t = texts[i];
+      if (t.empty()) continue;
+      if (!follows(end, t.data()) ||
+          static_cast<size_t>(t.data() + t.size() - first.data()) > kMaxStreamBytes)
+        break;
+      end = t.data() + t.size();
+      last = i;
+      ++records;
+    }
+    if (records < 2) return from;
+    const size_t size = static_cast<size_t>(end - first.data());
+    // One window (batch_size >= size), so the stream never needs a second stage-1 pass or the
+    // thread simdjson would start for one; the capacity only grows, so the parser allocates
+    // once (simdjson reallocates whenever it changes).
+    while (stream_capacity_ < size) stream_capacity_ *= 2;
+    stream_parser_.threaded = false;
+    // Safe without a copy: the last record is followed by its buffer's Batch::kPadding bytes.
+    if (stream_parser_.iterate_many(first.data(), size, stream_capacity_).get(stream_)) return from;
+    stream_base_ = first.data();
+    next_ = stream_.begin();
+    return last + 1;
+  }
+
+  // Adds the fields of the stream's next document to `event` when that document is exactly
+  // `json`, the record's text, and a valid object whose end is followed by `next` (the next
+  // record of the stream; null for the last). False otherwise, with fields of the event possibly
+  // added: the caller drops them and parses `json` alone.
+  bool parse_streamed(Batch& batch, Event& event, std::string_view json, const char* next) {
+    ondemand::document_reference doc;
+    if (!(next_ != stream_.end()) || (*next_).get(doc) ||
+        stream_base_ + next_.current_index() != json.data())
+      return false;
+    batch_ = &batch;
+    event_ = &event;
+    end_ = json.data() + json.size();
+    error_at_ = nullptr;
+    ondemand::object object;
+    size_t seen = 0;
+    if (doc.get_object().get(object) || add_object(object, {}, 1, wanted_.empty(), seen))
+      return false;
+    // Where the document ended: at the next record's first byte, or at the end of the stream.
+    // A document that took in part of the next line, or left part of its own, ends elsewhere.
+    auto after = doc.current_location();
+    if (next ? (after.error() || after.value_unsafe() != next)
+             : after.error() != simdjson::OUT_OF_BOUNDS)
+      return false;
+    ++next_;
+    return true;
+  }
+
  private:
+  static constexpr size_t kMaxStreamBytes = 4 << 20;
+
+  // True when `b` starts after `a_end` with only whitespace (at most 64 bytes: within the
+  // padding that follows every record's buffer, so reading them is safe) in between.
+  static bool follows(const char* a_end, const char* b) {
+    if (b < a_end || b - a_end > static_cast<ptrdiff_t>(Batch::kPadding)) return false;
+    for (const char* p = a_end; p < b; ++p)
+      if (!is_space(*p)) return false;
+    return true;
+  }
+
   static const char* type_name(ondemand::json_type type) {
     switch (type) {
       case ondemand::json_type::array:
@@ -471,6 +549,11 @@ class JsonParser::Document {
   std::array<std::vector<std::pair<std::string_view, Want>>, 64> top_level_;
   bool long_paths_ = false;
   ondemand::parser parser_;
+  ondemand::parser stream_parser_;  // for document streams; parser_ takes single records
+  ondemand::document_stream stream_;
+  ondemand::document_stream::iterator next_;
+  const char* stream_base_ = nullptr;  // the first byte of the stream
+  size_t stream_capacity_ = 64 << 10;
   Batch* batch_ = nullptr;
   Event* event_ = nullptr;
   const char* end_ = nullptr;       // end of the current record
@@ -524,6 +607,7 @@ void JsonParser::bind_counters(Context& ctx) {
   skipped_ = &ctx.counter("skipped");
   time_missing_ = &ctx.counter("time_missing");
   rejected_ = &ctx.counter("rejected");
+  streamed_ = &ctx.counter("streamed");
   sanitizer_.bind_counters(ctx);
 }
 
@@ -534,34 +618,62 @@ void JsonParser::parse(Context& ctx, Batch& batch) {
   size_t fields = 0;
   keep_.assign(events.size(), 0);
   uint64_t parsed = 0, errors = 0, skipped = 0, time_missing = 0, rejected = 0;
+  uint64_t streamed_records = 0;
   std::string reason, last_reason;
   const bool sanitize = !sanitizer_.empty();
+  // Each record's JSON text; empty for one that is skipped.
+  texts_.resize(events.size());
   for (size_t i = 0; i < events.size(); ++i) {
-    Event& event = events[i];
-    std::string_view text = event.raw;
+    std::string_view text = events[i].raw;
     if (!strip_prefix_.empty()) {
       if (!text.starts_with(strip_prefix_)) {
         ++skipped;
+        texts_[i] = {};
         continue;
       }
       text.remove_prefix(strip_prefix_.size());
     }
     text = trim(text);
-    if (text.empty()) {
-      ++skipped;
-      continue;
-    }
-    if (event.field_count > 0) {
-      // Fields a source attached: move them behind the current end so that the parsed ones
-      // can follow them contiguously.
-      Event before = event;
+    if (text.empty()) ++skipped;
+    texts_[i] = text;
+  }
+  // Records [i, stream_end) are read from a document stream; after one that the stream could
+  // not take, the rest of the batch is parsed record by record.
+  size_t stream_end = 0;
+  bool streaming = strip_prefix_.empty();
+  for (size_t i = 0; i < events.size(); ++i) {
+    Event& event = events[i];
+    const std::string_view text = texts_[i];
+    if (text.empty()) continue;
+    // Fields a source attached: moved behind the current end so that the parsed ones can
+    // follow them contiguously.
+    auto attach = [&](const Event& from) {
       event.field_count = 0;
-      for (uint32_t k = 0; k < before.field_count; ++k) {
-        Field f = batch.fields(before)[k];
+      for (uint32_t k = 0; k < from.field_count; ++k) {
+        Field f = batch.fields(from)[k];
         batch.append_field(event, f.key, f.value);
       }
+    };
+    if (event.field_count > 0) attach(Event(event));
+    const Event attached = event;
+    if (streaming && i >= stream_end) stream_end = document_->start_stream(texts_, i);
+    bool streamed = false;
+    if (i < stream_end) {
+      const char* next = nullptr;
+      for (size_t k = i + 1; k < stream_end && !next; ++k)
+        if (!texts_[k].empty()) next = texts_[k].data();
+      streamed = document_->parse_streamed(batch, event, text, next);
+      if (streamed) {
+        ++streamed_records;
+      } else {
+        stream_end = 0;
+        streaming = false;
+        // Drop what the stream added: the attached fields again at the end, then the record's.
+        event = attached;
+        if (attached.field_count > 0) attach(attached);
+      }
     }
-    if (!document_->parse(batch, event, text, reason)) {
+    if (!streamed && !document_->parse(batch, event, text, reason)) {
       ++errors;
       if (dead_letter_ && !ctx.dead_letter(event.raw, reason))
         batch.resolve_acks(false);  // the record is lost, not set aside
@@ -603,6 +715,7 @@ void JsonParser::parse(Context& ctx, Batch& batch) {
   if (skipped) skipped_->add(skipped);
   if (time_missing) time_missing_->add(time_missing);
   if (rejected) rejected_->add(rejected);
+  if (streamed_records) streamed_->add(streamed_records);
   if (sanitize) sanitizer_.flush();
   if (errors) report_errors(ctx, errors, last_reason);
 }

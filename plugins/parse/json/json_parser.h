@@ -99,6 +99,13 @@ inline constexpr OptionSpec kJsonParserOptions[] = {
 // of the batch (its arena, or a buffer it keeps alive), whose padding lets simdjson read them in
 // place.
 //
+// Document streams: records that lie one after another in one buffer with only whitespace between
+// them (the lines of a file source's chunk) are read as one simdjson document stream, one stage-1
+// pass for all of them, counted as `streamed`. Each document is checked to be exactly its
+// record; at the first record the stream cannot take (malformed, torn, not an object, two
+// documents on a line) that record and the rest of the batch are parsed one by one, so results
+// never depend on how records were laid out.
+//
 // Threading: one instance per worker, used by one thread at a time (it owns a simdjson parser).
 // parse() never throws for bad input.
 class JsonParser final : public Parser {
@@ -126,7 +133,8 @@ class JsonParser final : public Parser {
   Sanitizer sanitizer_;
 
   std::unique_ptr<Document> document_;
-  std::vector<char> keep_;       // per event of the current batch: parsed or not
+  std::vector<char> keep_;               // per event of the current batch: parsed or not
+  std::vector<std::string_view> texts_;  // per event of the current batch: its JSON text
   size_t fields_per_event_ = 8;  // from the last batch, to size the next one's field storage
 
   Counter* parsed_ = nullptr;
@@ -134,6 +142,7 @@ class JsonParser final : public Parser {
   Counter* skipped_ = nullptr;
   Counter* time_missing_ = nullptr;
   Counter* rejected_ = nullptr;
+  Counter* streamed_ = nullptr;  // records read from a document stream (see parse())
 
   uint64_t unreported_errors_ = 0;  // errors are logged at most every 10 s
   int64_t last_report_ns_ = 0;

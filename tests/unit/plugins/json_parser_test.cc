@@ -24,7 +24,7 @@ constexpr int64_t kIngest = 1'600'000'000'123'000'000;
 // 2018-01-08T21:02:34Z, computed with Python's datetime.
 constexpr int64_t kSpsSeconds = 1'515'445'354;
 
-class JsonParserTest : public ::testing::Test {
+class JsonParserBase : public ::testing::Test {
  protected:
   void make(std::string_view yaml) {
     std::vector<config::Error> errors;
@@ -38,7 +38,17 @@ class JsonParserTest : public ::testing::Test {
   BatchPtr batch(const std::vector<std::string>& lines) {
     auto b = std::make_unique<Batch>();
     b->ingest_time_ns = kIngest;
-    for (const std::string& line : lines) b->add(b->copy(line), 0);
+    if (!one_buffer_) {
+      for (const std::string& line : lines) b->add(b->copy(line), 0);
+      return b;
+    }
+    std::string text;
+    for (const std::string& line : lines) text += line + "\n";
+    std::string_view buffer = b->copy(text);
+    for (const std::string& line : lines) {
+      b->add(buffer.substr(0, line.size()), 0);
+      buffer.remove_prefix(line.size() + 1);
+    }
     return b;
   }
 
@@ -69,6 +79,15 @@ class JsonParserTest : public ::testing::Test {
   CollectingDiagnostics diag_;
   std::unique_ptr<JsonParser> parser_;
   uint64_t parsed_before_ = 0;
+  bool one_buffer_ = false;
+};
+
+// Every test runs twice: with each record copied on its own (as a source that copies records
+// does), and with the records sliced from one buffer, one per line (as the file source reads
+// them), where the parser reads them as one document stream.
+class JsonParserTest : public JsonParserBase, public ::testing::WithParamInterface<bool> {
+ protected:
+  JsonParserTest() { one_buffer_ = GetParam(); }
 };
 
 std::vector<std::string> keys(const Batch& b, size_t i) {
@@ -104,7 +123,7 @@ void expect_raw(const Value& v, std::string_view s) {
   EXPECT_EQ(v.s, s);
 }
 
-TEST_F(JsonParserTest, ParsesARecordIntoTypedFieldsInOrder) {
+TEST_P(JsonParserTest, ParsesARecordIntoTypedFieldsInOrder) {
   make("time_field: time");
   const std::string line =
       R"({"device":"xbox_one","sev":"success","n":-12,"ok":true,"bad":false,"none":null,)"
@@ -127,7 +146,7 @@ TEST_F(JsonParserTest, ParsesARecordIntoTypedFieldsInOrder) {
   EXPECT_EQ(ctx_.count("time_missing"), 0u);
 }
 
-TEST_F(JsonParserTest, StringsAndKeysWithoutEscapesAreViewsIntoTheRecord) {
+TEST_P(JsonParserTest, StringsAndKeysWithoutEscapesAreViewsIntoTheRecord) {
   make("{}");
   BatchPtr b = parse_one(R"({"plain":"abc","esc":"a\"b"})");
   std::string_view raw = b->events()[0].raw;
@@ -136,7 +155,7 @@ TEST_F(JsonParserTest, StringsAndKeysWithoutEscapesAreViewsIntoTheRecord) {
   EXPECT_FALSE(inside(get(*b, "esc").s, raw));
 }
 
-TEST_F(JsonParserTest, UnescapesKeysAndValues) {
+TEST_P(JsonParserTest, UnescapesKeysAndValues) {
   make("{}");
   BatchPtr b = parse_one(
       R"({"k\"ey":"line\nnext\ttab \u00e9 \ud83d\ude00 \\ \/","n\u0041me":{"x\\y":"q"}})");
@@ -145,7 +164,7 @@ TEST_F(JsonParserTest, UnescapesKeysAndValues) {
   expect_string(get(*b, "nAme.x\\y"), "q");
 }
 
-TEST_F(JsonParserTest, FlattensNestedObjectsToDottedKeys) {
+TEST_P(JsonParserTest, FlattensNestedObjectsToDottedKeys) {
   make("{}");
   BatchPtr b = parse_one(R"({"a":{"b":{"c":1},"d":"x"},"e":{},"f":{"g":{}}, "h" : 2 })");
   EXPECT_EQ(keys(*b, 0), (std::vector<std::string>{"a.b.c", "a.d", "e", "f.g", "h"}));
@@ -156,7 +175,7 @@ TEST_F(JsonParserTest, FlattensNestedObjectsToDottedKeys) {
   expect_int(get(*b, "h"), 2);
 }
 
-TEST_F(JsonParserTest, FieldsKeepsOnlyTheNamedPathsAndWhatIsBelowThem) {
+TEST_P(JsonParserTest, FieldsKeepsOnlyTheNamedPathsAndWhatIsBelowThem) {
   make("fields: [uid, user.id, geo]");
   const std::string line =
       R"({"x":{"uid":"nested","ts":1},"uid":"top","user":{"id":7,"name":"n"},"ts":5,)"
@@ -174,7 +193,7 @@ TEST_F(JsonParserTest, FieldsKeepsOnlyTheNamedPathsAndWhatIsBelowThem) {
 
 // A top-level key that holds dots itself is matched against whole paths and against their
 // beginnings, as a nested one is; and paths longer than the lookup table's keys still work.
-TEST_F(JsonParserTest, FieldsMatchesTopLevelKeysThatHoldDotsAndLongPaths) {
+TEST_P(JsonParserTest, FieldsMatchesTopLevelKeysThatHoldDotsAndLongPaths) {
   const std::string long_key(80, 'k');
   make("fields: [a.b.c, x.y, " + long_key + "]");
   BatchPtr b = parse_one(R"({"a.b":{"c":1,"d":2},"a":{"b.c":3,"b":{"c":4}},"x.y":5,"x.yz":6,")" +
@@ -185,7 +204,7 @@ TEST_F(JsonParserTest, FieldsMatchesTopLevelKeysThatHoldDotsAndLongPaths) {
   expect_int(get(*b, long_key), 7);
 }
 
-TEST_F(JsonParserTest, FieldsStillRejectsMalformedJsonInWhatItSkips) {
+TEST_P(JsonParserTest, FieldsStillRejectsMalformedJsonInWhatItSkips) {
   make("fields: [uid]");
   BatchPtr b = parse({R"({"uid":"a","other":{"k":[1,2,}})", R"({"uid":"b","n":01})",
                       R"({"uid":"c","other":{"k":[1,2]}})"});
@@ -194,7 +213,7 @@ TEST_F(JsonParserTest, FieldsStillRejectsMalformedJsonInWhatItSkips) {
   EXPECT_EQ(ctx_.count("errors"), 2u);
 }
 
-TEST_F(JsonParserTest, FieldsAlwaysKeepsTheTimeFieldAndSanitizeFields) {
+TEST_P(JsonParserTest, FieldsAlwaysKeepsTheTimeFieldAndSanitizeFields) {
   make(
       "fields: [uid]\ntime_field: meta.ts\ntime_format: s\n"
       "sanitize: [{name: busted, field: title, prefix: busted, action: reject}]");
@@ -206,13 +225,13 @@ TEST_F(JsonParserTest, FieldsAlwaysKeepsTheTimeFieldAndSanitizeFields) {
   EXPECT_EQ(ctx_.count("rejected"), 1u);
 }
 
-TEST_F(JsonParserTest, FieldsNamingAScalarsChildKeepsNothingOfIt) {
+TEST_P(JsonParserTest, FieldsNamingAScalarsChildKeepsNothingOfIt) {
   make("fields: [a.b]");
   BatchPtr b = parse_one(R"({"a":"scalar","c":1})");
   EXPECT_TRUE(keys(*b, 0).empty());
 }
 
-TEST_F(JsonParserTest, MaxDepthKeepsDeeperObjectsAsRawJson) {
+TEST_P(JsonParserTest, MaxDepthKeepsDeeperObjectsAsRawJson) {
   make("max_depth: 2");
   BatchPtr b = parse_one(R"({"a":{"b":{ "c" : [1, 2] },"d":3},"x":{"y":2}})");
   EXPECT_EQ(keys(*b, 0), (std::vector<std::string>{"a.b", "a.d", "x.y"}));
@@ -221,21 +240,21 @@ TEST_F(JsonParserTest, MaxDepthKeepsDeeperObjectsAsRawJson) {
   expect_int(get(*b, "x.y"), 2);
 }
 
-TEST_F(JsonParserTest, MaxDepthOneKeepsEveryObjectRaw) {
+TEST_P(JsonParserTest, MaxDepthOneKeepsEveryObjectRaw) {
   make("max_depth: 1");
   BatchPtr b = parse_one(R"({"a":{"b":{"c":1}} ,"z":1})");
   EXPECT_EQ(keys(*b, 0), (std::vector<std::string>{"a", "z"}));
   expect_raw(get(*b, "a"), R"({"b":{"c":1}})");
 }
 
-TEST_F(JsonParserTest, DefaultDepthFlattensEightLevels) {
+TEST_P(JsonParserTest, DefaultDepthFlattensEightLevels) {
   make("{}");
   BatchPtr b = parse_one(R"({"1":{"2":{"3":{"4":{"5":{"6":{"7":{"8":{"9":0}}}}}}}}})");
   EXPECT_EQ(keys(*b, 0), (std::vector<std::string>{"1.2.3.4.5.6.7.8"}));
   expect_raw(get(*b, "1.2.3.4.5.6.7.8"), R"({"9":0})");
 }
 
-TEST_F(JsonParserTest, ArraysAreRawJson) {
+TEST_P(JsonParserTest, ArraysAreRawJson) {
   make("{}");
   BatchPtr b = parse_one(R"({"a":[1, {"b":[true,null]}, "x\"y"] , "e":[],"n":{"l":[[]]}})");
   expect_raw(get(*b, "a"), R"([1, {"b":[true,null]}, "x\"y"])");
@@ -243,7 +262,7 @@ TEST_F(JsonParserTest, ArraysAreRawJson) {
   expect_raw(get(*b, "n.l"), "[[]]");
 }
 
-TEST_F(JsonParserTest, Numbers) {
+TEST_P(JsonParserTest, Numbers) {
   make("{}");
   BatchPtr b = parse_one(
       R"({"max":9223372036854775807,"min":-9223372036854775808,"over":9223372036854775808,)"
@@ -266,7 +285,7 @@ TEST_F(JsonParserTest, Numbers) {
   expect_raw(get(*b, "neg_huge"), "-2.5e999");
 }
 
-TEST_F(JsonParserTest, FirstOfRepeatedKeysWins) {
+TEST_P(JsonParserTest, FirstOfRepeatedKeysWins) {
   make("{}");
   BatchPtr b = parse_one(R"({"a":1,"a":2,"b.c":"flat","b":{"c":"nested","d":[1]},"b":{"d":0}})");
   // Repeats stay in the event as they came; every lookup sees the first.
@@ -276,7 +295,7 @@ TEST_F(JsonParserTest, FirstOfRepeatedKeysWins) {
   expect_raw(get(*b, "b.d"), "[1]");
 }
 
-TEST_F(JsonParserTest, StripPrefixSkipsOtherLines) {
+TEST_P(JsonParserTest, StripPrefixSkipsOtherLines) {
   make(R"(strip_prefix: "data: ")");
   const std::string json = R"({"device":"roku","sev":"success"})";
   BatchPtr b = parse({"data: " + json, ": keep-alive", "", "event: message",
@@ -290,7 +309,7 @@ TEST_F(JsonParserTest, StripPrefixSkipsOtherLines) {
   EXPECT_EQ(ctx_.count("errors"), 0u);
 }
 
-TEST_F(JsonParserTest, BlankLinesAreSkipped) {
+TEST_P(JsonParserTest, BlankLinesAreSkipped) {
   make("{}");
   BatchPtr b = parse({"", "   ", "\t\r", R"(  {"a":1} )", "\r"});
   ASSERT_EQ(b->size(), 1u);
@@ -321,7 +340,7 @@ const std::vector<std::string> kMalformed = {
     "busted data...",
 };
 
-TEST_F(JsonParserTest, MalformedLinesAreDeadLettered) {
+TEST_P(JsonParserTest, MalformedLinesAreDeadLettered) {
   make("on_error: dead_letter");
   std::vector<std::string> lines = kMalformed;
   lines.insert(lines.begin() + 3, R"({"good":1})");
@@ -342,7 +361,7 @@ TEST_F(JsonParserTest, MalformedLinesAreDeadLettered) {
       << ctx_.dead_letters[1].second;
 }
 
-TEST_F(JsonParserTest, MalformedLinesAreDroppedByDefault) {
+TEST_P(JsonParserTest, MalformedLinesAreDroppedByDefault) {
   make("{}");
   BatchPtr b = parse(kMalformed);
   EXPECT_TRUE(b->empty());
@@ -352,7 +371,7 @@ TEST_F(JsonParserTest, MalformedLinesAreDroppedByDefault) {
   EXPECT_EQ(ctx_.logs.size(), 1u);
 }
 
-TEST_F(JsonParserTest, DeadLetterKeepsThePrefix) {
+TEST_P(JsonParserTest, DeadLetterKeepsThePrefix) {
   make("strip_prefix: \"data: \"\non_error: dead_letter");
   BatchPtr b = parse({"data: {oops"});
   EXPECT_TRUE(b->empty());
@@ -360,7 +379,7 @@ TEST_F(JsonParserTest, DeadLetterKeepsThePrefix) {
   EXPECT_EQ(ctx_.dead_letters[0].first, "data: {oops");
 }
 
-TEST_F(JsonParserTest, TopLevelMustBeAnObject) {
+TEST_P(JsonParserTest, TopLevelMustBeAnObject) {
   make("on_error: dead_letter");
   const std::vector<std::string> lines = {"[1,2]", R"("str")", "42", "null", "true"};
   BatchPtr b = parse(lines);
@@ -373,7 +392,7 @@ TEST_F(JsonParserTest, TopLevelMustBeAnObject) {
     EXPECT_TRUE(reason.starts_with("not a JSON object")) << raw;
 }
 
-TEST_F(JsonParserTest, DeepNestingIsBoundedNotACrash) {
+TEST_P(JsonParserTest, DeepNestingIsBoundedNotACrash) {
   make("{}");
   std::string deep = R"({"a":)" + std::string(100'000, '[') + std::string(100'000, ']') + "}";
   std::string too_deep = R"({"a":)" + std::string(200, '[') + std::string(200, ']') + "}";
@@ -384,7 +403,7 @@ TEST_F(JsonParserTest, DeepNestingIsBoundedNotACrash) {
   EXPECT_EQ(ctx_.count("errors"), 2u);
 }
 
-TEST_F(JsonParserTest, RecordsSlicedFromOneBufferAreParsedInPlace) {
+TEST_P(JsonParserTest, RecordsSlicedFromOneBufferAreParsedInPlace) {
   make("{}");
   // A source that copies a read chunk once and slices lines from it: a record is followed by
   // the next one's bytes, not by padding. A truncated record must not borrow from its neighbour.
@@ -401,7 +420,138 @@ TEST_F(JsonParserTest, RecordsSlicedFromOneBufferAreParsedInPlace) {
   EXPECT_EQ(ctx_.count("errors"), 2u);
 }
 
-TEST_F(JsonParserTest, FieldsASourceAttachedAreKept) {
+// Lines of one buffer, as the file source slices them: each event a view of its line.
+BatchPtr sliced(const std::string& text, const std::vector<std::string_view>& records) {
+  auto b = std::make_unique<Batch>();
+  b->ingest_time_ns = kIngest;
+  std::string_view buffer = b->copy(text);
+  size_t pos = 0;
+  for (std::string_view r : records) {
+    pos = text.find(r, pos);
+    EXPECT_NE(pos, std::string::npos) << r;
+    b->add(buffer.substr(pos, r.size()), 0);
+    pos += r.size();
+  }
+  return b;
+}
+
+std::string field_text(const Batch& b, size_t i) {
+  std::string out;
+  for (const Field& f : b.fields(b.events()[i])) {
+    out += std::string(f.key) + "=" + std::to_string(static_cast<int>(f.value.type)) + ":";
+    f.value.append_text(out);
+    out += ";";
+  }
+  return out;
+}
+
+TEST_P(JsonParserTest, ADocumentStreamReadsEveryRecordOfABuffer) {
+  make("{time_field: t}");
+  std::string text;
+  std::vector<std::string> lines;
+  for (int i = 0; i < 300; ++i)
+    lines.push_back(R"({"id":)" + std::to_string(i) + R"(,"s":"a\"b)" + std::to_string(i % 7) +
+                    R"(","n":{"x":)" + std::to_string(i * 0.5) + R"(,"y":[1,{"z":null}]},"t":)" +
+                    std::to_string(1000 + i) + "}");
+  for (const std::string& line : lines) text += line + (lines.size() % 3 ? "\n" : "\r\n");
+  std::vector<std::string_view> records(lines.begin(), lines.end());
+  BatchPtr b = sliced(text, records);
+  parser_->parse(ctx_, *b);
+  ASSERT_EQ(b->size(), lines.size());
+  EXPECT_EQ(ctx_.count("parsed"), lines.size());
+  EXPECT_EQ(ctx_.count("streamed"), lines.size());
+  for (size_t i = 0; i < lines.size(); ++i) {
+    expect_int(get(*b, "id", i), static_cast<int64_t>(i));
+    expect_string(get(*b, "s", i), "a\"b" + std::to_string(i % 7));
+    expect_raw(get(*b, "n.y", i), R"([1,{"z":null}])");
+    EXPECT_EQ(b->events()[i].time_ns, (1000 + static_cast<int64_t>(i)) * 1'000'000);
+    EXPECT_EQ(b->events()[i].raw, lines[i]);
+  }
+}
+
+// Each kind of record a stream cannot take, between good records of one buffer: the counts and
+// fields are those of records parsed one by one, and the stream stops at it.
+TEST_P(JsonParserTest, AStreamStopsAtTheFirstRecordItCannotTake) {
+  struct Case {
+    std::string name;
+    std::vector<std::string> bad;  // records (lines) in the middle
+    size_t parsed, errors, skipped;
+    std::vector<std::string> fields;  // field_text of the parsed middle records
+    size_t streamed = 2;              // the two records before the bad ones
+  };
+  const Case cases[] = {
+      {"torn then a line that completes it", {R"({"a":)", R"(1})"}, 0, 2, 0, {}},
+      // An unclosed string fails the stream's one stage-1 pass: every record is parsed alone.
+      {"torn record", {R"({"a":"x)"}, 0, 1, 0, {}, 0},
+      {"two documents on one line", {R"({"a":1} {"b":2})"}, 0, 1, 0, {}},
+      {"a scalar", {"42"}, 0, 1, 0, {}},
+      {"an array", {"[1,2]"}, 0, 1, 0, {}},
+      {"a string spanning lines", {R"({"a":"x)", R"(y"})"}, 0, 2, 0, {}, 0},
+      {"an unclosed object, then a valid one", {R"({"a":1,)", R"({"b":2})"}, 1, 1, 0, {"b=2:2;"}},
+      {"blank lines are no obstacle", {"", "   ", R"({"c":3})"}, 1, 0, 2, {"c=2:3;"}, 5},
+      // Invalid UTF-8 fails the stream's one stage-1 pass: every record is parsed alone.
+      {"invalid UTF-8", {"{\"a\":\"\xff\"}"}, 0, 1, 0, {}, 0},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    FakeContext ctx;
+    std::vector<config::Error> errors;
+    auto options = config::options_from_yaml(kDescriptor, "{}", errors);
+    ASSERT_TRUE(options);
+    JsonParser parser(*options, diag_);
+    ASSERT_TRUE(parser.start(ctx));
+    std::vector<std::string> lines = {R"({"first":1})", R"({"second":2})"};
+    lines.insert(lines.end(), c.bad.begin(), c.bad.end());
+    lines.push_back(R"({"last":3})");
+    lines.push_back(R"({"end":4})");
+    std::string text;
+    for (const std::string& line : lines) text += line + "\n";
+    std::vector<std::string_view> records(lines.begin(), lines.end());
+    BatchPtr b = sliced(text, records);
+    parser.parse(ctx, *b);
+    EXPECT_EQ(ctx.count("parsed"), 4 + c.parsed);
+    EXPECT_EQ(ctx.count("errors"), c.errors);
+    EXPECT_EQ(ctx.count("skipped"), c.skipped);
+    EXPECT_EQ(ctx.count("streamed"), c.streamed) << "the stream stops at the first bad one";
+    ASSERT_EQ(b->size(), 4 + c.parsed);
+    EXPECT_EQ(field_text(*b, 0), "first=2:1;");
+    EXPECT_EQ(field_text(*b, 1), "second=2:2;");
+    for (size_t k = 0; k < c.parsed; ++k) EXPECT_EQ(field_text(*b, 2 + k), c.fields[k]);
+    EXPECT_EQ(field_text(*b, 2 + c.parsed), "last=2:3;");
+    EXPECT_EQ(field_text(*b, 3 + c.parsed), "end=2:4;");
+  }
+}
+
+TEST_P(JsonParserTest, AStreamSpansOnlyRecordsThatLieTogether) {
+  make("{}");
+  // Two buffers of three lines each, and a record with its own copy between them.
+  auto b = std::make_unique<Batch>();
+  std::string_view one = b->copy("{\"a\":1}\n{\"a\":2}\n{\"a\":3}\n");
+  std::string_view alone = b->copy("{\"a\":4}");
+  std::string_view two = b->copy("{\"a\":5}\n{\"a\":6}\n{\"a\":7}");
+  for (size_t i = 0; i < 3; ++i) b->add(one.substr(i * 8, 7), 0);
+  b->add(alone, 0);
+  for (size_t i = 0; i < 3; ++i) b->add(two.substr(i * 8, 7), 0);
+  parser_->parse(ctx_, *b);
+  ASSERT_EQ(b->size(), 7u);
+  for (size_t i = 0; i < 7; ++i) expect_int(get(*b, "a", i), static_cast<int64_t>(i + 1));
+  EXPECT_EQ(ctx_.count("streamed"), 6u);
+}
+
+TEST_P(JsonParserTest, AStreamThatStopsLeavesAttachedFieldsAndNothingElse) {
+  make("{}");
+  const std::string text = "{\"a\":1}\n{\"a\":2,\"b\":\n3}\n{\"a\":4}";
+  BatchPtr b = sliced(text, {R"({"a":1})", R"({"a":2,"b":)", "3}", R"({"a":4})"});
+  for (size_t i = 0; i < 4; ++i)
+    b->append_field(b->events()[i], "topic", Value::string(b->copy("t" + std::to_string(i))));
+  parser_->parse(ctx_, *b);
+  ASSERT_EQ(b->size(), 2u);
+  EXPECT_EQ(field_text(*b, 0), "topic=4:t0;a=2:1;");
+  EXPECT_EQ(field_text(*b, 1), "topic=4:t3;a=2:4;");
+  EXPECT_EQ(ctx_.count("errors"), 2u);
+}
+
+TEST_P(JsonParserTest, FieldsASourceAttachedAreKept) {
   make("{}");
   auto b = std::make_unique<Batch>();
   Event& first = b->add(b->copy(R"({"a":1,"topic":"mine"})"), 0);
@@ -417,7 +567,7 @@ TEST_F(JsonParserTest, FieldsASourceAttachedAreKept) {
   expect_int(get(*b, "a", 1), 2);
 }
 
-TEST_F(JsonParserTest, CountersAddUpOverMixedBatches) {
+TEST_P(JsonParserTest, CountersAddUpOverMixedBatches) {
   make(R"(strip_prefix: "data: ")");
   std::vector<std::string> lines;
   size_t parsed = 0, errors = 0, skipped = 0;
@@ -459,7 +609,7 @@ struct TimeCase {
   int64_t expected_ns;
 };
 
-class JsonParserTimeTest : public JsonParserTest, public ::testing::WithParamInterface<TimeCase> {};
+class JsonParserTimeTest : public JsonParserBase, public ::testing::WithParamInterface<TimeCase> {};
 
 TEST_P(JsonParserTimeTest, ReadsEventTime) {
   const TimeCase& c = GetParam();
@@ -493,7 +643,7 @@ INSTANTIATE_TEST_SUITE_P(
                       TimeCase{"rfc3339", "\"1969-12-31T23:59:59Z\"", -1'000'000'000},
                       TimeCase{"rfc3339", "\"2000-02-29T12:00:00Z\"", 951'825'600'000'000'000}));
 
-TEST_F(JsonParserTest, MissingOrBadTimeFallsBackToIngestTime) {
+TEST_P(JsonParserTest, MissingOrBadTimeFallsBackToIngestTime) {
   make("time_field: ts\ntime_format: rfc3339");
   const std::vector<std::string> lines = {
       R"({"x":1})",
@@ -514,7 +664,7 @@ TEST_F(JsonParserTest, MissingOrBadTimeFallsBackToIngestTime) {
   EXPECT_EQ(ctx_.count("time_missing"), lines.size());
 }
 
-TEST_F(JsonParserTest, NumericTimeRejectsNonNumbersAndOverflow) {
+TEST_P(JsonParserTest, NumericTimeRejectsNonNumbersAndOverflow) {
   make("time_field: ts\ntime_format: s");
   const std::vector<std::string> lines = {
       R"({"ts":true})",       R"({"ts":"12x"})", R"({"ts":null})", R"({"ts":[1]})",
@@ -527,13 +677,13 @@ TEST_F(JsonParserTest, NumericTimeRejectsNonNumbersAndOverflow) {
   EXPECT_EQ(ctx_.count("time_missing"), lines.size());
 }
 
-TEST_F(JsonParserTest, TimeFieldMayBeNested) {
+TEST_P(JsonParserTest, TimeFieldMayBeNested) {
   make("time_field: meta.ts\ntime_format: s");
   BatchPtr b = parse_one(R"({"meta":{"ts":1515445354}})");
   EXPECT_EQ(b->events()[0].time_ns, kSps);
 }
 
-TEST_F(JsonParserTest, WithoutTimeFieldTheEventTimeIsKept) {
+TEST_P(JsonParserTest, WithoutTimeFieldTheEventTimeIsKept) {
   make("{}");
   auto b = batch({R"({"time":5})"});
   b->events()[0].time_ns = 42;
@@ -542,7 +692,7 @@ TEST_F(JsonParserTest, WithoutTimeFieldTheEventTimeIsKept) {
   EXPECT_EQ(ctx_.count("time_missing"), 0u);
 }
 
-TEST_F(JsonParserTest, OneParserHandlesManyBatchesOfVaryingSizes) {
+TEST_P(JsonParserTest, OneParserHandlesManyBatchesOfVaryingSizes) {
   make("{}");
   for (int round = 0; round < 20; ++round) {
     std::string big = R"({"s":")" + std::string(static_cast<size_t>(round) * 5000, 'x') + R"("})";
@@ -555,7 +705,7 @@ TEST_F(JsonParserTest, OneParserHandlesManyBatchesOfVaryingSizes) {
 
 // --- sanitize rules
 
-TEST_F(JsonParserTest, SanitizeRejectDropsMatchingRecordsAndCountsThemPerRule) {
+TEST_P(JsonParserTest, SanitizeRejectDropsMatchingRecordsAndCountsThemPerRule) {
   make(R"(
 sanitize:
   - name: busted
@@ -575,7 +725,7 @@ sanitize:
   EXPECT_TRUE(ctx_.dead_letters.empty());
 }
 
-TEST_F(JsonParserTest, SanitizeRejectDoesNotFailTheBatchAcks) {
+TEST_P(JsonParserTest, SanitizeRejectDoesNotFailTheBatchAcks) {
   make("sanitize: [{name: all, field: title, action: reject}]");
   std::optional<bool> acked;
   {
@@ -590,7 +740,7 @@ TEST_F(JsonParserTest, SanitizeRejectDoesNotFailTheBatchAcks) {
   EXPECT_EQ(ctx_.count("sanitize.all.rejected"), 2u);
 }
 
-TEST_F(JsonParserTest, SanitizeRejectCanDeadLetterTheRecordAsRead) {
+TEST_P(JsonParserTest, SanitizeRejectCanDeadLetterTheRecordAsRead) {
   make(
       "strip_prefix: \"data: \"\non_reject: dead_letter\n"
       "sanitize: [{name: busted, field: title, match: '^busted data \\d+$', action: reject}]");
@@ -602,7 +752,7 @@ TEST_F(JsonParserTest, SanitizeRejectCanDeadLetterTheRecordAsRead) {
             R"(rejected by sanitize rule 'busted': field title match "^busted data \\d+$")");
 }
 
-TEST_F(JsonParserTest, SanitizeRejectFailsTheAcksWhenTheDeadLetterIsLost) {
+TEST_P(JsonParserTest, SanitizeRejectFailsTheAcksWhenTheDeadLetterIsLost) {
   make("on_reject: dead_letter\nsanitize: [{name: all, field: title, action: reject}]");
   ctx_.dead_letter_ok = false;
   std::optional<bool> acked;
@@ -615,7 +765,7 @@ TEST_F(JsonParserTest, SanitizeRejectFailsTheAcksWhenTheDeadLetterIsLost) {
   EXPECT_FALSE(*acked);
 }
 
-TEST_F(JsonParserTest, SanitizeStripRemovesTheFieldAndRewritesRaw) {
+TEST_P(JsonParserTest, SanitizeStripRemovesTheFieldAndRewritesRaw) {
   make("sanitize: [{name: token, field: auth.token, match: ^tok_, action: strip}]");
   const std::string kept = R"({"auth":{"token":"abc","user":"u"},"n":1})";
   BatchPtr b = parse({R"({"auth":{"token":"tok_1","user":"u"},"n":2})", kept});
@@ -628,13 +778,13 @@ TEST_F(JsonParserTest, SanitizeStripRemovesTheFieldAndRewritesRaw) {
   EXPECT_EQ(ctx_.count("parsed"), 2u);
 }
 
-TEST_F(JsonParserTest, SanitizeStripRemovesEveryFieldOfARepeatedKey) {
+TEST_P(JsonParserTest, SanitizeStripRemovesEveryFieldOfARepeatedKey) {
   make("sanitize: [{name: pw, field: password, action: strip}]");
   BatchPtr b = parse_one(R"({"password":"a","x":1,"password":2})");
   EXPECT_EQ(keys(*b, 0), (std::vector<std::string>{"x"}));
 }
 
-TEST_F(JsonParserTest, SanitizeReplaceSetsAStringValue) {
+TEST_P(JsonParserTest, SanitizeReplaceSetsAStringValue) {
   make(R"(
 sanitize:
   - name: uk
@@ -653,7 +803,7 @@ sanitize:
   EXPECT_EQ(ctx_.count("sanitize.uk.replaced"), 1u);
 }
 
-TEST_F(JsonParserTest, SanitizeRulesApplyInOrderOnWhatEarlierRulesLeft) {
+TEST_P(JsonParserTest, SanitizeRulesApplyInOrderOnWhatEarlierRulesLeft) {
   make(R"(
 sanitize:
   - {name: fix, field: title, equals: bad, action: replace, value: busted}
@@ -668,7 +818,7 @@ sanitize:
   EXPECT_EQ(ctx_.count("sanitize.never.stripped"), 1u);  // the rejected record never got there
 }
 
-TEST_F(JsonParserTest, SanitizeRulesWithoutANameAreNamedByTheirIndex) {
+TEST_P(JsonParserTest, SanitizeRulesWithoutANameAreNamedByTheirIndex) {
   make(R"(
 sanitize:
   - {field: a, action: strip}
@@ -683,7 +833,7 @@ sanitize:
   EXPECT_EQ(ctx_.count("sanitize.2.rejected"), 1u);
 }
 
-TEST_F(JsonParserTest, SanitizeTestsMatchStringsOnly) {
+TEST_P(JsonParserTest, SanitizeTestsMatchStringsOnly) {
   make(R"(
 sanitize:
   - {name: a, field: title, equals: 1234, action: reject}
@@ -699,7 +849,7 @@ sanitize:
   EXPECT_EQ(ctx_.count("sanitize.a.rejected"), 1u);
 }
 
-TEST_F(JsonParserTest, SanitizeWithoutATestMatchesAnyValue) {
+TEST_P(JsonParserTest, SanitizeWithoutATestMatchesAnyValue) {
   make("sanitize: [{name: s, field: secret, action: strip}]");
   BatchPtr b = parse({R"({"secret":1,"k":1})", R"({"secret":[1],"k":2})", R"({"k":3})"});
   ASSERT_EQ(b->size(), 3u);
@@ -707,7 +857,7 @@ TEST_F(JsonParserTest, SanitizeWithoutATestMatchesAnyValue) {
   EXPECT_EQ(ctx_.count("sanitize.s.stripped"), 2u);
 }
 
-TEST_F(JsonParserTest, SanitizeIgnoresAMissingField) {
+TEST_P(JsonParserTest, SanitizeIgnoresAMissingField) {
   make(
       "sanitize: [{name: r, field: title, action: reject}, {name: s, field: a.b, action: "
       "strip}]");
@@ -718,7 +868,7 @@ TEST_F(JsonParserTest, SanitizeIgnoresAMissingField) {
   EXPECT_EQ(ctx_.count("sanitize.s.stripped"), 0u);
 }
 
-TEST_F(JsonParserTest, SanitizeSeesFieldsBelowMaxDepthOnlyAsRawValues) {
+TEST_P(JsonParserTest, SanitizeSeesFieldsBelowMaxDepthOnlyAsRawValues) {
   make(
       "max_depth: 1\n"
       "sanitize: [{name: r, field: a.b, action: reject}, {name: s, field: a, action: strip}]");
@@ -727,7 +877,7 @@ TEST_F(JsonParserTest, SanitizeSeesFieldsBelowMaxDepthOnlyAsRawValues) {
   EXPECT_EQ(ctx_.count("rejected"), 0u);
 }
 
-TEST_F(JsonParserTest, SanitizeRunsBeforeTheEventTimeIsRead) {
+TEST_P(JsonParserTest, SanitizeRunsBeforeTheEventTimeIsRead) {
   make(
       "time_field: t\n"
       "sanitize: [{name: t, field: t, equals: never, action: replace, value: 1000}]");
@@ -735,7 +885,7 @@ TEST_F(JsonParserTest, SanitizeRunsBeforeTheEventTimeIsRead) {
   EXPECT_EQ(b->events()[0].time_ns, 1'000'000'000);
 }
 
-TEST_F(JsonParserTest, SanitizeKeepsStringsWithEscapesAndRewritesValidJson) {
+TEST_P(JsonParserTest, SanitizeKeepsStringsWithEscapesAndRewritesValidJson) {
   make("sanitize: [{name: s, field: drop, action: strip}]");
   BatchPtr b = parse_one(R"({"q":"a\"b\n","drop":1,"r":[1,{"x":2}],"d":0.5})");
   std::string_view raw = b->events()[0].raw;
@@ -900,6 +1050,11 @@ TEST(JsonParserOptionsTest, EveryOptionHasADoc) {
   for (const OptionSpec& spec : kJsonParserOptions)
     EXPECT_GT(std::strlen(spec.doc), 20u) << spec.name;
 }
+
+INSTANTIATE_TEST_SUITE_P(Layouts, JsonParserTest, ::testing::Values(false, true),
+                         [](const ::testing::TestParamInfo<bool>& info) {
+                           return info.param ? "OneBuffer" : "CopiedRecords";
+                         });
 
 }  // namespace
 }  // namespace ingestd::plugins
