@@ -1,6 +1,7 @@
 #include "sse_source.h"
 
 #include <algorithm>
+#include <cstring>
 #include <memory>
 #include <random>
 #include <utility>
@@ -130,13 +131,24 @@ void SseSource::on_event(const sse::Event& event) {
     }
   }
   if (!batch_) {
-    // A read's bytes, plus the padding of each copy for events of about 100 bytes.
-    batch_ = std::make_unique<Batch>(std::min<size_t>(limits_.max_bytes, read_bytes_ * 2 + 1024));
+    batch_ = std::make_unique<Batch>(std::min<size_t>(limits_.max_bytes, read_bytes_ + 1024));
     batch_->reserve(std::min<size_t>(limits_.max_events, 1024), 0);
     batch_->ingest_time_ns = read_time_ns_;
     batch_->origin.component = std::string(ctx_->name());
+    chunk_left_ = 0;
   }
-  batch_->add(batch_->copy(event.data), read_time_ns_);
+  const size_t n = event.data.size();
+  if (chunk_left_ < n + 1) {
+    // The events of a read fit in the read's bytes: their data is shorter than the lines that
+    // framed it. One that came in over several reads may need more.
+    chunk_left_ = std::max(n + 1, std::min<size_t>(read_bytes_, limits_.max_bytes));
+    chunk_ = batch_->allocate(chunk_left_);
+  }
+  if (n) std::memcpy(chunk_, event.data.data(), n);
+  chunk_[n] = '\n';
+  batch_->add({chunk_, n}, read_time_ns_);
+  chunk_ += n + 1;
+  chunk_left_ -= n + 1;
   ++batch_events_;
   if (batch_->size() >= limits_.max_events || batch_->raw_bytes() >= limits_.max_bytes)
     finish_batch();
@@ -144,6 +156,7 @@ void SseSource::on_event(const sse::Event& event) {
 
 void SseSource::finish_batch() {
   if (!batch_) return;
+  chunk_left_ = 0;
   events_->add(batch_events_);
   batch_events_ = 0;
   ready_->push_back(std::move(batch_));

@@ -146,6 +146,11 @@ class SseSource final : public Source, private sse::Listener, private sse::Handl
   int64_t read_time_ns_ = 0;
   size_t read_bytes_ = 0;  // of the read being framed
   BatchPtr batch_;
+  // Where the next event's data goes: the unused end of a padded arena buffer of batch_. Events
+  // are written one after another, each followed by '\n', so that a JSON parser reads a whole
+  // buffer of them as one document stream.
+  char* chunk_ = nullptr;
+  size_t chunk_left_ = 0;
   std::vector<BatchPtr>* ready_ = nullptr;
   uint64_t framer_dropped_ = 0;  // framer_.dropped() already counted
   uint64_t attempts_ = 0;

@@ -82,8 +82,13 @@ TEST(SseSourceTest, BatchesFillWhileMoreIsReceivedAndGoWhenNothingIs) {
   EXPECT_EQ(ready[0]->ingest_time_ns, ctx.clock().now_ns());
   EXPECT_EQ(ready[0]->events()[0].time_ns, ctx.clock().now_ns());
   EXPECT_TRUE(ready[0]->acks.empty());
+  // The events of a read lie one after another, each followed by a newline, in one buffer of
+  // the batch: a JSON parser reads them as one document stream.
+  const Event& d = ready[0]->events()[0];
   const Event& e = ready[0]->events()[1];
-  EXPECT_EQ(e.raw.data()[e.raw.size()], '\0');  // padded for the JSON parser
+  EXPECT_EQ(d.raw.data()[d.raw.size()], '\n');
+  EXPECT_EQ(e.raw.data(), d.raw.data() + d.raw.size() + 1);
+  EXPECT_EQ(e.raw.data()[e.raw.size()], '\n');
   EXPECT_EQ(ctx.count("events"), 2u);
   // Nothing more is waiting: every event read so far goes.
   std::string big(100, 'x');
