@@ -227,6 +227,10 @@ WindowAggregator::WindowAggregator(const Options& options, Diagnostics& diag)
     diag.error("percentile_accuracy",
                fmt::format("must be from {} to {}", DDSketch::kMinAlpha, DDSketch::kMaxAlpha));
   }
+  for (const Filter& filter : where_) where_slots_.push_back(slots_.add(filter.field));
+  for (const std::string& field : group_by_) group_slots_.push_back(slots_.add(field));
+  for (const Metric& metric : metrics_)
+    metric_slots_.push_back(metric.field.empty() ? SIZE_MAX : slots_.add(metric.field));
 }
 
 bool WindowAggregator::start(Context& ctx) {
@@ -313,7 +317,8 @@ void WindowAggregator::consume(Context& ctx, Batch& batch) {
   size_t cached = 0;
   for (size_t k = skip; k < events.size(); ++k) {
     const Event& event = events[k];
-    if (!passes(batch, event)) {
+    slots_.find(batch, event, found_);
+    if (!passes()) {
       ++filtered;
       continue;
     }
@@ -366,8 +371,9 @@ void WindowAggregator::consume(Context& ctx, Batch& batch) {
         if (start < kMinTime + hop_ns_) break;
       }
     }
+    make_key();
     for (size_t i = 0; i < cached; ++i)
-      if (!add(*holding_[i], batch, event, t)) ++overflow;
+      if (!add(*holding_[i], t)) ++overflow;
   }
   if (event_time_ && idle_timeout_ns_ > 0) {
     last_arrival_ns_ = ctx.clock().now_ns();
@@ -402,15 +408,15 @@ void WindowAggregator::consume(Context& ctx, Batch& batch) {
                  max_distinct_);
 }
 
-bool WindowAggregator::add(Window& window, const Batch& batch, const Event& event, int64_t t) {
-  Group* group = group_for(window, batch, event);
+bool WindowAggregator::add(Window& window, int64_t t) {
+  Group* group = group_for(window);
   if (!group) return false;
   ++group->count;
   group->first_ns = std::min(group->first_ns, t);
   group->last_ns = std::max(group->last_ns, t);
   for (size_t m = 0; m < metrics_.size(); ++m)
-    if (!metrics_[m].field.empty())
-      accumulate(group->metrics[m], metrics_[m], batch.find(event, metrics_[m].field), t);
+    if (metric_slots_[m] != SIZE_MAX)
+      accumulate(group->metrics[m], metrics_[m], found_[metric_slots_[m]], t);
   return true;
 }
 
@@ -503,9 +509,10 @@ void WindowAggregator::hold(Window& window, AckRef ack) {
   window.folded_replayable = replayable;
 }
 
-bool WindowAggregator::passes(const Batch& batch, const Event& event) const {
-  for (const Filter& filter : where_) {
-    const Value* v = batch.find(event, filter.field);
+bool WindowAggregator::passes() const {
+  for (size_t f = 0; f < where_.size(); ++f) {
+    const Filter& filter = where_[f];
+    const Value* v = found_[where_slots_[f]];
     if (!v) return false;
     if (std::none_of(filter.values.begin(), filter.values.end(),
                      [v](const std::string& want) { return v->text_equals(want); }))
@@ -514,12 +521,14 @@ bool WindowAggregator::passes(const Batch& batch, const Event& event) const {
   return true;
 }
 
-WindowAggregator::Group* WindowAggregator::group_for(Window& window, const Batch& batch,
-                                                     const Event& event) {
+void WindowAggregator::make_key() {
   key_.clear();
   parts_.resize(group_by_.size());
   for (size_t i = 0; i < group_by_.size(); ++i)
-    parts_[i] = append_key_part(key_, batch.find(event, group_by_[i]));
+    parts_[i] = append_key_part(key_, found_[group_slots_[i]]);
+}
+
+WindowAggregator::Group* WindowAggregator::group_for(Window& window) {
   auto it = window.groups.find(key_);
   if (it != window.groups.end()) return &it->second;
   if (window.groups.size() >= max_groups_) return nullptr;

@@ -21,6 +21,7 @@
 #include <absl/container/flat_hash_set.h>
 
 #include "ddsketch.h"
+#include "field_slots.h"
 #include "hyperloglog.h"
 #include "ingestd/component.h"
 #include "ingestd/plugin.h"
@@ -426,15 +427,19 @@ class WindowAggregator final : public Aggregator {
   // The stream of a batch's origin (seen now), and in `others` the lowest newest time of the
   // other streams that are not idle.
   Stream& stream_of(const Origin& origin, int64_t now, int64_t& others);
-  bool passes(const Batch& batch, const Event& event) const;
+  // Whether the event (its fields in found_) passes every `where` filter.
+  bool passes() const;
+  // The group key of the event whose fields are in found_, into key_ and parts_.
+  void make_key();
   // Adds a consumed batch's ref to the window's acks. Once they reach kMaxAcks, all but the
   // first are folded into one ref standing for them (the first when it is such a fold already,
   // of the same replayability), whose verdict resolves them all.
   void hold(Window& window, AckRef ack);
-  // Counts the event (time t) in its group of `window`; false when that group is one too many.
-  bool add(Window& window, const Batch& batch, const Event& event, int64_t t);
-  // The event's group in `window`, made if new; null when the window has max_groups already.
-  Group* group_for(Window& window, const Batch& batch, const Event& event);
+  // Counts the event (time t; its fields in found_, its key in key_) in its group of `window`;
+  // false when that group is one too many.
+  bool add(Window& window, int64_t t);
+  // The group of key_ in `window`, made if new; null when the window has max_groups already.
+  Group* group_for(Window& window);
   // Group keys: per group_by field its text, with the bytes 0x00 and 0x01 escaped (0x01 0x01 and
   // 0x01 0x02), then 0x00 and a tag of its type (missing, null, bool, number, string, raw). So two
   // different values never share a key (a missing field and "", null and "null", texts holding
@@ -541,9 +546,14 @@ class WindowAggregator final : public Aggregator {
   int64_t last_arrival_ns_ = 0;    // event time: wall clock at the last consume(), 0 = none
   int64_t arrival_watermark_ = 0;  // event time: watermark_ after that consume()
   int64_t closed_until_;           // processing time: the latest advance() time
-  std::string key_;                // reused group key
-  std::vector<KeyPart> parts_;     // reused: the parts of key_
-  std::string text_;               // reused value text (distinct, group key texts)
+  // The fields read from each event, found in one pass: their slots in found_ per filter,
+  // group_by field and metric (metrics without a field: none, SIZE_MAX).
+  FieldSlots slots_;
+  std::vector<size_t> where_slots_, group_slots_, metric_slots_;
+  std::vector<const Value*> found_;  // reused: the current event's fields, by slot
+  std::string key_;                  // reused group key
+  std::vector<KeyPart> parts_;       // reused: the parts of key_
+  std::string text_;                 // reused value text (distinct, group key texts)
 
   Counter* filtered_ = nullptr;
   Counter* late_ = nullptr;
