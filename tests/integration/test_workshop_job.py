@@ -5,8 +5,9 @@ clients.
 Four clients POST gzip-compressed JSON arrays of 12 records each to /api/visit/v1/ and
 /api/activity/v1/; every answer must be 200 (ack: durable: the records are in Kafka). The test
 keeps its own list of every record it posted. Then each topic must hold exactly that route's
-records, and the collector's record directory one file per topic (rotated at 64 KiB, so several
-files each) holding every record of its topic exactly once, as posted, and nothing else.
+records, and the collector's record directory one file per topic (rotated at 16 KiB, so several
+files for the ~70 KiB of each topic) holding every record of its topic exactly once, as posted,
+and nothing else.
 """
 
 import collections
@@ -48,7 +49,7 @@ class WorkshopJobTest(kafka_peer.KafkaTestCase):
         port = harness.free_port()
         records_dir = self.path("records")
         env = dict(os.environ, KAFKA_BROKERS=peer.bootstrap, WORKSHOP_LISTEN=f"127.0.0.1:{port}",
-                   WORKSHOP_RECORDS=records_dir, WORKSHOP_ROTATE_SIZE="64KiB",
+                   WORKSHOP_RECORDS=records_dir, WORKSHOP_ROTATE_SIZE="16KiB",
                    WORKSHOP_GROUP="workshop-test")
         daemons = {}
         for name in ("workshop", "workshop-collector"):
@@ -108,7 +109,7 @@ class WorkshopJobTest(kafka_peer.KafkaTestCase):
             self.assertEqual(rc, 0, f"{name}: {d.stderr_tail()}")
         for topic in ROUTES:
             files = record_files(records_dir, topic)
-            self.assertGreater(len(files), 1, f"{topic}: rotated at 64 KiB")
+            self.assertGreater(len(files), 1, f"{topic}: rotated at 16 KiB")
             got = complete_records(records_dir, topic)
             ids = collections.Counter(r["id"] for r in got)
             self.assertEqual([i for i, n in ids.items() if n > 1], [], f"{topic}: duplicates")
