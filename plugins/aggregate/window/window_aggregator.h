@@ -223,7 +223,8 @@ inline constexpr OptionSpec kWindowAggregatorOptions[] = {
 
 // Tumbling-window aggregation.
 //
-// consume() assigns each event that passes `where` to the window [start, start + size) holding
+// consume() finds the fields it reads in each event in one pass (FieldSlots), then assigns each
+// event that passes `where` to the window [start, start + size) holding
 // its time (start = floor(t / size) * size) and to the group of its group_by values, and updates
 // the group's metrics. advance() emits the windows that have closed; flush() emits all of them.
 // Closed windows are emitted in order of start, the groups of a window sorted by key, each as one
@@ -234,8 +235,9 @@ inline constexpr OptionSpec kWindowAggregatorOptions[] = {
 // Time: with processing time an event's time is the clock at consume() (never earlier than the
 // last advance(), so no event is late); a window closes at advance(now) once now >= end. With event
 // time each input stream (a source, or each topic partition of one: Origin topic and partition;
-// and each worker of a multi-worker parser on the way: Origin parser and worker, whose batches
-// arrive out of order between workers) keeps its largest event time; the watermark is the lowest
+// and each instance of a component on the way that hands batches on out of order between its
+// instances and says so in Origin parser and worker; the core's parsers keep order and leave
+// those unset) keeps its largest event time; the watermark is the lowest
 // of those of the streams that delivered within the last 5 s (or idle_timeout), minus
 // allowed_lateness, updated event by event and at every advance() (so that streams gone quiet
 // stop holding it without waiting for another batch), never moving back: a partition read behind
