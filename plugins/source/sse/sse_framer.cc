@@ -107,6 +107,13 @@ void Framer::consume(const char* p, const char* const end, Handler& handler) {
 void Framer::line(std::string_view text, bool stable, Handler& handler) {
   if (text.empty()) return dispatch(handler);
   if (text.front() == ':') return;  // a comment
+  // Most lines are data lines: no search for the colon.
+  if (text.size() >= 5 && std::memcmp(text.data(), "data:", 5) == 0) {
+    std::string_view value = text.substr(5);
+    if (!value.empty() && value.front() == ' ') value.remove_prefix(1);
+    if (!dropping_) append_data(value, stable);
+    return;
+  }
   const size_t colon = text.find(':');
   if (colon == std::string_view::npos) return field(text, {}, stable);
   std::string_view value = text.substr(colon + 1);
