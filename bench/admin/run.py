@@ -5,20 +5,19 @@ One daemon runs generator (as fast as the pipeline takes events) -> json -> wind
 success; count by device, title, country; 1 s processing-time windows) -> file, with the admin
 API on a free loopback port, for --blocks blocks of --block seconds (default 15 blocks of 3 s),
 aligned to whole seconds: idle, scraped, idle, scraped, ..., idle. In a scraped block a client
-GETs /metrics every second (in the middle of each second), as Prometheus would; in an idle block
-nobody asks. The pipeline's own output measures it: each 1 s window counts the events of its
-second that passed the filter, so a block's rate is the sum of its seconds' counts.
+GETs /metrics (or --path) every second, in the middle of each second, as Prometheus would; in an
+idle block nobody asks. The pipeline's own output measures it: each 1 s window counts the events
+of its second that passed the filter, so a block's rate is the sum of its seconds' counts.
 
-It prints each block's rate and the daemon's CPU time per million events in it, and each scraped
+It prints each block's rate and the daemon's CPU time per million events in it, each scraped
 block's rate over the mean of the idle blocks on either side of it (which cancels a steady drift
-of the machine's speed), with their median.
+of the machine's speed), and judges by their median: PASS when the scraped pipeline keeps within
+1 % of the idle one (MISS otherwise: reported, not an error). Blocks of one kind spread by 5-15 %
+on a shared 2-core VM, so one run's median is good to about 2 %.
 
-Blocks of the same kind spread by about 5 % on a shared 2-core VM, so those rates cannot show a
-cost of 1 %. The verdict therefore rests on what a scrape costs, measured precisely in the same
-run: the daemon's CPU time for 200 scrapes in a row, per scrape, times one scrape a second, over
-the CPU time the daemon spends per second in the idle blocks. The pipeline is CPU-bound, so its
-rate while scraped is at least (1 - that share) of its idle rate: PASS when that is >= 99 % (MISS
-otherwise: reported, not an error).
+It also prints what a scrape costs the daemon directly, for comparison: its CPU time for 200
+scrapes in a row during the run, per scrape, as a share of the CPU the daemon spends per second
+in the idle blocks. A cost of the rates well above that share is not CPU spent on scrapes.
 
 Checks: every scrape answered 200 with the metrics, and the window counts of every whole second
 add up with the `filtered` counter to the events the json parser handed on, at exit.
@@ -72,11 +71,11 @@ def cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def scrape(address):
-    with urllib.request.urlopen(f"http://{address}/metrics", timeout=5) as r:
+def scrape(address, path="/metrics"):
+    with urllib.request.urlopen(f"http://{address}{path}", timeout=5) as r:
         body = r.read()
-        if r.status != 200 or b"ingestd_" not in body:
-            fail(f"/metrics answered {r.status} with {len(body)} bytes")
+        if r.status != 200 or (path == "/metrics" and b"ingestd_" not in body):
+            fail(f"{path} answered {r.status} with {len(body)} bytes")
         return len(body)
 
 
@@ -97,6 +96,8 @@ def main():
                         help="blocks, odd: idle first and last, scraped in between")
     parser.add_argument("--block", type=int, default=3, help="seconds per block")
     parser.add_argument("--warmup", type=int, default=2, help="seconds before the first block")
+    parser.add_argument("--path", default="/metrics",
+                        help="what the scraped blocks fetch (e.g. /health, to compare)")
     args = parser.parse_args()
     if args.blocks < 3 or args.blocks % 2 == 0:
         fail("--blocks must be odd and at least 3")
@@ -137,7 +138,7 @@ def main():
             for s in range(args.block):
                 if scraped:
                     sleep_until(start + s + 0.5)
-                    scrape_bytes = scrape(address)
+                    scrape_bytes = scrape(address, args.path)
                     scrapes += 1
             sleep_until(start + args.block)
             blocks.append((start, scraped, cpu_seconds(proc.pid) - cpu_before, scrapes))
@@ -145,7 +146,7 @@ def main():
         cpu_before = cpu_seconds(proc.pid)
         wall_before = time.monotonic()
         for _ in range(200):
-            scrape(address)
+            scrape(address, args.path)
         burst_wall = time.monotonic() - wall_before
         burst_cpu = cpu_seconds(proc.pid) - cpu_before
         # The last block's windows close a second after it ends.
@@ -190,18 +191,18 @@ def main():
     print(f"idle blocks:    median {statistics.median(idle):,.0f} events/s, "
           f"{cpu_idle * 1e6:.3f} CPU s per million events")
     print(f"scraped blocks: median {statistics.median(scraped):,.0f} events/s, "
-          f"{cpu_scraped * 1e6:.3f} CPU s per million events (/metrics every second, "
+          f"{cpu_scraped * 1e6:.3f} CPU s per million events ({args.path} every second, "
           f"{scrape_bytes} bytes)")
     print(f"one scrape: {burst_cpu / 200 * 1e3:.2f} ms of the daemon's CPU, "
           f"{burst_wall / 200 * 1e3:.2f} ms to answer (200 in a row during the run)")
-    print(f"median of the block ratios: {statistics.median(ratios):.1%} (blocks of one kind "
-          f"spread by {spread(idle):.1%} around their median here)")
     # The share of the daemon's CPU that one scrape a second takes.
     idle_cpu_per_second = sum(c for _, s, c, _ in blocks if not s) / (len(idle) * args.block)
     share = burst_cpu / 200 / idle_cpu_per_second
     print(f"one scrape a second takes {share:.2%} of the daemon's CPU "
           f"({idle_cpu_per_second:.2f} CPU s per second in the idle blocks)")
-    print(common.ratio_line("rate while scraped: at least ", 1 - share, "idle", TARGET))
+    print(f"blocks of one kind spread by {spread(idle):.1%} around their median here")
+    print(common.ratio_line("scraped / idle, median of the blocks: ", statistics.median(ratios),
+                            "idle", TARGET))
     return 0
 
 
