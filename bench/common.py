@@ -274,22 +274,33 @@ class Daemon:
         return text in tail(self.stderr_path, 1 << 20)
 
 
-def window_pipeline(workdir, events_path, counts_path, parse_workers):
+def window_pipeline(workdir, events_path, counts_path, parse_workers, output=None):
     """The config of the end-to-end pipeline benchmarks: file (read) -> json -> window (where
-    sev: success; count by device, title, country; 1 s processing-time windows) -> file."""
+    sev: success; count by device, title, country; 1 s processing-time windows) -> file. With
+    events_path None the source is a generator (seed 1, as fast as the pipeline takes events)
+    and the parser's workers are left at their default; `output` is the window's `output`
+    mapping, as YAML flow text."""
+    if events_path is None:
+        source = "in: { type: generator, seed: 1 }"
+        parser = "ev: { type: json, inputs: [in] }"
+    else:
+        source = (f"in: {{ type: file, path: {json.dumps(events_path)}, mode: read, "
+                  f"checkpoint: false }}")
+        parser = f"ev: {{ type: json, inputs: [in], workers: {parse_workers} }}"
+    output_line = f"\n    output: {output}" if output else ""
     return f"""
 data_dir: {json.dumps(workdir)}
 sources:
-  in: {{ type: file, path: {json.dumps(events_path)}, mode: read, checkpoint: false }}
+  {source}
 parsers:
-  ev: {{ type: json, inputs: [in], workers: {parse_workers} }}
+  {parser}
 aggregates:
   sps:
     type: window
     inputs: [ev]
     where: {{ sev: success }}
     group_by: [device, title, country]
-    window: {{ size: 1s, time: processing }}
+    window: {{ size: 1s, time: processing }}{output_line}
     metrics: {{ sps: count }}
 sinks:
   out: {{ type: file, inputs: [sps], path: {json.dumps(counts_path)}, fsync: never }}

@@ -43,27 +43,6 @@ from common import fail  # noqa: E402
 TARGET = 0.99  # scraped rate / idle rate
 
 
-def config(workdir, counts_path):
-    return f"""
-data_dir: {json.dumps(os.path.join(workdir, "data"))}
-sources:
-  gen: {{ type: generator, seed: 1 }}
-parsers:
-  ev: {{ type: json, inputs: [gen] }}
-aggregates:
-  sps:
-    type: window
-    inputs: [ev]
-    where: {{ sev: success }}
-    group_by: [device, title, country]
-    window: {{ size: 1s, time: processing }}
-    output: {{ time_format: s, end: "" }}
-    metrics: {{ sps: count }}
-sinks:
-  out: {{ type: file, inputs: [sps], path: {json.dumps(counts_path)}, fsync: never }}
-"""
-
-
 def cpu_seconds(pid):
     """User + system CPU time of the process so far."""
     with open(f"/proc/{pid}/stat") as f:
@@ -108,7 +87,8 @@ def main():
         os.remove(counts_path)
     config_path = os.path.join(args.workdir, "pipeline.yaml")
     with open(config_path, "w") as f:
-        f.write(config(args.workdir, counts_path))
+        f.write(common.window_pipeline(os.path.join(args.workdir, "data"), None, counts_path, None,
+                                       output='{ time_format: s, end: "" }'))
     stats_path = os.path.join(args.workdir, "stats.json")
     stderr_path = os.path.join(args.workdir, "ingestd.stderr")
 

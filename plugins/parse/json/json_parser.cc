@@ -221,11 +221,11 @@ class JsonParser::Document {
 
   // Document streams. Records that lie one after the other in one buffer, with only whitespace
   // between them (the lines of a file chunk), are parsed as one simdjson document stream: one
-  // stage-1 pass over all of them instead of one per record, which is what makes iterate_many
-  // twice as fast as a parse per line. Each document the stream yields is checked to be exactly
-  // its record, so a torn or malformed record (which makes the stream's idea of where documents
-  // begin unreliable) or two documents on one line never pass for something else: the caller
-  // then parses that record alone, which decides and explains, and stops streaming.
+  // stage-1 pass over all of them instead of one per record (iterate_many, simdjson's fastest way
+  // through NDJSON). Each document the stream yields is checked to be exactly its record, so a
+  // torn or malformed record (which makes the stream's idea of where documents begin
+  // unreliable) or two documents on one line never pass for something else: the caller then
+  // parses that record alone, which decides and explains, and stops streaming.
 
   // Starts a stream over texts[from] and the records after it that lie right behind it (empty
   // texts, skipped records, in between are fine). Returns one past the last record of the
