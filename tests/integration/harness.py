@@ -55,15 +55,17 @@ class Timeout(AssertionError):
     pass
 
 
-def wait_until(condition, timeout, what="condition", interval=POLL_INTERVAL):
-    """Polls condition() until it returns a truthy value (returned) or the deadline passes."""
+def wait_until(condition, timeout, what="condition", interval=POLL_INTERVAL, explain=None):
+    """Polls condition() until it returns a truthy value (returned) or the deadline passes; then
+    the Timeout's message ends with explain(), when given (the state that tells why)."""
     deadline = time.monotonic() + timeout
     while True:
         value = condition()
         if value:
             return value
         if time.monotonic() >= deadline:
-            raise Timeout(f"timed out after {timeout}s waiting for {what}")
+            detail = f"\n{explain()}" if explain else ""
+            raise Timeout(f"timed out after {timeout}s waiting for {what}{detail}")
         time.sleep(interval)
 
 

@@ -5,6 +5,7 @@ real `kcat` as an independent consumer, for the Kafka integration tests.
         peer.bootstrap            # "127.0.0.1:port,..."
         peer.command("down all")  # one line in, one line out
         peer.watermarks("events") # {partition: high watermark}
+        peer.total("events")      # their sum, None while the peer cannot tell
         peer.committed("g", "events")  # {partition: the group's committed offset, -1 if none}
         consume(peer.bootstrap, "events", "%p %k %s")  # every message, via kcat
         produce(peer.bootstrap, "events", lines, keys)  # via kcat -P
@@ -61,6 +62,7 @@ class KafkaPeer:
             self.proc = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                          stderr=err, text=True, bufsize=1)
         self.bootstrap = self.proc.stdout.readline().strip()
+        self.last_error = None
         if not self.bootstrap:
             raise AssertionError(f"the Kafka peer printed no bootstrap list: {self.stderr()}")
 
@@ -82,6 +84,16 @@ class KafkaPeer:
         if answer.startswith("error"):
             raise AssertionError(f"hwm {topic}: {answer}")
         return {int(p): int(h) for p, h in (item.split(":") for item in answer.split())}
+
+    def total(self, topic):
+        """The messages in the topic (the sum of its high watermarks) for polling with
+        wait_until: None while the peer cannot tell (right after an outage its query client may
+        still be reconnecting), with the answer kept in last_error."""
+        answer = self.command(f"hwm {topic}")
+        if answer.startswith("error"):
+            self.last_error = answer
+            return None
+        return sum(int(item.split(":")[1]) for item in answer.split())
 
     def committed(self, group, topic):
         """{partition: committed offset (-1: none)} of a consumer group; raises on an error."""

@@ -23,15 +23,20 @@ def seqs_of(lines):
 
 
 class KafkaSinkTest(kafka_peer.KafkaTestCase):
-    def config(self, peer, sink, count, parsers=True, extra="", rate=0, batch=500):
+    def config(self, peer, sink, count, parsers=True, extra="", rate=0, batch=500,
+               keep_running=False):
+        """keep_running adds a source that outlives gen, so that the run does not end with it:
+        a batch job whose only sink is down when its input ends leaves the spool for its next
+        run."""
         inputs = "ev" if parsers else "gen"
         parser = "parsers:\n  ev: { type: json, inputs: [gen] }\n" if parsers else ""
+        idle = "  idle: { type: generator, rate: 0.001, count: 2 }\n" if keep_running else ""
         return f"""
 data_dir: {q(self.dir)}
 batch: {{ max_events: {batch}, linger: 20ms }}
 sources:
   gen: {{ type: generator, count: {count}, rate: {rate}, template: {q(TEMPLATE)} }}
-{parser}sinks:
+{idle}{parser}sinks:
   out:
     type: kafka
     inputs: [{inputs}]
@@ -167,15 +172,18 @@ sources:
                   "    librdkafka: { reconnect.backoff.max.ms: '200' }\n"
                   "    retry: { initial: 50ms, max: 400ms }\n"
                   "    breaker: { failures: 3, open_for: 500ms }\n", count, parsers=False,
-            rate=2000, batch=100))
-        harness.wait_until(lambda: sum(peer.watermarks("events").values()) > 1000, 30,
+            rate=2000, batch=100, keep_running=True))
+        harness.wait_until(lambda: (peer.total("events") or 0) > 1000, 30,
                            "the first events in Kafka")
         self.assertEqual(peer.command("down all"), "ok")
         harness.wait_until(lambda: "write failed, retrying" in d.stderr(), 30,
                            "a failed write retried by the core")
         harness.wait_until(lambda: "-> open" in d.stderr(), 30, "the breaker opening")
         self.assertEqual(peer.command("up all"), "ok")
-        rc = d.wait(120)
+        harness.wait_until(lambda: (peer.total("events") or 0) >= count, 120,
+                           "every event in Kafka once the brokers are back",
+                           explain=lambda: f"{peer.last_error}; {d.stderr_tail()}")
+        rc, _ = d.stop()
         self.assertEqual(rc, 0, d.stderr_tail())
         duplicated = self.assert_exactly(seqs_of(kafka_peer.consume(peer.bootstrap, "events")),
                                          count, duplicates_allowed=True)

@@ -120,8 +120,9 @@ class SensorsJobTest(kafka_peer.KafkaTestCase):
         self.assertEqual(endpoint.unauthorized, 0, "the config's token header was not sent")
         wait_until(lambda: answers_in_file(len(answered)), 10, "every answer in the file")
         so_far = len(complete_lines(out))
-        wait_until(lambda: sum(peer.watermarks(TOPIC).values()) >= so_far, 60,
-                   "Kafka to have every sample of the file so far")
+        wait_until(lambda: (peer.total(TOPIC) or 0) >= so_far, 60,
+                   "Kafka to have every sample of the file so far",
+                   explain=lambda: f"{peer.last_error}; {d.stderr_tail()}")
         rc, _ = d.stop()
         self.assertEqual(rc, 0, d.stderr_tail())
         file_events = harness.read_jsonl(out)

@@ -42,6 +42,10 @@ rd_kafka_t* new_client(rd_kafka_type_t type, const char* bootstrap, const char* 
       rd_kafka_conf_set(conf, "group.id", group, errstr, sizeof errstr) != RD_KAFKA_CONF_OK)
     die(errstr);
   rd_kafka_conf_set(conf, "log_level", "3", errstr, sizeof errstr);
+  // The queries come after a test has taken the brokers down and up again: reconnect at once,
+  // not after the backoff (up to 10 s by default) that the outage grew.
+  rd_kafka_conf_set(conf, "reconnect.backoff.ms", "10", errstr, sizeof errstr);
+  rd_kafka_conf_set(conf, "reconnect.backoff.max.ms", "100", errstr, sizeof errstr);
   rd_kafka_t* rk = rd_kafka_new(type, conf, errstr, sizeof errstr);
   if (!rk) die(errstr);
   return rk;
