@@ -38,7 +38,7 @@ step "HTTP source benchmark vs nginx (figures; fails only on a wrong count, not 
 cmake --build "$root/build" --target bench_http_source
 step "SSE source benchmark (figures; fails only on a wrong count, not on a missed target)"
 cmake --build "$root/build" --target bench_sse
-step "admin scrape cost benchmark, about 50 s (figures; fails only on a wrong count or a failed scrape)"
+step "admin scrape cost benchmark, about 95 s (figures; fails only on a wrong count or a failed scrape)"
 cmake --build "$root/build" --target bench_admin
 
 if [ "${QUICK:-0}" = 1 ]; then
