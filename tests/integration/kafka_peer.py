@@ -12,10 +12,12 @@ real `kcat` as an independent consumer, for the Kafka integration tests.
 """
 
 import os
+import re
 import shutil
 import subprocess
 import sys
 import unittest
+import urllib.request
 
 import harness
 
@@ -121,6 +123,20 @@ class KafkaPeer:
 
     def __exit__(self, *exc):
         self.close()
+
+
+def lag_gauges(base, component, topic):
+    """{family: {partition: value}} of the Kafka lag gauges that the admin API at `base`
+    (http://host:port) shows in /metrics for a source and topic."""
+    with urllib.request.urlopen(base + "/metrics", timeout=10) as r:
+        text = r.read().decode()
+    out = {"ingestd_kafka_consumer_lag": {}, "ingestd_kafka_consumer_read_lag": {}}
+    for name, labels, value in re.findall(r"^(ingestd_kafka_consumer_\w+)\{([^}]*)\} (\S+)$",
+                                          text, re.M):
+        labels = dict(re.findall(r'(\w+)="([^"]*)"', labels))
+        if name in out and labels.get("component") == component and labels.get("topic") == topic:
+            out[name][int(labels["partition"])] = float(value)
+    return out
 
 
 def source_yaml(peer, group, topic, name="in", librdkafka=None, options=None):

@@ -18,13 +18,11 @@ Skipped (with the reason) only when kcat is not installed."""
 import collections
 import fcntl
 import json
-import re
 import sys
 import termios
 import threading
 import time
 import unittest
-import urllib.request
 
 import harness
 import kafka_peer
@@ -48,17 +46,8 @@ SLOW_CHUNK = 4096
 
 
 def lag_gauges(base):
-    """{family: {partition: value}} of the Kafka lag gauges that the admin API's /metrics shows
-    for source `in` and TOPIC."""
-    with urllib.request.urlopen(base + "/metrics", timeout=10) as r:
-        text = r.read().decode()
-    out = {"ingestd_kafka_consumer_lag": {}, "ingestd_kafka_consumer_read_lag": {}}
-    for name, labels, value in re.findall(r"^(ingestd_kafka_consumer_\w+)\{([^}]*)\} (\S+)$",
-                                          text, re.M):
-        labels = dict(re.findall(r'(\w+)="([^"]*)"', labels))
-        if name in out and labels.get("component") == "in" and labels.get("topic") == TOPIC:
-            out[name][int(labels["partition"])] = float(value)
-    return out
+    """The Kafka lag gauges of source `in` and TOPIC (kafka_peer.lag_gauges)."""
+    return kafka_peer.lag_gauges(base, "in", TOPIC)
 
 
 class PipeReader(threading.Thread):

@@ -232,6 +232,34 @@ sinks:
         self.assert_ids(self.ids(), set(range(1000)))
         self.assert_committed_everything(peer)
 
+    def test_a_new_group_starting_at_latest_shows_no_backlog_it_will_never_read(self):
+        """start: latest and no committed offsets: the records already in the topic are not read,
+        so they are no lag either (the gauges count from where the group starts, not from the log
+        start); the lag gauges show both partitions at 0 while the topic holds 1000 records."""
+        peer = self.peer(topics={"events": 2})
+        self.produce(peer, 0, 1000)
+        d = self.start_daemon(
+            self.config(peer, source="    topics: [events]\n    start: latest\n"
+                                     "    lag_interval: 200ms"),
+            extra_args=("--admin-listen", "127.0.0.1:0"))
+        base = f"http://{d.admin_address()}"
+        self.assertEqual(sum(peer.watermarks("events").values()), 1000)
+        zero = {0: 0.0, 1: 0.0}
+        seen = []
+
+        def both_partitions_sampled():
+            seen.append(kafka_peer.lag_gauges(base, "in", "events"))
+            return all(len(partitions) == 2 for partitions in seen[-1].values())
+        harness.wait_until(both_partitions_sampled, 30, "lag gauges for both partitions")
+        # Two samples later still nothing: no backlog appears once the consumer has settled.
+        harness.wait_until(lambda: len(seen) >= 3 and both_partitions_sampled(), 30,
+                           "two more samples", interval=0.25)
+        self.assertEqual(seen[-1], {"ingestd_kafka_consumer_lag": zero,
+                                    "ingestd_kafka_consumer_read_lag": zero}, seen)
+        c = self.stop(d)
+        self.assertEqual(self.ids(), [], "records from before the group were read")
+        self.assertEqual(c.get("in.messages"), 0)
+
     def test_topic_pattern_subscribes_to_matching_topics(self):
         peer = self.peer(topics={"logs-api": 2, "logs-db": 1, "other": 1})
         self.produce(peer, 0, 300, topic="logs-api")

@@ -66,7 +66,8 @@ KafkaSource::KafkaSource(const Options& options, Diagnostics& diag)
     : group_(options.get_string("group")),
       commit_interval_ns_(options.get_duration_ns("commit_interval", 1'000'000'000)),
       rebalance_timeout_ns_(options.get_duration_ns("rebalance_timeout", 10'000'000'000)),
-      lag_interval_ns_(options.get_duration_ns("lag_interval", 5'000'000'000)) {
+      lag_interval_ns_(options.get_duration_ns("lag_interval", 5'000'000'000)),
+      start_latest_(options.get_string("start", "earliest") == "latest") {
   brokers_ = kafka::bootstrap_servers(options, diag);
   if (group_.empty()) diag.error("group", "must not be empty");
 
@@ -218,7 +219,8 @@ bool KafkaSource::start(Context& ctx) {
     };
     ctx.gauges("kafka_consumer_lag",
                "Messages of a partition that the consumer group has not committed: its high "
-               "watermark minus the group's committed offset (the log start when none is), per "
+               "watermark minus the group's committed offset (with none yet, where the group "
+               "starts: the log start, or with start: latest what this source has read to), per "
                "partition a Kafka source owns, sampled every lag_interval.",
                report(&Lag::committed_lag));
     ctx.gauges("kafka_consumer_read_lag",
@@ -264,16 +266,20 @@ void KafkaSource::sample_lag() {
     Lag& l = sample.emplace_back();
     l.topic = p.topic;
     l.partition = p.partition;
-    // Where the group stands: its committed offset, or the log start when it has none.
+    // After the last message polled, when one has been.
+    const int64_t polled = p.err == RD_KAFKA_RESP_ERR_NO_ERROR && p.offset >= 0 ? p.offset : -1;
+    // Where the group stands: its committed offset. With none yet, where it starts: the log
+    // start (start: earliest), or where this consumer has read to (start: latest; the log end
+    // before it has read anything), so a new group reading only new data shows no old backlog.
     int64_t group = -1;
     if (have_committed && committed->elems[i].err == RD_KAFKA_RESP_ERR_NO_ERROR) {
       const int64_t c = committed->elems[i].offset;
-      group = c >= 0 ? c : low;
+      group = c >= 0 ? c : !start_latest_ ? low : polled >= 0 ? polled : high;
       l.committed_lag = std::max<int64_t>(high - group, 0);
     }
     // The next offset to read: after the last message polled, or where the group stands when
     // none of the partition has been polled yet.
-    const int64_t next = p.err == RD_KAFKA_RESP_ERR_NO_ERROR && p.offset >= 0 ? p.offset : group;
+    const int64_t next = polled >= 0 ? polled : group;
     if (next >= 0) l.read_lag = std::max<int64_t>(high - next, 0);
   }
   rd_kafka_topic_partition_list_destroy(committed);

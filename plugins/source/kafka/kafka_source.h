@@ -196,6 +196,7 @@ class KafkaSource final : public Source {
   int64_t commit_interval_ns_;
   int64_t rebalance_timeout_ns_;
   int64_t lag_interval_ns_;
+  bool start_latest_;  // start: latest (where a partition starts when the group has no offset)
   kafka::Properties properties_;
 
   kafka::LimitedLog log_;
@@ -243,7 +244,7 @@ class KafkaSource final : public Source {
   struct Lag {
     std::string topic;
     int32_t partition = 0;
-    int64_t committed_lag = -1;  // high watermark - committed offset (or log start)
+    int64_t committed_lag = -1;  // high watermark - committed offset (see sample_lag())
     int64_t read_lag = -1;       // high watermark - next offset to read
   };
   std::thread lag_thread_;
