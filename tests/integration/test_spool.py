@@ -29,12 +29,13 @@ class SpoolTestCase(harness.IntegrationTestCase):
         self.addCleanup(self.receiver.stop)
 
     def pipeline(self, count=0, rate=0, spool="{}", extra_sinks="", http_extra="",
-                 max_events=100, keep_running=False, template=TEMPLATE):
-        # keep_running: a second source that emits one marker event (seq -1) and then waits for
-        # ever, so that the run is not a batch job that ends with its generator.
+                 max_events=100, keep_running=False, template=TEMPLATE, marker=True):
+        # keep_running: a second source that waits for ever, so that the run is not a batch job
+        # that ends with its generator; with marker, it emits one event (seq -1) into the sink
+        # first.
         idle = ("  idle: { type: generator, rate: 0.001, count: 2, template: '{\"seq\":-1}' }\n"
                 if keep_running else "")
-        inputs = "[gen, idle]" if keep_running else "[gen]"
+        inputs = "[gen, idle]" if keep_running and marker else "[gen]"
         return f"""
 data_dir: {q(self.dir)}
 batch: {{ max_events: {max_events}, linger: 20ms }}
@@ -79,8 +80,11 @@ class OutageTest(SpoolTestCase):
     def test_503s_then_a_hang_are_spooled_and_replayed_at_replay_rate(self):
         count, rate, replay_rate = 12000, 3000, 2000
         self.receiver.control("503")
+        # The run goes on after gen ends: gen ends about when the outage does, and a batch job whose
+        # only sink is down when its input ends leaves the spool for its next run.
         d = self.start_daemon(self.pipeline(count=count, rate=rate,
-                                            spool=f"{{ replay_rate: {replay_rate} }}"))
+                                            spool=f"{{ replay_rate: {replay_rate} }}",
+                                            keep_running=True, marker=False))
         wait_until(lambda: "closed -> open" in d.stderr(), 20, "the breaker to open")
         # The outage lasts until most of the input has been generated (and spooled).
         wait_until(lambda: len(self.spool_files()) > 0, 20, "a spool segment")
@@ -91,7 +95,9 @@ class OutageTest(SpoolTestCase):
         wait_until(lambda: self.receiver.stats()["requests"].get("hang", 0) >= 2, 20,
                    "probes against a hanging peer")
         self.receiver.control("ok")
-        rc = d.wait(120)
+        wait_until(lambda: set(range(count)) <= set(self.seqs()), 120, "every event delivered",
+                   interval=0.2, explain=lambda: d.stderr_tail())
+        rc, _ = d.stop()
         stderr = d.stderr()
         self.assertEqual(rc, 0, stderr[-3000:])
         self.assert_all_delivered(count)
