@@ -141,24 +141,23 @@ def main():
         first = int(time.time()) + args.warmup
         blocks = []  # (first second, scrapes a second (0: idle), cpu seconds)
         scrape_bytes = 0
-        threads_idle = {}  # thread CPU at the start and end of the first idle block
+        idle_start = idle_end = {}  # thread CPU at the start and end of the first idle block
         for b in range(args.blocks):
             start = first + b * args.block
             per_second = 0 if b % 2 == 0 else 1 if b % 4 == 1 else args.amplify
             sleep_until(start)
             cpu_before = cpu_seconds(proc.pid)
             if b == 0:
-                threads_idle["start"] = thread_cpu_seconds(proc.pid)
+                idle_start = thread_cpu_seconds(proc.pid)
             for i in range(args.block * per_second):
                 sleep_until(start + (i + 0.5) / per_second)
                 scrape_bytes = scrape(address, args.path)
             sleep_until(start + args.block)
             if b == 0:
-                threads_idle["end"] = thread_cpu_seconds(proc.pid)
+                idle_end = thread_cpu_seconds(proc.pid)
             blocks.append((start, per_second, cpu_seconds(proc.pid) - cpu_before))
         # A scrape's own CPU: that of the threads idle in the first block (the admin server's).
-        quiet = {tid for tid, t in threads_idle["end"].items()
-                 if t - threads_idle["start"].get(tid, 0) <= 0.02}
+        quiet = {tid for tid, t in idle_end.items() if t - idle_start.get(tid, 0) <= 0.02}
         burst = 500
         before = thread_cpu_seconds(proc.pid)
         for _ in range(burst):
@@ -208,20 +207,19 @@ def main():
     print(f"one scrape of {args.path} ({scrape_bytes} bytes): {scrape_cpu * 1e3:.2f} ms of the "
           f"admin server's CPU ({burst} in a row), {scrape_cpu / idle_cpu:.3%} of the daemon's "
           f"CPU a second")
-    direct, direct_band = median_band(ratios[1])
-    amplified, amplified_band = median_band(ratios[args.amplify])
-    for n in (1, args.amplify):
-        m, band = median_band(ratios[n])
+    medians = {n: median_band(r) for n, r in ratios.items()}
+    for n, (m, band) in medians.items():
         print(f"{n:2d} a second / idle neighbours: median {m:.1%} +- {band:.1%} "
               f"(" + ", ".join(f"{r:.3f}" for r in ratios[n]) + ")")
+    direct, direct_band = medians[1]
+    amplified, amplified_band = medians[args.amplify]
     estimate = 1 - (1 - amplified) / args.amplify
-    band = amplified_band / args.amplify
     print(f"one scrape a second, from the {args.amplify}-a-second blocks: {estimate:.2%} "
-          f"+- {band:.2%} of idle")
+          f"+- {amplified_band / args.amplify:.2%} of idle")
     consistent = direct + direct_band >= TARGET
     print(f"once-a-second blocks: {direct:.1%} +- {direct_band:.1%}: "
-          + ("consistent with it" if consistent else
-             "below 99 % beyond their noise: a cost the estimate does not show"))
+          + ("not below 99 % beyond their band: the estimate holds" if consistent else
+             "below 99 % beyond their band: a cost the estimate does not show"))
     print(common.ratio_line("scraped once a second / idle: ",
                             estimate if consistent else min(estimate, direct), "idle", TARGET))
     return 0

@@ -51,6 +51,12 @@ CORE_PLUGIN_FILES = [
 ]
 
 
+# A `sources:` entry (indent it) that outlives the test: with it the run is not a batch job. A
+# batch job whose only sink's breaker is open when its input ends leaves the spool for its next
+# run and exits, so a test that waits for a replay after an outage needs the run to go on.
+KEEP_RUNNING_SOURCE = "idle: { type: generator, rate: 0.001, count: 2 }"
+
+
 class Timeout(AssertionError):
     pass
 

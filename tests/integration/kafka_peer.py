@@ -91,11 +91,11 @@ class KafkaPeer:
         """The messages in the topic (the sum of its high watermarks) for polling with
         wait_until: None while the peer cannot tell (right after an outage its query client may
         still be reconnecting), with the answer kept in last_error."""
-        answer = self.command(f"hwm {topic}")
-        if answer.startswith("error"):
-            self.last_error = answer
+        try:
+            return sum(self.watermarks(topic).values())
+        except AssertionError as e:
+            self.last_error = str(e)
             return None
-        return sum(int(item.split(":")[1]) for item in answer.split())
 
     def committed(self, group, topic):
         """{partition: committed offset (-1: none)} of a consumer group; raises on an error."""

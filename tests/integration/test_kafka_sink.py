@@ -25,12 +25,10 @@ def seqs_of(lines):
 class KafkaSinkTest(kafka_peer.KafkaTestCase):
     def config(self, peer, sink, count, parsers=True, extra="", rate=0, batch=500,
                keep_running=False):
-        """keep_running adds a source that outlives gen, so that the run does not end with it:
-        a batch job whose only sink is down when its input ends leaves the spool for its next
-        run."""
+        """keep_running adds harness.KEEP_RUNNING_SOURCE: the run goes on after gen ends."""
         inputs = "ev" if parsers else "gen"
         parser = "parsers:\n  ev: { type: json, inputs: [gen] }\n" if parsers else ""
-        idle = "  idle: { type: generator, rate: 0.001, count: 2 }\n" if keep_running else ""
+        idle = f"  {harness.KEEP_RUNNING_SOURCE}\n" if keep_running else ""
         return f"""
 data_dir: {q(self.dir)}
 batch: {{ max_events: {batch}, linger: 20ms }}
