@@ -278,6 +278,20 @@ scrape_configs:
         self.assertEqual(http_get(base2 + "/health", a)[0], 401)
         self.assertEqual(http_get(base2 + "/health", b)[0], 200)
         self.assertEqual(self.status(base2, b)["admin"]["listen"], base2[len("http://"):])
+        # A config that does not load: the reload fails and the pipeline runs on.
+        with open(d.config_path, "w") as f:
+            f.write("sources: [")
+        d.send(signal.SIGHUP)
+        harness.wait_until(lambda: self.status(base2, b)["last_reload"]["ok"] is False, 30,
+                           what="the failed reload")
+        # Two reloads went through and one failed; the process families are there.
+        code, text, _ = http_get(base2 + "/metrics", b)
+        self.assertEqual(code, 200)
+        self.assertIn('ingestd_reloads_total{result="ok"} 2\n', text)
+        self.assertIn('ingestd_reloads_total{result="failed"} 1\n', text)
+        for family in ("process_cpu_seconds_total", "process_resident_memory_bytes",
+                       "process_threads", "process_open_fds", "ingestd_uptime_seconds"):
+            self.assertRegex(text, rf"(?m)^{family} [0-9.e+]+$")
 
 
 if __name__ == "__main__":
