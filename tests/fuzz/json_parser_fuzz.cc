@@ -5,10 +5,14 @@
 // - no event left holds what a rule removes: a title beginning "busted data" (reject), an
 //   a.token matching ^tok_[0-9] (strip), an empty country (replace), a `secret` (strip);
 // - every event's raw bytes are one JSON object that parses again;
-// - with dead letters on, each error and each rejected record is dead-lettered once.
+// - with dead letters on, each error and each rejected record is dead-lettered once;
+// - the flat reader and the simdjson walk agree: two parsers without rules, one with the flat
+//   reader and one without, make the same fields of every record, doubles to the bit (and the
+//   same errors), with and without `fields`.
 //
-// Input: the first byte chooses the options (strip_prefix, max_depth, dead letters, batch size);
-// the rest is split at '\n' into records, handed to one parser in batches.
+// Input: the first byte chooses the options (strip_prefix, max_depth, dead letters, batch size,
+// `fields` for the pair above); the rest is split at '\n' into records, handed to the parsers in
+// batches.
 #include <re2/re2.h>
 
 #include <cstdint>
@@ -20,6 +24,7 @@
 #include <utility>
 #include <vector>
 
+#include "exact_fields.h"
 #include "fake_context.h"
 #include "parse/json/json_parser.h"
 
@@ -29,6 +34,7 @@ using ingestd::Batch;
 using ingestd::OptionType;
 using ingestd::OptionValue;
 using ingestd::Value;
+using ingestd::testing::exact_fields;
 
 OptionValue text(OptionType type, std::string s) {
   OptionValue v;
@@ -99,6 +105,17 @@ void check_event(const Batch& batch, const ingestd::Event& event, const RE2& tok
   if (batch.find(event, "secret")) fail("a secret was kept", event.raw);
 }
 
+// The records in one buffer, one per line, as the file and SSE sources lay them out.
+void add_in_one_buffer(Batch& batch, const std::vector<std::string_view>& records) {
+  std::string text;
+  for (std::string_view r : records) (text += r) += '\n';
+  std::string_view buffer = batch.copy(text);
+  for (std::string_view r : records) {
+    batch.add(buffer.substr(0, r.size()), 0);
+    buffer.remove_prefix(r.size() + 1);
+  }
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
@@ -118,6 +135,18 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   ingestd::testing::FakeContext plain_ctx;
   ingestd::plugins::JsonParser reader(plain, diag);
   reader.start(plain_ctx);
+  // The pair that must agree: the flat reader on and off.
+  ingestd::OptionValue pair_options = plain;
+  if (selector & 128) {
+    OptionValue fields;
+    fields.type = OptionType::kStringList;
+    fields.list = {"a", "title", "b.c", "n"};
+    pair_options.entries.emplace_back("fields", fields);
+  }
+  ingestd::testing::FakeContext flat_ctx, walk_ctx;
+  ingestd::plugins::JsonParser flat(pair_options, diag, true), walk(pair_options, diag, false);
+  flat.start(flat_ctx);
+  walk.start(walk_ctx);
   const RE2 token("^tok_[0-9]");
 
   std::vector<std::string_view> records;
@@ -145,6 +174,19 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     reader.parse(plain_ctx, again);
     if (plain_ctx.count("errors") != 0 || again.size() != batch.size())
       fail("an event's raw bytes are not a JSON object", batch.events()[0].raw);
+
+    std::vector<std::string_view> slice(records.begin() + first, records.begin() + first + n);
+    Batch by_flat, by_walk;
+    add_in_one_buffer(by_flat, slice);
+    add_in_one_buffer(by_walk, slice);
+    flat.parse(flat_ctx, by_flat);
+    walk.parse(walk_ctx, by_walk);
+    if (by_flat.size() != by_walk.size() || flat_ctx.count("errors") != walk_ctx.count("errors"))
+      fail("the flat reader and the simdjson walk parse different records", slice[0]);
+    for (size_t i = 0; i < by_flat.size(); ++i)
+      if (exact_fields(by_flat, by_flat.events()[i]) != exact_fields(by_walk, by_walk.events()[i]))
+        fail("the flat reader and the simdjson walk read a record differently",
+             by_flat.events()[i].raw);
   }
   uint64_t expected_letters = dead_letters ? ctx.count("errors") + ctx.count("rejected") : 0;
   if (ctx.dead_letters.size() != expected_letters) fail("dead letters do not add up");

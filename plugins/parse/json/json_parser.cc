@@ -11,6 +11,10 @@
 #include <limits>
 #include <span>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 namespace ingestd::plugins {
 
 namespace ondemand = simdjson::ondemand;
@@ -178,6 +182,12 @@ class JsonParser::Document {
         note(std::string_view(path).substr(0, dot), Want::kBelow);
       note(path, Want::kAll);
     }
+    for (size_t n = 0; n < short_keys_.size(); ++n)
+      for (const auto& [key, w] : top_level_[n]) {
+        ShortKey k{{}, w};
+        std::memcpy(k.text.data(), key.data(), n);
+        short_keys_[n].push_back(k);
+      }
   }
 
   // Adds the fields of the JSON object `json` (which lies in a buffer of the batch) to `event`.
@@ -259,9 +269,11 @@ class JsonParser::Document {
   }
 
   // Adds the fields of the stream's next document to `event` when that document is exactly
-  // `json`, the record's text, and a valid object whose end is followed by `next` (the next
-  // record of the stream; null for the last). False otherwise, with fields of the event possibly
-  // added: the caller drops them and parses `json` alone.
+  // `json`, the record's text, and a valid object whose end is followed by `next`, the next
+  // record of the stream. False otherwise, with fields of the event possibly added: the caller
+  // drops them and parses `json` alone. The last record of a stream is always parsed alone: a
+  // stream checks nothing after its last document (neither bytes that are not UTF-8 nor the
+  // start of another document).
   bool parse_streamed(Batch& batch, Event& event, std::string_view json, const char* next) {
     ondemand::document_reference doc;
     if (!(next_ != stream_.end()) || (*next_).get(doc) ||
@@ -275,18 +287,205 @@ class JsonParser::Document {
     size_t seen = 0;
     if (doc.get_object().get(object) || add_object(object, {}, 1, wanted_.empty(), seen))
       return false;
-    // Where the document ended: at the next record's first byte, or at the end of the stream.
-    // A document that took in part of the next line, or left part of its own, ends elsewhere.
+    // Where the document ended: at the next record's first byte. A document that took in part
+    // of the next line, or left part of its own, ends elsewhere.
     auto after = doc.current_location();
-    if (next ? (after.error() || after.value_unsafe() != next)
-             : after.error() != simdjson::OUT_OF_BOUNDS)
-      return false;
+    if (after.error() || after.value_unsafe() != next) return false;
     ++next_;
     return true;
   }
 
+  // The flat reader. Most records are one flat object of strings without escapes, small
+  // integers, floating-point numbers, booleans and nulls; this reads those in a single pass by
+  // hand, validating as it goes, at a fraction of the cost of simdjson's two stages. Anything
+  // else (a nested object or array, an escape, a number simdjson reads differently, malformed
+  // JSON) makes it decline: it returns false, with fields of the event possibly added (the
+  // caller drops them), and the record goes the simdjson way, which decides and explains. What
+  // it accepts it reads to exactly the fields the simdjson walk makes (the JSON fuzz target
+  // checks that on every input).
+  bool parse_flat(Batch& batch, Event& event, std::string_view json) {
+    const char* p = json.data();
+    const char* const end = p + json.size();
+    if (p == end || *p != '{') return false;
+    skip_space(++p, end);
+    if (p != end && *p == '}') return p + 1 == end;
+    const bool all = wanted_.empty();
+    for (;;) {
+      std::string_view key;
+      if (p == end || *p != '"' || !flat_string(++p, end, key)) return false;
+      skip_space(p, end);
+      if (p == end || *p != ':') return false;
+      skip_space(++p, end);
+      const Want w = all ? Want::kAll : top_level_want(key);
+      // Wanted only for what it would nest (kBelow), a scalar is read but not kept.
+      Value unused;
+      if (!flat_value(p, end, w == Want::kAll ? batch.append_field(event, key) : unused))
+        return false;
+      skip_space(p, end);
+      if (p == end) return false;
+      if (*p == '}') return p + 1 == end;
+      if (*p != ',') return false;
+      skip_space(++p, end);
+    }
+  }
+
  private:
   static constexpr size_t kMaxStreamBytes = 4 << 20;
+
+  static void skip_space(const char*& p, const char* end) {
+    while (p != end && is_space(*p)) ++p;
+  }
+
+  // A string without escapes or control characters, in valid UTF-8, from `p` (just after its
+  // opening quote) to its closing quote; `p` ends past that quote. Reads up to 15 bytes past the
+  // record's end: within the padding that follows every record's buffer (Batch contract).
+  static bool flat_string(const char*& p, const char* end, std::string_view& out) {
+    const char* const first = p;
+    while (p < end) {
+      // The offset of the first quote, backslash, control character or byte outside ASCII in
+      // the next 16 bytes (16 when there is none): one compare of each kind for all 16, so that
+      // the loop's branches do not depend on the string's length.
+      const unsigned offset = first_special(p);
+      if (offset == 16) {
+        p += 16;
+        continue;
+      }
+      p += offset;
+      if (p >= end) return false;
+      const auto c = static_cast<unsigned char>(*p);
+      if (c == '"') {
+        out = {first, static_cast<size_t>(p - first)};
+        ++p;
+        return true;
+      }
+      if (c < 0x80 || !utf8_sequence(p, end)) return false;  // a backslash or a control character
+    }
+    return false;
+  }
+
+  static unsigned first_special(const char* p) {
+#if defined(__SSE2__)
+    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+    // A signed compare: bytes from 0x80 up are negative, so "less than 0x20" takes them too.
+    const __m128i special = _mm_or_si128(
+        _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('"')), _mm_cmpeq_epi8(v, _mm_set1_epi8('\\'))),
+        _mm_cmplt_epi8(v, _mm_set1_epi8(0x20)));
+    const unsigned mask = static_cast<unsigned>(_mm_movemask_epi8(special));
+    return mask ? static_cast<unsigned>(__builtin_ctz(mask)) : 16;
+#else
+    for (unsigned i = 0; i < 16; ++i) {
+      const auto c = static_cast<unsigned char>(p[i]);
+      if (c == '"' || c == '\\' || c < 0x20 || c >= 0x80) return i;
+    }
+    return 16;
+#endif
+  }
+
+  // One UTF-8 sequence of two to four bytes at `p` (whose first byte is not ASCII): no overlong
+  // forms, no surrogates, nothing above U+10FFFF. `p` ends past it.
+  static bool utf8_sequence(const char*& p, const char* end) {
+    const auto byte = [&](ptrdiff_t i) { return static_cast<unsigned char>(p[i]); };
+    const unsigned char c = byte(0);
+    int length;
+    unsigned char low = 0x80, high = 0xBF;  // the range of the second byte
+    if (c >= 0xC2 && c <= 0xDF) {
+      length = 2;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+      length = 3;
+      if (c == 0xE0) low = 0xA0;   // overlong
+      if (c == 0xED) high = 0x9F;  // surrogates
+    } else if (c >= 0xF0 && c <= 0xF4) {
+      length = 4;
+      if (c == 0xF0) low = 0x90;   // overlong
+      if (c == 0xF4) high = 0x8F;  // above U+10FFFF
+    } else {
+      return false;
+    }
+    if (end - p < length || byte(1) < low || byte(1) > high) return false;
+    for (int i = 2; i < length; ++i)
+      if ((byte(i) & 0xC0) != 0x80) return false;
+    p += length;
+    return true;
+  }
+
+  // A scalar value at `p` (not at `end`); `p` ends past it. The caller checks what follows.
+  static bool flat_value(const char*& p, const char* end, Value& out) {
+    auto literal = [&](std::string_view word) {
+      if (static_cast<size_t>(end - p) < word.size() || !same_text({p, word.size()}, word))
+        return false;
+      p += word.size();
+      return true;
+    };
+    switch (*p) {
+      case '"': {
+        std::string_view s;
+        if (!flat_string(++p, end, s)) return false;
+        out = Value::string(s);
+        return true;
+      }
+      case 't':
+        if (!literal("true")) return false;
+        out = Value::boolean(true);
+        return true;
+      case 'f':
+        if (!literal("false")) return false;
+        out = Value::boolean(false);
+        return true;
+      case 'n':
+        if (!literal("null")) return false;
+        out = Value::null();
+        return true;
+      default:
+        return flat_number(p, end, out);
+    }
+  }
+
+  // A JSON number. Integers of up to 18 digits are read here (they always fit an int64), as are
+  // numbers with a fraction or an exponent within a double's range (std::from_chars, correctly
+  // rounded, as read_number reads them). -0, longer integers and numbers out of a double's range
+  // decline: simdjson has its own answer for each.
+  static bool flat_number(const char*& p, const char* end, Value& out) {
+    const char* const first = p;
+    const bool negative = *p == '-';
+    if (negative) ++p;
+    const char* const digits = p;
+    int64_t whole = 0;  // of the first 18 digits: more could overflow
+    if (p != end && *p == '0') {
+      ++p;
+    } else {
+      for (; p != end && is_digit(*p); ++p)
+        if (p - digits < 18) whole = whole * 10 + (*p - '0');
+      if (p == digits) return false;
+    }
+    const bool short_integer = p - digits <= 18;
+    bool fraction = false;
+    auto more_digits = [&] {
+      const char* start = p;
+      while (p != end && is_digit(*p)) ++p;
+      return p != start;
+    };
+    if (p != end && *p == '.') {
+      ++p;
+      if (!more_digits()) return false;
+      fraction = true;
+    }
+    if (p != end && (*p == 'e' || *p == 'E')) {
+      ++p;
+      if (p != end && (*p == '+' || *p == '-')) ++p;
+      if (!more_digits()) return false;
+      fraction = true;
+    }
+    if (!fraction) {
+      if (!short_integer || (negative && whole == 0)) return false;  // long, or -0
+      out = Value::integer(negative ? -whole : whole);
+      return true;
+    }
+    double d;
+    auto [next, ec] = std::from_chars(first, p, d);
+    if (ec != std::errc() || next != p || !std::isfinite(d)) return false;
+    out = Value::number(d);
+    return true;
+  }
 
   // True when `b` starts after `a_end` with only whitespace (at most 64 bytes: within the
   // padding that follows every record's buffer, so reading them is safe) in between.
@@ -339,6 +538,30 @@ class JsonParser::Document {
       }
     }
     return found;
+  }
+
+  // want() for a top-level key that lies in a record (so that the 16 bytes from its start are
+  // readable: the record's buffer is padded). A key of up to 16 bytes is compared with the
+  // wanted ones of its length in one 16-byte compare, its bytes past its length masked off.
+  Want top_level_want(std::string_view key) const {
+    if (key.size() >= short_keys_.size() || long_paths_) return want({}, key);
+    static constexpr auto kMasks = [] {
+      std::array<std::array<unsigned char, 16>, 17> masks{};
+      for (size_t n = 0; n < masks.size(); ++n)
+        for (size_t i = 0; i < n; ++i) masks[n][i] = 0xFF;
+      return masks;
+    }();
+    uint64_t text[2], mask[2];
+    std::memcpy(text, key.data(), 16);
+    std::memcpy(mask, kMasks[key.size()].data(), 16);
+    text[0] &= mask[0];
+    text[1] &= mask[1];
+    for (const ShortKey& k : short_keys_[key.size()]) {
+      uint64_t wanted[2];
+      std::memcpy(wanted, k.text.data(), 16);
+      if (((wanted[0] ^ text[0]) | (wanted[1] ^ text[1])) == 0) return k.want;
+    }
+    return Want::kNo;
   }
 
   // Adds the members of an object at `depth` (1 for the top level), their keys below `prefix`:
@@ -514,21 +737,28 @@ class JsonParser::Document {
       switch (number.get_number_type()) {
         case ondemand::number_type::signed_integer:
           out = Value::integer(number.get_int64());
-          break;
+          return simdjson::SUCCESS;
         case ondemand::number_type::unsigned_integer:
           out = Value::number(static_cast<double>(number.get_uint64()));
-          break;
+          return simdjson::SUCCESS;
         case ondemand::number_type::floating_point_number:
-          out = Value::number(number.get_double());
+          // Read from the text below: simdjson 3.0 makes 0, or a wrong value, of a number with
+          // more than 19 significant digits (simdjson#2099).
           break;
       }
-      return simdjson::SUCCESS;
     }
-    // Valid JSON that simdjson's number parser refuses: integers beyond 64 bits (read as a
-    // double) and numbers beyond the range of a double (kept as their text).
+    // Floating-point numbers, and valid JSON that simdjson's number parser refuses: integers
+    // beyond 64 bits (read as a double) and numbers beyond the range of a double (kept as their
+    // text). std::from_chars rounds correctly, as the flat reader's numbers are read too.
     std::string_view token = trim_right(value.raw_json_token());
     if (!is_json_number(token)) return simdjson::NUMBER_ERROR;
     double d;
+    auto [next, ec] = std::from_chars(token.data(), token.data() + token.size(), d);
+    if (ec == std::errc() && next == token.data() + token.size()) {
+      out = Value::number(d);
+      return simdjson::SUCCESS;
+    }
+    // Out of range: simdjson's answer, 0 below a double's range and an error above.
     out = value.get_double().get(d) ? Value::raw(token) : Value::number(d);
     return simdjson::SUCCESS;
   }
@@ -548,6 +778,12 @@ class JsonParser::Document {
   // want() takes the general way.
   std::array<std::vector<std::pair<std::string_view, Want>>, 64> top_level_;
   bool long_paths_ = false;
+  // The same for keys of up to 16 bytes, each zero-padded to 16 (see top_level_want).
+  struct ShortKey {
+    std::array<char, 16> text;
+    Want want;
+  };
+  std::array<std::vector<ShortKey>, 17> short_keys_;
   ondemand::parser parser_;
   ondemand::parser stream_parser_;  // for document streams; parser_ takes single records
   ondemand::document_stream stream_;
@@ -560,8 +796,9 @@ class JsonParser::Document {
   const char* error_at_ = nullptr;  // where reading a value failed, for the dead-letter reason
 };
 
-JsonParser::JsonParser(const Options& options, Diagnostics& diag)
-    : strip_prefix_(options.get_string("strip_prefix")),
+JsonParser::JsonParser(const Options& options, Diagnostics& diag, bool flat_reader)
+    : flat_reader_(flat_reader),
+      strip_prefix_(options.get_string("strip_prefix")),
       dead_letter_(options.get_string("on_error", "drop") == "dead_letter"),
       reject_dead_letter_(options.get_string("on_reject", "drop") == "dead_letter"),
       time_field_(options.get_string("time_field")),
@@ -608,6 +845,7 @@ void JsonParser::bind_counters(Context& ctx) {
   time_missing_ = &ctx.counter("time_missing");
   rejected_ = &ctx.counter("rejected");
   streamed_ = &ctx.counter("streamed");
+  flat_ = &ctx.counter("flat");
   sanitizer_.bind_counters(ctx);
 }
 
@@ -618,7 +856,7 @@ void JsonParser::parse(Context& ctx, Batch& batch) {
   size_t fields = 0;
   keep_.assign(events.size(), 0);
   uint64_t parsed = 0, errors = 0, skipped = 0, time_missing = 0, rejected = 0;
-  uint64_t streamed_records = 0;
+  uint64_t streamed_records = 0, flat_records = 0;
   std::string reason, last_reason;
   const bool sanitize = !sanitizer_.empty();
   // Each record's JSON text; empty for one that is skipped.
@@ -637,8 +875,11 @@ void JsonParser::parse(Context& ctx, Batch& batch) {
     if (text.empty()) ++skipped;
     texts_[i] = text;
   }
-  // Records [i, stream_end) are read from a document stream; after one that the stream could
-  // not take, the rest of the batch is parsed record by record.
+  // Records are read by the flat reader while it takes them. A record it declines is parsed
+  // alone; when that record is valid (nested, say), so are likely the rest: from the next record
+  // on they are read from document streams. Records [i, stream_end) are read from a stream;
+  // after one that the stream could not take, the rest of the batch is parsed record by record.
+  bool flat = flat_reader_;
   size_t stream_end = 0;
   bool streaming = strip_prefix_.empty();
   for (size_t i = 0; i < events.size(); ++i) {
@@ -656,29 +897,45 @@ void JsonParser::parse(Context& ctx, Batch& batch) {
     };
     if (event.field_count > 0) attach(Event(event));
     const Event attached = event;
-    if (streaming && i >= stream_end) stream_end = document_->start_stream(texts_, i);
-    bool streamed = false;
-    if (i < stream_end) {
-      const char* next = nullptr;
+    // Drops what a reader that gave up added: the attached fields again at the end, then the
+    // record's.
+    auto drop_read_fields = [&] {
+      event = attached;
+      if (attached.field_count > 0) attach(attached);
+    };
+    bool read = false;
+    if (flat) {
+      read = document_->parse_flat(batch, event, text);
+      if (read)
+        ++flat_records;
+      else
+        drop_read_fields();
+    } else {
+      if (streaming && i >= stream_end) stream_end = document_->start_stream(texts_, i);
+      const char* next = nullptr;  // the next record of the stream
       for (size_t k = i + 1; k < stream_end && !next; ++k)
         if (!texts_[k].empty()) next = texts_[k].data();
-      streamed = document_->parse_streamed(batch, event, text, next);
-      if (streamed) {
-        ++streamed_records;
-      } else {
-        stream_end = 0;
-        streaming = false;
-        // Drop what the stream added: the attached fields again at the end, then the record's.
-        event = attached;
-        if (attached.field_count > 0) attach(attached);
+      // The last record of a stream is parsed alone (see parse_streamed).
+      if (next) {
+        read = document_->parse_streamed(batch, event, text, next);
+        if (read) {
+          ++streamed_records;
+        } else {
+          stream_end = 0;
+          streaming = false;
+          drop_read_fields();
+        }
       }
     }
-    if (!streamed && !document_->parse(batch, event, text, reason)) {
-      ++errors;
-      if (dead_letter_ && !ctx.dead_letter(event.raw, reason))
-        batch.resolve_acks(false);  // the record is lost, not set aside
-      last_reason.swap(reason);
-      continue;
+    if (!read) {
+      if (!document_->parse(batch, event, text, reason)) {
+        ++errors;
+        if (dead_letter_ && !ctx.dead_letter(event.raw, reason))
+          batch.resolve_acks(false);  // the record is lost, not set aside
+        last_reason.swap(reason);
+        continue;
+      }
+      flat = false;
     }
     Sanitizer::Outcome outcome =
         sanitize ? sanitizer_.apply(batch, event) : Sanitizer::Outcome::kKept;
@@ -716,6 +973,7 @@ void JsonParser::parse(Context& ctx, Batch& batch) {
   if (time_missing) time_missing_->add(time_missing);
   if (rejected) rejected_->add(rejected);
   if (streamed_records) streamed_->add(streamed_records);
+  if (flat_records) flat_->add(flat_records);
   if (sanitize) sanitizer_.flush();
   if (errors) report_errors(ctx, errors, last_reason);
 }

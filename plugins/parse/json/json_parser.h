@@ -99,18 +99,26 @@ inline constexpr OptionSpec kJsonParserOptions[] = {
 // of the batch (its arena, or a buffer it keeps alive), whose padding lets simdjson read them in
 // place.
 //
+// The flat reader: a record that is one flat object (no nested objects or arrays, no escapes) is
+// read by hand in one pass, validated as it goes, counted as `flat`. It declines anything else,
+// which then goes the simdjson way; what it accepts it reads to the same fields. A batch's
+// records go to the flat reader until one it declines turns out valid; the rest of that batch
+// goes the simdjson way.
+//
 // Document streams: records that lie one after another in one buffer with only whitespace between
 // them (the lines of a file source's chunk) are read as one simdjson document stream, one stage-1
 // pass for all of them, counted as `streamed`. Each document is checked to be exactly its
 // record; at the first record the stream cannot take (malformed, torn, not an object, two
 // documents on a line) that record and the rest of the batch are parsed one by one, so results
-// never depend on how records were laid out.
+// never depend on how records were laid out. A stream's last record is parsed alone: a stream
+// checks nothing after its last document.
 //
 // Threading: one instance per worker, used by one thread at a time (it owns a simdjson parser).
 // parse() never throws for bad input.
 class JsonParser final : public Parser {
  public:
-  JsonParser(const Options& options, Diagnostics& diag);
+  // flat_reader: false reads every record the simdjson way (the tests compare the two).
+  JsonParser(const Options& options, Diagnostics& diag, bool flat_reader = true);
   ~JsonParser() override;
 
   bool start(Context& ctx) override;
@@ -124,6 +132,7 @@ class JsonParser final : public Parser {
   bool event_time(const Batch& batch, const Event& event, int64_t& ns) const;
   void report_errors(Context& ctx, uint64_t errors, const std::string& last_reason);
 
+  bool flat_reader_ = true;
   std::string strip_prefix_;
   bool dead_letter_ = false;
   bool reject_dead_letter_ = false;
@@ -143,6 +152,7 @@ class JsonParser final : public Parser {
   Counter* time_missing_ = nullptr;
   Counter* rejected_ = nullptr;
   Counter* streamed_ = nullptr;  // records read from a document stream (see parse())
+  Counter* flat_ = nullptr;      // records read by the flat reader
 
   uint64_t unreported_errors_ = 0;  // errors are logged at most every 10 s
   int64_t last_report_ns_ = 0;

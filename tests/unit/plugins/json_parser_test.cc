@@ -9,12 +9,14 @@
 #include <vector>
 
 #include "config/config.h"
+#include "exact_fields.h"
 #include "fake_context.h"
 
 namespace ingestd::plugins {
 namespace {
 
 using ingestd::testing::CollectingDiagnostics;
+using ingestd::testing::exact_fields;
 using ingestd::testing::FakeContext;
 
 constexpr ComponentDescriptor kDescriptor =
@@ -30,7 +32,7 @@ class JsonParserBase : public ::testing::Test {
     std::vector<config::Error> errors;
     auto options = config::options_from_yaml(kDescriptor, yaml, errors);
     ASSERT_TRUE(options) << (errors.empty() ? "" : errors.front().to_string());
-    parser_ = std::make_unique<JsonParser>(*options, diag_);
+    parser_ = std::make_unique<JsonParser>(*options, diag_, flat_);
     ASSERT_TRUE(diag_.errors.empty());
     ASSERT_TRUE(parser_->start(ctx_));
   }
@@ -80,14 +82,17 @@ class JsonParserBase : public ::testing::Test {
   std::unique_ptr<JsonParser> parser_;
   uint64_t parsed_before_ = 0;
   bool one_buffer_ = false;
+  bool flat_ = true;  // the flat reader on (the default) or off
 };
 
-// Every test runs twice: with each record copied on its own (as a source that copies records
-// does), and with the records sliced from one buffer, one per line (as the file source reads
-// them), where the parser reads them as one document stream.
-class JsonParserTest : public JsonParserBase, public ::testing::WithParamInterface<bool> {
+// Every test runs four times: with each record copied on its own (as a source that copies
+// records does), and with the records sliced from one buffer, one per line (as the file source
+// reads them), where the parser reads them as one document stream; each with the flat reader on
+// and off, so that whatever the flat reader takes it must read as the simdjson walk does.
+class JsonParserTest : public JsonParserBase,
+                       public ::testing::WithParamInterface<std::tuple<bool, bool>> {
  protected:
-  JsonParserTest() { one_buffer_ = GetParam(); }
+  JsonParserTest() { std::tie(one_buffer_, flat_) = GetParam(); }
 };
 
 std::vector<std::string> keys(const Batch& b, size_t i) {
@@ -268,7 +273,8 @@ TEST_P(JsonParserTest, Numbers) {
       R"({"max":9223372036854775807,"min":-9223372036854775808,"over":9223372036854775808,)"
       R"("u64max":18446744073709551615,"under":-9223372036854775809,)"
       R"("big":123456789012345678901234567890,"f":1.5,"e":1E2,"negzero":-0.0,"zero":0,)"
-      R"("tiny":1e-400,"huge":1e400,"neg_huge":-2.5e999})");
+      R"("tiny":1e-400,"huge":1e400,"neg_huge":-2.5e999,"pi":3.141592653589793238462643383279,)"
+      R"("digits":0.1234567890123456789012,"long":123456789012345678901234567890.5})");
   expect_int(get(*b, "max"), INT64_MAX);
   expect_int(get(*b, "min"), INT64_MIN);
   expect_double(get(*b, "over"), 9223372036854775808.0);
@@ -283,6 +289,10 @@ TEST_P(JsonParserTest, Numbers) {
   expect_double(get(*b, "tiny"), 0.0);
   expect_raw(get(*b, "huge"), "1e400");
   expect_raw(get(*b, "neg_huge"), "-2.5e999");
+  // More than 19 significant digits, correctly rounded (simdjson 3.0 alone makes 0 of them).
+  expect_double(get(*b, "pi"), 3.141592653589793);
+  expect_double(get(*b, "digits"), 0.12345678901234568);
+  expect_double(get(*b, "long"), 1.2345678901234568e29);
 }
 
 TEST_P(JsonParserTest, FirstOfRepeatedKeysWins) {
@@ -459,7 +469,10 @@ TEST_P(JsonParserTest, ADocumentStreamReadsEveryRecordOfABuffer) {
   parser_->parse(ctx_, *b);
   ASSERT_EQ(b->size(), lines.size());
   EXPECT_EQ(ctx_.count("parsed"), lines.size());
-  EXPECT_EQ(ctx_.count("streamed"), lines.size());
+  // The flat reader declines the first record (it nests, and has escapes), which then parses
+  // alone: the rest of the batch goes to a stream, whose last record parses alone.
+  EXPECT_EQ(ctx_.count("flat"), 0u);
+  EXPECT_EQ(ctx_.count("streamed"), flat_ ? lines.size() - 2 : lines.size() - 1);
   for (size_t i = 0; i < lines.size(); ++i) {
     expect_int(get(*b, "id", i), static_cast<int64_t>(i));
     expect_string(get(*b, "s", i), "a\"b" + std::to_string(i % 7));
@@ -488,7 +501,8 @@ TEST_P(JsonParserTest, AStreamStopsAtTheFirstRecordItCannotTake) {
       {"an array", {"[1,2]"}, 0, 1, 0, {}},
       {"a string spanning lines", {R"({"a":"x)", R"(y"})"}, 0, 2, 0, {}, 0},
       {"an unclosed object, then a valid one", {R"({"a":1,)", R"({"b":2})"}, 1, 1, 0, {"b=2:2;"}},
-      {"blank lines are no obstacle", {"", "   ", R"({"c":3})"}, 1, 0, 2, {"c=2:3;"}, 5},
+      // All but the last record, which is parsed alone.
+      {"blank lines are no obstacle", {"", "   ", R"({"c":3})"}, 1, 0, 2, {"c=2:3;"}, 4},
       // Invalid UTF-8 fails the stream's one stage-1 pass: every record is parsed alone.
       {"invalid UTF-8", {"{\"a\":\"\xff\"}"}, 0, 1, 0, {}, 0},
   };
@@ -498,7 +512,7 @@ TEST_P(JsonParserTest, AStreamStopsAtTheFirstRecordItCannotTake) {
     std::vector<config::Error> errors;
     auto options = config::options_from_yaml(kDescriptor, "{}", errors);
     ASSERT_TRUE(options);
-    JsonParser parser(*options, diag_);
+    JsonParser parser(*options, diag_, /*flat_reader=*/false);  // these records are all flat
     ASSERT_TRUE(parser.start(ctx));
     std::vector<std::string> lines = {R"({"first":1})", R"({"second":2})"};
     lines.insert(lines.end(), c.bad.begin(), c.bad.end());
@@ -522,7 +536,24 @@ TEST_P(JsonParserTest, AStreamStopsAtTheFirstRecordItCannotTake) {
   }
 }
 
+// A stream checks nothing after its last document: it leaves out an unfinished document there,
+// and bytes that are not UTF-8. Its last record is parsed alone, and so is an error.
+TEST_P(JsonParserTest, AStreamsLastRecordIsCheckedToItsEnd) {
+  flat_ = false;
+  make("{}");
+  for (std::string last : {R"({"b":{"c":1},"a":2}{)", R"({"a":2}[)", R"({"a":2} {"b")",
+                           "{\"a\":2}\xfe", "{\"a\":2} \xc3", "{\"a\":2}\xe2\x82"}) {
+    SCOPED_TRACE(last);
+    const uint64_t errors = ctx_.count("errors");
+    BatchPtr b = parse({R"({"a":1})", last});
+    ASSERT_EQ(b->size(), 1u);
+    EXPECT_EQ(ctx_.count("errors"), errors + 1);
+  }
+  EXPECT_EQ(ctx_.count("streamed"), one_buffer_ ? 6u : 0u);  // the first record of each pair
+}
+
 TEST_P(JsonParserTest, AStreamSpansOnlyRecordsThatLieTogether) {
+  flat_ = false;  // these records are all flat
   make("{}");
   // Two buffers of three lines each, and a record with its own copy between them.
   auto b = std::make_unique<Batch>();
@@ -535,7 +566,7 @@ TEST_P(JsonParserTest, AStreamSpansOnlyRecordsThatLieTogether) {
   parser_->parse(ctx_, *b);
   ASSERT_EQ(b->size(), 7u);
   for (size_t i = 0; i < 7; ++i) expect_int(get(*b, "a", i), static_cast<int64_t>(i + 1));
-  EXPECT_EQ(ctx_.count("streamed"), 6u);
+  EXPECT_EQ(ctx_.count("streamed"), 4u);  // each stream's last record is parsed alone
 }
 
 TEST_P(JsonParserTest, AStreamThatStopsLeavesAttachedFieldsAndNothingElse) {
@@ -549,6 +580,132 @@ TEST_P(JsonParserTest, AStreamThatStopsLeavesAttachedFieldsAndNothingElse) {
   EXPECT_EQ(field_text(*b, 0), "topic=4:t0;a=2:1;");
   EXPECT_EQ(field_text(*b, 1), "topic=4:t3;a=2:4;");
   EXPECT_EQ(ctx_.count("errors"), 2u);
+}
+
+class JsonParserFlatTest : public JsonParserBase {
+ protected:
+  JsonParserFlatTest() { one_buffer_ = true; }
+};
+
+// Records the flat reader takes, and records it must decline (each then read, or refused, the
+// simdjson way): a parser with it and one without give each record the same fields, to the bit,
+// or the same error.
+TEST_F(JsonParserFlatTest, ItReadsWhatTheSimdjsonWalkReadsAndDeclinesTheRest) {
+  struct Case {
+    std::string record;
+    bool flat;  // taken by the flat reader
+  };
+  const Case cases[] = {
+      {"{}", true},
+      {"{ \t}", true},
+      {R"({"a":"x","b":-12,"c":0,"d":true,"e":false,"f":null})", true},
+      {"{ \"a\" :\t\"x\" ,\r\n\"b\" : 1 }", true},
+      {R"({"s":"","t":" "})", true},
+      {R"({"long":"a string longer than sixteen bytes, and then some more of it to read"})", true},
+      {"{\"u\":\"caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80 \xf4\x8f\xbf\xbf \xee\x80\x80\"}", true},
+      {"{\"k\xc3\xa9y\":1,\"\xe2\x82\xac\":2}", true},
+      {R"({"n":123456789012345678,"m":-123456789012345678,"z":0})", true},
+      {R"({"f":1.5,"g":-0.25,"h":1e10,"i":1E-5,"j":2.5e+3,"k":-0.0,"l":0e0,"m":-0e-0})", true},
+      {R"({"f":0.1,"g":3.141592653589793238462643383279,"h":1.7976931348623157e308})", true},
+      {R"({"f":123456789012345678901234567890.5,"g":9007199254740993.0,"h":2.2250738585072014e-308})",
+       true},
+      {R"({"a":1,"a":2,"b":"same key again"})", true},
+      {R"({"seventeen_bytes_k":1,"sixteen_bytes_ke":2,"a_much_longer_key_than_that":3})", true},
+      // Valid, declined: simdjson has its own answer.
+      {R"({"n":1234567890123456789})", false},
+      {R"({"n":-1234567890123456789})", false},
+      {R"({"n":18446744073709551616})", false},
+      {R"({"n":-0})", false},
+      {R"({"n":1e400})", false},
+      {R"({"n":-1e400})", false},
+      {R"({"n":1e-400})", false},
+      {R"({"o":{"p":1}})", false},
+      {R"({"o":{}})", false},
+      {R"({"a":[1]})", false},
+      {R"({"e":"a\nb"})", false},
+      {R"({"k\u0041":1})", false},
+      // Invalid, declined: the simdjson walk explains why.
+      {R"({"a":1,})", false},
+      {R"({"a" 1})", false},
+      {R"({"a":tru})", false},
+      {R"({"a":truex})", false},
+      {R"({"a":nul})", false},
+      {R"({"a":01})", false},
+      {R"({"a":1.})", false},
+      {R"({"a":.5})", false},
+      {R"({"a":+1})", false},
+      {R"({"a":1e})", false},
+      {R"({"a":1e+})", false},
+      {R"({"a":-})", false},
+      {R"({"a":--1})", false},
+      {R"({a:1})", false},
+      {R"({"a":"x)", false},
+      {R"({"a":1}})", false},
+      {R"({"a":1} x)", false},
+      {R"({"a":1 "b":2})", false},
+      {R"({,})", false},
+      {"{", false},
+      {R"({"a")", false},
+      {R"({"a":)", false},
+      {"{\"a\":\"\x01\"}", false},
+      {"{\"a\":\"\x7f\"}", true},
+      {"{\"a\":\"\x80\"}", false},
+      {"{\"a\":\"\xc0\x80\"}", false},
+      {"{\"a\":\"\xc1\xbf\"}", false},
+      {"{\"a\":\"\xe0\x80\x80\"}", false},
+      {"{\"a\":\"\xed\xa0\x80\"}", false},
+      {"{\"a\":\"\xf0\x80\x80\x80\"}", false},
+      {"{\"a\":\"\xf4\x90\x80\x80\"}", false},
+      {"{\"a\":\"\xf5\x80\x80\x80\"}", false},
+      {"{\"a\":\"\xe2\x82\"}", false},
+      {"{\"a\":\"\xe2\x82", false},
+      {"{\"a\":\"x\xc3\"}", false},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.record);
+    std::vector<std::string> results;
+    for (bool flat : {true, false}) {
+      FakeContext ctx;
+      std::vector<config::Error> errors;
+      auto options = config::options_from_yaml(kDescriptor, "{}", errors);
+      ASSERT_TRUE(options);
+      JsonParser parser(*options, diag_, flat);
+      ASSERT_TRUE(parser.start(ctx));
+      BatchPtr b = std::make_unique<Batch>();
+      b->add(b->copy(c.record), 0);
+      parser.parse(ctx, *b);
+      EXPECT_EQ(ctx.count("flat"), flat && c.flat ? 1u : 0u);
+      results.push_back(b->size() == 1     ? exact_fields(*b, b->events()[0])
+                        : ctx.logs.empty() ? "no error logged"
+                                           : ctx.logs.back().second);
+    }
+    EXPECT_EQ(results[0], results[1]);
+  }
+}
+
+TEST_F(JsonParserFlatTest, AValidRecordItDeclinesSendsTheRestOfTheBatchToStreams) {
+  make("{}");
+  BatchPtr b = parse({R"({"a":1})", R"({"a":2})", R"({"n":{"x":3}})", R"({"n":{"x":4}})",
+                      R"({"a":5})", R"({"n":{"x":6}})"});
+  ASSERT_EQ(b->size(), 6u);
+  EXPECT_EQ(ctx_.count("flat"), 2u);
+  // The third parses alone; a stream takes the rest, but for its last record, parsed alone.
+  EXPECT_EQ(ctx_.count("streamed"), 2u);
+  expect_int(get(*b, "n.x", 3), 4);
+  expect_int(get(*b, "a", 4), 5);
+  // The next batch starts with the flat reader again.
+  b = parse({R"({"a":7})"});
+  EXPECT_EQ(ctx_.count("flat"), 3u);
+}
+
+TEST_F(JsonParserFlatTest, AMalformedRecordLeavesTheFlatReaderOnForTheRest) {
+  make("{}");
+  BatchPtr b = parse({R"({"a":1})", R"({"a":)", R"({"a":3})", R"({"a":"x)", R"({"a":5})"});
+  ASSERT_EQ(b->size(), 3u);
+  EXPECT_EQ(ctx_.count("errors"), 2u);
+  EXPECT_EQ(ctx_.count("flat"), 3u);
+  EXPECT_EQ(ctx_.count("streamed"), 0u);
+  expect_int(get(*b, "a", 2), 5);
 }
 
 TEST_P(JsonParserTest, FieldsASourceAttachedAreKept) {
@@ -1051,9 +1208,12 @@ TEST(JsonParserOptionsTest, EveryOptionHasADoc) {
     EXPECT_GT(std::strlen(spec.doc), 20u) << spec.name;
 }
 
-INSTANTIATE_TEST_SUITE_P(Layouts, JsonParserTest, ::testing::Values(false, true),
-                         [](const ::testing::TestParamInfo<bool>& info) {
-                           return info.param ? "OneBuffer" : "CopiedRecords";
+INSTANTIATE_TEST_SUITE_P(Layouts, JsonParserTest,
+                         ::testing::Combine(::testing::Bool(), ::testing::Bool()),
+                         [](const ::testing::TestParamInfo<std::tuple<bool, bool>>& info) {
+                           return std::string(std::get<0>(info.param) ? "OneBuffer"
+                                                                      : "CopiedRecords") +
+                                  (std::get<1>(info.param) ? "Flat" : "Simdjson");
                          });
 
 }  // namespace
