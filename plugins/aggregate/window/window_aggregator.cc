@@ -4,6 +4,7 @@
 #include <charconv>
 #include <chrono>
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <thread>
 
@@ -315,6 +316,7 @@ void WindowAggregator::consume(Context& ctx, Batch& batch) {
   // The windows holding the last event's time, newest first, while the next events share them.
   int64_t cached_latest = 0, cached_watermark = 0;
   size_t cached = 0;
+  bool known_latest = false;  // cached_latest holds the last event's newest window
   for (size_t k = skip; k < events.size(); ++k) {
     const Event& event = events[k];
     slots_.find(batch, event, found_);
@@ -323,7 +325,13 @@ void WindowAggregator::consume(Context& ctx, Batch& batch) {
       continue;
     }
     int64_t t = event_time_ ? event.time_ns : now;
-    const int64_t latest = window_start(t);  // the newest window holding t
+    // The newest window holding t: the last event's while t is within its hop (which saves a
+    // division per event).
+    const int64_t latest = known_latest && t >= cached_latest &&
+                                   static_cast<uint64_t>(t) - static_cast<uint64_t>(cached_latest) <
+                                       static_cast<uint64_t>(hop_ns_)
+                               ? cached_latest
+                               : window_start(t);
     if (event_time_) {
       if (t > horizon) {
         ++future;
@@ -361,6 +369,7 @@ void WindowAggregator::consume(Context& ctx, Batch& batch) {
       // the newer ones).
       cached = 0;
       cached_latest = latest;
+      known_latest = true;
       cached_watermark = watermark_;
       const int64_t before = t < kMinTime + size_ns_ ? kMinTime : t - size_ns_;
       for (int64_t start = latest; start > before && cached < holding_.size(); start -= hop_ns_) {
@@ -565,7 +574,14 @@ WindowAggregator::KeyPart WindowAggregator::append_key_part(std::string& key, co
       // By hand: find_first_of() makes a memchr call over the two bytes per byte of the text.
       if (std::none_of(v->s.begin(), v->s.end(),
                        [](char c) { return c == '\0' || c == kKeyEscape; })) {
-        key += v->s;
+        // The text and the part's end in one step: one size check and one copy.
+        const size_t n = v->s.size();
+        key.resize(offset + n + 2);
+        char* p = key.data() + offset;
+        if (n > 0) std::memcpy(p, v->s.data(), n);
+        p[n] = '\0';
+        p[n + 1] = tag;
+        return KeyPart{*v, static_cast<uint32_t>(offset), static_cast<uint32_t>(n)};
       } else {
         for (char c : v->s) {
           if (c == '\0' || c == kKeyEscape) {

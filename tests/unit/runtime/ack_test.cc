@@ -186,6 +186,24 @@ TEST(Batch, OnlyPaddedCopiesPayForThePadding) {
   EXPECT_EQ(batch.copy_unpadded(""), "");
 }
 
+// same_text() compares lengths 0 to 16 with overlapping loads: a difference in any one byte, at
+// any length, must show.
+TEST(SameText, FindsADifferenceInAnyByteAtEveryLength) {
+  for (size_t n = 0; n <= 40; ++n) {
+    std::string a;
+    for (size_t i = 0; i < n; ++i) a += static_cast<char>('a' + i % 26);
+    EXPECT_TRUE(same_text(a, std::string(a))) << n;
+    EXPECT_FALSE(same_text(a, a + "x")) << n;
+    for (size_t i = 0; i < n; ++i) {
+      std::string b = a;
+      b[i] = static_cast<char>(b[i] ^ 0x20);
+      EXPECT_FALSE(same_text(a, b)) << n << " " << i;
+      b[i] = static_cast<char>(0x80 | b[i]);
+      EXPECT_FALSE(same_text(a, b)) << n << " " << i;
+    }
+  }
+}
+
 // text_equals() must agree with append_text() for every type, without building the text.
 TEST(Value, TextEqualsMatchesTheCanonicalTextOfEveryType) {
   struct Case {
