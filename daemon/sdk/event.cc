@@ -137,27 +137,8 @@ std::string_view Batch::copy_unpadded(std::string_view bytes) {
   return {p, bytes.size()};
 }
 
-Event& Batch::add(std::string_view raw, int64_t time_ns) {
-  raw_bytes_ += raw.size();
-  return events_.emplace_back(Event{time_ns, raw, static_cast<uint32_t>(fields_.size()), 0});
-}
-
-void Batch::append_field(Event& event, std::string_view key, Value value) {
-  append_field(event, key) = value;
-}
-
-Value& Batch::append_field(Event& event, std::string_view key) {
-  if (event.field_count == 0) {
-    event.first_field = static_cast<uint32_t>(fields_.size());
-  } else if (event.first_field + event.field_count != fields_.size()) {
-    throw std::logic_error("Batch::append_field: fields of an event must be added contiguously");
-  }
-  ++event.field_count;
-  // Member by member: a Field built whole and copied in is a 16-byte load of narrower stores
-  // just made, which stalls store forwarding; this is the parsers' hottest call.
-  Field& field = fields_.emplace_back();
-  field.key = key;
-  return field.value;
+void Batch::fields_not_contiguous() {
+  throw std::logic_error("Batch::append_field: fields of an event must be added contiguously");
 }
 
 const Value* Batch::find(const Event& e, std::string_view key) const {

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <array>
+#include <bit>
 #include <charconv>
 #include <chrono>
 #include <cmath>
@@ -32,8 +33,12 @@ constexpr int64_t kReportIntervalNs = 10'000'000'000;
 // larger. Deeper records are errors (DEPTH_ERROR).
 constexpr int kMaxNesting = 128;
 
+// One compare for the common case, any byte above ' '.
 bool is_space(char c) {
-  return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+  constexpr uint64_t kSpaces =
+      (uint64_t{1} << ' ') | (uint64_t{1} << '\t') | (uint64_t{1} << '\n') | (uint64_t{1} << '\r');
+  const auto u = static_cast<unsigned char>(c);
+  return u <= ' ' && ((kSpaces >> u) & 1) != 0;
 }
 
 std::string_view trim_right(std::string_view s) {
@@ -310,13 +315,33 @@ class JsonParser::Document {
     skip_space(++p, end);
     if (p != end && *p == '}') return p + 1 == end;
     const bool all = wanted_.empty();
-    for (;;) {
+    for (size_t k = 0;; ++k) {
+      if (p == end || *p != '"') return false;
+      ++p;
+      // Records of one stream mostly have the same keys in the same order: the key at this
+      // position in the last record, with its closing quote, is tried first. It was validated
+      // when it was read, so the same bytes are valid here too.
       std::string_view key;
-      if (p == end || *p != '"' || !flat_string(++p, end, key)) return false;
+      Want w;
+      KnownKey* known = k < known_keys_.size() ? &known_keys_[k] : nullptr;
+      if (known && known->size > 0 && end - p > known->size &&
+          same_masked(p, known->text.data(), known->size + 1)) {
+        key = {p, known->size};
+        w = known->want;
+        p += known->size + 1;
+      } else {
+        if (!flat_string(p, end, key)) return false;
+        w = all ? Want::kAll : top_level_want(key);
+        if (known && key.size() < known->text.size()) {
+          known->size = static_cast<uint8_t>(key.size());
+          std::memcpy(known->text.data(), key.data(), key.size());
+          known->text[key.size()] = '"';
+          known->want = w;
+        }
+      }
       skip_space(p, end);
       if (p == end || *p != ':') return false;
       skip_space(++p, end);
-      const Want w = all ? Want::kAll : top_level_want(key);
       // Wanted only for what it would nest (kBelow), a scalar is read but not kept.
       Value unused;
       if (!flat_value(p, end, w == Want::kAll ? batch.append_field(event, key) : unused))
@@ -342,42 +367,48 @@ class JsonParser::Document {
   static bool flat_string(const char*& p, const char* end, std::string_view& out) {
     const char* const first = p;
     while (p < end) {
-      // The offset of the first quote, backslash, control character or byte outside ASCII in
-      // the next 16 bytes (16 when there is none): one compare of each kind for all 16, so that
-      // the loop's branches do not depend on the string's length.
-      const unsigned offset = first_special(p);
-      if (offset == 16) {
-        p += 16;
-        continue;
-      }
-      p += offset;
-      if (p >= end) return false;
-      const auto c = static_cast<unsigned char>(*p);
-      if (c == '"') {
+      // In the next 16 bytes: where the first quote is, and where the first backslash, control
+      // character or byte outside ASCII is (16 when there is none). One compare of each kind
+      // for all 16, so that the loop's branches do not depend on the string's length.
+      const auto [quote, other] = first_quote_and_other(p);
+      if (quote < other) {
+        p += quote;
+        if (p >= end) return false;
         out = {first, static_cast<size_t>(p - first)};
         ++p;
         return true;
       }
-      if (c < 0x80 || !utf8_sequence(p, end)) return false;  // a backslash or a control character
+      if (other == 16) {
+        p += 16;
+        continue;
+      }
+      p += other;
+      if (p >= end) return false;
+      // Not a backslash or a control character: the start of a UTF-8 sequence.
+      if (static_cast<unsigned char>(*p) < 0x80 || !utf8_sequence(p, end)) return false;
     }
     return false;
   }
 
-  static unsigned first_special(const char* p) {
+  static std::pair<unsigned, unsigned> first_quote_and_other(const char* p) {
 #if defined(__SSE2__)
     const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+    const unsigned quotes =
+        static_cast<unsigned>(_mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_set1_epi8('"'))));
     // A signed compare: bytes from 0x80 up are negative, so "less than 0x20" takes them too.
-    const __m128i special = _mm_or_si128(
-        _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('"')), _mm_cmpeq_epi8(v, _mm_set1_epi8('\\'))),
-        _mm_cmplt_epi8(v, _mm_set1_epi8(0x20)));
-    const unsigned mask = static_cast<unsigned>(_mm_movemask_epi8(special));
-    return mask ? static_cast<unsigned>(__builtin_ctz(mask)) : 16;
+    const unsigned others = static_cast<unsigned>(_mm_movemask_epi8(_mm_or_si128(
+        _mm_cmpeq_epi8(v, _mm_set1_epi8('\\')), _mm_cmplt_epi8(v, _mm_set1_epi8(0x20)))));
+    // Bit 16 stands for "none in these 16 bytes".
+    return {static_cast<unsigned>(__builtin_ctz(quotes | 0x10000)),
+            static_cast<unsigned>(__builtin_ctz(others | 0x10000))};
 #else
-    for (unsigned i = 0; i < 16; ++i) {
+    unsigned quote = 16, other = 16;
+    for (unsigned i = 16; i-- > 0;) {
       const auto c = static_cast<unsigned char>(p[i]);
-      if (c == '"' || c == '\\' || c < 0x20 || c >= 0x80) return i;
+      if (c == '"') quote = i;
+      if (c == '\\' || c < 0x20 || c >= 0x80) other = i;
     }
-    return 16;
+    return {quote, other};
 #endif
   }
 
@@ -453,8 +484,18 @@ class JsonParser::Document {
     if (p != end && *p == '0') {
       ++p;
     } else {
-      for (; p != end && is_digit(*p); ++p)
-        if (p - digits < 18) whole = whole * 10 + (*p - '0');
+      // Eight digits at a time while they fit in the 18 (a Unix time in ms is 13 digits).
+      while (end - p >= 8 && p - digits <= 10) {
+        uint64_t eight;
+        if (!eight_digits(p, eight)) break;
+        whole = whole * 100'000'000 + static_cast<int64_t>(eight);
+        p += 8;
+      }
+      // The rest of the first 18 digits, then any beyond (a number that declines, below).
+      const char* const limit = end - digits > 18 ? digits + 18 : end;
+      for (unsigned d; p < limit && (d = static_cast<unsigned char>(*p) - '0') <= 9; ++p)
+        whole = whole * 10 + d;
+      while (p != end && is_digit(*p)) ++p;
       if (p == digits) return false;
     }
     const bool short_integer = p - digits <= 18;
@@ -484,6 +525,25 @@ class JsonParser::Document {
     auto [next, ec] = std::from_chars(first, p, d);
     if (ec != std::errc() || next != p || !std::isfinite(d)) return false;
     out = Value::number(d);
+    return true;
+  }
+
+  // The 8 bytes at `p` as a number when they are all ASCII digits (little-endian SWAR: no
+  // branch per digit).
+  static bool eight_digits(const char* p, uint64_t& value) {
+    if constexpr (std::endian::native != std::endian::little) return false;
+    uint64_t x;
+    std::memcpy(&x, p, 8);
+    // Each byte is 0x30..0x39: its high nibble is 3, and adding 6 does not carry out of it.
+    if ((((x & 0xF0F0F0F0F0F0F0F0) | (((x + 0x0606060606060606) & 0xF0F0F0F0F0F0F0F0) >> 4)) !=
+         0x3333333333333333))
+      return false;
+    x -= 0x3030303030303030;  // the digits, first one in the lowest byte
+    x = (x * 10) + (x >> 8);  // pairs: 10 * d[i] + d[i+1] in every other byte
+    x = (((x & 0x000000FF000000FF) * (100 + (1'000'000ULL << 32))) +
+         (((x >> 16) & 0x000000FF000000FF) * (1 + (10'000ULL << 32)))) >>
+        32;
+    value = x & 0xFFFFFFFF;
     return true;
   }
 
@@ -545,23 +605,25 @@ class JsonParser::Document {
   // wanted ones of its length in one 16-byte compare, its bytes past its length masked off.
   Want top_level_want(std::string_view key) const {
     if (key.size() >= short_keys_.size() || long_paths_) return want({}, key);
+    for (const ShortKey& k : short_keys_[key.size()])
+      if (same_masked(key.data(), k.text.data(), key.size())) return k.want;
+    return Want::kNo;
+  }
+
+  // The first n (up to 16) bytes at `p` and at `text` are the same. Reads 16 bytes of each: `p`
+  // lies in a record, followed by its buffer's padding; `text` is a 16-byte array.
+  static bool same_masked(const char* p, const char* text, size_t n) {
     static constexpr auto kMasks = [] {
       std::array<std::array<unsigned char, 16>, 17> masks{};
       for (size_t n = 0; n < masks.size(); ++n)
         for (size_t i = 0; i < n; ++i) masks[n][i] = 0xFF;
       return masks;
     }();
-    uint64_t text[2], mask[2];
-    std::memcpy(text, key.data(), 16);
-    std::memcpy(mask, kMasks[key.size()].data(), 16);
-    text[0] &= mask[0];
-    text[1] &= mask[1];
-    for (const ShortKey& k : short_keys_[key.size()]) {
-      uint64_t wanted[2];
-      std::memcpy(wanted, k.text.data(), 16);
-      if (((wanted[0] ^ text[0]) | (wanted[1] ^ text[1])) == 0) return k.want;
-    }
-    return Want::kNo;
+    uint64_t a[2], b[2], mask[2];
+    std::memcpy(a, p, 16);
+    std::memcpy(b, text, 16);
+    std::memcpy(mask, kMasks[n].data(), 16);
+    return (((a[0] ^ b[0]) & mask[0]) | ((a[1] ^ b[1]) & mask[1])) == 0;
   }
 
   // Adds the members of an object at `depth` (1 for the top level), their keys below `prefix`:
@@ -784,6 +846,14 @@ class JsonParser::Document {
     Want want;
   };
   std::array<std::vector<ShortKey>, 17> short_keys_;
+  // The flat reader's keys by position in the last record it read: up to 15 bytes each, followed
+  // by the closing quote (size 0: none known).
+  struct KnownKey {
+    std::array<char, 16> text{};
+    uint8_t size = 0;
+    Want want = Want::kNo;
+  };
+  std::array<KnownKey, 16> known_keys_;
   ondemand::parser parser_;
   ondemand::parser stream_parser_;  // for document streams; parser_ takes single records
   ondemand::document_stream stream_;
