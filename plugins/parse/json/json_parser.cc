@@ -479,31 +479,36 @@ class JsonParser::Document {
     const char* const first = p;
     const bool negative = *p == '-';
     if (negative) ++p;
-    const char* const digits = p;
     int64_t whole = 0;  // of the first 18 digits: more could overflow
+    size_t count = 0;   // digits of the whole part
     if (p != end && *p == '0') {
       ++p;
+      count = 1;
     } else {
-      // Eight digits at a time while they fit in the 18 (a Unix time in ms is 13 digits).
-      while (end - p >= 8 && p - digits <= 10) {
-        uint64_t eight;
-        if (!eight_digits(p, eight)) break;
-        whole = whole * 100'000'000 + static_cast<int64_t>(eight);
-        p += 8;
+      // Eight bytes at a time: how many of them are digits, and their value.
+      for (;;) {
+        uint64_t value;
+        const size_t n = digit_run(p, &value);
+        // Digits up to the record's end: whatever this is, it is not a member of an object.
+        if (static_cast<ptrdiff_t>(n) >= end - p) return false;
+        if (count + n <= 18) whole = whole * kPowersOf10[n] + static_cast<int64_t>(value);
+        count += n;
+        p += n;
+        if (n < 8) break;
       }
-      // The rest of the first 18 digits, then any beyond (a number that declines, below).
-      const char* const limit = end - digits > 18 ? digits + 18 : end;
-      for (unsigned d; p < limit && (d = static_cast<unsigned char>(*p) - '0') <= 9; ++p)
-        whole = whole * 10 + d;
-      while (p != end && is_digit(*p)) ++p;
-      if (p == digits) return false;
+      if (count == 0) return false;
     }
-    const bool short_integer = p - digits <= 18;
+    const bool short_integer = count <= 18;
     bool fraction = false;
     auto more_digits = [&] {
-      const char* start = p;
-      while (p != end && is_digit(*p)) ++p;
-      return p != start;
+      size_t n, all = 0;
+      do {
+        n = digit_run(p, nullptr);
+        if (static_cast<ptrdiff_t>(n) >= end - p) return false;
+        p += n;
+        all += n;
+      } while (n == 8);
+      return all > 0;
     };
     if (p != end && *p == '.') {
       ++p;
@@ -528,23 +533,35 @@ class JsonParser::Document {
     return true;
   }
 
-  // The 8 bytes at `p` as a number when they are all ASCII digits (little-endian SWAR: no
-  // branch per digit).
-  static bool eight_digits(const char* p, uint64_t& value) {
-    if constexpr (std::endian::native != std::endian::little) return false;
+  static constexpr int64_t kPowersOf10[] = {1,       10,        100,        1'000,      10'000,
+                                            100'000, 1'000'000, 10'000'000, 100'000'000};
+
+  // How many of the 8 bytes at `p` (0 to 8) are ASCII digits before the first that is not, and
+  // (`value` not null) the number they make; no branch per digit. Reads 8 bytes: `p` lies in a
+  // record, followed by its buffer's padding.
+  static size_t digit_run(const char* p, uint64_t* value) {
     uint64_t x;
     std::memcpy(&x, p, 8);
-    // Each byte is 0x30..0x39: its high nibble is 3, and adding 6 does not carry out of it.
-    if ((((x & 0xF0F0F0F0F0F0F0F0) | (((x + 0x0606060606060606) & 0xF0F0F0F0F0F0F0F0) >> 4)) !=
-         0x3333333333333333))
-      return false;
-    x -= 0x3030303030303030;  // the digits, first one in the lowest byte
-    x = (x * 10) + (x >> 8);  // pairs: 10 * d[i] + d[i+1] in every other byte
-    x = (((x & 0x000000FF000000FF) * (100 + (1'000'000ULL << 32))) +
-         (((x >> 16) & 0x000000FF000000FF) * (1 + (10'000ULL << 32)))) >>
-        32;
-    value = x & 0xFFFFFFFF;
-    return true;
+    if constexpr (std::endian::native != std::endian::little) x = __builtin_bswap64(x);
+    // A digit becomes its value, 0 to 9; any other byte something else. Then a byte's high bit
+    // is set when it is 10 or more (on the low 7 bits, so that no sum carries into the next
+    // byte, or-ed with the byte's own high bit).
+    const uint64_t d = x ^ 0x3030303030303030;
+    const uint64_t others =
+        (((d & 0x7F7F7F7F7F7F7F7F) + 0x7676767676767676) | d) & 0x8080808080808080;
+    const size_t n = others ? static_cast<size_t>(__builtin_ctzll(others)) / 8 : 8;
+    if (value) *value = 0;
+    if (value && n > 0) {
+      // The n digits to the top bytes, zeros (leading zeros of the number) below them; then
+      // pairs, fours and the eight combined, the first digit the most significant.
+      uint64_t v = d << (8 * (8 - n));
+      v = v * 10 + (v >> 8);
+      v = (((v & 0x000000FF000000FF) * (100 + (1'000'000ULL << 32))) +
+           (((v >> 16) & 0x000000FF000000FF) * (1 + (10'000ULL << 32)))) >>
+          32;
+      *value = v & 0xFFFFFFFF;
+    }
+    return n;
   }
 
   // True when `b` starts after `a_end` with only whitespace (at most 64 bytes: within the
