@@ -34,7 +34,8 @@ class FieldSlots {
 
   // Fills `out` (resized to size()) with each key's first field in `event`, or null.
   void find(const Batch& batch, const Event& event, std::vector<const Value*>& out) const {
-    out.assign(keys_.size(), nullptr);
+    if (out.size() != keys_.size()) out.resize(keys_.size());
+    for (const Value*& v : out) v = nullptr;
     size_t missing = keys_.size();
     for (const Field& f : batch.fields(event)) {
       const std::vector<uint16_t>& slots =

@@ -530,11 +530,65 @@ bool WindowAggregator::passes() const {
   return true;
 }
 
+namespace {
+
+// Whether `s` holds a byte the group key escapes (0x00 or 0x01). Up to 16 bytes in two
+// overlapping loads (never past its end), as same_text() compares: no loop on the length.
+bool has_key_escapes(std::string_view s) {
+  // A byte's high bit is set for a byte below 0x02 among those of x (exact as to whether any is).
+  auto below_two = [](auto x) {
+    using Word = decltype(x);
+    constexpr Word kOnes = static_cast<Word>(0x0101010101010101);
+    return ((x - 2 * kOnes) & ~x & (kOnes * 0x80)) != 0;
+  };
+  auto word = [](const char* p, auto zero) {
+    decltype(zero) x;
+    std::memcpy(&x, p, sizeof x);
+    return x;
+  };
+  const char* p = s.data();
+  const size_t n = s.size();
+  if (n >= 8) {
+    size_t i = 0;
+    for (; i + 8 < n; i += 8)
+      if (below_two(word(p + i, uint64_t{}))) return true;
+    return below_two(word(p + n - 8, uint64_t{}));
+  }
+  if (n >= 4) return below_two(word(p, uint32_t{})) || below_two(word(p + n - 4, uint32_t{}));
+  for (size_t i = 0; i < n; ++i)
+    if (static_cast<unsigned char>(p[i]) < 2) return true;
+  return false;
+}
+
+}  // namespace
+
 void WindowAggregator::make_key() {
-  key_.clear();
   parts_.resize(group_by_.size());
-  for (size_t i = 0; i < group_by_.size(); ++i)
-    parts_[i] = append_key_part(key_, found_[group_slots_[i]]);
+  key_.clear();
+  // The common case, every part a string without a byte to escape: the key sized once and each
+  // text copied in, as append_key_part() writes them (text, 0x00, 's'). The parts are made only
+  // when a new group needs them (group_for).
+  size_t size = 0;
+  for (size_t i = 0; i < group_by_.size(); ++i) {
+    const Value* v = found_[group_slots_[i]];
+    if (!v || v->type != Value::Type::kString || has_key_escapes(v->s)) {
+      for (size_t k = 0; k < group_by_.size(); ++k)
+        parts_[k] = append_key_part(key_, found_[group_slots_[k]]);
+      parts_made_ = true;
+      return;
+    }
+    size += v->s.size() + 2;
+  }
+  key_.resize(size);
+  char* out = key_.data();
+  for (size_t i = 0; i < group_by_.size(); ++i) {
+    const std::string_view text = found_[group_slots_[i]]->s;
+    if (!text.empty()) std::memcpy(out, text.data(), text.size());
+    out += text.size();
+    *out++ = '\0';
+    *out++ = 's';
+  }
+  parts_made_ = false;
 }
 
 WindowAggregator::Group* WindowAggregator::group_for(Window& window) {
@@ -542,6 +596,14 @@ WindowAggregator::Group* WindowAggregator::group_for(Window& window) {
   if (it != window.groups.end()) return &it->second;
   if (window.groups.size() >= max_groups_) return nullptr;
   Group& group = window.groups[key_];
+  if (!parts_made_) {  // make_key()'s common case: each part a string, in the key in order
+    uint32_t offset = 0;
+    for (size_t i = 0; i < group_by_.size(); ++i) {
+      const Value& v = *found_[group_slots_[i]];
+      parts_[i] = KeyPart{v, offset, static_cast<uint32_t>(v.s.size())};
+      offset += static_cast<uint32_t>(v.s.size()) + 2;
+    }
+  }
   group.parts = parts_;
   for (KeyPart& part : group.parts) part.value.s = {};  // the text lives in the key
   group.metrics.resize(metrics_.size());

@@ -555,6 +555,7 @@ class WindowAggregator final : public Aggregator {
   std::vector<const Value*> found_;  // reused: the current event's fields, by slot
   std::string key_;                  // reused group key
   std::vector<KeyPart> parts_;       // reused: the parts of key_
+  bool parts_made_ = false;          // parts_ are key_'s (else group_for makes them)
   std::string text_;                 // reused value text (distinct, group key texts)
 
   Counter* filtered_ = nullptr;
