@@ -9,7 +9,7 @@
    as it has no length). It is a process of its own, so that neither its memory nor its CPU
    counts in the daemon's figures.
 3. Runs `ingestd run` on sse (stop_at_eof) -> json (2 workers, time_field) -> window (event time,
-   1 s, where sev: success, count by device, title, country) -> file, --runs times (default 2);
+   1 s, where sev: success, count by device, title, country) -> file, --runs times (default 3);
    the stream's end ends the source, which flushes the last window.
 4. Prints, for the fastest run, events/s from the server's first byte to the daemon's exit (and
    from the daemon's start), the ratio to the target 2,750,000 events/s as PASS/MISS, peak RSS,
@@ -134,7 +134,7 @@ def main():
     parser.add_argument("--events", type=int, default=2_000_000)
     parser.add_argument("--parse-workers", type=int, default=2,
                         help="json parser workers (the target machine has 2 cores)")
-    parser.add_argument("--runs", type=int, default=2)
+    parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
     common.require_executables((args.ingestd,), "bench_sse")
