@@ -69,7 +69,7 @@ bool Value::text_equals(std::string_view text) const {
       break;
     case Type::kString:
     case Type::kRaw:
-      return s == text;
+      return same_text(s, text);
   }
   return r.ec == std::errc() && std::string_view(buf, r.ptr - buf) == text;
 }
