@@ -439,8 +439,9 @@ class JsonParser::Document {
     return true;
   }
 
-  // A scalar value at `p` (not at `end`); `p` ends past it. The caller checks what follows.
+  // A scalar value at `p`; `p` ends past it, never past `end`. The caller checks what follows.
   static bool flat_value(const char*& p, const char* end, Value& out) {
+    if (p == end) return false;  // whatever lies after the record is not its value
     auto literal = [&](std::string_view word) {
       if (static_cast<size_t>(end - p) < word.size() || !same_text({p, word.size()}, word))
         return false;

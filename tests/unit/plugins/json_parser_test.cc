@@ -698,6 +698,22 @@ TEST_F(JsonParserFlatTest, AValidRecordItDeclinesSendsTheRestOfTheBatchToStreams
   EXPECT_EQ(ctx_.count("flat"), 3u);
 }
 
+// Records that end where a value should begin, each followed in its buffer by what would
+// complete it: nothing past a record's end is read as part of it.
+TEST_F(JsonParserFlatTest, NothingPastARecordsEndIsReadAsItsValue) {
+  make("{}");
+  auto b = std::make_unique<Batch>();
+  const std::string_view buffer = b->copy(R"({"a":true}{"b":"x"}{"c":12}{"d":-0.5})");
+  b->add(buffer.substr(0, 5), 0);   // {"a":   then true}
+  b->add(buffer.substr(10, 6), 0);  // {"b":"  then x"}
+  b->add(buffer.substr(19, 6), 0);  // {"c":1  then 2}
+  b->add(buffer.substr(27, 5), 0);  // {"d":   then -0.5}
+  parser_->parse(ctx_, *b);
+  EXPECT_EQ(b->size(), 0u);
+  EXPECT_EQ(ctx_.count("errors"), 4u);
+  EXPECT_EQ(ctx_.count("flat"), 0u);
+}
+
 TEST_F(JsonParserFlatTest, AMalformedRecordLeavesTheFlatReaderOnForTheRest) {
   make("{}");
   BatchPtr b = parse({R"({"a":1})", R"({"a":)", R"({"a":3})", R"({"a":"x)", R"({"a":5})"});
