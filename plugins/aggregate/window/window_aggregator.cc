@@ -535,6 +535,7 @@ namespace {
 // Whether `s` holds a byte the group key escapes (0x00 or 0x01). Up to 16 bytes in two
 // overlapping loads (never past its end), as same_text() compares: no loop on the length.
 bool has_key_escapes(std::string_view s) {
+  static_assert(kKeyEscape == '\x01', "the escaped bytes are those below 0x02");
   // A byte's high bit is set for a byte below 0x02 among those of x (exact as to whether any is).
   auto below_two = [](auto x) {
     using Word = decltype(x);
@@ -633,17 +634,8 @@ WindowAggregator::KeyPart WindowAggregator::append_key_part(std::string& key, co
         break;
     }
     if (v->type == Value::Type::kString || v->type == Value::Type::kRaw) {
-      // By hand: find_first_of() makes a memchr call over the two bytes per byte of the text.
-      if (std::none_of(v->s.begin(), v->s.end(),
-                       [](char c) { return c == '\0' || c == kKeyEscape; })) {
-        // The text and the part's end in one step: one size check and one copy.
-        const size_t n = v->s.size();
-        key.resize(offset + n + 2);
-        char* p = key.data() + offset;
-        if (n > 0) std::memcpy(p, v->s.data(), n);
-        p[n] = '\0';
-        p[n + 1] = tag;
-        return KeyPart{*v, static_cast<uint32_t>(offset), static_cast<uint32_t>(n)};
+      if (!has_key_escapes(v->s)) {
+        key += v->s;
       } else {
         for (char c : v->s) {
           if (c == '\0' || c == kKeyEscape) {

@@ -187,12 +187,6 @@ class JsonParser::Document {
         note(std::string_view(path).substr(0, dot), Want::kBelow);
       note(path, Want::kAll);
     }
-    for (size_t n = 0; n < short_keys_.size(); ++n)
-      for (const auto& [key, w] : top_level_[n]) {
-        ShortKey k{{}, w};
-        std::memcpy(k.text.data(), key.data(), n);
-        short_keys_[n].push_back(k);
-      }
   }
 
   // Adds the fields of the JSON object `json` (which lies in a buffer of the batch) to `event`.
@@ -325,13 +319,13 @@ class JsonParser::Document {
       Want w;
       KnownKey* known = k < known_keys_.size() ? &known_keys_[k] : nullptr;
       if (known && known->size > 0 && end - p > known->size &&
-          same_masked(p, known->text.data(), known->size + 1)) {
+          same_text({p, known->size + 1u}, {known->text.data(), known->size + 1u})) {
         key = {p, known->size};
         w = known->want;
         p += known->size + 1;
       } else {
         if (!flat_string(p, end, key)) return false;
-        w = all ? Want::kAll : top_level_want(key);
+        w = all ? Want::kAll : want({}, key);
         if (known && key.size() < known->text.size()) {
           known->size = static_cast<uint8_t>(key.size());
           std::memcpy(known->text.data(), key.data(), key.size());
@@ -618,32 +612,6 @@ class JsonParser::Document {
     return found;
   }
 
-  // want() for a top-level key that lies in a record (so that the 16 bytes from its start are
-  // readable: the record's buffer is padded). A key of up to 16 bytes is compared with the
-  // wanted ones of its length in one 16-byte compare, its bytes past its length masked off.
-  Want top_level_want(std::string_view key) const {
-    if (key.size() >= short_keys_.size() || long_paths_) return want({}, key);
-    for (const ShortKey& k : short_keys_[key.size()])
-      if (same_masked(key.data(), k.text.data(), key.size())) return k.want;
-    return Want::kNo;
-  }
-
-  // The first n (up to 16) bytes at `p` and at `text` are the same. Reads 16 bytes of each: `p`
-  // lies in a record, followed by its buffer's padding; `text` is a 16-byte array.
-  static bool same_masked(const char* p, const char* text, size_t n) {
-    static constexpr auto kMasks = [] {
-      std::array<std::array<unsigned char, 16>, 17> masks{};
-      for (size_t n = 0; n < masks.size(); ++n)
-        for (size_t i = 0; i < n; ++i) masks[n][i] = 0xFF;
-      return masks;
-    }();
-    uint64_t a[2], b[2], mask[2];
-    std::memcpy(a, p, 16);
-    std::memcpy(b, text, 16);
-    std::memcpy(mask, kMasks[n].data(), 16);
-    return (((a[0] ^ b[0]) & mask[0]) | ((a[1] ^ b[1]) & mask[1])) == 0;
-  }
-
   // Adds the members of an object at `depth` (1 for the top level), their keys below `prefix`:
   // all of them, or (all == false) those the `fields` option wants. The others are read only to
   // validate them.
@@ -858,12 +826,6 @@ class JsonParser::Document {
   // want() takes the general way.
   std::array<std::vector<std::pair<std::string_view, Want>>, 64> top_level_;
   bool long_paths_ = false;
-  // The same for keys of up to 16 bytes, each zero-padded to 16 (see top_level_want).
-  struct ShortKey {
-    std::array<char, 16> text;
-    Want want;
-  };
-  std::array<std::vector<ShortKey>, 17> short_keys_;
   // The flat reader's keys by position in the last record it read: up to 15 bytes each, followed
   // by the closing quote (size 0: none known).
   struct KnownKey {
