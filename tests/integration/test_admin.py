@@ -238,7 +238,9 @@ scrape_configs:
                 self.assertEqual(http_get(base + "/metrics",
                                           {"Authorization": "Bearer wrong"})[0], 401)
                 good = {"Authorization": "Bearer s3cret-token"}
-                self.assertEqual(self.status(base, good)["state"], "running")
+                # The admin API answers from "starting" on; the pipeline runs soon after.
+                harness.wait_until(lambda: self.status(base, good)["state"] == "running", 30,
+                                   what="the state to be running")
                 self.assertEqual(http_get(base + "/health", good)[0], 200)
                 d.stop()
 

@@ -734,10 +734,11 @@ int Daemon::run() {
     runtime_->wait_for(kAbandonGraceNs);
     return kExitFailure;
   }
+  // Running before the bus name is claimed: a caller that sees the name never reads "starting".
+  set_state("running");
   // On the bus once there is a pipeline to serve: no request can wait on a start that fails.
   bus_ = DbusService::start(settings_.bus, *this);
   bus_signals_.store(bus_.get(), std::memory_order_release);
-  set_state("running");
   spdlog::info("ingestd {} running {} components from {}", INGESTD_VERSION,
                pipeline.components.size(), pipeline.path);
   notifier_.ready();
