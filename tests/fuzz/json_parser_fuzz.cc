@@ -12,7 +12,7 @@
 //
 // Input: the first byte chooses the options (strip_prefix, max_depth, dead letters, batch size,
 // `fields` for the pair above); the rest is split at '\n' into records, handed to the parsers in
-// batches.
+// batches, every other one laid out in one buffer as the file source does.
 #include <re2/re2.h>
 
 #include <cstdint>
@@ -24,6 +24,7 @@
 #include <utility>
 #include <vector>
 
+#include "batch_lines.h"
 #include "exact_fields.h"
 #include "fake_context.h"
 #include "parse/json/json_parser.h"
@@ -34,6 +35,7 @@ using ingestd::Batch;
 using ingestd::OptionType;
 using ingestd::OptionValue;
 using ingestd::Value;
+using ingestd::testing::add_lines;
 using ingestd::testing::exact_fields;
 
 OptionValue text(OptionType type, std::string s) {
@@ -105,17 +107,6 @@ void check_event(const Batch& batch, const ingestd::Event& event, const RE2& tok
   if (batch.find(event, "secret")) fail("a secret was kept", event.raw);
 }
 
-// The records in one buffer, one per line, as the file and SSE sources lay them out.
-void add_in_one_buffer(Batch& batch, const std::vector<std::string_view>& records) {
-  std::string text;
-  for (std::string_view r : records) (text += r) += '\n';
-  std::string_view buffer = batch.copy(text);
-  for (std::string_view r : records) {
-    batch.add(buffer.substr(0, r.size()), 0);
-    buffer.remove_prefix(r.size() + 1);
-  }
-}
-
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
@@ -159,7 +150,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   for (size_t first = 0; first < records.size(); first += per_batch) {
     Batch batch;
     size_t n = std::min(per_batch, records.size() - first);
-    for (size_t i = 0; i < n; ++i) batch.add(batch.copy(records[first + i]), 0);
+    std::vector<std::string_view> slice(records.begin() + first, records.begin() + first + n);
+    // Every other batch lies in one buffer, where the parser may read it as a document stream.
+    if ((first / per_batch) % 2 == 1)
+      add_lines(batch, slice);
+    else
+      for (std::string_view r : slice) batch.add(batch.copy(r), 0);
     uint64_t before = counted(ctx), parsed_before = ctx.count("parsed");
     parser.parse(ctx, batch);
     if (counted(ctx) - before != n) fail("records were not each counted once");
@@ -175,10 +171,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (plain_ctx.count("errors") != 0 || again.size() != batch.size())
       fail("an event's raw bytes are not a JSON object", batch.events()[0].raw);
 
-    std::vector<std::string_view> slice(records.begin() + first, records.begin() + first + n);
     Batch by_flat, by_walk;
-    add_in_one_buffer(by_flat, slice);
-    add_in_one_buffer(by_walk, slice);
+    add_lines(by_flat, slice);
+    add_lines(by_walk, slice);
     flat.parse(flat_ctx, by_flat);
     walk.parse(walk_ctx, by_walk);
     if (by_flat.size() != by_walk.size() || flat_ctx.count("errors") != walk_ctx.count("errors"))

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "batch_lines.h"
 #include "config/config.h"
 #include "exact_fields.h"
 #include "fake_context.h"
@@ -15,6 +16,7 @@
 namespace ingestd::plugins {
 namespace {
 
+using ingestd::testing::add_lines;
 using ingestd::testing::CollectingDiagnostics;
 using ingestd::testing::exact_fields;
 using ingestd::testing::FakeContext;
@@ -44,13 +46,7 @@ class JsonParserBase : public ::testing::Test {
       for (const std::string& line : lines) b->add(b->copy(line), 0);
       return b;
     }
-    std::string text;
-    for (const std::string& line : lines) text += line + "\n";
-    std::string_view buffer = b->copy(text);
-    for (const std::string& line : lines) {
-      b->add(buffer.substr(0, line.size()), 0);
-      buffer.remove_prefix(line.size() + 1);
-    }
+    add_lines(*b, lines);
     return b;
   }
 
