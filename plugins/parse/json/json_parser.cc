@@ -294,11 +294,12 @@ class JsonParser::Document {
     return true;
   }
 
-  // The flat reader. Most records are one flat object of strings without escapes, small
-  // integers, floating-point numbers, booleans and nulls; this reads those in a single pass by
-  // hand, validating as it goes, at a fraction of the cost of simdjson's two stages. Anything
-  // else (a nested object or array, an escape, a number simdjson reads differently, malformed
-  // JSON) makes it decline: it returns false, with fields of the event possibly added (the
+  // The flat reader. Most records are one object of strings without escapes, small integers,
+  // floating-point numbers, booleans and nulls, with perhaps arrays and objects that are kept
+  // whole or not kept at all; this reads those in a single pass by hand, validating as it goes,
+  // at a fraction of the cost of simdjson's two stages. Anything else (an object to flatten
+  // into dotted keys, an escape, a number simdjson reads differently, malformed JSON) makes it
+  // decline: it returns false, with fields of the event possibly added (the
   // caller drops them), and the record goes the simdjson way, which decides and explains. What
   // it accepts it reads to exactly the fields the simdjson walk makes (the JSON fuzz target
   // checks that on every input).
@@ -336,10 +337,21 @@ class JsonParser::Document {
       skip_space(p, end);
       if (p == end || *p != ':') return false;
       skip_space(++p, end);
-      // Wanted only for what it would nest (kBelow), a scalar is read but not kept.
-      Value unused;
-      if (!flat_value(p, end, w == Want::kAll ? batch.append_field(event, key) : unused))
-        return false;
+      if (p != end && (*p == '{' || *p == '[')) {
+        // An object the walk flattens into dotted keys is the walk's; an array, or an object
+        // kept whole (max_depth 1) or not kept at all (`fields`), is read here, kept as its
+        // JSON text when wanted.
+        if (*p == '{' && w != Want::kNo && max_depth_ > 1) return false;
+        const char* const start = p;
+        if (!flat_container(p, end)) return false;
+        if (w == Want::kAll)
+          batch.append_field(event, key) = Value::raw({start, static_cast<size_t>(p - start)});
+      } else {
+        // Wanted only for what it would nest (kBelow), a scalar is read but not kept.
+        Value unused;
+        if (!flat_value(p, end, w == Want::kAll ? batch.append_field(event, key) : unused))
+          return false;
+      }
       skip_space(p, end);
       if (p == end) return false;
       if (*p == '}') return p + 1 == end;
@@ -353,6 +365,59 @@ class JsonParser::Document {
 
   static void skip_space(const char*& p, const char* end) {
     while (p != end && is_space(*p)) ++p;
+  }
+
+  // An array or object at `p` (its '[' or '{'), with values and keys the flat reader reads (so
+  // no escapes, no numbers simdjson reads its own way), nested at most kMaxNesting levels as the
+  // walk allows; `p` ends past it. Iterative: `closers` holds what closes each open level.
+  static bool flat_container(const char*& p, const char* end) {
+    std::array<char, kMaxNesting> closers;
+    size_t depth = 0;
+    Value unused;
+    for (;;) {
+      // At a value, `p` before `end`.
+      if (*p == '{' || *p == '[') {
+        if (depth == closers.size()) return false;
+        const bool object = *p == '{';
+        closers[depth++] = object ? '}' : ']';
+        skip_space(++p, end);
+        if (p == end) return false;
+        if (*p != closers[depth - 1]) {
+          if (object && !flat_member_key(p, end)) return false;
+          continue;
+        }
+        ++p;  // empty
+        --depth;
+      } else if (!flat_value(p, end, unused)) {
+        return false;
+      }
+      // Past a value: close levels until one goes on with another value.
+      for (;;) {
+        if (depth == 0) return true;
+        skip_space(p, end);
+        if (p == end) return false;
+        if (*p == closers[depth - 1]) {
+          ++p;
+          --depth;
+          continue;
+        }
+        if (*p != ',') return false;
+        skip_space(++p, end);
+        if (p == end) return false;
+        if (closers[depth - 1] == '}' && !flat_member_key(p, end)) return false;
+        break;
+      }
+    }
+  }
+
+  // A member's key and its colon at `p`; `p` ends at the value, before `end`.
+  static bool flat_member_key(const char*& p, const char* end) {
+    std::string_view key;
+    if (*p != '"' || !flat_string(++p, end, key)) return false;
+    skip_space(p, end);
+    if (p == end || *p != ':') return false;
+    skip_space(++p, end);
+    return p != end;
   }
 
   // A string without escapes or control characters, in valid UTF-8, from `p` (just after its

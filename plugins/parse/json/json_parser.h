@@ -99,11 +99,11 @@ inline constexpr OptionSpec kJsonParserOptions[] = {
 // of the batch (its arena, or a buffer it keeps alive), whose padding lets simdjson read them in
 // place.
 //
-// The flat reader: a record that is one flat object (no nested objects or arrays, no escapes) is
-// read by hand in one pass, validated as it goes, counted as `flat`. It declines anything else,
-// which then goes the simdjson way; what it accepts it reads to the same fields. A batch's
-// records go to the flat reader until one it declines turns out valid; the rest of that batch
-// goes the simdjson way.
+// The flat reader: a record without escapes and without objects to flatten into dotted keys
+// (arrays, and objects kept whole or not kept, are fine) is read by hand in one pass, validated
+// as it goes, counted as `flat`. It declines anything else, which then goes the simdjson way;
+// what it accepts it reads to the same fields. A batch's records go to the flat reader until one
+// it declines turns out valid; the rest of that batch goes the simdjson way.
 //
 // Document streams: records that lie one after another in one buffer with only whitespace between
 // them (the lines of a file source's chunk) are read as one simdjson document stream, one stage-1

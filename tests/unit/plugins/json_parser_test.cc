@@ -589,8 +589,11 @@ class JsonParserFlatTest : public JsonParserBase {
 TEST_F(JsonParserFlatTest, ItReadsWhatTheSimdjsonWalkReadsAndDeclinesTheRest) {
   struct Case {
     std::string record;
-    bool flat;  // taken by the flat reader
+    bool flat;                   // taken by the flat reader
+    std::string options = "{}";  // the parsers' options
   };
+  const std::string deep = std::string(128, '[') + std::string(128, ']');
+  const std::string deeper = std::string(129, '[') + std::string(129, ']');
   const Case cases[] = {
       {"{}", true},
       {"{ \t}", true},
@@ -617,7 +620,40 @@ TEST_F(JsonParserFlatTest, ItReadsWhatTheSimdjsonWalkReadsAndDeclinesTheRest) {
       {R"({"n":1e-400})", false},
       {R"({"o":{"p":1}})", false},
       {R"({"o":{}})", false},
-      {R"({"a":[1]})", false},
+      {R"({"a":{"p":[1]}})", false, "{fields: [a]}"},
+      {R"({"b":{"c":1,"d":2}})", false, "{fields: [b.c]}"},
+      // Arrays, and objects kept whole or not kept at all, are read too.
+      {R"({"a":[1]})", true},
+      {R"({"a":[],"b":[ ],"c":[1,"x",true,null,-2.5,{"d":[{}]},[[]]],"e":1})", true},
+      {R"({"a": [ 1 , { "b" : 2 } ] })", true},
+      {R"({"o":{"p":1,"q":[2,{"r":null}]},"a":2,"e":{}})", true, "{max_depth: 1}"},
+      {R"({"a":1,"o":{"p":"x","q":[1,{"r":false}]},"t":[],"u":{}})", true, "{fields: [a]}"},
+      {R"({"a":[1,2],"o":{"p":"x"}})", true, "{fields: [a]}"},
+      {R"({"b":[1,{"c":2}],"x":{"c":3}})", true, "{fields: [b.c]}"},
+      {R"({"b":"x","c":2})", true, "{fields: [b.c]}"},
+      {R"({"a":1,"o":)" + deep + "}", true, "{fields: [a]}"},
+      {R"({"a":1,"o":)" + deeper + "}", false, "{fields: [a]}"},
+      {R"({"a":1,"o":{"p":1e400}})", false, "{fields: [a]}"},
+      {R"({"a":1,"o":{"p":-0}})", false, "{fields: [a]}"},
+      {R"({"a":1,"o":{"p":"\t"}})", false, "{fields: [a]}"},
+      {R"({"a":1,"o":{"p\u0041":1}})", false, "{fields: [a]}"},
+      {R"({"a":1,"o":[1,]})", false, "{fields: [a]}"},
+      {R"({"a":1,"o":[,1]})", false, "{fields: [a]}"},
+      {R"({"a":1,"o":[1 2]})", false, "{fields: [a]}"},
+      {R"({"a":1,"o":[1})", false, "{fields: [a]}"},
+      {R"({"a":1,"o":{"p":1]})", false, "{fields: [a]}"},
+      {R"({"a":1,"o":{"p" 1}})", false, "{fields: [a]}"},
+      {R"({"a":1,"o":{"p":}})", false, "{fields: [a]}"},
+      {R"({"a":1,"o":{"p":1,}})", false, "{fields: [a]}"},
+      {R"({"a":1,"o":{p:1}})", false, "{fields: [a]}"},
+      {R"({"a":1,"o":{"p":1})", false, "{fields: [a]}"},
+      {R"({"a":1,"o":[)", false, "{fields: [a]}"},
+      {R"({"a":1,"o":{)", false, "{fields: [a]}"},
+      {R"({"a":1,"o":{"p")", false, "{fields: [a]}"},
+      {R"({"a":1,"o":["x)", false, "{fields: [a]}"},
+      {"{\"a\":1,\"o\":[\"\xc3\"]}", false, "{fields: [a]}"},
+      {R"({"a":[1],})", false},
+      {R"({"a":[1]])", false},
       {R"({"e":"a\nb"})", false},
       {R"({"k\u0041":1})", false},
       // Invalid, declined: the simdjson walk explains why.
@@ -663,8 +699,8 @@ TEST_F(JsonParserFlatTest, ItReadsWhatTheSimdjsonWalkReadsAndDeclinesTheRest) {
     for (bool flat : {true, false}) {
       FakeContext ctx;
       std::vector<config::Error> errors;
-      auto options = config::options_from_yaml(kDescriptor, "{}", errors);
-      ASSERT_TRUE(options);
+      auto options = config::options_from_yaml(kDescriptor, c.options, errors);
+      ASSERT_TRUE(options) << c.options;
       JsonParser parser(*options, diag_, flat);
       ASSERT_TRUE(parser.start(ctx));
       BatchPtr b = std::make_unique<Batch>();
