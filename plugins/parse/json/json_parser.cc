@@ -299,10 +299,10 @@ class JsonParser::Document {
   // whole or not kept at all; this reads those in a single pass by hand, validating as it goes,
   // at a fraction of the cost of simdjson's two stages. Anything else (an object to flatten
   // into dotted keys, an escape, a number simdjson reads differently, malformed JSON) makes it
-  // decline: it returns false, with fields of the event possibly added (the
-  // caller drops them), and the record goes the simdjson way, which decides and explains. What
-  // it accepts it reads to exactly the fields the simdjson walk makes (the JSON fuzz target
-  // checks that on every input).
+  // decline: it returns false, with fields of the event possibly added (the caller drops them),
+  // and the record goes the simdjson way, which decides and explains. What it accepts it reads
+  // to exactly the fields the simdjson walk makes (the JSON fuzz target checks that on every
+  // input).
   bool parse_flat(Batch& batch, Event& event, std::string_view json) {
     const char* p = json.data();
     const char* const end = p + json.size();
