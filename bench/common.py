@@ -62,6 +62,18 @@ def rdkafka_consumer(consumer, bootstrap, topic, group, messages, timeout):
     return wall, result["seconds"] - result["first_seconds"]
 
 
+def raw_parse(raw_parse_path, events_path, events, passes=3):
+    """bench_raw_parse's result on an NDJSON file (best of `passes`), checked to have read all
+    `events` without an error."""
+    p = subprocess.run([raw_parse_path, events_path, str(passes)], capture_output=True, text=True)
+    if p.returncode != 0:
+        fail(f"bench_raw_parse exited {p.returncode}: {p.stderr}")
+    result = json.loads(p.stdout.strip().splitlines()[-1])
+    if result["events"] != events or result["errors"] != 0:
+        fail(f"bench_raw_parse parsed {result['events']} events with {result['errors']} errors")
+    return result
+
+
 def build_path(*parts):
     """A path in the build tree ($INGESTD_BUILD_DIR, default build/ of this checkout)."""
     return os.path.join(BUILD_DIR, *parts)

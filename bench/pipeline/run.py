@@ -22,7 +22,6 @@ Exit status: 0 when everything ran (whether targets were met or missed), 1 when 
 import json
 import os
 import shutil
-import subprocess
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
@@ -60,16 +59,6 @@ sinks:
         fail(f"generator wrote {lines} lines, expected {args.events}")
     print(f"generated {lines} events ({os.path.getsize(events_path) / 2**20:.1f} MiB) "
           f"in {wall:.2f} s; gen.events_out={counters.get('gen.events_out')}")
-
-
-def raw_parse(args, events_path):
-    p = subprocess.run([args.raw_parse, events_path, "3"], capture_output=True, text=True)
-    if p.returncode != 0:
-        fail(f"bench_raw_parse exited {p.returncode}: {p.stderr}")
-    result = json.loads(p.stdout.strip().splitlines()[-1])
-    if result["events"] != args.events or result["errors"] != 0:
-        fail(f"bench_raw_parse parsed {result['events']} events with {result['errors']} errors")
-    return result
 
 
 def pipeline(args, events_path):
@@ -138,7 +127,7 @@ def main():
 
     if not (args.reuse and os.path.exists(events_path)):
         generate(args, events_path)
-    raw = raw_parse(args, events_path)
+    raw = common.raw_parse(args.raw_parse, events_path, args.events)
     raw_rate = raw["events_per_sec"]
     print(f"raw parse: {raw['events']} events as one document stream (iterate_many), best pass "
           f"{raw['seconds']:.3f} s, {raw_rate:,.0f} events/s; one document per line (iterate) "

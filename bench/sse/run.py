@@ -15,6 +15,10 @@
    from the daemon's start), the ratio to the target 2,750,000 events/s as PASS/MISS, peak RSS,
    and fails when the window counts differ from the generator's in any group of any second, the
    last one included.
+5. Runs bench_raw_parse (bench/pipeline) on the same events' JSON: simdjson On Demand alone
+   reading the five fields, best of 3 passes. The target is an absolute rate, so this same-run
+   figure says how fast the machine was: the daemon's rate is also printed as a share of it
+   (information, not a target).
 
 Exit status: 0 when everything ran and counted right (whether the target was met or missed), 1
 when a step failed.
@@ -38,11 +42,13 @@ class StreamServer:
 
     def __init__(self, args):
         counts_path = os.path.join(args.workdir, "expected.json")
+        self.records_path = os.path.join(args.workdir, "records.ndjson")
         script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "sse_server.py")
         start = time.monotonic()
         self.proc = subprocess.Popen(
             [sys.executable, script, "--events", str(args.events), "--seed", str(args.seed),
-             "--counts", counts_path], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+             "--counts", counts_path, "--records", self.records_path],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         self.url = self.proc.stdout.readline().strip()
         if not self.url.startswith("http://"):
             fail(f"sse_server.py printed {self.url!r} instead of its URL")
@@ -131,13 +137,15 @@ sinks:
 
 def main():
     parser = common.argument_parser(__doc__, workdir="bench/sse/work")
+    parser.add_argument("--raw-parse",
+                        default=common.build_path("bench", "pipeline", "bench_raw_parse"))
     parser.add_argument("--events", type=int, default=2_000_000)
     parser.add_argument("--parse-workers", type=int, default=2,
                         help="json parser workers (the target machine has 2 cores)")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
-    common.require_executables((args.ingestd,), "bench_sse")
+    common.require_executables((args.ingestd, args.raw_parse), "bench_sse")
     os.makedirs(args.workdir, exist_ok=True)
 
     server = StreamServer(args)
@@ -145,11 +153,17 @@ def main():
         runs = [pipeline(args, server, r) for r in range(max(1, args.runs))]
     finally:
         server.close()
+    raw = common.raw_parse(args.raw_parse, server.records_path, args.events)
+    os.remove(server.records_path)
     stream_s, wall, _, counters = min(runs, key=lambda r: r[0])
     rate = args.events / stream_s
     print(common.ratio_line("sse -> json -> window -> file: ", rate / TARGET_RATE,
                             f"{TARGET_RATE:,} events/s", 1.0)
           + f"  ({rate:,.0f} events/s)")
+    print(f"machine reference, this run: simdjson On Demand alone reads the same records at "
+          f"{raw['events_per_sec']:,.0f} events/s (iterate_many, best of 3; kernel "
+          f"{raw.get('kernel', '?')}); the daemon's best is {rate / raw['events_per_sec']:.1%} "
+          f"of it (information)")
     print(f"peak RSS {max(r[2] for r in runs) / 1024:.1f} MiB; "
           f"plays.bytes {counters.get('plays.bytes')}, events.parsed "
           f"{counters.get('events.parsed')}, sps.filtered {counters.get('sps.filtered')}, "

@@ -4,7 +4,8 @@ benchmark's own memory and the rendering stay out of the daemon's figures).
 
 Renders N play events (seeded; event times in order over 20 s) as one text/event-stream body in
 memory, `data: {json}` and a blank line each, writes the successful plays per (window start ms,
-device, title, country) to --counts as JSON, prints the stream's URL on stdout, then serves the
+device, title, country) to --counts as JSON (and, with --records, the events' JSON one per line
+for bench_raw_parse), prints the stream's URL on stdout, then serves the
 body once per connection on 127.0.0.1: the answer's header, the whole body in 1 MiB writes as
 fast as the socket takes them, then close (EOF, the clean end of a body without length). After
 each connection it prints one line `sent <first byte> <last byte>` (time.monotonic()). Ends when
@@ -80,8 +81,12 @@ def main():
     parser.add_argument("--events", type=int, required=True)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--counts", required=True)
+    parser.add_argument("--records", help="also write the events' JSON here, one per line")
     args = parser.parse_args()
     body, counts = render(args.events, args.seed)
+    if args.records:
+        with open(args.records, "wb") as f:
+            f.write(body.replace(b"data: ", b"").replace(b"\n\n", b"\n"))
     with open(args.counts, "w") as f:
         json.dump({"bytes": len(body),
                    "counts": [[ts, d, t, c, n] for (ts, d, t, c), n in counts.items()]}, f)
