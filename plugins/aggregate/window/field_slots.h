@@ -34,8 +34,7 @@ class FieldSlots {
 
   // Fills `out` (resized to size()) with each key's first field in `event`, or null.
   void find(const Batch& batch, const Event& event, std::vector<const Value*>& out) const {
-    if (out.size() != keys_.size()) out.resize(keys_.size());
-    for (const Value*& v : out) v = nullptr;
+    out.assign(keys_.size(), nullptr);  // within its capacity after the first event
     size_t missing = keys_.size();
     for (const Field& f : batch.fields(event)) {
       const std::vector<uint16_t>& slots =
