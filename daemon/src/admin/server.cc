@@ -63,6 +63,11 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
   bool accepting = false;
   std::unordered_map<Stream*, std::weak_ptr<Stream>> conns;  // to close them at stop
 
+  bool is_stopping() {
+    std::lock_guard lock(mu);
+    return stopping;
+  }
+
   static asio::awaitable<void> accept_loop(std::shared_ptr<Impl> self);
   // A coroutine, not a lambda, so that its arguments live in its frame.
   static asio::awaitable<Response> answer(std::shared_ptr<Impl> self, Request request) {
@@ -169,7 +174,9 @@ asio::awaitable<void> Server::Impl::session(std::shared_ptr<Impl> self,
       std::tie(wec, std::ignore) = co_await bhttp::async_write_header(stream, sr, kToken);
     else
       std::tie(wec, std::ignore) = co_await bhttp::async_write(stream, sr, kToken);
-    if (wec || !keep_alive) break;
+    // A stop that came while this request was answered found nothing to cancel: the connection
+    // ends here rather than wait, idle, for the next request.
+    if (wec || !keep_alive || self->is_stopping()) break;
   }
   beast::error_code ignored;
   stream.socket().shutdown(tcp::socket::shutdown_both, ignored);

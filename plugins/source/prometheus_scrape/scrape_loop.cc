@@ -81,13 +81,15 @@ struct Loop::Impl : std::enable_shared_from_this<Impl> {
   static asio::awaitable<void> loop(std::shared_ptr<Impl> self) {
     auto next = std::chrono::steady_clock::now();
     const std::chrono::nanoseconds period(self->interval);
+    // `stopped` is checked after every co_await: a stop that ran while a completion was on its
+    // way found no operation to cancel, and the next one must not begin.
     while (!self->stopped) {
       Outcome outcome = co_await self->scrape();
       if (self->stopped) break;
       if (BatchPtr batch = self->handler(outcome)) {
         PushResult r = co_await net::async_push(self->out, batch, self->timer,
                                                 [&self] { return self->stopped; });
-        if (r != PushResult::kOk) break;  // stopping: the pipeline's or ours
+        if (r != PushResult::kOk || self->stopped) break;  // stopping: the pipeline's or ours
       }
       const auto now = std::chrono::steady_clock::now();
       do next += period;
@@ -119,6 +121,7 @@ struct Loop::Impl : std::enable_shared_from_this<Impl> {
     const http::Url& url = target.url;
     auto [resolve_ec, endpoints] =
         co_await resolver.async_resolve(url.host, std::to_string(url.port), kToken);
+    if (stopped) co_return;
     if (resolve_ec) {
       o.failure = Failure::kConnect;
       o.error = fmt::format("cannot resolve {}: {}", url.host, resolve_ec.message());
@@ -127,6 +130,7 @@ struct Loop::Impl : std::enable_shared_from_this<Impl> {
     stream.emplace(strand);
     stream->expires_at(deadline);
     auto [connect_ec, endpoint] = co_await stream->async_connect(endpoints, kToken);
+    if (stopped) co_return;
     if (connect_ec) co_return fail(o, Failure::kConnect, "cannot connect to", connect_ec);
 
     bhttp::request<bhttp::empty_body> req{bhttp::verb::get, url.target, 11};
@@ -138,6 +142,7 @@ struct Loop::Impl : std::enable_shared_from_this<Impl> {
     for (const auto& [name, value] : target.headers) req.insert(name, value);
     req.keep_alive(false);
     auto [write_ec, written] = co_await bhttp::async_write(*stream, req, kToken);
+    if (stopped) co_return;
     if (write_ec) co_return fail(o, Failure::kRead, "cannot send the request to", write_ec);
 
     beast::flat_buffer buffer;
@@ -145,6 +150,7 @@ struct Loop::Impl : std::enable_shared_from_this<Impl> {
     parser.body_limit(target.max_body_size);
     auto [header_ec, header_bytes] =
         co_await bhttp::async_read_header(*stream, buffer, parser, kToken);
+    if (stopped) co_return;
     // A Content-Length over the limit fails here, with the header read.
     if (header_ec && !(header_ec == bhttp::error::body_limit && parser.is_header_done()))
       co_return fail(o, Failure::kRead, "no answer from", header_ec);
@@ -161,6 +167,7 @@ struct Loop::Impl : std::enable_shared_from_this<Impl> {
     }
     if (!header_ec) {
       auto [body_ec, body_bytes] = co_await bhttp::async_read(*stream, buffer, parser, kToken);
+      if (stopped) co_return;
       header_ec = body_ec;
     }
     if (header_ec == bhttp::error::body_limit) {

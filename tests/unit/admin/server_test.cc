@@ -7,6 +7,9 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <condition_variable>
+#include <functional>
+#include <mutex>
 #include <thread>
 
 #include <gtest/gtest.h>
@@ -22,7 +25,10 @@ class StubApi final : public control::DaemonApi {
  public:
   control::ReloadReport reload() override { return {}; }
   std::vector<std::string> validate(const std::string&) override { return {}; }
-  std::string status_json() override { return "{}"; }
+  std::string status_json() override {
+    if (on_status) on_status();
+    return "{}";
+  }
   bool set_log_level(const std::string&) override { return true; }
   std::string state() const override { return "running"; }
   std::string config_path() const override { return ""; }
@@ -32,6 +38,8 @@ class StubApi final : public control::DaemonApi {
   }
   std::vector<runtime::Family> metric_families() override { return {}; }
   Health health() override { return {true, "running"}; }
+
+  std::function<void()> on_status;  // called by status_json(), on the server's answer thread
 };
 
 // An io_context run by one thread, as the daemon's io pool runs it.
@@ -168,6 +176,47 @@ TEST(Server, ASlowClientDoesNotHoldUpAnotherAndIsDroppedInTime) {
   EXPECT_EQ(n, 0);
   EXPECT_LT(std::chrono::steady_clock::now() - began, std::chrono::seconds(3));
   ::close(slow);
+}
+
+TEST(Server, AStopDuringAnAnswerEndsAKeptAliveConnectionOnceItIsAnswered) {
+  Running r;
+  ASSERT_TRUE(r.server) << r.error;
+  // The answer waits until the test lets it go, so the stop comes while it is being made, when
+  // the connection has no read or write to cancel.
+  std::mutex mu;
+  std::condition_variable cv;
+  bool entered = false, released = false;
+  r.api.on_status = [&] {
+    std::unique_lock lock(mu);
+    entered = true;
+    cv.notify_all();
+    cv.wait(lock, [&] { return released; });
+  };
+  std::string answer;
+  std::thread client(
+      [&] { answer = http_exchange(r.port, "GET /api/v1/status HTTP/1.1\r\nHost: x\r\n\r\n"); });
+  {
+    std::unique_lock lock(mu);
+    ASSERT_TRUE(cv.wait_for(lock, std::chrono::seconds(10), [&] { return entered; }));
+  }
+  const auto began = std::chrono::steady_clock::now();
+  std::thread stopper([&] { r.server.reset(); });
+  // The server has begun to stop once it no longer accepts; then the answer may go.
+  const auto deadline = began + std::chrono::seconds(10);
+  for (int fd; (fd = connect_to(r.port)) >= 0 && std::chrono::steady_clock::now() < deadline;)
+    ::close(fd);
+  {
+    std::lock_guard lock(mu);
+    released = true;
+    cv.notify_all();
+  }
+  stopper.join();
+  client.join();
+  // The request in progress is answered, then the connection ends instead of waiting for the
+  // next request until idle_timeout (or the stop's own 5 s bound).
+  EXPECT_LT(std::chrono::steady_clock::now() - began, std::chrono::seconds(1));
+  EXPECT_EQ(answer.rfind("HTTP/1.1 200 OK\r\n", 0), 0u) << answer;
+  EXPECT_TRUE(answer.ends_with("\r\n\r\n{}\n")) << answer;
 }
 
 }  // namespace

@@ -1,9 +1,4 @@
-#include <arpa/inet.h>
 #include <gtest/gtest.h>
-#include <netinet/in.h>
-#include <poll.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include <atomic>
 #include <chrono>
@@ -22,6 +17,7 @@
 #include "fake_context.h"
 #include "ingestd/plugin.h"
 #include "source/prometheus_scrape/scrape_source.h"
+#include "tiny_server.h"
 
 namespace ingestd::plugins {
 namespace {
@@ -29,6 +25,8 @@ namespace {
 using ingestd::testing::CollectingDiagnostics;
 using ingestd::testing::CollectingOutput;
 using ingestd::testing::FakeContext;
+using ingestd::testing::stop_at_every_step;
+using ingestd::testing::TinyServer;
 
 constexpr ComponentDescriptor kDescriptor = describe<PrometheusScrapeSource>(
     Kind::kSource, "prometheus_scrape", kPrometheusScrapeSourceDoc, kPrometheusScrapeSourceOptions);
@@ -188,71 +186,6 @@ class StoppableContext : public FakeContext {
   std::thread io_thread_;
 };
 
-// A one-thread HTTP server on 127.0.0.1 that answers every request with `answer` (or nothing,
-// when it is empty: the connection stays open until the server ends). It records each request.
-class TinyServer {
- public:
-  explicit TinyServer(std::string answer) : answer_(std::move(answer)) {
-    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    EXPECT_EQ(::bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
-    EXPECT_EQ(::listen(fd_, 16), 0);
-    socklen_t len = sizeof addr;
-    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len);
-    port_ = ntohs(addr.sin_port);
-    thread_ = std::thread([this] { serve(); });
-  }
-  ~TinyServer() {
-    done_ = true;
-    thread_.join();
-    for (int c : held_) ::close(c);
-    ::close(fd_);
-  }
-  std::string url() const { return fmt::format("http://127.0.0.1:{}/metrics", port_); }
-  std::vector<std::string> requests() {
-    std::lock_guard lock(mu_);
-    return requests_;
-  }
-
- private:
-  void serve() {
-    while (!done_) {
-      pollfd p{fd_, POLLIN, 0};
-      if (::poll(&p, 1, 20) <= 0) continue;
-      int c = ::accept(fd_, nullptr, nullptr);
-      if (c < 0) continue;
-      std::string request;
-      char buf[4096];
-      while (request.find("\r\n\r\n") == std::string::npos) {
-        ssize_t n = ::recv(c, buf, sizeof buf, 0);
-        if (n <= 0) break;
-        request.append(buf, static_cast<size_t>(n));
-      }
-      {
-        std::lock_guard lock(mu_);
-        requests_.push_back(request);
-      }
-      if (answer_.empty()) {
-        held_.push_back(c);
-        continue;
-      }
-      ::send(c, answer_.data(), answer_.size(), MSG_NOSIGNAL);
-      ::close(c);
-    }
-  }
-
-  std::string answer_;
-  int fd_ = -1;
-  uint16_t port_ = 0;
-  std::thread thread_;
-  std::atomic<bool> done_{false};
-  std::vector<int> held_;
-  std::mutex mu_;
-  std::vector<std::string> requests_;
-};
-
 std::string http_answer(int status, const std::string& body) {
   return fmt::format("HTTP/1.1 {} X\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n\r\n{}",
                      status, body.size(), body);
@@ -394,6 +327,30 @@ TEST(PrometheusScrapeLoopTest, AStopCancelsTheScrapeInProgress) {
   auto stop_took = run_until(*source, ctx, out, [&] { return !server.requests().empty(); });
   EXPECT_LT(stop_took.count(), 1000);
   EXPECT_EQ(ctx.count("scrapes"), 0u);  // cancelled, not counted as a failure
+}
+
+// Scrape loops for stop_at_every_step(): every 10 s, with a timeout of 5 s.
+struct ScrapeLoops {
+  std::unique_ptr<scrape::Loop> operator()(boost::asio::io_context& io, const std::string& url) {
+    std::string error;
+    scrape::Target target;
+    target.url = *http::parse_url(url, error);
+    target.timeout_ns = 5'000'000'000;
+    return std::make_unique<scrape::Loop>(io, target, 10'000'000'000, clock, out,
+                                          [](scrape::Outcome&) { return BatchPtr(); });
+  }
+  ingestd::testing::FakeClock clock;
+  CollectingOutput out;
+};
+
+TEST(PrometheusScrapeLoopTest, AStopBetweenAnyTwoStepsOfAScrapeEndsTheLoopAtOnce) {
+  // The server takes the request and never answers: the loop ends up waiting for the answer.
+  EXPECT_GE(stop_at_every_step("", ScrapeLoops()), 4u);
+}
+
+TEST(PrometheusScrapeLoopTest, AStopBetweenAnyTwoStepsOfAnAnsweredScrapeEndsTheLoopAtOnce) {
+  // The server answers: the loop ends up waiting for the next interval.
+  EXPECT_GE(stop_at_every_step(http_answer(200, "up 1\n"), ScrapeLoops()), 4u);
 }
 
 }  // namespace

@@ -8,12 +8,15 @@
 #include "fake_context.h"
 #include "ingestd/plugin.h"
 #include "source/sse/sse_source.h"
+#include "source/sse/sse_stream.h"
+#include "tiny_server.h"
 
 namespace ingestd::plugins {
 namespace {
 
 using ingestd::testing::CollectingDiagnostics;
 using ingestd::testing::FakeContext;
+using ingestd::testing::stop_at_every_step;
 
 constexpr ComponentDescriptor kDescriptor =
     describe<SseSource>(Kind::kSource, "sse", kSseSourceDoc, kSseSourceOptions);
@@ -151,6 +154,39 @@ TEST(SseSourceTest, AnEndIsCountedByKindAndReconnectsAfterTheLastCompleteEvent) 
   }
   EXPECT_EQ(warnings, 2u);
   EXPECT_EQ(infos, 1u);
+}
+
+// SSE loops for stop_at_every_step(): 5 s to connect and to read, 10 s before a reconnection.
+struct SseLoops : sse::Listener {
+  std::unique_ptr<sse::Loop> operator()(boost::asio::io_context& io, const std::string& url) {
+    std::string error;
+    sse::Target target;
+    target.url = *http::parse_url(url, error);
+    target.connect_timeout_ns = 5'000'000'000;
+    target.read_timeout_ns = 5'000'000'000;
+    target.backoff.initial_ns = 10'000'000'000;
+    return std::make_unique<sse::Loop>(
+        io, target, [] { return 0.5; }, out, *this);
+  }
+  std::string last_event_id() override { return ""; }
+  void on_attempt(int64_t) override {}
+  void on_connected() override {}
+  void on_bytes(std::string_view, bool, std::vector<BatchPtr>&) override {}
+  std::optional<int64_t> on_end(sse::End, int, const std::string&) override { return {}; }
+  ingestd::testing::CollectingOutput out;
+};
+
+TEST(SseLoopTest, AStopBetweenAnyTwoStepsOfAConnectionEndsTheLoopAtOnce) {
+  // The server takes the request and never answers: the loop ends up waiting for the answer.
+  EXPECT_GE(stop_at_every_step("", SseLoops()), 4u);
+}
+
+TEST(SseLoopTest, AStopBetweenAnyTwoStepsOfAStreamAndItsEndEndsTheLoopAtOnce) {
+  // The server sends an event and ends the stream: the loop ends up waiting to reconnect.
+  EXPECT_GE(stop_at_every_step("HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n\r\n"
+                               "data: a\n\n",
+                               SseLoops()),
+            4u);
 }
 
 }  // namespace
