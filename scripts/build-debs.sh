@@ -21,7 +21,8 @@ git -C "$root" ls-files -z --cached --others --exclude-standard |
   tar -C "$root" --null -T - --ignore-failed-read -cf - 2>/dev/null | tar -C "$src" -xf -
 
 echo "building the packages in $src"
-(cd "$src" && dpkg-buildpackage -us -uc -b) >"$out/build.log" 2>&1 || {
+# -J: one compiler per core (debhelper builds with one job unless asked).
+(cd "$src" && dpkg-buildpackage -us -uc -b -J"$(nproc)") >"$out/build.log" 2>&1 || {
   tail -n 40 "$out/build.log"
   echo "dpkg-buildpackage failed; the whole log is $out/build.log" >&2
   exit 1
