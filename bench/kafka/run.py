@@ -96,7 +96,7 @@ def main():
     parser.add_argument("--batch-events", type=int, default=1024,
                         help="the core's batch.max_events")
     parser.add_argument("--sink-workers", type=int, default=1)
-    parser.add_argument("--runs", type=int, default=2)
+    parser.add_argument("--runs", type=int, default=5)
     args = parser.parse_args()
     common.require_executables((args.ingestd, args.peer, args.producer), "bench_kafka")
     os.makedirs(args.workdir, exist_ok=True)
