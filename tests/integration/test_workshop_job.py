@@ -3,7 +3,8 @@
 clients.
 
 Four clients POST gzip-compressed JSON arrays of 12 records each to /api/visit/v1/ and
-/api/activity/v1/; every answer must be 200 (ack: durable: the records are in Kafka). The test
+/api/activity/v1/, in two halves (the second once the collector has written the first); every
+answer must be 200 (ack: durable: the records are in Kafka). The test
 keeps its own list of every record it posted. Then each topic must hold exactly that route's
 records, and the collector's record directory one file per topic (rotated at 16 KiB, so several
 files for the ~70 KiB of each topic) holding every record of its topic exactly once, as posted,
@@ -62,9 +63,12 @@ class WorkshopJobTest(kafka_peer.KafkaTestCase):
                    "the http source to listen")
         self.assertTrue(front.running(), front.stderr_tail())
 
+        # Two halves, the second posted once the collector has written the first: each file then
+        # takes at least two batches, the first past rotate_size, however the consumer's
+        # fetches happen to group the records (all of a topic in one batch would fill one file).
         rng = random.Random(11)
         posted = {topic: [] for topic in ROUTES}
-        jobs = []
+        halves = [[], []]
         for topic in ROUTES:
             for r in range(REQUESTS_PER_ROUTE):
                 batch = [{"id": f"{topic}-{r}-{i}", "user": f"u{rng.randrange(500)}",
@@ -72,8 +76,10 @@ class WorkshopJobTest(kafka_peer.KafkaTestCase):
                           "n": rng.randrange(10**6), "nested": {"ok": rng.random() < 0.5}}
                          for i in range(RECORDS_PER_REQUEST)]
                 posted[topic] += batch
-                jobs.append((topic, gzip.compress(json.dumps(batch).encode())))
-        rng.shuffle(jobs)
+                halves[r * 2 // REQUESTS_PER_ROUTE].append(
+                    (topic, gzip.compress(json.dumps(batch).encode())))
+        for half in halves:
+            rng.shuffle(half)
 
         def client(share):
             conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
@@ -90,10 +96,17 @@ class WorkshopJobTest(kafka_peer.KafkaTestCase):
                 conn.close()
             return statuses
 
-        with concurrent.futures.ThreadPoolExecutor(4) as pool:
-            results = list(pool.map(client, [jobs[i::4] for i in range(4)]))
-        statuses = sum(results, collections.Counter())
-        self.assertEqual(statuses, {200: len(jobs)}, "every request answered 200 (durable)")
+        def post(jobs):
+            with concurrent.futures.ThreadPoolExecutor(4) as pool:
+                results = list(pool.map(client, [jobs[i::4] for i in range(4)]))
+            statuses = sum(results, collections.Counter())
+            self.assertEqual(statuses, {200: len(jobs)}, "every request answered 200 (durable)")
+
+        post(halves[0])
+        first = {topic: len(posted[topic]) // 2 for topic in ROUTES}
+        wait_until(lambda: all(len(complete_records(records_dir, t)) >= first[t] for t in ROUTES),
+                   60, "the first half in the record directory")
+        post(halves[1])
 
         total = {topic: len(posted[topic]) for topic in ROUTES}
         # 200 means in Kafka already: the topics hold every record now.
